@@ -1,0 +1,61 @@
+"""The application factory."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+from contigo import config as config_mod
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Create a Contigo app over its instance folder.
+
+    The folder comes from ``test_config["INSTANCE_PATH"]``, ``CONTIGO_INSTANCE`` or ``./instance``.
+    The database is migrated to the newest schema on start (a laptop's is backed up first), and
+    the app starts locked: no personal data can be read until a user unlocks it.
+    """
+    instance = Path(
+        (test_config or {}).get("INSTANCE_PATH") or config_mod.instance_path_from_env()
+    ).resolve()
+    instance.mkdir(parents=True, exist_ok=True)
+    app = Flask(
+        "contigo",
+        instance_path=str(instance),
+        static_folder=str(Path(__file__).resolve().parent.parent / "static"),
+        template_folder="templates",
+    )
+    app.config.update(config_mod.load(instance, test_config))
+    logging.getLogger("contigo").setLevel(app.config.get("LOG_LEVEL", "INFO"))
+
+    from contigo import db, errors, i18n, security, vault
+
+    db.init_app(app)
+    i18n.init_app(app)
+    errors.init_app(app)
+    security.init_app(app)
+    vault.init_app(app)
+
+    if app.config.get("AUTO_MIGRATE", True):
+        from contigo.migrate import upgrade
+
+        backups = instance / "backups" if app.config["BACKUP_BEFORE_MIGRATE"] else None
+        upgrade(app.extensions["contigo.engine"], backups)
+
+    _register_blueprints(app)
+    return app
+
+
+def _register_blueprints(app: Flask) -> None:
+    from contigo.api.views import bp as api_bp
+    from contigo.auth.views import bp as auth_bp
+    from contigo.encounters.views import bp as encounters_bp
+    from contigo.episodes.views import bp as episodes_bp
+    from contigo.home.views import bp as home_bp
+    from contigo.persons.views import bp as persons_bp
+
+    for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp):
+        app.register_blueprint(bp)

@@ -1,0 +1,77 @@
+"""The signed-in user of a request: a browser session or an API bearer token.
+
+Every page and endpoint but the login page requires a user *and* an unlocked vault: a laptop
+that locked itself (idle, by hand, restart) shows no personal data until a password unlocks it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from flask import current_app, g, redirect, request, session, url_for
+
+from contigo import db
+from contigo.auth.models import User
+from contigo.errors import Locked, Unauthenticated
+from contigo.vault import get_vault
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _api_user() -> User | None:
+    from contigo.auth.services import user_for_token
+
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("Bearer "):
+        raise Unauthenticated()
+    return user_for_token(db.session(), header[7:].strip())
+
+
+def current_user() -> User:
+    """The request's user; raises when there is none or the vault is locked."""
+    if "user" in g:
+        user: User = g.user
+        return user
+    vault = get_vault()
+    if request.path.startswith("/api/"):
+        found = _api_user()
+    else:
+        uid = session.get("uid")
+        found = db.session().get(User, uid) if uid else None
+    if found is None or not found.active:
+        raise Unauthenticated()
+    if not vault.is_unlocked:
+        raise Locked()
+    if vault.idle_for() > current_app.config["IDLE_LOCK_SECONDS"]:
+        vault.lock()
+        raise Locked()
+    vault.touch()
+    g.user = found
+    g.lang = session.get("lang") or found.language
+    return found
+
+
+def login_required(view: F) -> F:
+    """Pages: send a signed-out or locked browser to the unlock page, keeping where it was."""
+
+    @wraps(view)
+    def wrapped(*args: Any, **kwargs: Any) -> Any:
+        try:
+            current_user()
+        except (Unauthenticated, Locked):
+            if request.path.startswith("/api/"):
+                raise
+            nxt = request.path if request.method == "GET" else None
+            return redirect(url_for("auth.login", next=nxt))
+        return view(*args, **kwargs)
+
+    return wrapped  # type: ignore[return-value]
+
+
+def current_site_id() -> str:
+    """The site the user is working at now (chosen at login, else the home site)."""
+    user = current_user()
+    chosen = session.get("site_id")
+    return str(chosen) if chosen in user.site_ids else user.home_site_id

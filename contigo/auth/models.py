@@ -1,0 +1,80 @@
+"""Users, their sites, API tokens and the laptop's key ring.
+
+A user's password never verifies against a hash on a laptop: it derives a key that unwraps the
+user's copy of the device master key. A wrong password fails to unwrap; nothing else is stored.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from contigo.db import Base, new_id, utcnow
+from contigo.types import UTCDateTime
+
+ROLES = ("health_worker", "supervisor", "nutrition_lead", "admin")
+LANGUAGES = ("es", "pt", "en")
+
+
+class User(Base):
+    """A person who uses Contigo, with one role and one or more sites."""
+
+    __tablename__ = "users"
+    __table_args__ = (
+        CheckConstraint(f"role IN {ROLES!r}", name="role"),
+        CheckConstraint(f"language IN {LANGUAGES!r}", name="language"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str] = mapped_column(String(2), default="es")
+    home_site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    country: Mapped[str | None] = mapped_column(String(2))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    wrapped_master_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    sites: Mapped[list[UserSite]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def site_ids(self) -> set[str]:
+        """Every site this user works at (the home site included)."""
+        return {self.home_site_id} | {s.site_id for s in self.sites}
+
+
+class UserSite(Base):
+    """A further site a user is assigned to."""
+
+    __tablename__ = "user_sites"
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), primary_key=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
+
+
+class ApiToken(Base):
+    """A bearer token for the JSON API; only its SHA-256 is stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class KeyEntry(Base):
+    """A key of this installation, wrapped (by the master key, or sealed to the central server's
+    public key for recovery). Never a key in the clear."""
+
+    __tablename__ = "key_entries"
+
+    name: Mapped[str] = mapped_column(String(40), primary_key=True)
+    blob: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,58 @@
+"""Who may see and change what: every access to a person is checked here against role and scope.
+
+- ``health_worker``: persons owned by one of the user's sites; records and registers there.
+- ``supervisor``: the same scope, and manages the site's users.
+- ``nutrition_lead``: reads every person owned by a site in the user's country; changes nothing.
+- ``admin``: sites, users and devices; no clinical record.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import Select, select
+from sqlalchemy.orm import Session
+
+from contigo.auth.models import User
+from contigo.errors import Forbidden
+from contigo.persons.models import Person
+from contigo.sites.models import Site
+
+CLINICAL_WRITERS = frozenset({"health_worker", "supervisor"})
+CLINICAL_READERS = CLINICAL_WRITERS | {"nutrition_lead"}
+
+
+def visible_site_ids(s: Session, user: User) -> set[str]:
+    """The sites whose persons ``user`` may read."""
+    if user.role in CLINICAL_WRITERS:
+        return user.site_ids
+    if user.role == "nutrition_lead" and user.country:
+        return set(s.scalars(select(Site.id).where(Site.country == user.country)))
+    return set()
+
+
+def persons_query(s: Session, user: User) -> Select[Person]:
+    """A query of the persons ``user`` may read (empty for roles without clinical access)."""
+    return select(Person).where(Person.owning_site_id.in_(visible_site_ids(s, user)))
+
+
+def check_read(s: Session, user: User, person: Person) -> None:
+    """Refuse a read outside the user's scope."""
+    if person.owning_site_id not in visible_site_ids(s, user):
+        raise Forbidden()
+
+
+def check_write(s: Session, user: User, person: Person | None = None, site_id: str = "") -> None:
+    """Refuse a clinical write by a role that cannot write, or outside the user's sites."""
+    if user.role not in CLINICAL_WRITERS:
+        raise Forbidden()
+    target = person.owning_site_id if person is not None else site_id
+    if target not in user.site_ids:
+        raise Forbidden()
+
+
+def check_manage_users(user: User, site_id: str) -> None:
+    """Supervisors manage their own site's users; admins manage all."""
+    if user.role == "admin":
+        return
+    if user.role == "supervisor" and site_id in user.site_ids:
+        return
+    raise Forbidden()

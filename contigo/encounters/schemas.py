@@ -1,0 +1,78 @@
+"""Boundary schemas for encounters: the visit form / API input, and the void request."""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Any
+
+from marshmallow import ValidationError, validate, validates_schema
+
+from contigo.schemas import Bool, ContigoSchema, Date, Float, Int, Str, StrList, in_range, one_of
+
+SUPPLEMENTS = (
+    "rutf",
+    "rusf",
+    "lns_sq",
+    "lns_mq",
+    "ifa",
+    "mmn",
+    "vitamin_a",
+    "deworming",
+    "zinc_ors",
+    "micronutrient_powder",
+)
+COUNSELLING = (
+    "breastfeeding",
+    "complementary_feeding",
+    "iycf",
+    "hygiene",
+    "maternal_nutrition",
+    "danger_signs",
+)
+REFERRALS = ("none", "otp", "tsfp", "inpatient", "health_facility", "other_site")
+PREGNANCY_STATUS = ("pregnant", "lactating", "neither")
+APPETITE = ("pass", "fail", "not_done")
+
+
+class EncounterFormSchema(ContigoSchema):
+    """A nutrition visit. Units are fixed and named in each field: kg, cm, mm, g/L.
+
+    Ranges are physical plausibility (a MUAC of 11.5 typed into the mm field is caught here as a
+    unit error); WHO's implausibility flags are a separate, softer signal on the z-scores.
+    """
+
+    occurred_on = Date(required=True)
+    weight_kg = Float(load_default=None, allow_none=True, validate=in_range(0.5, 250))
+    lenhei_cm = Float(load_default=None, allow_none=True, validate=in_range(35, 230))
+    measure = Str(load_default=None, allow_none=True, validate=one_of(("l", "h")))
+    muac_mm = Int(load_default=None, allow_none=True, validate=in_range(60, 500))
+    headc_cm = Float(load_default=None, allow_none=True, validate=in_range(25, 60))
+    oedema_grade = Int(load_default=0, validate=in_range(0, 3))
+    hb_g_l = Float(load_default=None, allow_none=True, validate=in_range(30, 220))
+    appetite_test = Str(load_default=None, allow_none=True, validate=one_of(APPETITE))
+    danger_signs = Bool(load_default=False)
+    pregnancy_status = Str(load_default=None, allow_none=True, validate=one_of(PREGNANCY_STATUS))
+    gestational_weeks = Int(load_default=None, allow_none=True, validate=in_range(4, 44))
+    supplements = StrList(load_default=list, validate=validate.ContainsOnly(SUPPLEMENTS, error="v.choice"))
+    counselling = StrList(load_default=list, validate=validate.ContainsOnly(COUNSELLING, error="v.choice"))
+    referral = Str(load_default="none", validate=one_of(REFERRALS))
+    notes = Str(load_default="", validate=validate.Length(max=2000))
+    next_visit_on = Date(load_default=None, allow_none=True)
+    supersedes_id = Str(load_default=None, allow_none=True)
+
+    @validates_schema
+    def _dates(self, data: dict[str, Any], **_kw: Any) -> None:
+        when: date | None = data.get("occurred_on")
+        if when is not None and when > date.today():
+            raise ValidationError("v.future_date", "occurred_on")
+        nxt: date | None = data.get("next_visit_on")
+        if when is not None and nxt is not None and nxt <= when:
+            raise ValidationError("v.next_visit_after", "next_visit_on")
+        if data.get("gestational_weeks") and data.get("pregnancy_status") != "pregnant":
+            raise ValidationError("v.gestation_needs_pregnant", "gestational_weeks")
+
+
+class EncounterVoidSchema(ContigoSchema):
+    """Why an encounter is voided (required: a void without a reason is refused)."""
+
+    reason = Str(required=True, validate=validate.Length(min=3, max=500, error="v.length|min=3|max=500"))

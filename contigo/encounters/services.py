@@ -1,0 +1,184 @@
+"""Recording, voiding and listing encounters.
+
+An encounter stores the raw measurements *and* what they meant when recorded (z-scores with the
+reference version, the classification under the profile of the country where it happened), in
+one encrypted payload. It is never updated: corrections supersede, mistakes are voided.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contigo.audit.services import record as audit
+from contigo.auth.models import User
+from contigo.auth.scope import check_read, check_write
+from contigo.db import new_id
+from contigo.encounters import clinical
+from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.episodes.models import Appointment
+from contigo.episodes.services import after_visit
+from contigo.errors import AlreadyVoided, UnknownEncounter, UnknownPerson, ValidationFailed
+from contigo.i18n import translate
+from contigo.persons.models import Person
+from contigo.persons.services import decrypt as decrypt_person
+from contigo.sites.models import Site
+from contigo.vault import Vault
+from sync.outbox import device_id, record_op, tick
+
+
+@dataclass(frozen=True)
+class EncounterView:
+    """An encounter decrypted for an authorised reader."""
+
+    id: str
+    person_id: str
+    site_id: str
+    country: str
+    occurred_on: date
+    kind: str
+    reference_version: str
+    data: dict[str, Any]
+    assessment: dict[str, Any]
+    supersedes_id: str | None
+    voided_reason: str | None = None
+    superseded_by: str | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        """Neither voided nor superseded: counts in the history and charts."""
+        return self.voided_reason is None and self.superseded_by is None
+
+
+def _person_and_site(s: Session, actor: User, person_id: str, site_id: str) -> tuple[Person, Site]:
+    person = s.get(Person, person_id)
+    if person is None:
+        raise UnknownPerson()
+    check_write(s, actor, person)
+    site = s.get(Site, site_id)
+    if site is None or site_id not in actor.site_ids:
+        raise ValidationFailed(fields={"site_id": [translate("v.site")]})
+    return person, site
+
+
+def record(
+    s: Session, v: Vault, actor: User, person_id: str, site_id: str, data: dict[str, Any]
+) -> Encounter:
+    """Record a visit for ``person_id`` at ``site_id`` from validated ``data``.
+
+    Classifies with the profile of the site's country, closes the appointments it attends, books
+    the next visit, and writes the outbox op and audit entry, all in the caller's transaction.
+    """
+    person, site = _person_and_site(s, actor, person_id, site_id)
+    view = decrypt_person(v, person)
+    if data["occurred_on"] < view.birth_date:
+        raise ValidationFailed(fields={"occurred_on": [translate("v.before_birth")]})
+    if data.get("supersedes_id"):
+        old = s.get(Encounter, data["supersedes_id"])
+        if old is None or old.person_id != person_id:
+            raise ValidationFailed(fields={"supersedes_id": [translate("v.invalid")]})
+    assessment = clinical.assess(view, site, data)
+    enc_id = new_id()
+    body = clinical.serialise(data) | {"assessment": assessment}
+    key = v.person_key(person)
+    encounter = Encounter(
+        id=enc_id,
+        person_id=person_id,
+        site_id=site_id,
+        user_id=actor.id,
+        device_id=device_id(s),
+        kind=person.kind,
+        occurred_on=data["occurred_on"],
+        country=site.country,
+        recorded_hlc=tick(s).encode(),
+        reference_version=assessment["reference_version"],
+        payload_enc=v.encrypt_with(key, "encounters", enc_id, "payload", body),
+        supersedes_id=data.get("supersedes_id"),
+    )
+    s.add(encounter)
+    s.flush()
+    _attend_appointments(s, person_id, data["occurred_on"], enc_id)
+    if after_visit(s, person_id, data["occurred_on"]) is None:
+        nxt = data.get("next_visit_on") or clinical.default_next_visit(
+            assessment, data["occurred_on"], site.country)
+        if nxt is not None:
+            s.add(Appointment(person_id=person_id, site_id=site_id, due_on=nxt,
+                              reason="follow_up", created_hlc=encounter.recorded_hlc))
+    record_op(s, op_type="encounter.create", entity_type="encounter", entity_id=enc_id,
+              person_id=person_id, data=body | {"occurred_on": data["occurred_on"].isoformat(),
+                                               "site_id": site_id, "supersedes_id": data.get("supersedes_id")},
+              encrypt=v.outbox_encrypter())
+    audit(s, user_id=actor.id, action="create", entity_type="encounter", entity_id=enc_id,
+          person_id=person_id, site_id=site_id)
+    return encounter
+
+
+def _attend_appointments(s: Session, person_id: str, on: date, encounter_id: str) -> None:
+    due = s.scalars(select(Appointment).where(
+        Appointment.person_id == person_id, Appointment.status == "due",
+        Appointment.due_on <= on.fromordinal(on.toordinal() + 3)))
+    for appt in due:
+        appt.status = "done"
+        appt.encounter_id = encounter_id
+
+
+def void(s: Session, v: Vault, actor: User, encounter_id: str, reason: str) -> EncounterVoid:
+    """Void an encounter typed by mistake; it stays in the record, marked, with the reason."""
+    encounter = s.get(Encounter, encounter_id)
+    if encounter is None:
+        raise UnknownEncounter()
+    person = s.get(Person, encounter.person_id)
+    assert person is not None
+    check_write(s, actor, person)
+    if s.scalar(select(EncounterVoid.id).where(EncounterVoid.encounter_id == encounter_id)):
+        raise AlreadyVoided()
+    void_id = new_id()
+    row = EncounterVoid(
+        id=void_id,
+        encounter_id=encounter_id,
+        reason_enc=v.encrypt_with(v.person_key(person), "encounter_voids", void_id, "reason", reason),
+        user_id=actor.id,
+        recorded_hlc=tick(s).encode(),
+    )
+    s.add(row)
+    s.flush()
+    record_op(s, op_type="encounter.void", entity_type="encounter_void", entity_id=void_id,
+              person_id=person.id, data={"encounter_id": encounter_id, "reason": reason},
+              encrypt=v.outbox_encrypter())
+    audit(s, user_id=actor.id, action="void", entity_type="encounter", entity_id=encounter_id,
+          person_id=person.id, site_id=encounter.site_id)
+    return row
+
+
+def history(s: Session, v: Vault, actor: User, person_id: str) -> list[EncounterView]:
+    """Every encounter of a person, oldest first, from every site and country, with voids and
+    supersessions marked (never hidden)."""
+    person = s.get(Person, person_id)
+    if person is None:
+        raise UnknownPerson()
+    check_read(s, actor, person)
+    key = v.person_key(person)
+    rows = list(s.scalars(select(Encounter).where(Encounter.person_id == person_id)
+                          .order_by(Encounter.occurred_on, Encounter.recorded_hlc)))
+    voids = {
+        vd.encounter_id: v.decrypt_with(key, "encounter_voids", vd.id, "reason", vd.reason_enc)
+        for vd in s.scalars(select(EncounterVoid).where(
+            EncounterVoid.encounter_id.in_([r.id for r in rows])))
+    }
+    superseded = {r.supersedes_id: r.id for r in rows if r.supersedes_id}
+    out = []
+    for r in rows:
+        body = v.decrypt_with(key, "encounters", r.id, "payload", r.payload_enc)
+        assessment = body.pop("assessment")
+        out.append(EncounterView(
+            id=r.id, person_id=r.person_id, site_id=r.site_id, country=r.country,
+            occurred_on=r.occurred_on, kind=r.kind, reference_version=r.reference_version,
+            data=body, assessment=assessment, supersedes_id=r.supersedes_id,
+            voided_reason=voids.get(r.id), superseded_by=superseded.get(r.id)))
+    return out
+

@@ -1,0 +1,58 @@
+"""Care episodes (admissions to a programme) and follow-up appointments.
+
+Defaulter and non-response status are derived from the visit log by the clinical engine, never
+typed: only the recorded exits (cured, died, transferred, referred) are stored as an outcome.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from contigo.db import Base, new_id, utcnow
+from contigo.types import UTCDateTime
+
+EPISODE_STATUSES = ("active", "closed")
+APPOINTMENT_STATUSES = ("due", "done", "cancelled")
+
+
+class CareEpisode(Base):
+    """An admission of a person to a nutrition programme at a site."""
+
+    __tablename__ = "care_episodes"
+    __table_args__ = (CheckConstraint(f"status IN {EPISODE_STATUSES!r}", name="status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    programme: Mapped[str] = mapped_column(String(24))
+    status: Mapped[str] = mapped_column(String(8), default="active")
+    admitted_on: Mapped[date] = mapped_column(Date)
+    admission_criteria: Mapped[str] = mapped_column(Text, default="[]")
+    exit_on: Mapped[date | None] = mapped_column(Date)
+    exit_outcome: Mapped[str | None] = mapped_column(String(20))
+    next_visit_on: Mapped[date | None] = mapped_column(Date, index=True)
+    created_hlc: Mapped[str] = mapped_column(String(64))
+    created_by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Appointment(Base):
+    """A follow-up due on a date, at a site: what the home page lists as due and overdue."""
+
+    __tablename__ = "appointments"
+    __table_args__ = (CheckConstraint(f"status IN {APPOINTMENT_STATUSES!r}", name="status"),)
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    episode_id: Mapped[str | None] = mapped_column(ForeignKey("care_episodes.id"))
+    due_on: Mapped[date] = mapped_column(Date, index=True)
+    reason: Mapped[str] = mapped_column(String(20), default="follow_up")
+    status: Mapped[str] = mapped_column(String(10), default="due")
+    encounter_id: Mapped[str | None] = mapped_column(ForeignKey("encounters.id"))
+    created_hlc: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -1,0 +1,145 @@
+"""Stable error codes, the domain exceptions named for their condition, and the JSON handler.
+
+API errors are ``{"error": {"code", "message", "fields": {name: [messages]}}}`` with a 4xx status;
+messages are in the user's language.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from contigo.i18n import translate
+
+
+class ErrorCode(StrEnum):
+    """Numbered, stable error codes (Kinto-style): clients and tests rely on them."""
+
+    VALIDATION = "E100_validation"
+    UNKNOWN_PERSON = "E104_unknown_person"
+    UNKNOWN_ENCOUNTER = "E105_unknown_encounter"
+    NOT_FOUND = "E106_not_found"
+    ALREADY_VOIDED = "E107_already_voided"
+    UNAUTHENTICATED = "E201_unauthenticated"
+    LOCKED = "E202_locked"
+    WRONG_CREDENTIALS = "E203_wrong_credentials"
+    ACCOUNT_LOCKED = "E204_account_locked"
+    FORBIDDEN = "E301_forbidden"
+    CSRF = "E302_csrf"
+    BAD_HOST = "E303_bad_host"
+    BAD_REQUEST = "E400_bad_request"
+    SERVER = "E500_server"
+
+
+class ContigoError(Exception):
+    """Base of domain errors: a code, an HTTP status and a translatable message id."""
+
+    code: ErrorCode = ErrorCode.BAD_REQUEST
+    status: int = 400
+    message_id: str = "error.bad_request"
+
+    def __init__(self, fields: dict[str, list[str]] | None = None, **params: Any) -> None:
+        super().__init__(self.code.value)
+        self.fields = fields or {}
+        self.params = params
+
+    def message(self) -> str:
+        """The message in the current user's language."""
+        return translate(self.message_id, **self.params)
+
+
+class ValidationFailed(ContigoError):
+    """Input failed validation; ``fields`` names each wrong field with translated messages."""
+
+    code = ErrorCode.VALIDATION
+    status = 422
+    message_id = "error.validation"
+
+
+class UnknownPerson(ContigoError):
+    code = ErrorCode.UNKNOWN_PERSON
+    status = 404
+    message_id = "error.unknown_person"
+
+
+class UnknownEncounter(ContigoError):
+    code = ErrorCode.UNKNOWN_ENCOUNTER
+    status = 404
+    message_id = "error.unknown_encounter"
+
+
+class AlreadyVoided(ContigoError):
+    code = ErrorCode.ALREADY_VOIDED
+    status = 409
+    message_id = "error.already_voided"
+
+
+class Unauthenticated(ContigoError):
+    code = ErrorCode.UNAUTHENTICATED
+    status = 401
+    message_id = "error.unauthenticated"
+
+
+class Locked(ContigoError):
+    code = ErrorCode.LOCKED
+    status = 401
+    message_id = "error.locked"
+
+
+class WrongCredentials(ContigoError):
+    code = ErrorCode.WRONG_CREDENTIALS
+    status = 401
+    message_id = "error.wrong_credentials"
+
+
+class AccountLocked(ContigoError):
+    code = ErrorCode.ACCOUNT_LOCKED
+    status = 429
+    message_id = "error.account_locked"
+
+
+class Forbidden(ContigoError):
+    code = ErrorCode.FORBIDDEN
+    status = 403
+    message_id = "error.forbidden"
+
+
+class CsrfFailed(ContigoError):
+    code = ErrorCode.CSRF
+    status = 400
+    message_id = "error.csrf"
+
+
+def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> Response:
+    """The one JSON error shape."""
+    return jsonify({"error": {"code": code, "message": message, "fields": fields or {}}})
+
+
+def _wants_json() -> bool:
+    return request.path.startswith(("/api/", "/sync/")) or request.is_json
+
+
+def init_app(app: Flask) -> None:
+    """Register the handlers: JSON for the API, a translated page for browsers."""
+
+    @app.errorhandler(ContigoError)
+    def _domain(exc: ContigoError) -> Any:
+        if _wants_json():
+            return error_body(exc.code.value, exc.message(), exc.fields), exc.status
+        from flask import render_template
+
+        return render_template("error.html", message=exc.message(), code=exc.code), exc.status
+
+    @app.errorhandler(HTTPException)
+    def _http(exc: HTTPException) -> Any:
+        status = exc.code or 500
+        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST
+        message = translate("error.not_found" if status == 404 else "error.bad_request")
+        if _wants_json():
+            return error_body(code.value, message), status
+        from flask import render_template
+
+        return render_template("error.html", message=message, code=code), status

@@ -1,0 +1,102 @@
+"""The home page's lists: who is due today, who is overdue, recent visits and open alerts."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from contigo.auth.models import User
+from contigo.auth.scope import visible_site_ids
+from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.episodes.models import Appointment
+from contigo.persons.models import Person
+from contigo.persons.services import PersonView, decrypt
+from contigo.vault import Vault
+
+LIST_LIMIT = 50
+ALERT_WINDOW_DAYS = 30
+
+
+@dataclass(frozen=True)
+class DueItem:
+    person: PersonView
+    due_on: date
+    reason: str
+    days_overdue: int
+
+
+@dataclass(frozen=True)
+class AlertItem:
+    person: PersonView
+    occurred_on: date
+    codes: tuple[str, ...]
+
+
+def _due(s: Session, v: Vault, sites: set[str], today: date, *, overdue: bool) -> list[DueItem]:
+    cond = Appointment.due_on < today if overdue else Appointment.due_on == today
+    rows = s.execute(
+        select(Appointment, Person)
+        .join(Person, Person.id == Appointment.person_id)
+        .where(Appointment.status == "due", Appointment.site_id.in_(sites), cond,
+               Person.lifecycle == "active")
+        .order_by(Appointment.due_on)
+        .limit(LIST_LIMIT)
+    )
+    return [DueItem(decrypt(v, p), a.due_on, a.reason, (today - a.due_on).days) for a, p in rows]
+
+
+def due_today(s: Session, v: Vault, user: User, today: date) -> list[DueItem]:
+    """Appointments due today at the user's sites."""
+    return _due(s, v, visible_site_ids(s, user), today, overdue=False)
+
+
+def overdue(s: Session, v: Vault, user: User, today: date) -> list[DueItem]:
+    """Appointments past their date and not attended, oldest first."""
+    return _due(s, v, visible_site_ids(s, user), today, overdue=True)
+
+
+def recent(s: Session, v: Vault, user: User, limit: int = 10) -> list[tuple[PersonView, date]]:
+    """Persons most recently seen at the user's sites."""
+    latest = func.max(Encounter.occurred_on)
+    rows = s.execute(
+        select(Person, latest)
+        .join(Encounter, Encounter.person_id == Person.id)
+        .where(Encounter.site_id.in_(visible_site_ids(s, user)), Person.lifecycle == "active")
+        .group_by(Person.id)
+        .order_by(latest.desc())
+        .limit(limit)
+    )
+    return [(decrypt(v, p), when) for p, when in rows]
+
+
+def alerts(s: Session, v: Vault, user: User, today: date) -> list[AlertItem]:
+    """Recent encounters whose assessment raised an alert (SAM, MAM, severe anaemia, a flagged
+    measurement to retake), newest first, one per person."""
+    since = today - timedelta(days=ALERT_WINDOW_DAYS)
+    voided = select(EncounterVoid.encounter_id)
+    superseded = select(Encounter.supersedes_id).where(Encounter.supersedes_id.isnot(None))
+    rows = s.execute(
+        select(Encounter, Person)
+        .join(Person, Person.id == Encounter.person_id)
+        .where(Encounter.site_id.in_(visible_site_ids(s, user)), Encounter.occurred_on >= since,
+               Encounter.id.not_in(voided), Encounter.id.not_in(superseded),
+               Person.lifecycle == "active")
+        .order_by(Encounter.occurred_on.desc(), Encounter.recorded_hlc.desc())
+    )
+    seen: set[str] = set()
+    out: list[AlertItem] = []
+    for enc, person in rows:
+        if person.id in seen:
+            continue
+        seen.add(person.id)
+        body = v.decrypt_with(v.person_key(person), "encounters", enc.id, "payload",
+                              enc.payload_enc)
+        codes = tuple(body["assessment"].get("alerts", ()))
+        if codes:
+            out.append(AlertItem(decrypt(v, person), enc.occurred_on, codes))
+        if len(out) >= LIST_LIMIT:
+            break
+    return out

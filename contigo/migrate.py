@@ -1,0 +1,94 @@
+"""Schema upgrades through Alembic, with a backup of a laptop's database taken first.
+
+Databases are only ever built by the migrations (never ``create_all``); the same history serves
+both modes and both database engines.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import inspect
+from sqlalchemy.engine import Engine
+
+log = logging.getLogger(__name__)
+MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def alembic_config() -> Config:
+    """An Alembic config pointing at the project's one migration history."""
+    cfg = Config()
+    cfg.set_main_option("script_location", str(MIGRATIONS))
+    return cfg
+
+
+def head_revision() -> str:
+    """The newest revision of the history."""
+    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (None for an empty database)."""
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def backup_sqlite(engine: Engine, dest_dir: Path, label: str) -> Path | None:
+    """Copy a SQLite database with SQLite's online backup API (consistent even while in use).
+
+    The copy holds the same ciphertexts as the original: nothing is decrypted.
+    """
+    db_path = engine.url.database
+    if engine.url.get_backend_name() != "sqlite" or not db_path or not Path(db_path).exists():
+        return None
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    dest = dest_dir / f"contigo-{stamp}-{label}.sqlite3"
+    src = sqlite3.connect(db_path)
+    try:
+        out = sqlite3.connect(dest)
+        try:
+            src.backup(out)
+        finally:
+            out.close()
+    finally:
+        src.close()
+    return dest
+
+
+def upgrade(engine: Engine, backup_dir: Path | None = None, revision: str = "head") -> Path | None:
+    """Bring the database to ``revision``; back it up first when it has data to lose.
+
+    Returns the backup's path, if one was taken. On failure the transaction rolls back and the
+    backup stays for a manual restore.
+    """
+    current = current_revision(engine)
+    target = head_revision() if revision == "head" else revision
+    if current == target:
+        return None
+    backup = None
+    if backup_dir is not None and inspect(engine).get_table_names():
+        backup = backup_sqlite(engine, backup_dir, f"before-{target[:12]}")
+        log.info("backup taken before migration: %s", backup)
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.upgrade(cfg, revision)
+    return backup
+
+
+def downgrade(engine: Engine, revision: str) -> None:
+    """Step the schema back (every migration has a real downgrade)."""
+    cfg = alembic_config()
+    with engine.begin() as conn:
+        cfg.attributes["connection"] = conn
+        command.downgrade(cfg, revision)

@@ -1,0 +1,35 @@
+"""Every table of Contigo, imported in one place for Alembic and the test helpers."""
+
+from __future__ import annotations
+
+from sqlalchemy import MetaData
+
+from contigo.audit.models import AuditEntry
+from contigo.auth.models import ApiToken, KeyEntry, User, UserSite
+from contigo.db import Base
+from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.episodes.models import Appointment, CareEpisode
+from contigo.persons.models import Person, PersonIndex
+from contigo.sites.models import Site
+from sync.models import FieldVersion, OutboxOp, SyncBase, SyncState
+
+METADATA: list[MetaData] = [Base.metadata, SyncBase.metadata]
+
+__all__ = [
+    "METADATA",
+    "ApiToken",
+    "Appointment",
+    "AuditEntry",
+    "CareEpisode",
+    "Encounter",
+    "EncounterVoid",
+    "FieldVersion",
+    "KeyEntry",
+    "OutboxOp",
+    "Person",
+    "PersonIndex",
+    "Site",
+    "SyncState",
+    "User",
+    "UserSite",
+]

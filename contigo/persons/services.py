@@ -1,0 +1,258 @@
+"""Registering, reading and finding persons.
+
+Services take a session, flush, record the sync op and the audit entry, and never commit: the
+request (or CLI command) commits, so the person, its index entries, its outbox op and its audit
+entry land together or not at all.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import date
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contigo.audit.services import record as audit
+from contigo.auth.models import User
+from contigo.auth.scope import check_read, check_write, persons_query
+from contigo.db import new_id
+from contigo.errors import UnknownPerson, ValidationFailed
+from contigo.i18n import translate
+from contigo.persons import contigo_id
+from contigo.persons.models import Person, PersonIndex
+from contigo.vault import Vault
+from sync.outbox import record_op, tick
+
+ENCRYPTED = ("given_names", "family_names", "birth_date", "sex", "documents", "phone", "address")
+PLAIN = ("kind", "birth_date_precision", "nationality", "population_type", "mother_id")
+MUTABLE_FIELDS = ENCRYPTED + ("birth_date_precision", "nationality", "population_type", "mother_id")
+
+
+@dataclass(frozen=True)
+class PersonView:
+    """A person's record, decrypted for an authorised user."""
+
+    id: str
+    contigo_id: str
+    kind: str
+    given_names: str
+    family_names: str
+    birth_date: date
+    birth_date_precision: str
+    sex: str
+    nationality: str | None
+    population_type: str
+    mother_id: str | None
+    owning_site_id: str
+    lifecycle: str
+    phone: str | None = None
+    address: str | None = None
+    documents: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def full_name(self) -> str:
+        return f"{self.given_names} {self.family_names}"
+
+    def age_days(self, on: date) -> int:
+        return (on - self.birth_date).days
+
+    def as_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in self.__dataclass_fields__}
+        out["birth_date"] = self.birth_date.isoformat()
+        return out
+
+
+def _index_entries(v: Vault, person_id: str, data: dict[str, Any]) -> list[PersonIndex]:
+    entries: dict[tuple[str, str], PersonIndex] = {}
+    names = f"{data['given_names']} {data['family_names']}"
+    for token in v.name_tokens(names):
+        key = ("name", v.bidx("name", token))
+        entries[key] = PersonIndex(person_id=person_id, field=key[0], bidx=key[1])
+    dob = ("dob", v.bidx("dob", data["birth_date"].isoformat()))
+    entries[dob] = PersonIndex(person_id=person_id, field=dob[0], bidx=dob[1])
+    for doc in data.get("documents") or []:
+        key = ("doc", v.bidx("doc", doc["number"]))
+        entries[key] = PersonIndex(person_id=person_id, field=key[0], bidx=key[1])
+    return list(entries.values())
+
+
+def _serialise(name: str, value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def register(
+    s: Session, v: Vault, actor: User, site_id: str, data: dict[str, Any]
+) -> Person:
+    """Create a person owned by ``site_id`` from validated ``data``.
+
+    The mother, when given, must be a woman the user may read. Writes the encrypted row, its blind
+    index entries, a ``person.create`` outbox op and an audit entry in the caller's transaction.
+    """
+    check_write(s, actor, site_id=site_id)
+    if data.get("mother_id"):
+        mother = s.get(Person, data["mother_id"])
+        if mother is None or mother.kind != "woman":
+            raise ValidationFailed(fields={"mother_id": [translate("v.mother")]})
+        check_read(s, actor, mother)
+    person_id = new_id()
+    key, wrapped = v.new_person_key(person_id)
+    person = Person(
+        id=person_id,
+        contigo_id=_unique_contigo_id(s),
+        owning_site_id=site_id,
+        data_key_wrapped=wrapped,
+        created_hlc=tick(s).encode(),
+        created_by_user_id=actor.id,
+        **{k: data.get(k) for k in PLAIN},
+    )
+    for name in ENCRYPTED:
+        value = _serialise(name, data.get(name))
+        if value in (None, [], ""):
+            value = None if name not in ("documents",) else []
+        setattr(person, f"{name}_enc", v.encrypt_with(key, "persons", person_id, name, value))
+    s.add(person)
+    s.add_all(_index_entries(v, person_id, data))
+    s.flush()
+    payload = {k: _serialise(k, data.get(k)) for k in MUTABLE_FIELDS} | {
+        "contigo_id": person.contigo_id,
+        "owning_site_id": site_id,
+    }
+    record_op(
+        s,
+        op_type="person.create",
+        entity_type="person",
+        entity_id=person_id,
+        person_id=person_id,
+        data=payload,
+        fields=MUTABLE_FIELDS,
+        encrypt=v.outbox_encrypter(),
+    )
+    audit(s, user_id=actor.id, action="create", entity_type="person", entity_id=person_id,
+          person_id=person_id, site_id=site_id)
+    v.index_person(person_id, payload["given_names"], payload["family_names"])
+    return person
+
+
+def _unique_contigo_id(s: Session) -> str:
+    while True:
+        cid = contigo_id.generate()
+        if s.scalar(select(Person.id).where(Person.contigo_id == cid)) is None:
+            return cid
+
+
+def decrypt(v: Vault, person: Person) -> PersonView:
+    """Decrypt a person's row (the caller has checked scope)."""
+    key = v.person_key(person)
+    values = {
+        name: v.decrypt_with(key, "persons", person.id, name, getattr(person, f"{name}_enc"))
+        for name in ENCRYPTED
+        if getattr(person, f"{name}_enc") is not None
+    }
+    return PersonView(
+        id=person.id,
+        contigo_id=person.contigo_id,
+        kind=person.kind,
+        given_names=values["given_names"],
+        family_names=values["family_names"],
+        birth_date=date.fromisoformat(values["birth_date"]),
+        birth_date_precision=person.birth_date_precision,
+        sex=values["sex"],
+        nationality=person.nationality,
+        population_type=person.population_type,
+        mother_id=person.mother_id,
+        owning_site_id=person.owning_site_id,
+        lifecycle=person.lifecycle,
+        phone=values.get("phone"),
+        address=values.get("address"),
+        documents=values.get("documents") or [],
+    )
+
+
+def get(s: Session, v: Vault, actor: User, person_id: str, *, audit_view: bool = True) -> PersonView:
+    """A person's record for ``actor``, checked against scope; the view is audited."""
+    person = s.get(Person, person_id)
+    if person is None:
+        raise UnknownPerson()
+    check_read(s, actor, person)
+    if audit_view:
+        audit(s, user_id=actor.id, action="view", entity_type="person", entity_id=person.id,
+              person_id=person.id, site_id=person.owning_site_id)
+    return decrypt(v, person)
+
+
+def children_of(s: Session, v: Vault, actor: User, mother_id: str) -> list[PersonView]:
+    """The children linked to a mother, within the user's scope."""
+    rows = s.scalars(persons_query(s, actor).where(Person.mother_id == mother_id))
+    return [decrypt(v, p) for p in rows]
+
+
+def search(
+    s: Session, v: Vault, actor: User, q: str, birth_date: date | None = None, limit: int = 20
+) -> list[PersonView]:
+    """Find persons by Contigo ID, document number, date of birth or name.
+
+    Exact identifiers go through blind indexes on disk; names go through the in-memory fuzzy index
+    (accents, double surnames, typos). Results are limited to the user's scope.
+    """
+    q = q.strip()
+    ids: list[str] = []
+    cid = contigo_id.normalise(q) if q else None
+    if cid:
+        ids += list(s.scalars(select(Person.id).where(Person.contigo_id == cid)))
+    if q and not ids:
+        doc = v.bidx("doc", q)
+        ids += list(s.scalars(select(PersonIndex.person_id).where(
+            PersonIndex.field == "doc", PersonIndex.bidx == doc)))
+    dob_ids: set[str] | None = None
+    if birth_date is not None:
+        dob = v.bidx("dob", birth_date.isoformat())
+        dob_ids = set(s.scalars(select(PersonIndex.person_id).where(
+            PersonIndex.field == "dob", PersonIndex.bidx == dob)))
+    if q and not ids:
+        ids += v.fuzzy_search(q, limit=limit * 3)
+    elif not q and dob_ids is not None:
+        ids = sorted(dob_ids)
+    if dob_ids is not None:
+        ids = [i for i in ids if i in dob_ids]
+    if not ids:
+        return []
+    allowed = {p.id: p for p in s.scalars(persons_query(s, actor).where(Person.id.in_(ids)))}
+    found = [decrypt(v, allowed[i]) for i in dict.fromkeys(ids) if i in allowed]
+    return [p for p in found if p.lifecycle == "active"][:limit]
+
+
+def likely_duplicates(
+    s: Session, v: Vault, actor: User, data: dict[str, Any]
+) -> list[PersonView]:
+    """Persons who may be the one about to be registered: same date of birth and a shared name
+    token, or the same identity document."""
+    candidates: set[str] = set()
+    for doc in data.get("documents") or []:
+        candidates |= set(s.scalars(select(PersonIndex.person_id).where(
+            PersonIndex.field == "doc", PersonIndex.bidx == v.bidx("doc", doc["number"]))))
+    dob = v.bidx("dob", data["birth_date"].isoformat())
+    same_dob = set(s.scalars(select(PersonIndex.person_id).where(
+        PersonIndex.field == "dob", PersonIndex.bidx == dob)))
+    if same_dob:
+        names = f"{data['given_names']} {data['family_names']}"
+        tokens = [v.bidx("name", t) for t in v.name_tokens(names)]
+        candidates |= set(s.scalars(select(PersonIndex.person_id).where(
+            PersonIndex.field == "name", PersonIndex.bidx.in_(tokens),
+            PersonIndex.person_id.in_(same_dob))))
+    fuzzy = set(v.fuzzy_search(f"{data['given_names']} {data['family_names']}", limit=10))
+    candidates |= fuzzy & same_dob
+    if not candidates:
+        return []
+    rows = s.scalars(persons_query(s, actor).where(Person.id.in_(candidates)))
+    return [decrypt(v, p) for p in rows if p.kind == data.get("kind", p.kind)]
+
+
+def risk_flags(person: Person) -> dict[str, Any]:
+    """A person's safety flags (oedema history, disability …)."""
+    loaded: dict[str, Any] = json.loads(person.risk_flags) if person.risk_flags else {}
+    return loaded

@@ -1,0 +1,109 @@
+"""The marshmallow base for every boundary: unknown input is refused, and every error message is a
+message id that is translated into the user's language when the error is raised.
+
+A message id may carry parameters after ``|`` (``"v.range|min=0|max=80"``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate
+
+from contigo.errors import ValidationFailed
+from contigo.i18n import translate
+
+_COMMON = {"required": "v.required", "null": "v.required", "validator_failed": "v.invalid"}
+
+
+class Str(fields.String):
+    default_error_messages = {**_COMMON, "invalid": "v.text", "invalid_utf8": "v.text"}
+
+
+class Int(fields.Integer):
+    default_error_messages = {**_COMMON, "invalid": "v.integer", "too_large": "v.number"}
+
+
+class Float(fields.Float):
+    default_error_messages = {
+        **_COMMON,
+        "invalid": "v.number",
+        "too_large": "v.number",
+        "special": "v.number",
+    }
+
+
+class Date(fields.Date):
+    default_error_messages = {**_COMMON, "invalid": "v.date", "format": "v.date"}
+
+
+class Bool(fields.Boolean):
+    default_error_messages = {**_COMMON, "invalid": "v.boolean"}
+
+
+class StrList(fields.List[str]):
+    default_error_messages = {**_COMMON, "invalid": "v.list"}
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(Str(), **kwargs)
+
+
+def one_of(choices: tuple[str, ...]) -> validate.OneOf:
+    """A choice validator whose message is translatable."""
+    return validate.OneOf(choices, error="v.choice")
+
+
+def in_range(low: float | None = None, high: float | None = None) -> validate.Range:
+    """A range validator whose message names the bounds in the user's language."""
+    if low is not None and high is not None:
+        msg = f"v.range|min={low:g}|max={high:g}"
+    elif low is not None:
+        msg = f"v.min|min={low:g}"
+    else:
+        msg = f"v.max|max={high:g}"
+    return validate.Range(min=low, max=high, error=msg)
+
+
+class ContigoSchema(Schema):
+    """Base schema: input from outside with unknown keys is an error, not silently dropped."""
+
+    class Meta:
+        unknown = RAISE
+
+    error_messages = {"unknown": "v.unknown", "type": "v.invalid"}
+
+
+def translate_message(message: str, lang: str | None = None) -> str:
+    """Translate ``id|k=v|…``; text that is not an id passes through."""
+    key, *pairs = message.split("|")
+    params = dict(p.split("=", 1) for p in pairs if "=" in p)
+    return translate(key, lang, **params)
+
+
+def translate_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:
+    """Flatten marshmallow's nested error mapping into ``{field: [translated messages]}``."""
+    out: dict[str, list[str]] = {}
+    if isinstance(messages, dict):
+        for name, value in messages.items():
+            key = f"{prefix}.{name}" if prefix else str(name)
+            for field, msgs in translate_errors(value, key).items():
+                out.setdefault(field, []).extend(msgs)
+    elif isinstance(messages, list):
+        for item in messages:
+            if isinstance(item, str):
+                out.setdefault(prefix or "_schema", []).append(translate_message(item))
+            else:
+                for field, msgs in translate_errors(item, prefix).items():
+                    out.setdefault(field, []).extend(msgs)
+    elif isinstance(messages, str):
+        out.setdefault(prefix or "_schema", []).append(translate_message(messages))
+    return out
+
+
+def load(schema: Schema, data: Any) -> dict[str, Any]:
+    """Validate ``data``; on failure raise :class:`ValidationFailed` naming every wrong field."""
+    try:
+        result: dict[str, Any] = schema.load(data)
+    except ValidationError as exc:
+        raise ValidationFailed(fields=translate_errors(exc.messages)) from exc
+    return result

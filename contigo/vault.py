@@ -1,0 +1,211 @@
+"""The unlocked state of this installation: the master key in process memory, and what it opens.
+
+The app starts locked. A user's password unwraps their copy of the master key; the key then
+unwraps each person's data key on demand. Locking (by hand, on idle or at exit) drops every key
+and the in-memory fuzzy name index. Nothing here is ever written to disk in the clear.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, current_app
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contigo import crypto
+from contigo.errors import Locked
+from contigo.search_index import FuzzyNameIndex
+
+KEY_ID = b"mk01"
+INDEX_KEY_NAME = "blind_index"
+
+
+class Vault:
+    """Keys of one installation while it is unlocked; thread-safe for waitress' worker threads."""
+
+    def __init__(self, scrypt_n: int = 2**15) -> None:
+        self._lock = threading.RLock()
+        self._ring = crypto.KeyRing()
+        self._index_key: bytes | None = None
+        self._person_keys: dict[str, bytes] = {}
+        self._fuzzy: FuzzyNameIndex | None = None
+        self.scrypt_n = scrypt_n
+        self.last_activity = time.monotonic()
+
+    # ── state ──────────────────────────────────────────────────────────────
+    @property
+    def is_unlocked(self) -> bool:
+        return self._ring.is_unlocked
+
+    def touch(self) -> None:
+        """Note activity, postponing the idle lock."""
+        self.last_activity = time.monotonic()
+
+    def idle_for(self) -> float:
+        return time.monotonic() - self.last_activity
+
+    def _master(self) -> bytes:
+        if not self._ring.is_unlocked:
+            raise Locked()
+        return self._ring.master_key
+
+    def lock(self) -> None:
+        """Forget every key and the in-memory name index."""
+        with self._lock:
+            self._ring.lock()
+            self._index_key = None
+            self._person_keys.clear()
+            self._fuzzy = None
+
+    # ── set-up and unlock ──────────────────────────────────────────────────
+    def initialise(self) -> None:
+        """Create a fresh master key (``contigo init``) and hold it unlocked."""
+        with self._lock:
+            self._ring.unlock(crypto.new_key())
+
+    def wrap_master_for(self, password: str) -> bytes:
+        """The master key wrapped under ``password`` (a new user's copy)."""
+        params = crypto.KdfParams(n=self.scrypt_n)
+        return crypto.wrap_with_password(password, self._master(), params=params).to_bytes()
+
+    def unlock(self, wrapped: bytes, password: str) -> bool:
+        """Unwrap ``wrapped`` with ``password``. When already unlocked, the password must still
+        open the same master key (so one user cannot act under another's session)."""
+        try:
+            key = crypto.unwrap_with_password(password, crypto.WrappedKey.from_bytes(wrapped))
+        except crypto.WrongPassword:
+            return False
+        with self._lock:
+            if self._ring.is_unlocked:
+                return crypto.constant_time_equal(key, self._ring.master_key)
+            self._ring.unlock(key)
+        self.touch()
+        return True
+
+    def load_index_key(self, s: Session) -> None:
+        """Unwrap (or on first use create) the blind-index key stored under the master key."""
+        from contigo.auth.models import KeyEntry
+
+        entry = s.get(KeyEntry, INDEX_KEY_NAME)
+        if entry is None:
+            key = crypto.new_key()
+            s.add(KeyEntry(name=INDEX_KEY_NAME, blob=crypto.wrap_key(self._master(), key,
+                                                                     INDEX_KEY_NAME.encode())))
+        else:
+            key = crypto.unwrap_key(self._master(), entry.blob, INDEX_KEY_NAME.encode())
+        self._index_key = key
+
+    def build_name_index(self, s: Session) -> None:
+        """Decrypt every person's names into the in-memory fuzzy index (unlock time)."""
+        from contigo.persons.models import Person
+
+        fuzzy = FuzzyNameIndex()
+        rows = s.execute(
+            select(Person.id, Person.data_key_wrapped, Person.given_names_enc,
+                   Person.family_names_enc).where(Person.lifecycle == "active")
+        )
+        for pid, wrapped, given, family in rows:
+            key = self._unwrap_person(pid, wrapped)
+            fuzzy.add(
+                pid,
+                f"{self.decrypt_with(key, 'persons', pid, 'given_names', given)} "
+                f"{self.decrypt_with(key, 'persons', pid, 'family_names', family)}",
+            )
+        self._fuzzy = fuzzy
+
+    # ── per-person keys and values ─────────────────────────────────────────
+    def new_person_key(self, person_id: str) -> tuple[bytes, bytes]:
+        """A fresh data key for a new person, and its copy wrapped by the master key."""
+        key = crypto.new_key()
+        wrapped = crypto.wrap_key(self._master(), key, f"person:{person_id}".encode())
+        self._person_keys[person_id] = key
+        return key, wrapped
+
+    def _unwrap_person(self, person_id: str, wrapped: bytes | None) -> bytes:
+        cached = self._person_keys.get(person_id)
+        if cached is not None:
+            return cached
+        if wrapped is None:
+            raise crypto.TamperedCiphertext("person key shredded")
+        key = crypto.unwrap_key(self._master(), wrapped, f"person:{person_id}".encode())
+        self._person_keys[person_id] = key
+        return key
+
+    def person_key(self, person: Any) -> bytes:
+        """The data key of ``person`` (a :class:`~contigo.persons.models.Person`)."""
+        return self._unwrap_person(person.id, person.data_key_wrapped)
+
+    def encrypt_with(self, key: bytes, table: str, pk: str, column: str, value: Any) -> bytes:
+        """Encrypt a JSON value bound to ``table:pk:column``."""
+        aad = f"{table}:{pk}:{column}"
+        return crypto.encrypt_value(key, KEY_ID, json.dumps(value, default=str).encode(), aad)
+
+    def decrypt_with(self, key: bytes, table: str, pk: str, column: str, blob: bytes) -> Any:
+        """Decrypt a value; a moved or altered ciphertext raises, it is never returned as data."""
+        aad = f"{table}:{pk}:{column}"
+        return json.loads(crypto.decrypt_value(key, blob, aad))
+
+    def outbox_encrypter(self) -> Callable[[str, bytes], bytes]:
+        """Encrypts outbox payloads under a key derived from the master key."""
+        key = crypto.derive_subkey(self._master(), "outbox")
+
+        def encrypt(op_id: str, data: bytes) -> bytes:
+            return crypto.encrypt_value(key, KEY_ID, data, f"sync_outbox:{op_id}:payload")
+
+        return encrypt
+
+    def outbox_decrypt(self, op_id: str, blob: bytes) -> bytes:
+        key = crypto.derive_subkey(self._master(), "outbox")
+        return crypto.decrypt_value(key, blob, f"sync_outbox:{op_id}:payload")
+
+    def shred(self, person_id: str) -> None:
+        """Forget a person's cached key (the caller deletes its wrapped copy)."""
+        self._person_keys.pop(person_id, None)
+
+    # ── search ─────────────────────────────────────────────────────────────
+    def bidx(self, field: str, value: str) -> str:
+        """A blind index of ``value`` for ``field``."""
+        if self._index_key is None:
+            raise Locked()
+        normalise = crypto.normalise_identifier if field == "doc" else crypto.normalise_name
+        return crypto.blind_index(self._index_key, value, field=field, normalise=normalise)
+
+    @staticmethod
+    def name_tokens(names: str) -> list[str]:
+        return crypto.name_tokens(names)
+
+    def index_person(self, person_id: str, given: str, family: str) -> None:
+        if self._fuzzy is not None:
+            self._fuzzy.add(person_id, f"{given} {family}")
+
+    def fuzzy_search(self, query: str, limit: int = 20) -> list[str]:
+        if self._fuzzy is None:
+            raise Locked()
+        return [pid for pid, _score in self._fuzzy.search(query, limit=limit)]
+
+
+def get_vault(app: Flask | None = None) -> Vault:
+    """The vault of ``app`` (or the current app)."""
+    vault: Vault = (app or current_app).extensions["contigo.vault"]
+    return vault
+
+
+def _idle_watch(app: Flask, vault: Vault) -> None:
+    limit = float(app.config["IDLE_LOCK_SECONDS"])
+    while True:
+        time.sleep(max(1.0, min(15.0, limit / 4)))
+        if vault.is_unlocked and vault.idle_for() > limit:
+            vault.lock()
+
+
+def init_app(app: Flask) -> None:
+    """Give ``app`` a locked vault, and a watcher thread that locks it after idle time."""
+    vault = Vault(scrypt_n=int(app.config["SCRYPT_N"]))
+    app.extensions["contigo.vault"] = vault
+    if app.config.get("IDLE_WATCH", True):
+        threading.Thread(target=_idle_watch, args=(app, vault), daemon=True).start()
