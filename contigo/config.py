@@ -32,7 +32,7 @@ DEFAULTS: dict[str, Any] = {
 }
 
 INSTANCE_FILE = "contigo.json"
-SECRET_FILE = "secret_key"
+SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 ENV_PREFIX = "CONTIGO_"
 
 

@@ -94,8 +94,12 @@ class Vault:
         entry = s.get(KeyEntry, INDEX_KEY_NAME)
         if entry is None:
             key = crypto.new_key()
-            s.add(KeyEntry(name=INDEX_KEY_NAME, blob=crypto.wrap_key(self._master(), key,
-                                                                     INDEX_KEY_NAME.encode())))
+            s.add(
+                KeyEntry(
+                    name=INDEX_KEY_NAME,
+                    blob=crypto.wrap_key(self._master(), key, INDEX_KEY_NAME.encode()),
+                )
+            )
         else:
             key = crypto.unwrap_key(self._master(), entry.blob, INDEX_KEY_NAME.encode())
         self._index_key = key
@@ -106,8 +110,9 @@ class Vault:
 
         fuzzy = FuzzyNameIndex()
         rows = s.execute(
-            select(Person.id, Person.data_key_wrapped, Person.given_names_enc,
-                   Person.family_names_enc).where(Person.lifecycle == "active")
+            select(
+                Person.id, Person.data_key_wrapped, Person.given_names_enc, Person.family_names_enc
+            ).where(Person.lifecycle == "active")
         )
         for pid, wrapped, given, family in rows:
             key = self._unwrap_person(pid, wrapped)

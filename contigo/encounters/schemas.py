@@ -53,17 +53,24 @@ class EncounterFormSchema(ContigoSchema):
     danger_signs = Bool(load_default=False)
     pregnancy_status = Str(load_default=None, allow_none=True, validate=one_of(PREGNANCY_STATUS))
     gestational_weeks = Int(load_default=None, allow_none=True, validate=in_range(4, 44))
-    supplements = StrList(load_default=list, validate=validate.ContainsOnly(SUPPLEMENTS, error="v.choice"))
-    counselling = StrList(load_default=list, validate=validate.ContainsOnly(COUNSELLING, error="v.choice"))
+    supplements = StrList(
+        load_default=list, validate=validate.ContainsOnly(SUPPLEMENTS, error="v.choice")
+    )
+    counselling = StrList(
+        load_default=list, validate=validate.ContainsOnly(COUNSELLING, error="v.choice")
+    )
     referral = Str(load_default="none", validate=one_of(REFERRALS))
-    notes = Str(load_default="", validate=validate.Length(max=2000))
+    notes = Str(
+        load_default="", validate=validate.Length(max=2000, error="v.length|min=0|max=2000")
+    )
     next_visit_on = Date(load_default=None, allow_none=True)
     supersedes_id = Str(load_default=None, allow_none=True)
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **_kw: Any) -> None:
         when: date | None = data.get("occurred_on")
-        if when is not None and when > date.today():
+        today = date.today()  # noqa: DTZ011 - clinical dates are the laptop's local calendar
+        if when is not None and when > today:
             raise ValidationError("v.future_date", "occurred_on")
         nxt: date | None = data.get("next_visit_on")
         if when is not None and nxt is not None and nxt <= when:
@@ -75,4 +82,6 @@ class EncounterFormSchema(ContigoSchema):
 class EncounterVoidSchema(ContigoSchema):
     """Why an encounter is voided (required: a void without a reason is refused)."""
 
-    reason = Str(required=True, validate=validate.Length(min=3, max=500, error="v.length|min=3|max=500"))
+    reason = Str(
+        required=True, validate=validate.Length(min=3, max=500, error="v.length|min=3|max=500")
+    )

@@ -8,7 +8,7 @@ from typing import Any
 from marshmallow import ValidationError, fields, validate, validates_schema
 
 from contigo.persons.models import DOB_PRECISION, PERSON_KINDS, POPULATION_TYPES
-from contigo.schemas import ContigoSchema, Date, Str, one_of
+from contigo.schemas import ContigoSchema, Date, Int, Str, in_range, one_of
 
 NATIONALITIES = ("VE", "CO", "EC", "PE", "PA", "BR", "CL", "AR", "BO", "HT", "CU", "XX")
 DOCUMENT_TYPES = ("passport", "national_id", "birth_certificate", "ppt", "refugee_id", "other")
@@ -38,16 +38,28 @@ class PersonFormSchema(ContigoSchema):
     nationality = Str(load_default=None, allow_none=True, validate=one_of(NATIONALITIES))
     population_type = Str(load_default="in_transit", validate=one_of(POPULATION_TYPES))
     mother_id = Str(load_default=None, allow_none=True)
-    phone = Str(load_default=None, allow_none=True, validate=validate.Length(max=30))
-    address = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    documents = fields.List(fields.Nested(DocumentSchema), load_default=list)
+    phone = Str(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=30, error="v.length|min=0|max=30"),
+    )
+    address = Str(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Length(max=200, error="v.length|min=0|max=200"),
+    )
+    documents = fields.List(
+        fields.Nested(DocumentSchema),
+        load_default=list,
+        error_messages={"invalid": "v.list", "null": "v.list"},
+    )
 
     @validates_schema
     def _plausible(self, data: dict[str, Any], **_kw: Any) -> None:
         born: date | None = data.get("birth_date")
         if born is None:
             return
-        today = date.today()
+        today = date.today()  # noqa: DTZ011 - the local calendar date is meant
         if born > today:
             raise ValidationError("v.future_date", "birth_date")
         age_days = (today - born).days
@@ -86,4 +98,4 @@ class PersonSearchSchema(ContigoSchema):
 
     q = Str(load_default="")
     birth_date = Date(load_default=None, allow_none=True)
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    limit = Int(load_default=20, validate=in_range(1, 100))

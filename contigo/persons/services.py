@@ -28,7 +28,7 @@ from sync.outbox import record_op, tick
 
 ENCRYPTED = ("given_names", "family_names", "birth_date", "sex", "documents", "phone", "address")
 PLAIN = ("kind", "birth_date_precision", "nationality", "population_type", "mother_id")
-MUTABLE_FIELDS = ENCRYPTED + ("birth_date_precision", "nationality", "population_type", "mother_id")
+MUTABLE_FIELDS = (*ENCRYPTED, "birth_date_precision", "nationality", "population_type", "mother_id")
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,7 @@ def _serialise(name: str, value: Any) -> Any:
     return value
 
 
-def register(
-    s: Session, v: Vault, actor: User, site_id: str, data: dict[str, Any]
-) -> Person:
+def register(s: Session, v: Vault, actor: User, site_id: str, data: dict[str, Any]) -> Person:
     """Create a person owned by ``site_id`` from validated ``data``.
 
     The mother, when given, must be a woman the user may read. Writes the encrypted row, its blind
@@ -132,8 +130,15 @@ def register(
         fields=MUTABLE_FIELDS,
         encrypt=v.outbox_encrypter(),
     )
-    audit(s, user_id=actor.id, action="create", entity_type="person", entity_id=person_id,
-          person_id=person_id, site_id=site_id)
+    audit(
+        s,
+        user_id=actor.id,
+        action="create",
+        entity_type="person",
+        entity_id=person_id,
+        person_id=person_id,
+        site_id=site_id,
+    )
     v.index_person(person_id, payload["given_names"], payload["family_names"])
     return person
 
@@ -173,15 +178,24 @@ def decrypt(v: Vault, person: Person) -> PersonView:
     )
 
 
-def get(s: Session, v: Vault, actor: User, person_id: str, *, audit_view: bool = True) -> PersonView:
+def get(
+    s: Session, v: Vault, actor: User, person_id: str, *, audit_view: bool = True
+) -> PersonView:
     """A person's record for ``actor``, checked against scope; the view is audited."""
     person = s.get(Person, person_id)
     if person is None:
         raise UnknownPerson()
     check_read(s, actor, person)
     if audit_view:
-        audit(s, user_id=actor.id, action="view", entity_type="person", entity_id=person.id,
-              person_id=person.id, site_id=person.owning_site_id)
+        audit(
+            s,
+            user_id=actor.id,
+            action="view",
+            entity_type="person",
+            entity_id=person.id,
+            person_id=person.id,
+            site_id=person.owning_site_id,
+        )
     return decrypt(v, person)
 
 
@@ -206,13 +220,23 @@ def search(
         ids += list(s.scalars(select(Person.id).where(Person.contigo_id == cid)))
     if q and not ids:
         doc = v.bidx("doc", q)
-        ids += list(s.scalars(select(PersonIndex.person_id).where(
-            PersonIndex.field == "doc", PersonIndex.bidx == doc)))
+        ids += list(
+            s.scalars(
+                select(PersonIndex.person_id).where(
+                    PersonIndex.field == "doc", PersonIndex.bidx == doc
+                )
+            )
+        )
     dob_ids: set[str] | None = None
     if birth_date is not None:
         dob = v.bidx("dob", birth_date.isoformat())
-        dob_ids = set(s.scalars(select(PersonIndex.person_id).where(
-            PersonIndex.field == "dob", PersonIndex.bidx == dob)))
+        dob_ids = set(
+            s.scalars(
+                select(PersonIndex.person_id).where(
+                    PersonIndex.field == "dob", PersonIndex.bidx == dob
+                )
+            )
+        )
     if q and not ids:
         ids += v.fuzzy_search(q, limit=limit * 3)
     elif not q and dob_ids is not None:
@@ -226,24 +250,36 @@ def search(
     return [p for p in found if p.lifecycle == "active"][:limit]
 
 
-def likely_duplicates(
-    s: Session, v: Vault, actor: User, data: dict[str, Any]
-) -> list[PersonView]:
+def likely_duplicates(s: Session, v: Vault, actor: User, data: dict[str, Any]) -> list[PersonView]:
     """Persons who may be the one about to be registered: same date of birth and a shared name
     token, or the same identity document."""
     candidates: set[str] = set()
     for doc in data.get("documents") or []:
-        candidates |= set(s.scalars(select(PersonIndex.person_id).where(
-            PersonIndex.field == "doc", PersonIndex.bidx == v.bidx("doc", doc["number"]))))
+        candidates |= set(
+            s.scalars(
+                select(PersonIndex.person_id).where(
+                    PersonIndex.field == "doc", PersonIndex.bidx == v.bidx("doc", doc["number"])
+                )
+            )
+        )
     dob = v.bidx("dob", data["birth_date"].isoformat())
-    same_dob = set(s.scalars(select(PersonIndex.person_id).where(
-        PersonIndex.field == "dob", PersonIndex.bidx == dob)))
+    same_dob = set(
+        s.scalars(
+            select(PersonIndex.person_id).where(PersonIndex.field == "dob", PersonIndex.bidx == dob)
+        )
+    )
     if same_dob:
         names = f"{data['given_names']} {data['family_names']}"
         tokens = [v.bidx("name", t) for t in v.name_tokens(names)]
-        candidates |= set(s.scalars(select(PersonIndex.person_id).where(
-            PersonIndex.field == "name", PersonIndex.bidx.in_(tokens),
-            PersonIndex.person_id.in_(same_dob))))
+        candidates |= set(
+            s.scalars(
+                select(PersonIndex.person_id).where(
+                    PersonIndex.field == "name",
+                    PersonIndex.bidx.in_(tokens),
+                    PersonIndex.person_id.in_(same_dob),
+                )
+            )
+        )
     fuzzy = set(v.fuzzy_search(f"{data['given_names']} {data['family_names']}", limit=10))
     candidates |= fuzzy & same_dob
     if not candidates:
