@@ -283,8 +283,8 @@ def _append_only_triggers() -> None:
                 "BEGIN RAISE EXCEPTION 'append-only'; END $$ LANGUAGE plpgsql"
             )
             op.execute(
-                f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE ON {table} "
-                "FOR EACH ROW EXECUTE FUNCTION contigo_append_only()"
+                f"CREATE TRIGGER {table}_no_change BEFORE UPDATE OR DELETE OR TRUNCATE "
+                f"ON {table} FOR EACH STATEMENT EXECUTE FUNCTION contigo_append_only()"
             )
 
 
