@@ -38,8 +38,11 @@ def visit_interval_days(programme: str, country: str) -> int:
 
 def active_episode(s: Session, person_id: str) -> CareEpisode | None:
     """The person's open episode, if any."""
-    return s.scalar(select(CareEpisode).where(
-        CareEpisode.person_id == person_id, CareEpisode.status == "active"))
+    return s.scalar(
+        select(CareEpisode).where(
+            CareEpisode.person_id == person_id, CareEpisode.status == "active"
+        )
+    )
 
 
 def episodes_of(s: Session, actor: User, person_id: str) -> list[CareEpisode]:
@@ -48,13 +51,25 @@ def episodes_of(s: Session, actor: User, person_id: str) -> list[CareEpisode]:
     if person is None:
         raise UnknownPerson()
     check_read(s, actor, person)
-    return list(s.scalars(select(CareEpisode).where(CareEpisode.person_id == person_id)
-                          .order_by(CareEpisode.admitted_on.desc())))
+    return list(
+        s.scalars(
+            select(CareEpisode)
+            .where(CareEpisode.person_id == person_id)
+            .order_by(CareEpisode.admitted_on.desc())
+        )
+    )
 
 
 def admit(
-    s: Session, v: Vault, actor: User, person_id: str, site_id: str, *, programme: str,
-    admitted_on: date, criteria: list[str],
+    s: Session,
+    v: Vault,
+    actor: User,
+    person_id: str,
+    site_id: str,
+    *,
+    programme: str,
+    admitted_on: date,
+    criteria: list[str],
 ) -> CareEpisode:
     """Admit a person to a programme and book the first follow-up visit."""
     person = s.get(Person, person_id)
@@ -69,21 +84,53 @@ def admit(
     stamp = tick(s).encode()
     nxt = admitted_on + timedelta(days=visit_interval_days(programme, site.country))
     episode = CareEpisode(
-        id=new_id(), person_id=person_id, site_id=site_id, programme=programme,
-        admitted_on=admitted_on, admission_criteria=json.dumps(criteria),
-        next_visit_on=nxt, created_hlc=stamp, created_by_user_id=actor.id,
+        id=new_id(),
+        person_id=person_id,
+        site_id=site_id,
+        programme=programme,
+        admitted_on=admitted_on,
+        admission_criteria=json.dumps(criteria),
+        next_visit_on=nxt,
+        created_hlc=stamp,
+        created_by_user_id=actor.id,
     )
     s.add(episode)
     s.flush()
-    s.add(Appointment(person_id=person_id, site_id=site_id, episode_id=episode.id, due_on=nxt,
-                      reason="episode_visit", created_hlc=stamp))
-    record_op(s, op_type="care_episode.create", entity_type="care_episode", entity_id=episode.id,
-              person_id=person_id,
-              data={"programme": programme, "admitted_on": admitted_on.isoformat(),
-                    "criteria": criteria, "site_id": site_id, "next_visit_on": nxt.isoformat()},
-              fields=("programme", "status", "next_visit_on"), encrypt=v.outbox_encrypter())
-    audit(s, user_id=actor.id, action="admit", entity_type="care_episode", entity_id=episode.id,
-          person_id=person_id, site_id=site_id)
+    s.add(
+        Appointment(
+            person_id=person_id,
+            site_id=site_id,
+            episode_id=episode.id,
+            due_on=nxt,
+            reason="episode_visit",
+            created_hlc=stamp,
+        )
+    )
+    record_op(
+        s,
+        op_type="care_episode.create",
+        entity_type="care_episode",
+        entity_id=episode.id,
+        person_id=person_id,
+        data={
+            "programme": programme,
+            "admitted_on": admitted_on.isoformat(),
+            "criteria": criteria,
+            "site_id": site_id,
+            "next_visit_on": nxt.isoformat(),
+        },
+        fields=("programme", "status", "next_visit_on"),
+        encrypt=v.outbox_encrypter(),
+    )
+    audit(
+        s,
+        user_id=actor.id,
+        action="admit",
+        entity_type="care_episode",
+        entity_id=episode.id,
+        person_id=person_id,
+        site_id=site_id,
+    )
     return episode
 
 
@@ -95,11 +142,19 @@ def after_visit(s: Session, person_id: str, visit_on: date) -> date | None:
     site = s.get(Site, episode.site_id)
     assert site is not None
     episode.next_visit_on = visit_on + timedelta(
-        days=visit_interval_days(episode.programme, site.country))
+        days=visit_interval_days(episode.programme, site.country)
+    )
     episode.updated_at = utcnow()
-    s.add(Appointment(person_id=person_id, site_id=episode.site_id, episode_id=episode.id,
-                      due_on=episode.next_visit_on, reason="episode_visit",
-                      created_hlc=tick(s).encode()))
+    s.add(
+        Appointment(
+            person_id=person_id,
+            site_id=episode.site_id,
+            episode_id=episode.id,
+            due_on=episode.next_visit_on,
+            reason="episode_visit",
+            created_hlc=tick(s).encode(),
+        )
+    )
     return episode.next_visit_on
 
 
@@ -120,22 +175,40 @@ def close(
     episode.exit_outcome = outcome
     episode.next_visit_on = None
     episode.updated_at = utcnow()
-    for appt in s.scalars(select(Appointment).where(
-            Appointment.episode_id == episode_id, Appointment.status == "due")):
+    for appt in s.scalars(
+        select(Appointment).where(Appointment.episode_id == episode_id, Appointment.status == "due")
+    ):
         appt.status = "cancelled"
-    record_op(s, op_type="care_episode.close", entity_type="care_episode", entity_id=episode_id,
-              person_id=person.id, data={"outcome": outcome, "exit_on": exit_on.isoformat()},
-              fields=("status", "exit_outcome", "next_visit_on"), encrypt=v.outbox_encrypter())
-    audit(s, user_id=actor.id, action="exit", entity_type="care_episode", entity_id=episode_id,
-          person_id=person.id, site_id=episode.site_id)
+    record_op(
+        s,
+        op_type="care_episode.close",
+        entity_type="care_episode",
+        entity_id=episode_id,
+        person_id=person.id,
+        data={"outcome": outcome, "exit_on": exit_on.isoformat()},
+        fields=("status", "exit_outcome", "next_visit_on"),
+        encrypt=v.outbox_encrypter(),
+    )
+    audit(
+        s,
+        user_id=actor.id,
+        action="exit",
+        entity_type="care_episode",
+        entity_id=episode_id,
+        person_id=person.id,
+        site_id=episode.site_id,
+    )
     return episode
 
 
 def next_visit(s: Session, person_id: str) -> Appointment | None:
     """The person's earliest follow-up still due (an episode visit or a booked follow-up)."""
-    return s.scalar(select(Appointment).where(
-        Appointment.person_id == person_id, Appointment.status == "due")
-        .order_by(Appointment.due_on).limit(1))
+    return s.scalar(
+        select(Appointment)
+        .where(Appointment.person_id == person_id, Appointment.status == "due")
+        .order_by(Appointment.due_on)
+        .limit(1)
+    )
 
 
 def schedule(
@@ -148,6 +221,7 @@ def schedule(
     if episode is None or person is None:
         return None
     check_read(s, actor, person)
-    visits = s.scalars(select(Appointment).where(Appointment.episode_id == episode_id)
-                       .order_by(Appointment.due_on))
+    visits = s.scalars(
+        select(Appointment).where(Appointment.episode_id == episode_id).order_by(Appointment.due_on)
+    )
     return episode, list(visits)

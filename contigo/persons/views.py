@@ -17,7 +17,7 @@ from contigo.encounters import clinical
 from contigo.encounters import services as encounters
 from contigo.encounters.services import EncounterView
 from contigo.episodes import services as episodes
-from contigo.errors import ValidationFailed
+from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.forms import FormState, form_input
 from contigo.i18n import current_language, translate
 from contigo.persons import contigo_id, services
@@ -110,9 +110,13 @@ def _registration_input(form: FormState) -> dict[str, Any]:
 
 
 def _mother_view(s: Session, v: Vault, user: User, mother_id: str | None) -> PersonView | None:
+    """The linked mother, when the user may read her record (she may be followed elsewhere)."""
     if not mother_id:
         return None
-    mother = services.get(s, v, user, mother_id)
+    try:
+        mother = services.get(s, v, user, mother_id)
+    except (Forbidden, UnknownPerson):
+        return None
     return mother if mother.kind == "woman" else None
 
 

@@ -1,0 +1,150 @@
+"""How values look on the pages: dates, ages, z-scores, Contigo IDs and clinical badges, in the
+user's language. Registered as Jinja filters and globals by :func:`register`.
+
+Clinical texts come from the nutrition label catalogue (one source for every profile); page
+texts from the ``page.*`` catalogue. Badge levels (``sam``, ``mam``, ``warn``, ``ok``) only steer
+colour: the text always says what the badge means, so colour is never the only signal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from typing import Any
+
+from flask import Blueprint
+from markupsafe import Markup
+
+from contigo.i18n import current_language, translate
+from contigo.nutrition.labels import LABELS, Lang
+from contigo.persons import contigo_id as cid
+
+DAYS_PER_MONTH = 30.4375
+
+#: Alert codes that are not label keys themselves, and the label that says them.
+ALERT_LABELS = {"remeasure": "note.remeasure", "u6_at_risk": "u6.at_risk"}
+
+_LEVELS = (
+    (("acute.sam", "plw.severe", "anaemia.severe"), "sam"),
+    (("acute.mam", "plw.acute", "anaemia.moderate", "u6.at_risk", "u6_at_risk"), "mam"),
+    (("remeasure", "note.remeasure", "anaemia.mild", "growth."), "warn"),
+    (("acute.none", "plw.none", "anaemia.none"), "ok"),
+)
+
+
+def local_today() -> date:
+    """Today's date where the laptop is: clinical dates are calendar dates in local time."""
+    return datetime.now().astimezone().date()
+
+
+def _lang() -> Lang:
+    lang = current_language()
+    return lang if lang in ("es", "pt", "en") else "es"  # type: ignore[return-value]
+
+
+def clinical_label(key: str | None) -> str:
+    """The text of a clinical key (nutrition catalogue first, then the page catalogue)."""
+    if not key:
+        return ""
+    key = ALERT_LABELS.get(key, key)
+    if key in LABELS:
+        return LABELS[key].get(_lang())
+    return translate(key)
+
+
+def criterion_label(code: str) -> str:
+    """An admission criterion (``muac_lt_115``) or national band key, in words."""
+    for key in (f"criterion.{code}", code):
+        if key in LABELS:
+            return LABELS[key].get(_lang())
+    return code
+
+
+def warning_text(code: str) -> str:
+    """A warning to act on before saving (``standing_under_9_months``, ``remeasure_whz`` …)."""
+    if code.startswith("remeasure_"):
+        indicator = clinical_label(f"indicator.{code.removeprefix('remeasure_')}")
+        return translate("page.warning.remeasure", indicator=indicator)
+    return translate(f"page.warning.{code}")
+
+
+def badge_level(code: str) -> str:
+    """The colour class of a clinical code's badge."""
+    for prefixes, level in _LEVELS:
+        if code.startswith(prefixes):
+            return level
+    return "info"
+
+
+def badge(code: str, text: str | None = None) -> Markup:
+    """A badge for a clinical code; ``data-code`` lets tests and tools find it."""
+    return Markup('<span class="badge {}" data-code="{}">{}</span>').format(
+        badge_level(code), code, text if text is not None else clinical_label(code)
+    )
+
+
+def format_z(value: float | None) -> str:
+    """A z-score with sign, two decimals, a true minus sign and the language's decimal mark."""
+    if value is None:
+        return "—"
+    text = f"{value:+.2f}".replace("-", "−")
+    return text.replace(".", ",") if _lang() in ("es", "pt") else text
+
+
+def format_number(value: float | str | None, decimals: int = 1) -> str:
+    """A measurement with the language's decimal mark (blank when not measured)."""
+    if value is None or value == "":
+        return ""
+    text = f"{float(value):.{decimals}f}"
+    return text.replace(".", ",") if _lang() in ("es", "pt") else text
+
+
+def date_text(value: date | str | None) -> str:
+    """A calendar date as ``12 mar 2025`` in the user's language."""
+    if value is None or value == "":
+        return ""
+    if isinstance(value, str):
+        value = date.fromisoformat(value)
+    month = translate(f"page.month.{value.month}")
+    return f"{value.day} {month} {value.year}"
+
+
+def age_text(birth_date: date, on: date | None = None) -> str:
+    """An age as health workers say it: days under a month, months under two years, then years
+    and months."""
+    days = ((on or local_today()) - birth_date).days
+    if days < 0:
+        return ""
+    months = int(days // DAYS_PER_MONTH)
+    if months < 1:
+        return translate("page.age.days", n=days)
+    if months < 24:
+        return translate("page.age.months", n=months)
+    return translate("page.age.years_months", y=months // 12, m=months % 12)
+
+
+def contigo_id_text(value: str) -> str:
+    """A Contigo ID grouped for reading aloud (``ABCD-EFGH-J``)."""
+    return cid.display(value) if value and len(value) == 9 else value
+
+
+def register(bp: Blueprint) -> None:
+    """Make the helpers available to every template of the app."""
+    filters: tuple[tuple[str, Callable[..., Any]], ...] = (
+        ("date_text", date_text),
+        ("contigo_id", contigo_id_text),
+        ("z", format_z),
+        ("num", format_number),
+    )
+    for name, fn in filters:
+        bp.add_app_template_filter(fn, name)
+    helpers: tuple[tuple[str, Callable[..., Any]], ...] = (
+        ("clinical_label", clinical_label),
+        ("badge", badge),
+        ("alert_badge", badge),
+        ("age_text", age_text),
+        ("criterion_label", criterion_label),
+        ("warning_text", warning_text),
+    )
+    for name, fn in helpers:
+        bp.add_app_template_global(fn, name)

@@ -1,0 +1,94 @@
+"""Helpers shared by the HTML views: turning a posted form into schema input, and keeping what
+was typed together with the translated message of each wrong field for the re-rendered page.
+
+Views stay thin: parse with :func:`form_input`, call one service, and on
+:class:`~contigo.errors.ValidationFailed` render again with a :class:`FormState`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from werkzeug.datastructures import MultiDict
+
+from contigo.errors import ContigoError
+
+#: Form controls that are never schema fields (they steer the view, not the record).
+CONTROL_FIELDS = frozenset({"csrf_token", "confirm", "action"})
+
+
+def form_input(
+    form: MultiDict[str, str],
+    *,
+    lists: Iterable[str] = (),
+    skip: Iterable[str] = (),
+) -> dict[str, Any]:
+    """The posted fields as schema input.
+
+    Blank inputs are left out so the schema's defaults apply (an empty number box means "not
+    measured", not zero); fields named in ``lists`` (checkbox groups) become lists; control
+    fields and ``skip`` are dropped so that ``unknown = RAISE`` schemas see only their fields.
+    """
+    list_names = set(lists)
+    dropped = CONTROL_FIELDS | set(skip)
+    out: dict[str, Any] = {}
+    for name in form:
+        if name in dropped:
+            continue
+        if name in list_names:
+            out[name] = [v for v in form.getlist(name) if v.strip()]
+            continue
+        value = form.get(name, "").strip()
+        if value:
+            out[name] = value
+    for name in list_names - dropped:
+        out.setdefault(name, [])
+    return out
+
+
+@dataclass
+class FormState:
+    """What a form page shows: the typed values and the errors per field.
+
+    ``values`` keeps strings as typed (and lists for checkbox groups), so a rejected form comes
+    back exactly as the user left it.
+    """
+
+    values: dict[str, Any] = field(default_factory=dict)
+    errors: dict[str, list[str]] = field(default_factory=dict)
+    message: str | None = None
+
+    @classmethod
+    def from_form(cls, form: MultiDict[str, str], lists: Iterable[str] = ()) -> FormState:
+        """The posted values, unparsed."""
+        list_names = set(lists)
+        values: dict[str, Any] = {}
+        for name in form:
+            values[name] = form.getlist(name) if name in list_names else form.get(name, "")
+        return cls(values=values)
+
+    def fail(self, exc: ContigoError, renames: Mapping[str, str] | None = None) -> FormState:
+        """Attach the errors of ``exc``; ``renames`` maps schema field paths to form names."""
+        renames = renames or {}
+        for name, messages in exc.fields.items():
+            self.errors.setdefault(renames.get(name, name), []).extend(messages)
+        self.message = exc.message()
+        return self
+
+    def value(self, name: str, default: Any = "") -> Any:
+        """The typed value of ``name``."""
+        return self.values.get(name, default)
+
+    def checked(self, name: str, option: str = "1") -> bool:
+        """Whether checkbox ``name`` (or option ``option`` of a checkbox group) was ticked."""
+        value = self.values.get(name)
+        if isinstance(value, list):
+            return option in value
+        return value is not None and value not in ("", "0", "false")
+
+    def unplaced_errors(self, placed: Iterable[str]) -> list[str]:
+        """Messages of fields that have no place of their own on the form."""
+        names = set(placed)
+        return [m for name, msgs in self.errors.items() if name not in names for m in msgs]

@@ -1,0 +1,119 @@
+/* Contigo's only script: progressive enhancements over pages that work without it.
+ *  - live classification preview on the encounter form (POST, CSRF header, nothing saved);
+ *  - print buttons;
+ *  - leave personal data off the screen once the server's idle lock has fired.
+ * No libraries, no external requests, no inline handlers (the CSP allows 'self' scripts only).
+ */
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  /* Idle lock: the server locks after IDLE seconds without a request. When that time has
+     passed on this page, reload it so that the unlock page replaces whatever was shown. */
+  var idleTimer = null;
+  function armIdle() {
+    var seconds = parseFloat(document.body.getAttribute("data-idle-seconds") || "0");
+    if (!seconds || !document.body.hasAttribute("data-signed-in")) { return; }
+    if (idleTimer) { window.clearTimeout(idleTimer); }
+    idleTimer = window.setTimeout(function () {
+      window.location.assign(window.location.pathname);
+    }, (seconds + 2) * 1000);
+  }
+
+  /* The preview re-validates the whole form, so its answer replaces every field message,
+     including those the server rendered with the page. */
+  function clearFieldErrors(form) {
+    form.querySelectorAll(".field-error").forEach(function (el) { el.remove(); });
+    form.querySelectorAll('[aria-invalid="true"]').forEach(function (el) {
+      el.removeAttribute("aria-invalid");
+    });
+  }
+
+  function showFieldErrors(form, fields) {
+    Object.keys(fields || {}).forEach(function (name) {
+      var input = form.querySelector('[name="' + name + '"]');
+      if (!input) { return; }
+      input.setAttribute("aria-invalid", "true");
+      var p = document.createElement("p");
+      p.className = "field-error";
+      p.id = name + "-error";
+      p.textContent = fields[name].join(" ");
+      var described = (input.getAttribute("aria-describedby") || "").split(" ");
+      if (described.indexOf(p.id) < 0) {
+        input.setAttribute("aria-describedby", described.concat([p.id]).join(" ").trim());
+      }
+      var holder = input.closest(".field") || input.parentNode;
+      holder.appendChild(p);
+    });
+  }
+
+  function setupPreview(form) {
+    var url = form.getAttribute("data-preview-url");
+    var target = document.getElementById(form.getAttribute("data-preview-target"));
+    if (!url || !target) { return; }
+    var timer = null;
+    var seq = 0;
+    function run() {
+      var mine = ++seq;
+      var body = new URLSearchParams(new FormData(form));
+      target.setAttribute("aria-busy", "true");
+      fetch(url, {
+        method: "POST",
+        body: body,
+        credentials: "same-origin",
+        headers: { "X-CSRF-Token": csrfToken(), "Accept": "application/json" }
+      }).then(function (response) {
+        if (response.redirected || response.status === 401) {
+          window.location.assign(window.location.pathname);
+          return null;
+        }
+        return response.json().then(function (data) { return { status: response.status, data: data }; });
+      }).then(function (result) {
+        if (!result || mine !== seq) { return; }
+        target.removeAttribute("aria-busy");
+        clearFieldErrors(form);
+        armIdle();
+        if (result.status === 200 && result.data.html !== undefined) {
+          target.innerHTML = result.data.html;
+        } else if (result.data && result.data.error) {
+          showFieldErrors(form, result.data.error.fields);
+          var note = document.createElement("p");
+          note.className = "notice error";
+          note.textContent = result.data.error.message;
+          target.replaceChildren(note);
+        }
+      }).catch(function () {
+        target.removeAttribute("aria-busy");
+      });
+    }
+    function schedule() {
+      if (timer) { window.clearTimeout(timer); }
+      timer = window.setTimeout(run, 350);
+    }
+    form.addEventListener("input", schedule);
+    form.addEventListener("change", schedule);
+    run();
+  }
+
+  /* A rejected form: put the cursor in the first field to fix, not the form's first field. */
+  function focusFirstInvalid() {
+    var invalid = document.querySelector('main [aria-invalid="true"]');
+    if (invalid && !/^(INPUT|SELECT|TEXTAREA)$/.test(invalid.tagName)) {
+      invalid = invalid.querySelector("input, select, textarea");
+    }
+    if (invalid) { invalid.focus(); }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    armIdle();
+    focusFirstInvalid();
+    document.querySelectorAll("form[data-preview-url]").forEach(setupPreview);
+    document.querySelectorAll("[data-action='print']").forEach(function (button) {
+      button.addEventListener("click", function () { window.print(); });
+    });
+  });
+})();
