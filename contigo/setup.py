@@ -16,8 +16,16 @@ from contigo.vault import get_vault
 
 
 def initialise(
-    app: Flask, *, site_code: str, site_name: str, country: str, elevation_m: int,
-    username: str, display_name: str, language: str, password: str,
+    app: Flask,
+    *,
+    site_code: str,
+    site_name: str,
+    country: str,
+    elevation_m: int,
+    username: str,
+    display_name: str,
+    language: str,
+    password: str,
 ) -> User:
     """Create the master key, the first site and its first supervisor in a new instance."""
     vault = get_vault(app)
@@ -26,32 +34,60 @@ def initialise(
             raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
         vault.initialise()
         vault.load_index_key(s)
-        site = add_site(s, code=site_code, name=site_name, country=country,
-                        elevation_m=elevation_m)
-        user = auth.add_user(s, vault, username=username, display_name=display_name,
-                             role="supervisor", password=password, site_id=site.id,
-                             language=language)
+        site = add_site(s, code=site_code, name=site_name, country=country, elevation_m=elevation_m)
+        user = auth.add_user(
+            s,
+            vault,
+            username=username,
+            display_name=display_name,
+            role="supervisor",
+            password=password,
+            site_id=site.id,
+            language=language,
+        )
     vault.lock()
     return user
 
 
 def add_user_as(
-    app: Flask, *, as_user: str, as_password: str, username: str, display_name: str, role: str,
-    site_code: str, language: str, country: str | None, password: str,
+    app: Flask,
+    *,
+    as_user: str,
+    as_password: str,
+    username: str,
+    display_name: str,
+    role: str,
+    site_code: str,
+    language: str,
+    country: str | None,
+    password: str,
 ) -> User:
     """Add a user on behalf of a supervisor (or admin) whose password unlocks the laptop."""
     vault = get_vault(app)
     cfg = app.config
     with session_scope(app) as s:
-        actor = auth.authenticate(s, vault, as_user, as_password,
-                                  max_failed=cfg["MAX_FAILED_LOGINS"],
-                                  lockout_s=cfg["LOCKOUT_SECONDS"])
+        actor = auth.authenticate(
+            s,
+            vault,
+            as_user,
+            as_password,
+            max_failed=cfg["MAX_FAILED_LOGINS"],
+            lockout_s=cfg["LOCKOUT_SECONDS"],
+        )
         site = by_code(s, site_code)
         if site is None:
             raise ValidationFailed(fields={"site": [translate("v.site")]})
         check_manage_users(actor, site.id)
-        user = auth.add_user(s, vault, username=username, display_name=display_name, role=role,
-                             password=password, site_id=site.id, language=language,
-                             country=country)
+        user = auth.add_user(
+            s,
+            vault,
+            username=username,
+            display_name=display_name,
+            role=role,
+            password=password,
+            site_id=site.id,
+            language=language,
+            country=country,
+        )
     vault.lock()
     return user

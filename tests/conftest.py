@@ -36,9 +36,17 @@ def app(tmp_path: Path) -> Iterator[Flask]:
             "ALLOWED_HOSTS": ("localhost", "127.0.0.1"),
         }
     )
-    initialise(application, site_code="CO-NEC", site_name="Necoclí", country="CO",
-               elevation_m=5, username="sup", display_name="Supervisora", language="en",
-               password=PASSWORD)
+    initialise(
+        application,
+        site_code="CO-NEC",
+        site_name="Necoclí",
+        country="CO",
+        elevation_m=5,
+        username="sup",
+        display_name="Supervisora",
+        language="en",
+        password=PASSWORD,
+    )
     yield application
     get_vault(application).lock()
     application.extensions["contigo.engine"].dispose()
@@ -64,8 +72,11 @@ def login(client: FlaskClient) -> Callable[..., FlaskClient]:
 
     def _login(username: str = "sup", password: str = PASSWORD) -> FlaskClient:
         token = csrf_of(client)
-        resp = client.post("/login", data={"username": username, "password": password,
-                                           "csrf_token": token}, base_url="http://localhost")
+        resp = client.post(
+            "/login",
+            data={"username": username, "password": password, "csrf_token": token},
+            base_url="http://localhost",
+        )
         assert resp.status_code == 302, resp.data[:300]
         return client
 
@@ -89,10 +100,18 @@ def make_person(app: Flask) -> Callable[..., str]:
 
     def _make(s: Any, actor: User, **overrides: Any) -> str:
         data: dict[str, Any] = {
-            "kind": "child", "given_names": "Ana Lucía", "family_names": "Pérez García",
-            "birth_date": date(2024, 5, 1), "birth_date_precision": "exact", "sex": "F",
-            "nationality": "VE", "population_type": "in_transit", "mother_id": None,
-            "phone": None, "address": None, "documents": [],
+            "kind": "child",
+            "given_names": "Ana Lucía",
+            "family_names": "Pérez García",
+            "birth_date": date(2024, 5, 1),
+            "birth_date_precision": "exact",
+            "sex": "F",
+            "nationality": "VE",
+            "population_type": "in_transit",
+            "mother_id": None,
+            "phone": None,
+            "address": None,
+            "documents": [],
         }
         data.update(overrides)
         person = services.register(s, get_vault(app), actor, actor.home_site_id, data)

@@ -42,6 +42,8 @@ def current_user() -> User:
         found = db.session().get(User, uid) if uid else None
     if found is None or not found.active:
         raise Unauthenticated()
+    # Known user: even "locked" is said in their language.
+    g.lang = session.get("lang") or found.language
     if not vault.is_unlocked:
         raise Locked()
     if vault.idle_for() > current_app.config["IDLE_LOCK_SECONDS"]:
@@ -49,7 +51,6 @@ def current_user() -> User:
         raise Locked()
     vault.touch()
     g.user = found
-    g.lang = session.get("lang") or found.language
     return found
 
 

@@ -22,9 +22,16 @@ from contigo.nutrition.tables import TABLE_VERSION
 from contigo.nutrition.zscores import AnthroResult, Measurement, compute
 
 ZMAP = {"waz": "wei", "haz": "len", "whz": "wfl", "baz": "bmi", "hcz": "hc", "muacz": "ac"}
-FIELD_OF_INPUT = {"weight_kg": "weight_kg", "lenhei_cm": "lenhei_cm", "muac_cm": "muac_mm",
-                  "muac_mm": "muac_mm", "headc_cm": "headc_cm", "age_days": "occurred_on",
-                  "oedema_grade": "oedema_grade", "hb_g_l": "hb_g_l"}
+FIELD_OF_INPUT = {
+    "weight_kg": "weight_kg",
+    "lenhei_cm": "lenhei_cm",
+    "muac_cm": "muac_mm",
+    "muac_mm": "muac_mm",
+    "headc_cm": "headc_cm",
+    "age_days": "occurred_on",
+    "oedema_grade": "oedema_grade",
+    "hb_g_l": "hb_g_l",
+}
 
 
 class PersonLike(Protocol):
@@ -62,17 +69,19 @@ def serialise(data: dict[str, Any]) -> dict[str, Any]:
 
 def _anthro(person: PersonLike, data: dict[str, Any], age_days: int) -> AnthroResult:
     muac = data.get("muac_mm")
-    return compute(Measurement(
-        sex=1 if person.sex == "M" else 2,
-        age_days=age_days,
-        weight_kg=data.get("weight_kg"),
-        lenhei_cm=data.get("lenhei_cm"),
-        measure=data.get("measure") or None,
-        oedema=bool(data.get("oedema_grade")),
-        headc_cm=data.get("headc_cm"),
-        muac_cm=muac / 10 if muac else None,
-        age_estimated=person.birth_date_precision != "exact",
-    ))
+    return compute(
+        Measurement(
+            sex=1 if person.sex == "M" else 2,
+            age_days=age_days,
+            weight_kg=data.get("weight_kg"),
+            lenhei_cm=data.get("lenhei_cm"),
+            measure=data.get("measure") or None,
+            oedema=bool(data.get("oedema_grade")),
+            headc_cm=data.get("headc_cm"),
+            muac_cm=muac / 10 if muac else None,
+            age_estimated=person.birth_date_precision != "exact",
+        )
+    )
 
 
 def indicators_from(assessment: dict[str, Any], data: dict[str, Any]) -> ChildIndicators:
@@ -82,12 +91,17 @@ def indicators_from(assessment: dict[str, Any], data: dict[str, Any]) -> ChildIn
     return ChildIndicators(
         age_days=assessment.get("age_days"),
         sex=assessment.get("sex"),
-        waz=z.get("waz"), haz=z.get("haz"), whz=z.get("whz"), baz=z.get("baz"),
-        hcz=z.get("hcz"), muacz=z.get("muacz"),
+        waz=z.get("waz"),
+        haz=z.get("haz"),
+        whz=z.get("whz"),
+        baz=z.get("baz"),
+        hcz=z.get("hcz"),
+        muacz=z.get("muacz"),
         muac_mm=data.get("muac_mm"),
         oedema_grade=int(data.get("oedema_grade") or 0),
         flags=frozenset(assessment.get("flags", ())),
-        appetite_test_failed=(data.get("appetite_test") == "fail") if data.get("appetite_test")
+        appetite_test_failed=(data.get("appetite_test") == "fail")
+        if data.get("appetite_test")
         else None,
         medical_complications=bool(data.get("danger_signs")),
     )
@@ -109,15 +123,19 @@ def _child_summary(c: ChildClassification) -> dict[str, Any]:
     }
 
 
-def _assess_child(person: PersonLike, profile: Profile, site: SiteLike,
-                  data: dict[str, Any], age_days: int) -> dict[str, Any]:
+def _assess_child(
+    person: PersonLike, profile: Profile, site: SiteLike, data: dict[str, Any], age_days: int
+) -> dict[str, Any]:
     result = _anthro(person, data, age_days)
     zscores = {k: getattr(result, f"z{v}") for k, v in ZMAP.items()}
     flags = sorted(k for k, v in ZMAP.items() if getattr(result, f"f{v}") == 1)
     out: dict[str, Any] = {
-        "zscores": zscores, "flags": flags, "sex": person.sex,
+        "zscores": zscores,
+        "flags": flags,
+        "sex": person.sex,
         "missing": dict(result.missing_reasons),
-        "clenhei": result.clenhei, "cbmi": result.cbmi,
+        "clenhei": result.clenhei,
+        "cbmi": result.cbmi,
         "age_estimated": result.age_estimated,
     }
     base = {**out, "age_days": age_days}
@@ -137,20 +155,32 @@ def _assess_child(person: PersonLike, profile: Profile, site: SiteLike,
     return out
 
 
-def _hb(data: dict[str, Any], group: anaemia.HbGroup | None, site: SiteLike, profile: Profile,
-        alerts: list[str]) -> dict[str, Any] | None:
+def _hb(
+    data: dict[str, Any],
+    group: anaemia.HbGroup | None,
+    site: SiteLike,
+    profile: Profile,
+    alerts: list[str],
+) -> dict[str, Any] | None:
     if data.get("hb_g_l") is None or group is None:
         return None
     r = anaemia.assess_hb(data["hb_g_l"], group, site.elevation_m, profile)
     if r.severity in ("moderate", "severe"):
         alerts.append(r.status_key)
-    return {"group": r.group, "adjusted_g_l": float(r.hb_adjusted_g_l), "method": r.method,
-            "elevation_m": r.elevation_m, "severity": r.severity, "status_key": r.status_key,
-            "threshold_g_l": r.threshold_g_l}
+    return {
+        "group": r.group,
+        "adjusted_g_l": float(r.hb_adjusted_g_l),
+        "method": r.method,
+        "elevation_m": r.elevation_m,
+        "severity": r.severity,
+        "status_key": r.status_key,
+        "threshold_g_l": r.threshold_g_l,
+    }
 
 
-def _assess_woman(person: PersonLike, profile: Profile, site: SiteLike,
-                  data: dict[str, Any], age_days: int) -> dict[str, Any]:
+def _assess_woman(
+    person: PersonLike, profile: Profile, site: SiteLike, data: dict[str, Any], age_days: int
+) -> dict[str, Any]:
     plw = women.classify_plw(data.get("muac_mm"), profile)
     alerts = [plw.status_key] if plw.malnourished else []
     pregnant = data.get("pregnancy_status") == "pregnant"
@@ -184,18 +214,29 @@ def assess(person: PersonLike, site: SiteLike, data: dict[str, Any]) -> dict[str
             body = _assess_woman(person, profile, site, data, age_days)
     except MeasurementError as exc:
         raise _fail(exc) from exc
-    return {"profile": profile.code, "profile_unverified": profile.unverified,
-            "reference_version": TABLE_VERSION, "age_days": age_days, **body}
+    return {
+        "profile": profile.code,
+        "profile_unverified": profile.unverified,
+        "reference_version": TABLE_VERSION,
+        "age_days": age_days,
+        **body,
+    }
 
 
-def reading_under(assessment: dict[str, Any], data: dict[str, Any], country: str) -> dict[str, Any] | None:
+def reading_under(
+    assessment: dict[str, Any], data: dict[str, Any], country: str
+) -> dict[str, Any] | None:
     """How the profile of ``country`` reads a child's stored assessment, when it differs from the
     original reading (a child who crossed a border); None when it reads the same."""
     if "child" not in assessment or get_profile(country).code == assessment["profile"]:
         return None
-    current = _child_summary(classify_child(indicators_from(assessment, data), get_profile(country)))
-    if current["status_key"] == assessment["child"]["status_key"] and \
-            current["bands"] == assessment["child"]["bands"]:
+    current = _child_summary(
+        classify_child(indicators_from(assessment, data), get_profile(country))
+    )
+    if (
+        current["status_key"] == assessment["child"]["status_key"]
+        and current["bands"] == assessment["child"]["bands"]
+    ):
         return None
     return {"profile": get_profile(country).code, **current}
 

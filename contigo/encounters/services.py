@@ -105,23 +105,52 @@ def record(
     _attend_appointments(s, person_id, data["occurred_on"], enc_id)
     if after_visit(s, person_id, data["occurred_on"]) is None:
         nxt = data.get("next_visit_on") or clinical.default_next_visit(
-            assessment, data["occurred_on"], site.country)
+            assessment, data["occurred_on"], site.country
+        )
         if nxt is not None:
-            s.add(Appointment(person_id=person_id, site_id=site_id, due_on=nxt,
-                              reason="follow_up", created_hlc=encounter.recorded_hlc))
-    record_op(s, op_type="encounter.create", entity_type="encounter", entity_id=enc_id,
-              person_id=person_id, data=body | {"occurred_on": data["occurred_on"].isoformat(),
-                                               "site_id": site_id, "supersedes_id": data.get("supersedes_id")},
-              encrypt=v.outbox_encrypter())
-    audit(s, user_id=actor.id, action="create", entity_type="encounter", entity_id=enc_id,
-          person_id=person_id, site_id=site_id)
+            s.add(
+                Appointment(
+                    person_id=person_id,
+                    site_id=site_id,
+                    due_on=nxt,
+                    reason="follow_up",
+                    created_hlc=encounter.recorded_hlc,
+                )
+            )
+    record_op(
+        s,
+        op_type="encounter.create",
+        entity_type="encounter",
+        entity_id=enc_id,
+        person_id=person_id,
+        data=body
+        | {
+            "occurred_on": data["occurred_on"].isoformat(),
+            "site_id": site_id,
+            "supersedes_id": data.get("supersedes_id"),
+        },
+        encrypt=v.outbox_encrypter(),
+    )
+    audit(
+        s,
+        user_id=actor.id,
+        action="create",
+        entity_type="encounter",
+        entity_id=enc_id,
+        person_id=person_id,
+        site_id=site_id,
+    )
     return encounter
 
 
 def _attend_appointments(s: Session, person_id: str, on: date, encounter_id: str) -> None:
-    due = s.scalars(select(Appointment).where(
-        Appointment.person_id == person_id, Appointment.status == "due",
-        Appointment.due_on <= on.fromordinal(on.toordinal() + 3)))
+    due = s.scalars(
+        select(Appointment).where(
+            Appointment.person_id == person_id,
+            Appointment.status == "due",
+            Appointment.due_on <= on.fromordinal(on.toordinal() + 3),
+        )
+    )
     for appt in due:
         appt.status = "done"
         appt.encounter_id = encounter_id
@@ -141,17 +170,32 @@ def void(s: Session, v: Vault, actor: User, encounter_id: str, reason: str) -> E
     row = EncounterVoid(
         id=void_id,
         encounter_id=encounter_id,
-        reason_enc=v.encrypt_with(v.person_key(person), "encounter_voids", void_id, "reason", reason),
+        reason_enc=v.encrypt_with(
+            v.person_key(person), "encounter_voids", void_id, "reason", reason
+        ),
         user_id=actor.id,
         recorded_hlc=tick(s).encode(),
     )
     s.add(row)
     s.flush()
-    record_op(s, op_type="encounter.void", entity_type="encounter_void", entity_id=void_id,
-              person_id=person.id, data={"encounter_id": encounter_id, "reason": reason},
-              encrypt=v.outbox_encrypter())
-    audit(s, user_id=actor.id, action="void", entity_type="encounter", entity_id=encounter_id,
-          person_id=person.id, site_id=encounter.site_id)
+    record_op(
+        s,
+        op_type="encounter.void",
+        entity_type="encounter_void",
+        entity_id=void_id,
+        person_id=person.id,
+        data={"encounter_id": encounter_id, "reason": reason},
+        encrypt=v.outbox_encrypter(),
+    )
+    audit(
+        s,
+        user_id=actor.id,
+        action="void",
+        entity_type="encounter",
+        entity_id=encounter_id,
+        person_id=person.id,
+        site_id=encounter.site_id,
+    )
     return row
 
 
@@ -163,22 +207,38 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
         raise UnknownPerson()
     check_read(s, actor, person)
     key = v.person_key(person)
-    rows = list(s.scalars(select(Encounter).where(Encounter.person_id == person_id)
-                          .order_by(Encounter.occurred_on, Encounter.recorded_hlc)))
+    rows = list(
+        s.scalars(
+            select(Encounter)
+            .where(Encounter.person_id == person_id)
+            .order_by(Encounter.occurred_on, Encounter.recorded_hlc)
+        )
+    )
     voids = {
         vd.encounter_id: v.decrypt_with(key, "encounter_voids", vd.id, "reason", vd.reason_enc)
-        for vd in s.scalars(select(EncounterVoid).where(
-            EncounterVoid.encounter_id.in_([r.id for r in rows])))
+        for vd in s.scalars(
+            select(EncounterVoid).where(EncounterVoid.encounter_id.in_([r.id for r in rows]))
+        )
     }
     superseded = {r.supersedes_id: r.id for r in rows if r.supersedes_id}
     out = []
     for r in rows:
         body = v.decrypt_with(key, "encounters", r.id, "payload", r.payload_enc)
         assessment = body.pop("assessment")
-        out.append(EncounterView(
-            id=r.id, person_id=r.person_id, site_id=r.site_id, country=r.country,
-            occurred_on=r.occurred_on, kind=r.kind, reference_version=r.reference_version,
-            data=body, assessment=assessment, supersedes_id=r.supersedes_id,
-            voided_reason=voids.get(r.id), superseded_by=superseded.get(r.id)))
+        out.append(
+            EncounterView(
+                id=r.id,
+                person_id=r.person_id,
+                site_id=r.site_id,
+                country=r.country,
+                occurred_on=r.occurred_on,
+                kind=r.kind,
+                reference_version=r.reference_version,
+                data=body,
+                assessment=assessment,
+                supersedes_id=r.supersedes_id,
+                voided_reason=voids.get(r.id),
+                superseded_by=superseded.get(r.id),
+            )
+        )
     return out
-

@@ -7,7 +7,14 @@ from marshmallow import validate
 from contigo.schemas import ContigoSchema, Date, Str, StrList, one_of
 
 PROGRAMMES = ("sam_otp", "sam_inpatient", "mam_tsfp", "plw_supplementation")
-RECORDED_EXITS = ("cured", "died", "transferred", "referred_inpatient", "defaulted", "non_responder")
+RECORDED_EXITS = (
+    "cured",
+    "died",
+    "transferred",
+    "referred_inpatient",
+    "defaulted",
+    "non_responder",
+)
 
 
 class EpisodeAdmitSchema(ContigoSchema):

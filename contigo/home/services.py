@@ -40,8 +40,12 @@ def _due(s: Session, v: Vault, sites: set[str], today: date, *, overdue: bool) -
     rows = s.execute(
         select(Appointment, Person)
         .join(Person, Person.id == Appointment.person_id)
-        .where(Appointment.status == "due", Appointment.site_id.in_(sites), cond,
-               Person.lifecycle == "active")
+        .where(
+            Appointment.status == "due",
+            Appointment.site_id.in_(sites),
+            cond,
+            Person.lifecycle == "active",
+        )
         .order_by(Appointment.due_on)
         .limit(LIST_LIMIT)
     )
@@ -81,9 +85,13 @@ def alerts(s: Session, v: Vault, user: User, today: date) -> list[AlertItem]:
     rows = s.execute(
         select(Encounter, Person)
         .join(Person, Person.id == Encounter.person_id)
-        .where(Encounter.site_id.in_(visible_site_ids(s, user)), Encounter.occurred_on >= since,
-               Encounter.id.not_in(voided), Encounter.id.not_in(superseded),
-               Person.lifecycle == "active")
+        .where(
+            Encounter.site_id.in_(visible_site_ids(s, user)),
+            Encounter.occurred_on >= since,
+            Encounter.id.not_in(voided),
+            Encounter.id.not_in(superseded),
+            Person.lifecycle == "active",
+        )
         .order_by(Encounter.occurred_on.desc(), Encounter.recorded_hlc.desc())
     )
     seen: set[str] = set()
@@ -92,8 +100,9 @@ def alerts(s: Session, v: Vault, user: User, today: date) -> list[AlertItem]:
         if person.id in seen:
             continue
         seen.add(person.id)
-        body = v.decrypt_with(v.person_key(person), "encounters", enc.id, "payload",
-                              enc.payload_enc)
+        body = v.decrypt_with(
+            v.person_key(person), "encounters", enc.id, "payload", enc.payload_enc
+        )
         codes = tuple(body["assessment"].get("alerts", ()))
         if codes:
             out.append(AlertItem(decrypt(v, person), enc.occurred_on, codes))

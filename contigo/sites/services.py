@@ -13,7 +13,12 @@ COUNTRIES = ("CO", "EC", "PE", "PA", "BR", "VE", "CL")
 
 
 def add_site(
-    s: Session, *, code: str, name: str, country: str, kind: str = "mobile_unit",
+    s: Session,
+    *,
+    code: str,
+    name: str,
+    country: str,
+    kind: str = "mobile_unit",
     elevation_m: int = 0,
 ) -> Site:
     """Add a site; its country chooses the classification profile of encounters there."""

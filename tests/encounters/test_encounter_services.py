@@ -19,10 +19,22 @@ from contigo.vault import get_vault
 from sync.models import OutboxOp
 
 VISIT: dict[str, Any] = {
-    "weight_kg": 7.1, "lenhei_cm": 74.0, "measure": "l", "muac_mm": 110, "headc_cm": None,
-    "oedema_grade": 0, "hb_g_l": 95.0, "appetite_test": "pass", "danger_signs": False,
-    "pregnancy_status": None, "gestational_weeks": None, "supplements": ["rutf"],
-    "counselling": ["iycf"], "referral": "otp", "notes": "", "next_visit_on": None,
+    "weight_kg": 7.1,
+    "lenhei_cm": 74.0,
+    "measure": "l",
+    "muac_mm": 110,
+    "headc_cm": None,
+    "oedema_grade": 0,
+    "hb_g_l": 95.0,
+    "appetite_test": "pass",
+    "danger_signs": False,
+    "pregnancy_status": None,
+    "gestational_weeks": None,
+    "supplements": ["rutf"],
+    "counselling": ["iycf"],
+    "referral": "otp",
+    "notes": "",
+    "next_visit_on": None,
     "supersedes_id": None,
 }
 
@@ -57,7 +69,9 @@ def test_sam_by_muac_is_classified_stored_encrypted_and_followed_up(
     )
 
 
-def test_who_profile_site_reads_muac_110_as_sam(app: Flask, unlocked: Any, make_person: Any) -> None:
+def test_who_profile_site_reads_muac_110_as_sam(
+    app: Flask, unlocked: Any, make_person: Any
+) -> None:
     from contigo.sites.models import Site
 
     s = unlocked

@@ -29,8 +29,9 @@ def test_register_writes_person_index_outbox_and_audit_together(
     app: Flask, unlocked: Any, make_person: Any
 ) -> None:
     s = unlocked
-    pid = make_person(s, _sup(s), documents=[{"country": "VE", "type": "national_id",
-                                              "number": "V-12.345.678"}])
+    pid = make_person(
+        s, _sup(s), documents=[{"country": "VE", "type": "national_id", "number": "V-12.345.678"}]
+    )
     person = s.get(Person, pid)
     assert contigo_id.normalise(person.contigo_id) == person.contigo_id
     assert b"Ana" not in person.given_names_enc
@@ -72,7 +73,9 @@ def test_search_by_contigo_id_document_and_birth_date(
     app: Flask, unlocked: Any, make_person: Any
 ) -> None:
     s = unlocked
-    pid = make_person(s, _sup(s), documents=[{"country": "CO", "type": "ppt", "number": "PPT 998877"}])
+    pid = make_person(
+        s, _sup(s), documents=[{"country": "CO", "type": "ppt", "number": "PPT 998877"}]
+    )
     other = make_person(s, _sup(s), given_names="Luis", birth_date=date(2023, 1, 2))
     v = get_vault(app)
     cid = s.get(Person, pid).contigo_id
@@ -87,8 +90,13 @@ def test_likely_duplicates_found_before_registering(
 ) -> None:
     s = unlocked
     pid = make_person(s, _sup(s))
-    candidate = {"kind": "child", "given_names": "Ana", "family_names": "Perez",
-                 "birth_date": date(2024, 5, 1), "documents": []}
+    candidate = {
+        "kind": "child",
+        "given_names": "Ana",
+        "family_names": "Perez",
+        "birth_date": date(2024, 5, 1),
+        "documents": [],
+    }
     dups = services.likely_duplicates(s, get_vault(app), _sup(s), candidate)
     assert [d.id for d in dups] == [pid]
     candidate["birth_date"] = date(2022, 5, 1)
