@@ -24,6 +24,18 @@
     }, (seconds + 2) * 1000);
   }
 
+  /* Typing is activity: while a person is filling in a form, tell the server (at most every
+     30 s) so the laptop does not lock under their hands and lose what they typed. A truly idle
+     laptop still locks. */
+  var lastPing = Date.now();
+  function keepAlive() {
+    if (!document.body.hasAttribute("data-signed-in") || Date.now() - lastPing < 30000) { return; }
+    lastPing = Date.now();
+    window.fetch("/keepalive", {
+      method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": csrfToken()}
+    }).then(function (resp) { if (resp.ok) { armIdle(); } });
+  }
+
   /* The preview re-validates the whole form, so its answer replaces every field message,
      including those the server rendered with the page. */
   function clearFieldErrors(form) {
@@ -110,6 +122,8 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     armIdle();
+    document.addEventListener("input", keepAlive);
+    document.addEventListener("keydown", keepAlive);
     focusFirstInvalid();
     document.querySelectorAll("form[data-preview-url]").forEach(setupPreview);
     document.querySelectorAll("[data-action='print']").forEach(function (button) {

@@ -73,6 +73,13 @@ def lock() -> Any:
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/keepalive", methods=["POST"])
+def keepalive() -> Any:
+    """A person is typing: postpone the idle lock (refused, like any request, once locked)."""
+    current_user()
+    return "", 204
+
+
 @bp.route("/language", methods=["POST"])
 def language() -> Any:
     """Switch the interface language (remembered for the session and the user)."""

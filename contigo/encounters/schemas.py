@@ -45,7 +45,8 @@ class EncounterFormSchema(ContigoSchema):
     weight_kg = Float(load_default=None, allow_none=True, validate=in_range(0.5, 250))
     lenhei_cm = Float(load_default=None, allow_none=True, validate=in_range(35, 230))
     measure = Str(load_default=None, allow_none=True, validate=one_of(("l", "h")))
-    muac_mm = Int(load_default=None, allow_none=True, validate=in_range(60, 500))
+    # A float on purpose: "11.5" typed in the mm field must get the unit hint, not "whole number".
+    muac_mm = Float(load_default=None, allow_none=True, validate=in_range(60, 500))
     headc_cm = Float(load_default=None, allow_none=True, validate=in_range(25, 60))
     oedema_grade = Int(load_default=0, validate=in_range(0, 3))
     hb_g_l = Float(load_default=None, allow_none=True, validate=in_range(30, 220))

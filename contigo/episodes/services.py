@@ -96,6 +96,15 @@ def admit(
     )
     s.add(episode)
     s.flush()
+    # The programme's schedule replaces any loose follow-up booked by the last visit.
+    for loose in s.scalars(
+        select(Appointment).where(
+            Appointment.person_id == person_id,
+            Appointment.status == "due",
+            Appointment.episode_id.is_(None),
+        )
+    ):
+        loose.status = "cancelled"
     s.add(
         Appointment(
             person_id=person_id,

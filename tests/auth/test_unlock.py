@@ -85,3 +85,16 @@ def test_security_headers(client: FlaskClient) -> None:
     assert resp.headers["Cache-Control"] == "no-store"
     cookie = resp.headers.get("Set-Cookie", "")
     assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+
+
+def test_keepalive_postpones_the_idle_lock_but_not_once_locked(
+    app: Flask, client: FlaskClient
+) -> None:
+    _post_login(client, PASSWORD)
+    vault = get_vault(app)
+    vault.last_activity -= app.config["IDLE_LOCK_SECONDS"] - 5
+    headers = {"X-CSRF-Token": csrf_of(client)}
+    assert client.post("/keepalive", headers=headers, base_url=BASE).status_code == 204
+    assert vault.idle_for() < 5
+    vault.lock()
+    assert client.post("/keepalive", headers=headers, base_url=BASE).status_code == 401

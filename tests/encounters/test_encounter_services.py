@@ -140,3 +140,39 @@ def test_encounters_are_append_only_in_orm_and_database(
     s.rollback()
     with pytest.raises(DatabaseError, match="append-only"):
         s.execute(text("DELETE FROM encounters"))
+
+
+def test_muac_typed_in_cm_gets_the_unit_hint() -> None:
+    from contigo.encounters.schemas import EncounterFormSchema
+    from contigo.schemas import load
+
+    with pytest.raises(ValidationFailed) as err:
+        load(EncounterFormSchema(), {"occurred_on": "2026-01-05", "muac_mm": "11.5"})
+    (message,) = err.value.fields["muac_mm"]
+    assert "60" in message and "500" in message
+
+
+def test_admission_replaces_the_loose_follow_up(
+    app: Flask, unlocked: Any, make_person: Any
+) -> None:
+    from contigo.episodes import services as episodes
+
+    s = unlocked
+    pid = make_person(s, _sup(s), birth_date=date.today() - timedelta(days=400))
+    enc = _record(app, s, pid)
+    episodes.admit(
+        s,
+        get_vault(app),
+        _sup(s),
+        pid,
+        _sup(s).home_site_id,
+        programme="sam_otp",
+        admitted_on=enc.occurred_on,
+        criteria=["muac_lt_115"],
+    )
+    due = list(
+        s.scalars(
+            select(Appointment).where(Appointment.person_id == pid, Appointment.status == "due")
+        )
+    )
+    assert len(due) == 1 and due[0].episode_id is not None
