@@ -45,6 +45,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         backups = instance / "backups" if app.config["BACKUP_BEFORE_MIGRATE"] else None
         upgrade(app.extensions["contigo.engine"], backups)
 
+    if app.config["CONTIGO_MODE"] == "central":
+        from contigo.central import unlock_server
+
+        unlock_server(app)
     _register_blueprints(app)
     return app
 

@@ -68,6 +68,11 @@ class Vault:
         with self._lock:
             self._ring.unlock(crypto.new_key())
 
+    def unlock_with_key(self, key: bytes) -> None:
+        """Hold ``key`` as the master key (the central server, unlocked from its key file)."""
+        with self._lock:
+            self._ring.unlock(key)
+
     def wrap_master_for(self, password: str) -> bytes:
         """The master key wrapped under ``password`` (a new user's copy)."""
         params = crypto.KdfParams(n=self.scrypt_n)
@@ -212,5 +217,5 @@ def init_app(app: Flask) -> None:
     """Give ``app`` a locked vault, and a watcher thread that locks it after idle time."""
     vault = Vault(scrypt_n=int(app.config["SCRYPT_N"]))
     app.extensions["contigo.vault"] = vault
-    if app.config.get("IDLE_WATCH", True):
+    if app.config.get("IDLE_WATCH", True) and app.config["CONTIGO_MODE"] != "central":
         threading.Thread(target=_idle_watch, args=(app, vault), daemon=True).start()

@@ -6,6 +6,7 @@ that locked itself (idle, by hand, restart) shows no personal data until a passw
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -46,12 +47,26 @@ def current_user() -> User:
     g.lang = session.get("lang") or found.language
     if not vault.is_unlocked:
         raise Locked()
-    if vault.idle_for() > current_app.config["IDLE_LOCK_SECONDS"]:
+    if current_app.config["CONTIGO_MODE"] == "central":
+        _expire_idle_session(found)
+    elif vault.idle_for() > current_app.config["IDLE_LOCK_SECONDS"]:
         vault.lock()
         raise Locked()
     vault.touch()
     g.user = found
     return found
+
+
+def _expire_idle_session(user: User) -> None:
+    """On the central server the key stays loaded for sync; an idle *session* ends instead."""
+    if request.path.startswith("/api/"):
+        return
+    now = time.time()
+    seen = float(session.get("seen", now))
+    if now - seen > current_app.config["IDLE_LOCK_SECONDS"]:
+        session.clear()
+        raise Unauthenticated()
+    session["seen"] = now
 
 
 def login_required(view: F) -> F:
