@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date
 from typing import Any
 
-from marshmallow import ValidationError, validate, validates_schema
+from marshmallow import ValidationError, post_load, validate, validates_schema
 
 from contigo.schemas import Bool, ContigoSchema, Date, Float, Int, Str, StrList, in_range, one_of
 
@@ -66,6 +66,12 @@ class EncounterFormSchema(ContigoSchema):
     )
     next_visit_on = Date(load_default=None, allow_none=True)
     supersedes_id = Str(load_default=None, allow_none=True)
+
+    @post_load
+    def _whole_mm(self, data: dict[str, Any], **_kw: Any) -> dict[str, Any]:
+        if data.get("muac_mm") is not None and float(data["muac_mm"]).is_integer():
+            data["muac_mm"] = int(data["muac_mm"])
+        return data
 
     @validates_schema
     def _dates(self, data: dict[str, Any], **_kw: Any) -> None:

@@ -247,7 +247,18 @@ def search(
         return []
     allowed = {p.id: p for p in s.scalars(persons_query(s, actor).where(Person.id.in_(ids)))}
     found = [decrypt(v, allowed[i]) for i in dict.fromkeys(ids) if i in allowed]
-    return [p for p in found if p.lifecycle == "active"][:limit]
+    shown = [p for p in found if p.lifecycle == "active"][:limit]
+    for person in shown:  # a result list shows names: each hit is a view of the record
+        audit(
+            s,
+            user_id=actor.id,
+            action="search_hit",
+            entity_type="person",
+            entity_id=person.id,
+            person_id=person.id,
+            site_id=person.owning_site_id,
+        )
+    return shown
 
 
 def likely_duplicates(s: Session, v: Vault, actor: User, data: dict[str, Any]) -> list[PersonView]:

@@ -1,0 +1,264 @@
+"""The JSON API under ``/api/v1`` (DESIGN.md §7).
+
+Every endpoint but the token request and the OpenAPI document needs a bearer token and an
+unlocked laptop; every access to a person goes through the domain services, which check role and
+scope and write the audit trail. Views parse the JSON body with a boundary schema, call the
+service, and dump the result with an ``…OutSchema``; they never serialise ORM rows.
+
+URLs carry ids only and searches are POST, so no name or date of birth reaches a URL, an access
+log or a proxy. Errors are the one JSON shape of :mod:`contigo.errors`, with messages in the
+user's language (``Accept-Language`` before signing in).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from flask import Blueprint, Response, current_app, jsonify, request, url_for
+from marshmallow import Schema
+from sqlalchemy.orm import Session
+
+from contigo import db
+from contigo.api.openapi import build_document, operation
+from contigo.api.schemas import (
+    EncounterCreateSchema,
+    EncounterListOutSchema,
+    EncounterOutSchema,
+    EncounterVoidRequestSchema,
+    ErrorOutSchema,
+    PersonCreateSchema,
+    PersonOutSchema,
+    PersonSearchOutSchema,
+    PersonSearchRequestSchema,
+    TokenOutSchema,
+    TokenRequestSchema,
+)
+from contigo.auth import services as auth
+from contigo.auth.current import current_user
+from contigo.auth.models import User
+from contigo.auth.scope import CLINICAL_READERS, CLINICAL_WRITERS
+from contigo.auth.views import unlock_session
+from contigo.encounters import services as encounters
+from contigo.encounters.models import Encounter
+from contigo.encounters.services import EncounterView
+from contigo.errors import (
+    AccountLocked,
+    ContigoError,
+    ErrorCode,
+    Forbidden,
+    UnknownEncounter,
+    error_body,
+)
+from contigo.persons import services as persons
+from contigo.schemas import load
+from contigo.vault import Vault, get_vault
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+class NotJson(ContigoError):
+    """The request body is not a JSON object sent as ``application/json``."""
+
+    code = ErrorCode.BAD_REQUEST
+    status = 400
+    message_id = "api.error.not_json"
+
+
+@bp.errorhandler(ContigoError)
+def _error(exc: ContigoError) -> Response:
+    """The JSON error shape, plus the headers HTTP asks for: a 401 names the bearer scheme
+    (RFC 6750), and a locked-out account says when to try again."""
+    response = error_body(exc.code.value, exc.message(), exc.fields)
+    response.status_code = exc.status
+    if exc.status == 401:
+        response.headers["WWW-Authenticate"] = 'Bearer realm="contigo"'
+    if isinstance(exc, AccountLocked):
+        response.headers["Retry-After"] = str(int(current_app.config["LOCKOUT_SECONDS"]))
+    return response
+
+
+# ── helpers ────────────────────────────────────────────────────────────────────
+
+
+def _context(roles: frozenset[str] | None = None) -> tuple[Session, Vault, User]:
+    """The request's session, the vault and the authenticated user.
+
+    Called first in every protected view: it authenticates (401 otherwise) and sets the user's
+    language, so validation messages that follow are in that language. A role outside ``roles``
+    is refused (403) before the body is read; scope is checked by the service after.
+    """
+    user = current_user()
+    if roles is not None and user.role not in roles:
+        raise Forbidden()
+    return db.session(), get_vault(), user
+
+
+def _body(schema: Schema) -> dict[str, Any]:
+    """The request's JSON object validated by ``schema``: 400 when the body is not JSON, 422
+    naming each wrong field (unknown keys included) when it does not validate."""
+    if not request.is_json:
+        raise NotJson()
+    data = request.get_json(silent=True)
+    if data is None:
+        raise NotJson()
+    return load(schema, data)
+
+
+def _reply(schema: Schema, value: Any, status: int = 200) -> Response:
+    response = jsonify(schema.dump(value))
+    response.status_code = status
+    return response
+
+
+def _encounter_out(view: EncounterView) -> dict[str, Any]:
+    """An encounter view with its derived marks, ready for :class:`EncounterOutSchema`."""
+    return asdict(view) | {"voided": view.voided_reason is not None, "active": view.active}
+
+
+def _one_encounter(
+    s: Session, v: Vault, user: User, person_id: str, encounter_id: str
+) -> dict[str, Any]:
+    """One encounter of a person, as the history shows it (with its marks)."""
+    found = next(
+        (e for e in encounters.history(s, v, user, person_id) if e.id == encounter_id), None
+    )
+    if found is None:
+        raise UnknownEncounter()
+    return _encounter_out(found)
+
+
+# ── authentication and the document ────────────────────────────────────────────
+
+
+@bp.post("/auth/token")
+@operation(
+    "Exchange a username and password for a bearer token",
+    tag="auth",
+    public=True,
+    request=TokenRequestSchema,
+    response=TokenOutSchema,
+    errors=(401, 429),
+)
+def token() -> Response:
+    """On a locked laptop a valid password also unlocks it, exactly as the login page does.
+    Wrong credentials answer 401 (an unknown user and a wrong password look the same); after
+    too many failures the account is locked for a while (429 with Retry-After)."""
+    creds = _body(TokenRequestSchema())
+    s = db.session()
+    user: User = unlock_session(s, creds["username"], creds["password"])
+    ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
+    value, expires_at = auth.issue_token(s, user, ttl)
+    return _reply(TokenOutSchema(), {"token": value, "expires_at": expires_at})
+
+
+@bp.get("/openapi.json")
+@operation("This OpenAPI 3.1 document", tag="meta", public=True)
+def openapi() -> Response:
+    """Generated from the views' declared operations and their marshmallow schemas."""
+    return jsonify(build_document(current_app, bp.name, ErrorOutSchema))
+
+
+# ── persons ────────────────────────────────────────────────────────────────────
+
+
+@bp.post("/persons")
+@operation(
+    "Register a child or a woman",
+    tag="persons",
+    status=201,
+    request=PersonCreateSchema,
+    response=PersonOutSchema,
+    errors=(403,),
+)
+def create_person() -> Response:
+    """The person is owned by the user's home site, or by ``site_id`` when it is another of the
+    user's sites. Only health workers and supervisors register persons."""
+    s, v, user = _context(CLINICAL_WRITERS)
+    data = _body(PersonCreateSchema())
+    site_id = data.pop("site_id", None) or user.home_site_id
+    person = persons.register(s, v, user, site_id, data)
+    response = _reply(PersonOutSchema(), persons.decrypt(v, person), 201)
+    response.headers["Location"] = url_for(".get_person", person_id=person.id)
+    return response
+
+
+@bp.post("/persons/search")
+@operation(
+    "Find persons by Contigo ID, document, name or date of birth",
+    tag="persons",
+    request=PersonSearchRequestSchema,
+    response=PersonSearchOutSchema,
+    errors=(403,),
+)
+def search_persons() -> Response:
+    """Only persons within the user's scope are returned; each one shown is audited. Roles
+    without clinical access are refused."""
+    s, v, user = _context(CLINICAL_READERS)
+    query = _body(PersonSearchRequestSchema())
+    found = persons.search(s, v, user, query["q"], query["birth_date"], query["limit"])
+    return _reply(PersonSearchOutSchema(), {"results": found})
+
+
+@bp.get("/persons/<person_id>")
+@operation("A person's record", tag="persons", response=PersonOutSchema, errors=(403, 404))
+def get_person(person_id: str) -> Response:
+    """Checked against the user's scope; the view is audited."""
+    s, v, user = _context()
+    return _reply(PersonOutSchema(), persons.get(s, v, user, person_id))
+
+
+# ── encounters ─────────────────────────────────────────────────────────────────
+
+
+@bp.post("/persons/<person_id>/encounters")
+@operation(
+    "Record a visit",
+    tag="encounters",
+    status=201,
+    request=EncounterCreateSchema,
+    response=EncounterOutSchema,
+    errors=(403, 404),
+)
+def create_encounter(person_id: str) -> Response:
+    """Classified under the profile of the country of the site where it happened (the user's
+    home site, or ``site_id``); the answer carries the assessment: z-scores with the reference
+    version, classification, alerts."""
+    s, v, user = _context(CLINICAL_WRITERS)
+    data = _body(EncounterCreateSchema())
+    site_id = data.pop("site_id", None) or user.home_site_id
+    encounter = encounters.record(s, v, user, person_id, site_id, data)
+    return _reply(EncounterOutSchema(), _one_encounter(s, v, user, person_id, encounter.id), 201)
+
+
+@bp.get("/persons/<person_id>/encounters")
+@operation(
+    "A person's encounters", tag="encounters", response=EncounterListOutSchema, errors=(403, 404)
+)
+def list_encounters(person_id: str) -> Response:
+    """From every site and country, oldest first; voided and superseded encounters are marked,
+    never hidden. Viewing them is audited as a view of the person's record."""
+    s, v, user = _context()
+    persons.get(s, v, user, person_id)
+    history = encounters.history(s, v, user, person_id)
+    return _reply(EncounterListOutSchema(), {"encounters": [_encounter_out(e) for e in history]})
+
+
+@bp.post("/encounters/<encounter_id>/void")
+@operation(
+    "Void an encounter typed by mistake",
+    tag="encounters",
+    request=EncounterVoidRequestSchema,
+    response=EncounterOutSchema,
+    errors=(403, 404, 409),
+)
+def void_encounter(encounter_id: str) -> Response:
+    """The encounter stays in the record, marked voided with the reason; voiding twice answers
+    409. Corrections are new encounters that supersede, not voids."""
+    s, v, user = _context(CLINICAL_WRITERS)
+    data = _body(EncounterVoidRequestSchema())
+    encounters.void(s, v, user, encounter_id, data["reason"])
+    voided = s.get(Encounter, encounter_id)
+    if voided is None:  # cannot happen: the void above found it
+        raise UnknownEncounter()
+    return _reply(EncounterOutSchema(), _one_encounter(s, v, user, voided.person_id, encounter_id))
