@@ -1,0 +1,159 @@
+"""Versions, limits, op types, statuses and stable error codes of the sync wire format."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from enum import StrEnum
+
+PROTOCOL_VERSION = 1
+"""In the URL (``/sync/v1``); bumped only for envelope-breaking changes."""
+SCHEMA_VERSION = 1
+"""Bumped by every migration that changes a synced shape (SYNC.md §2.12)."""
+MAX_BATCH_OPS = 200
+MAX_BATCH_BYTES = 2_000_000
+DEFAULT_PULL_LIMIT = 500
+MAX_PULL_LIMIT = 500
+MAX_SNAPSHOT_PERSONS = 100
+REPLAY_WINDOW_MS = 300_000
+
+
+class OpType(StrEnum):
+    """Every op a device may push. Contigo's "person" and "care_episode" are SYNC.md's
+    "patient" and "care_plan"."""
+
+    PERSON_CREATE = "person.create"
+    PERSON_PATCH = "person.patch"
+    PERSON_DELETE = "person.delete"
+    PERSON_RESTORE = "person.restore"
+    PERSON_MERGE = "person.merge"
+    PERSON_MARK_DECEASED = "person.mark_deceased"
+    CARE_EPISODE_CREATE = "care_episode.create"
+    CARE_EPISODE_PATCH = "care_episode.patch"
+    CARE_EPISODE_CLOSE = "care_episode.close"
+    ENCOUNTER_CREATE = "encounter.create"
+    ENCOUNTER_VOID = "encounter.void"
+    TRANSFER_REQUEST = "transfer.request"
+    TRANSFER_DECIDE = "transfer.decide"
+    TRANSFER_CANCEL = "transfer.cancel"
+    CONFLICT_RESOLVE = "conflict.resolve"
+
+
+class OpStatus(StrEnum):
+    """The stored outcome of one pushed op (SYNC.md §2.5)."""
+
+    APPLIED = "applied"
+    IDENTICAL = "identical"
+    MERGED = "merged"
+    SUPERSEDED = "superseded"
+    CONFLICT = "conflict"
+    REDIRECTED = "redirected"
+    DEFERRED = "deferred"
+    REJECTED = "rejected"
+
+
+ACKNOWLEDGED = frozenset(
+    {
+        OpStatus.APPLIED,
+        OpStatus.IDENTICAL,
+        OpStatus.MERGED,
+        OpStatus.SUPERSEDED,
+        OpStatus.CONFLICT,
+        OpStatus.REDIRECTED,
+    }
+)
+"""Statuses after which the device deletes the op from its outbox; ``deferred`` ops stay
+pending and ``rejected`` ones stay in quarantine."""
+
+
+class ChangeKind(StrEnum):
+    """Kinds of rows in the pull feed (``sync_changes.kind``)."""
+
+    FIELDS = "fields"
+    INSERT = "insert"
+    VOID = "void"
+    LIFECYCLE = "lifecycle"
+    TRANSFER = "transfer"
+    CONFLICT = "conflict"
+    CONFLICT_CLOSED = "conflict_closed"
+    ALIAS = "alias"
+
+
+class ConflictKind(StrEnum):
+    """Kinds of review items (``sync_conflicts.kind``)."""
+
+    CONCURRENT_EDIT = "concurrent_edit"
+    EDIT_AFTER_DELETE = "edit_after_delete"
+    POST_TRANSFER_WRITE = "post_transfer_write"
+    POSSIBLE_DUPLICATE = "possible_duplicate"
+    CLOCK_SUSPECT = "clock_suspect"
+    TRANSFER_RACE = "transfer_race"
+    ORPHAN_EVENT = "orphan_event"
+    IMPLAUSIBLE_SEQUENCE = "implausible_sequence"
+
+
+class ReviewSeverity(StrEnum):
+    """Who a review item goes to: the clinical queue or the bulk-dismissable admin queue."""
+
+    CLINICAL = "clinical"
+    ADMINISTRATIVE = "administrative"
+
+
+class Control(StrEnum):
+    """Instructions from the server in ``hello`` and ``pull`` responses."""
+
+    UPGRADE_REQUIRED = "upgrade_required"
+    RESYNC_REQUIRED = "resync_required"
+
+
+class ErrorCode(StrEnum):
+    """Numbered, stable sync error codes (Kinto-style); clients and tests rely on them."""
+
+    INVALID_ENVELOPE = "S100_invalid_envelope"
+    UNSUPPORTED_PROTOCOL = "S101_unsupported_protocol"
+    BATCH_TOO_LARGE = "S102_batch_too_large"
+    BAD_CURSOR = "S103_bad_cursor"
+    BAD_SIGNATURE = "S201_bad_signature"
+    REPLAYED_REQUEST = "S202_replayed_request"
+    UNKNOWN_DEVICE = "S203_unknown_device"
+    SERVER_BUSY = "S503_server_busy"
+
+
+HTTP_STATUS: Mapping[ErrorCode, int] = {
+    ErrorCode.INVALID_ENVELOPE: 400,
+    ErrorCode.UNSUPPORTED_PROTOCOL: 426,
+    ErrorCode.BATCH_TOO_LARGE: 413,
+    ErrorCode.BAD_CURSOR: 400,
+    ErrorCode.BAD_SIGNATURE: 401,
+    ErrorCode.REPLAYED_REQUEST: 401,
+    ErrorCode.UNKNOWN_DEVICE: 401,
+    ErrorCode.SERVER_BUSY: 503,
+}
+
+
+class ProtocolError(ValueError):
+    """A request the server refuses as a whole; ``where`` names the offending key path."""
+
+    code: ErrorCode = ErrorCode.INVALID_ENVELOPE
+
+    def __init__(self, message: str, *, where: str = "", code: ErrorCode | None = None) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+        if code is not None:
+            self.code = code
+
+    @property
+    def http_status(self) -> int:
+        """The HTTP status to answer with."""
+        return HTTP_STATUS[self.code]
+
+
+class BadSignature(ProtocolError):
+    """A request's signature headers are missing, malformed or do not verify."""
+
+    code = ErrorCode.BAD_SIGNATURE
+
+
+class ReplayedRequest(ProtocolError):
+    """A validly signed request outside the time window, or with a nonce already used."""
+
+    code = ErrorCode.REPLAYED_REQUEST
