@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session
 
 from sync.hlc import HLC, Clock
 from sync.models import FieldVersion, OutboxOp, SyncState
+from sync.protocol.codes import SCHEMA_VERSION
 
-SCHEMA_VERSION = 1
 HLC_KEY = "hlc"
 DEVICE_KEY = "device_id"
 
