@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import suppress
 from typing import Any
 
 from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
@@ -86,10 +87,8 @@ def language() -> Any:
     lang = request.form.get("lang", "")
     if lang in LANGUAGES:
         session["lang"] = lang
-        try:
+        with suppress(Unauthenticated, Locked):  # signed out: the session keeps the choice
             current_user().language = lang
-        except (Unauthenticated, Locked):
-            pass  # signed out: the session alone keeps the choice
     return redirect(_safe_next(request.form.get("next")))
 
 
