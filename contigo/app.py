@@ -50,7 +50,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
         unlock_server(app)
     _register_blueprints(app)
+    _register_commands(app)
     return app
+
+
+def _register_commands(app: Flask) -> None:
+    """The ``contigo`` commands are also ``flask --app contigo <command>``."""
+    from contigo.cli import main
+
+    for name, command in main.commands.items():
+        app.cli.add_command(command, name)
 
 
 def _register_blueprints(app: Flask) -> None:

@@ -146,3 +146,13 @@ def test_user_add_with_a_wrong_supervisor_password_fails(tmp_path: Path) -> None
 def test_serve_refuses_a_non_loopback_host(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["--instance", str(tmp_path), "serve", "--host", "0.0.0.0"])
     assert result.exit_code != 0 and "127.0.0.1" in result.output
+
+
+def test_the_commands_are_also_flask_commands(tmp_path: Path) -> None:
+    from contigo import create_app as factory
+
+    app = factory({"INSTANCE_PATH": str(tmp_path / "f"), "IDLE_WATCH": False})
+    for name in ("init", "serve", "demo", "db", "user", "backup", "zscore"):
+        assert name in app.cli.commands
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
