@@ -103,7 +103,7 @@ def test_wsgi_serves_central_under_gunicorn(tmp_path: Path, pg_url: str) -> None
         cwd=Path(__file__).resolve().parents[1],
         env=env,
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )
     try:
         for _ in range(300):
