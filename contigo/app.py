@@ -72,3 +72,7 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp):
         app.register_blueprint(bp)
+    if app.config["CONTIGO_MODE"] == "central":
+        from contigo.sync_views import bp as sync_bp
+
+        app.register_blueprint(sync_bp)

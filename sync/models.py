@@ -1,4 +1,6 @@
-"""Tables of the sync machinery on a laptop: the outbox, the sync state and field versions.
+"""Tables of the sync machinery: on a laptop the outbox, sync state, field versions and parked
+changes; on the central server devices, enrolment codes, the op ledger, the change log, its
+counter and the person-site access table (field versions serve both sides).
 
 They live on their own ``MetaData`` so that ``sync`` never imports ``contigo``; Alembic's
 ``target_metadata`` lists both.
@@ -7,8 +9,10 @@ They live on their own ``MetaData`` so that ``sync`` never imports ``contigo``; 
 from __future__ import annotations
 
 from sqlalchemy import (
+    BigInteger,
     Boolean,
     CheckConstraint,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -81,3 +85,151 @@ class FieldVersion(SyncBase):
     last_op_id: Mapped[str] = mapped_column(String(32))
     order_hlc: Mapped[str] = mapped_column(String(64))
     in_conflict: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+# ── server side (central) ──────────────────────────────────────────────────────────────────────
+# Timestamps are ISO 8601 UTC text, as in the outbox: they sort as text on both engines and need
+# no dialect-specific time zone handling. Site and device ids are plain strings: the sync tables
+# never reference contigo's tables (``sync`` never imports ``contigo``).
+
+OP_STATUSES = (
+    "applied",
+    "identical",
+    "merged",
+    "superseded",
+    "conflict",
+    "redirected",
+    "deferred",
+    "rejected",
+)
+ACCESS_ROLES = ("owner", "previous_owner", "visitor")
+
+
+class Device(SyncBase):
+    """An enrolled laptop: its site and the Ed25519 key that signs its requests."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(32), index=True)
+    label: Mapped[str] = mapped_column(String(120))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary)
+    enrolled_at: Mapped[str] = mapped_column(String(32))
+    revoked_at: Mapped[str | None] = mapped_column(String(32))
+    last_seen_at: Mapped[str | None] = mapped_column(String(32))
+    last_hlc: Mapped[str | None] = mapped_column(String(100))
+    clock_offset_ms: Mapped[int | None] = mapped_column(BigInteger)
+    clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
+    app_version: Mapped[str | None] = mapped_column(String(32))
+    schema_version: Mapped[int | None] = mapped_column(Integer)
+
+
+class EnrolmentCode(SyncBase):
+    """A one-time enrolment code for a site; only its SHA-256 is stored."""
+
+    __tablename__ = "enrolment_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(32))
+    expires_at: Mapped[str] = mapped_column(String(32))
+    used_at: Mapped[str | None] = mapped_column(String(32))
+    device_id: Mapped[str | None] = mapped_column(String(32))
+
+
+class SyncOp(SyncBase):
+    """The idempotency ledger: every op a device pushed, its encrypted payload and the result
+    returned (replayed verbatim on a retry). Rows are never deleted."""
+
+    __tablename__ = "sync_ops"
+    __table_args__ = (
+        CheckConstraint(f"status IN {OP_STATUSES!r}", name="status"),
+        Index("ix_sync_ops_device_id_received_at", "device_id", "received_at"),
+    )
+
+    op_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    batch_id: Mapped[str] = mapped_column(String(64))
+    device_id: Mapped[str] = mapped_column(String(32))
+    site_id: Mapped[str] = mapped_column(String(32))
+    op_type: Mapped[str] = mapped_column(String(32))
+    entity_type: Mapped[str] = mapped_column(String(24))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str | None] = mapped_column(String(64), index=True)
+    schema_version: Mapped[int] = mapped_column(Integer)
+    hlc: Mapped[str] = mapped_column(String(100))
+    effective_hlc: Mapped[str] = mapped_column(String(100))
+    base: Mapped[str] = mapped_column(Text)
+    payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    received_at: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(12))
+    result: Mapped[str] = mapped_column(Text)
+    server_seq: Mapped[int | None] = mapped_column(BigInteger)
+
+
+class SyncChange(SyncBase):
+    """The pull log: one row per change, numbered by ``server_seq`` in commit order."""
+
+    __tablename__ = "sync_changes"
+    __table_args__ = (Index("ix_sync_changes_person_id_server_seq", "person_id", "server_seq"),)
+
+    server_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    person_id: Mapped[str] = mapped_column(String(64))
+    entity_type: Mapped[str] = mapped_column(String(24))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    kind: Mapped[str] = mapped_column(String(16))
+    fields: Mapped[str | None] = mapped_column(Text)
+    payload_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    origin_op_id: Mapped[str | None] = mapped_column(String(64))
+    origin_device_id: Mapped[str | None] = mapped_column(String(32))
+    hlc: Mapped[str | None] = mapped_column(String(100))
+    committed_at: Mapped[str] = mapped_column(String(32))
+
+
+class SyncCounter(SyncBase):
+    """Named counters; ``server_seq`` is locked for the length of a push batch."""
+
+    __tablename__ = "sync_counters"
+
+    name: Mapped[str] = mapped_column(String(24), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class PersonSiteAccess(SyncBase):
+    """Which sites receive a person's changes (SYNC.md §2.10): scope is computed by join."""
+
+    __tablename__ = "person_site_access"
+    __table_args__ = (
+        CheckConstraint(f"role IN {ACCESS_ROLES!r}", name="role"),
+        Index("ix_person_site_access_site_id", "site_id", "person_id"),
+    )
+
+    person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16))
+    granted_seq: Mapped[int] = mapped_column(BigInteger)
+    expires_at: Mapped[str | None] = mapped_column(String(32))
+
+
+class SyncNonce(SyncBase):
+    """Request nonces already used (replay protection), kept for twice the replay window."""
+
+    __tablename__ = "sync_nonces"
+
+    nonce: Mapped[str] = mapped_column(String(64), primary_key=True)
+    device_id: Mapped[str] = mapped_column(String(32))
+    seen_at: Mapped[str] = mapped_column(String(32), index=True)
+
+
+# ── client side (laptop) ───────────────────────────────────────────────────────────────────────
+
+
+class SyncParked(SyncBase):
+    """A pulled change this client version cannot apply, kept encrypted to re-apply later."""
+
+    __tablename__ = "sync_parked"
+
+    server_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    entity_type: Mapped[str] = mapped_column(String(24))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    schema_version: Mapped[int] = mapped_column(Integer)
+    reason: Mapped[str] = mapped_column(Text)
+    raw_enc: Mapped[bytes] = mapped_column(LargeBinary)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import check_read, check_write, persons_query
-from contigo.db import new_id
+from contigo.db import new_id, utcnow
 from contigo.errors import UnknownPerson, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons import contigo_id
@@ -303,3 +303,56 @@ def risk_flags(person: Person) -> dict[str, Any]:
     """A person's safety flags (oedema history, disability …)."""
     loaded: dict[str, Any] = json.loads(person.risk_flags) if person.risk_flags else {}
     return loaded
+
+
+def update(s: Session, v: Vault, actor: User, person_id: str, changes: dict[str, Any]) -> Person:
+    """Change some of a person's mutable fields; records one ``person.patch`` op whose base
+    names, per field, the last op this laptop knew for it (the sync engine's concurrency token).
+    """
+    person = s.get(Person, person_id)
+    if person is None:
+        raise UnknownPerson()
+    check_write(s, actor, person)
+    fields = [k for k in changes if k in MUTABLE_FIELDS]
+    if not fields:
+        raise ValidationFailed(fields={"person": [translate("v.invalid")]})
+    key = v.person_key(person)
+    data = {name: _serialise(name, changes[name]) for name in fields}
+    for name, value in data.items():
+        if name in ENCRYPTED:
+            setattr(person, f"{name}_enc", v.encrypt_with(key, "persons", person_id, name, value))
+        else:
+            setattr(person, name, value)
+    person.updated_at = utcnow()
+    if {"given_names", "family_names", "birth_date", "documents"} & set(fields):
+        view = decrypt(v, person)
+        s.query(PersonIndex).filter(PersonIndex.person_id == person_id).delete()
+        full = {
+            "given_names": view.given_names,
+            "family_names": view.family_names,
+            "birth_date": view.birth_date,
+            "documents": view.documents,
+        }
+        s.add_all(_index_entries(v, person_id, full))
+        v.index_person(person_id, view.given_names, view.family_names)
+    s.flush()
+    record_op(
+        s,
+        op_type="person.patch",
+        entity_type="person",
+        entity_id=person_id,
+        person_id=person_id,
+        data=data,
+        fields=fields,
+        encrypt=v.outbox_encrypter(),
+    )
+    audit(
+        s,
+        user_id=actor.id,
+        action="update",
+        entity_type="person",
+        entity_id=person_id,
+        person_id=person_id,
+        site_id=person.owning_site_id,
+    )
+    return person

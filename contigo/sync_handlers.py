@@ -1,0 +1,430 @@
+"""Contigo's entity handlers for the sync engine: persons, encounters, voids, care episodes.
+
+The wire carries plain JSON (over TLS); at rest each side encrypts with its own keys, so every
+value is re-encrypted here with the local vault. Sites travel as a descriptor keyed by site code
+(site ids differ between instances); rows written on another device are attributed to an
+inactive stand-in user named after that device until user directories sync.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import date
+from typing import Any
+
+from sqlalchemy import delete, select
+from sqlalchemy.orm import Session
+
+from contigo.auth.models import User
+from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.episodes.models import CareEpisode
+from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
+from contigo.persons.models import PersonIndex as PersonIndexTable
+from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
+from contigo.sites.models import SITE_KINDS, Site
+from contigo.vault import Vault
+from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
+from sync.policies import DEFAULT_EPISODE_POLICIES, DEFAULT_PERSON_POLICIES, Policy, PolicyRegistry
+
+PERSON_FIELDS = (
+    "given_names",
+    "family_names",
+    "birth_date",
+    "birth_date_precision",
+    "sex",
+    "mother_id",
+    "nationality",
+    "population_type",
+    "phone",
+    "address",
+    "documents",
+)
+EPISODE_FIELDS = ("programme", "status", "exit_outcome", "next_visit_on", "exit_on")
+
+
+def site_descriptor(s: Session, site_id: str) -> dict[str, Any]:
+    """A site as the wire carries it (by code)."""
+    site = s.get(Site, site_id)
+    if site is None:
+        raise InvalidOp({"site": ["unknown site"]})
+    return {
+        "code": site.code,
+        "name": site.name,
+        "country": site.country,
+        "kind": site.kind,
+        "elevation_m": site.elevation_m,
+    }
+
+
+def ensure_site(s: Session, desc: Any) -> Site:
+    """The local site with the descriptor's code, created from it when unknown here."""
+    if not isinstance(desc, dict) or not isinstance(desc.get("code"), str):
+        raise InvalidOp({"site": ["required"]})
+    site = s.scalar(select(Site).where(Site.code == desc["code"]))
+    if site is None:
+        kind = desc.get("kind") if desc.get("kind") in SITE_KINDS else "mobile_unit"
+        site = Site(
+            code=desc["code"][:32],
+            name=str(desc.get("name") or desc["code"])[:120],
+            country=str(desc.get("country") or "")[:2].upper(),
+            kind=kind,
+            elevation_m=int(desc.get("elevation_m") or 0),
+        )
+        s.add(site)
+        s.flush()
+    return site
+
+
+def stand_in_user(s: Session, device_id: str, site_id: str) -> str:
+    """The inactive user that rows from ``device_id`` are attributed to (it cannot sign in)."""
+    uid = (device_id or "unknown")[:32]
+    if s.get(User, uid) is None:
+        s.add(
+            User(
+                id=uid,
+                username=f"device-{uid}"[:64],
+                display_name=f"Device {uid[:8]}",
+                role="health_worker",
+                home_site_id=site_id,
+                active=False,
+                language="es",
+            )
+        )
+        s.flush()
+    return uid
+
+
+def _iso_date(value: Any, name: str) -> date:
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidOp({name: ["not a date"]}) from None
+
+
+def _to_wire_site(s: Session, data: dict[str, Any], key: str) -> dict[str, Any]:
+    out = {k: v for k, v in data.items() if k != key}
+    if data.get(key):
+        out["site"] = site_descriptor(s, data[key])
+    return out
+
+
+class PersonHandler:
+    """Persons: a mutable aggregate merged field by field."""
+
+    entity_type = "person"
+    ops: Mapping[str, Action] = {"person.create": Action.CREATE, "person.patch": Action.PATCH}
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def exists(self, s: Session, entity_id: str) -> bool:
+        return s.get(Person, entity_id) is not None
+
+    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        writes = {k: data[k] for k in PERSON_FIELDS if k in data}
+        errors: dict[str, list[str]] = {}
+        if "sex" in writes and writes["sex"] not in ("F", "M"):
+            errors["sex"] = ["must be F or M"]
+        if "population_type" in writes and writes["population_type"] not in POPULATION_TYPES:
+            errors["population_type"] = ["not a choice"]
+        for name in ("given_names", "family_names"):
+            if name in writes and not (isinstance(writes[name], str) and writes[name].strip()):
+                errors[name] = ["required"]
+        if "birth_date" in writes:
+            try:
+                date.fromisoformat(str(writes["birth_date"]))
+            except ValueError:
+                errors["birth_date"] = ["not a date"]
+        if errors:
+            raise InvalidOp(errors)
+        return writes
+
+    def create(
+        self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
+    ) -> None:
+        writes = self.field_writes("person.create", data)
+        if data.get("kind") not in PERSON_KINDS or not data.get("contigo_id"):
+            raise InvalidOp({"kind": ["not a choice"]})
+        if s.scalar(select(Person.id).where(Person.contigo_id == data["contigo_id"])):
+            raise InvalidOp({"contigo_id": ["already used"]})
+        if writes.get("mother_id") and s.get(Person, writes["mother_id"]) is None:
+            raise MissingDependency("person", writes["mother_id"])
+        site = ensure_site(s, data.get("site"))
+        key, wrapped = self.vault.new_person_key(entity_id)
+        person = Person(
+            id=entity_id,
+            contigo_id=data["contigo_id"],
+            kind=data["kind"],
+            owning_site_id=site.id,
+            data_key_wrapped=wrapped,
+            created_hlc=ctx.hlc,
+            created_by_user_id=stand_in_user(s, ctx.device_id, site.id),
+            birth_date_precision=writes.get("birth_date_precision") or "exact",
+            nationality=writes.get("nationality"),
+            population_type=writes.get("population_type") or "in_transit",
+            mother_id=writes.get("mother_id"),
+        )
+        for name in ENCRYPTED:
+            value = writes.get(name, [] if name == "documents" else None)
+            setattr(
+                person,
+                f"{name}_enc",
+                self.vault.encrypt_with(key, "persons", entity_id, name, value),
+            )
+        s.add(person)
+        s.flush()
+        self._reindex(s, person)
+
+    def _reindex(self, s: Session, person: Person) -> None:
+        view = decrypt(self.vault, person)
+        s.execute(delete(PersonIndexTable).where(PersonIndexTable.person_id == person.id))
+        data = {
+            "given_names": view.given_names,
+            "family_names": view.family_names,
+            "birth_date": view.birth_date,
+            "documents": view.documents,
+        }
+        s.add_all(_index_entries(self.vault, person.id, data))
+        self.vault.index_person(person.id, view.given_names, view.family_names)
+
+    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
+        person = s.get(Person, entity_id)
+        assert person is not None
+        view = decrypt(self.vault, person).as_dict()
+        return {n: view.get(n) for n in names}
+
+    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
+        person = s.get(Person, entity_id)
+        assert person is not None
+        key = self.vault.person_key(person)
+        for name, value in values.items():
+            if name in ENCRYPTED:
+                setattr(
+                    person,
+                    f"{name}_enc",
+                    self.vault.encrypt_with(key, "persons", entity_id, name, value),
+                )
+            elif name in PERSON_FIELDS:
+                setattr(person, name, value)
+        s.flush()
+        if {"given_names", "family_names", "birth_date", "documents"} & set(values):
+            self._reindex(s, person)
+
+    def to_wire(
+        self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        out = _to_wire_site(s, data, "owning_site_id")
+        person = s.get(Person, entity_id)
+        if op_type == "person.create" and person is not None:
+            out.setdefault("kind", person.kind)  # the outbox payload predates this key
+        return out
+
+    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
+        return self.read_fields(s, entity_id, list(PERSON_FIELDS))
+
+
+class EncounterHandler:
+    """Encounters: append-only events, inserted once."""
+
+    entity_type = "encounter"
+    ops: Mapping[str, Action] = {"encounter.create": Action.EVENT}
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def exists(self, s: Session, entity_id: str) -> bool:
+        return s.get(Encounter, entity_id) is not None
+
+    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def create(
+        self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
+    ) -> None:
+        person = s.get(Person, person_id) if person_id else None
+        if person is None:
+            raise MissingDependency("person", person_id or "")
+        occurred = _iso_date(data.get("occurred_on"), "occurred_on")
+        assessment = data.get("assessment")
+        if not isinstance(assessment, dict) or "reference_version" not in assessment:
+            raise InvalidOp({"assessment": ["required"]})
+        if data.get("supersedes_id") and s.get(Encounter, data["supersedes_id"]) is None:
+            raise MissingDependency("encounter", data["supersedes_id"])
+        site = ensure_site(s, data.get("site"))
+        body = {k: v for k, v in data.items() if k not in ("site", "site_id")}
+        s.add(
+            Encounter(
+                id=entity_id,
+                person_id=person.id,
+                site_id=site.id,
+                user_id=stand_in_user(s, ctx.device_id, site.id),
+                device_id=ctx.device_id[:32],
+                kind=person.kind,
+                occurred_on=occurred,
+                country=site.country,
+                recorded_hlc=ctx.hlc,
+                reference_version=str(assessment["reference_version"])[:40],
+                payload_enc=self.vault.encrypt_with(
+                    self.vault.person_key(person), "encounters", entity_id, "payload", body
+                ),
+                supersedes_id=data.get("supersedes_id"),
+            )
+        )
+
+    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
+        return {}
+
+    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
+        raise InvalidOp({"encounter": ["append-only"]})
+
+    def to_wire(
+        self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        return _to_wire_site(s, data, "site_id")
+
+    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
+        return {}
+
+
+class EncounterVoidHandler(EncounterHandler):
+    """Voids of encounters: append-only events."""
+
+    entity_type = "encounter_void"
+    ops: Mapping[str, Action] = {"encounter.void": Action.EVENT}
+
+    def exists(self, s: Session, entity_id: str) -> bool:
+        return s.get(EncounterVoid, entity_id) is not None
+
+    def create(
+        self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
+    ) -> None:
+        encounter = s.get(Encounter, str(data.get("encounter_id") or ""))
+        if encounter is None:
+            raise MissingDependency("encounter", str(data.get("encounter_id") or ""))
+        if not isinstance(data.get("reason"), str):
+            raise InvalidOp({"reason": ["required"]})
+        if s.scalar(select(EncounterVoid.id).where(EncounterVoid.encounter_id == encounter.id)):
+            return  # voided on two devices: one void stands, both reasons are in the op ledger
+        person = s.get(Person, encounter.person_id)
+        assert person is not None
+        s.add(
+            EncounterVoid(
+                id=entity_id,
+                encounter_id=encounter.id,
+                reason_enc=self.vault.encrypt_with(
+                    self.vault.person_key(person),
+                    "encounter_voids",
+                    entity_id,
+                    "reason",
+                    data["reason"],
+                ),
+                user_id=stand_in_user(s, ctx.device_id, encounter.site_id),
+                recorded_hlc=ctx.hlc,
+            )
+        )
+
+    def to_wire(
+        self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        return dict(data)
+
+
+class EpisodeHandler:
+    """Care episodes: a mutable aggregate; closing is a patch of its exit fields."""
+
+    entity_type = "care_episode"
+    ops: Mapping[str, Action] = {
+        "care_episode.create": Action.CREATE,
+        "care_episode.close": Action.PATCH,
+    }
+
+    def exists(self, s: Session, entity_id: str) -> bool:
+        return s.get(CareEpisode, entity_id) is not None
+
+    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        if op_type == "care_episode.close":
+            if not isinstance(data.get("outcome"), str):
+                raise InvalidOp({"outcome": ["required"]})
+            _iso_date(data.get("exit_on"), "exit_on")
+            return {
+                "status": "closed",
+                "exit_outcome": data["outcome"],
+                "next_visit_on": None,
+                "exit_on": data["exit_on"],
+            }
+        if not isinstance(data.get("programme"), str):
+            raise InvalidOp({"programme": ["required"]})
+        return {
+            "programme": data["programme"],
+            "status": "active",
+            "next_visit_on": data.get("next_visit_on"),
+        }
+
+    def create(
+        self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
+    ) -> None:
+        writes = self.field_writes("care_episode.create", data)
+        if person_id is None or s.get(Person, person_id) is None:
+            raise MissingDependency("person", person_id or "")
+        site = ensure_site(s, data.get("site"))
+        nxt = writes["next_visit_on"]
+        s.add(
+            CareEpisode(
+                id=entity_id,
+                person_id=person_id,
+                site_id=site.id,
+                programme=writes["programme"],
+                status="active",
+                admitted_on=_iso_date(data.get("admitted_on"), "admitted_on"),
+                admission_criteria=json.dumps(data.get("criteria") or []),
+                next_visit_on=_iso_date(nxt, "next_visit_on") if nxt else None,
+                created_hlc=ctx.hlc,
+                created_by_user_id=stand_in_user(s, ctx.device_id, site.id),
+            )
+        )
+
+    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
+        episode = s.get(CareEpisode, entity_id)
+        assert episode is not None
+        out = {}
+        for name in names:
+            value = getattr(episode, name)
+            out[name] = value.isoformat() if isinstance(value, date) else value
+        return out
+
+    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
+        episode = s.get(CareEpisode, entity_id)
+        assert episode is not None
+        for name, value in values.items():
+            if name in ("next_visit_on", "exit_on"):
+                value = _iso_date(value, name) if value else None
+            if name in EPISODE_FIELDS:
+                setattr(episode, name, value)
+        s.flush()
+
+    def to_wire(
+        self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        return _to_wire_site(s, data, "site_id")
+
+    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
+        return self.read_fields(s, entity_id, list(EPISODE_FIELDS))
+
+
+def policy_registry() -> PolicyRegistry:
+    """Contigo's field policies: SYNC.md's defaults plus the episode's exit date (REVIEW)."""
+    registry = PolicyRegistry()
+    registry.register("person", DEFAULT_PERSON_POLICIES)
+    registry.register("care_episode", {**DEFAULT_EPISODE_POLICIES, "exit_on": Policy.REVIEW})
+    return registry
+
+
+def build_registry(vault: Vault) -> HandlerRegistry:
+    """Every entity handler of Contigo over ``vault``, with its field policies."""
+    registry = HandlerRegistry(policy_registry())
+    registry.register(PersonHandler(vault))
+    registry.register(EncounterHandler(vault))
+    registry.register(EncounterVoidHandler(vault))
+    registry.register(EpisodeHandler())
+    return registry

@@ -1,0 +1,163 @@
+"""The sync server mounted at ``/sync/v1`` in central mode (DESIGN.md §5).
+
+Views parse and authenticate, call one :mod:`sync.server` function, and the request boundary
+commits. Every request except ``enrol`` is signed by the device's Ed25519 key.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import gzip
+import hashlib
+import hmac
+import json
+from typing import Any
+
+from flask import Blueprint, Flask, Response, current_app, request
+
+from contigo.db import session
+from contigo.sync_handlers import build_registry
+from contigo.vault import get_vault
+from sync.protocol import (
+    MAX_BATCH_BYTES,
+    ErrorCode,
+    ProtocolError,
+    parse_hello,
+    parse_pull,
+    parse_push,
+    parse_snapshot,
+)
+from sync.server import ServerConfig, changelog, devices, wall_ms
+from sync.server import apply as push_apply
+from sync.server.devices import DeviceRevoked, EnrolmentRefused
+
+bp = Blueprint("sync", __name__, url_prefix="/sync/v1")
+
+
+def server_config(app: Flask) -> ServerConfig:
+    """The app's sync server configuration, built once per process."""
+    cfg: ServerConfig | None = app.extensions.get("contigo.sync_server")
+    if cfg is None:
+        vault = get_vault(app)
+        secret = str(app.config["SECRET_KEY"]).encode()
+
+        def seal(aad: str, data: bytes) -> bytes:
+            return vault.outbox_encrypter()(f"central:{aad}", data)
+
+        def open_(aad: str, blob: bytes) -> bytes:
+            return vault.outbox_decrypt(f"central:{aad}", blob)
+
+        cfg = ServerConfig(
+            registry=build_registry(vault),
+            seal=seal,
+            open=open_,
+            cursor_key=hmac.new(secret, b"contigo/sync-cursor", hashlib.sha256).digest(),
+        )
+        app.extensions["contigo.sync_server"] = cfg
+    return cfg
+
+
+def _json(body: Any, status: int = 200) -> Response:
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    resp = Response(raw, status=status, mimetype="application/json")
+    if len(raw) > 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
+        resp.set_data(gzip.compress(raw))
+        resp.headers["Content-Encoding"] = "gzip"
+    return resp
+
+
+def _error(exc: ProtocolError) -> Response:
+    body: dict[str, Any] = {"error": {"code": exc.code.value, "message": str(exc)}}
+    if isinstance(exc, DeviceRevoked):
+        body["control"] = "lock"
+    return _json(body, exc.http_status)
+
+
+def _body(raw: bytes) -> Any:
+    if request.headers.get("Content-Encoding") == "gzip":
+        try:
+            raw = gzip.decompress(raw)
+        except (OSError, EOFError):
+            raise ProtocolError("bad gzip body") from None
+        if len(raw) > MAX_BATCH_BYTES:
+            raise ProtocolError("batch too large", code=ErrorCode.BATCH_TOO_LARGE)
+    try:
+        return json.loads(raw or b"{}")
+    except ValueError:
+        raise ProtocolError("body is not JSON") from None
+
+
+def _signed() -> tuple[Any, bytes]:
+    raw = request.get_data(cache=True)
+    path = request.full_path if request.query_string else request.path
+    device = devices.authenticate(session(), request.headers, request.method, path, raw, wall_ms())
+    return device, raw
+
+
+@bp.errorhandler(ProtocolError)
+def _protocol_error(exc: ProtocolError) -> Response:
+    session().rollback()
+    return _error(exc)
+
+
+@bp.post("/enrol")
+def enrol() -> Response:
+    """Register a device with a one-time code and its public key (not signed: no key yet)."""
+    body = _body(request.get_data())
+    try:
+        key = base64.urlsafe_b64decode(str(body.get("public_key", "")))
+        device = devices.enrol(
+            session(),
+            code=str(body.get("code", "")),
+            device_id=str(body.get("device_id", ""))[:32],
+            public_key=key,
+            label=str(body.get("label", "")),
+            now_ms=wall_ms(),
+        )
+    except (EnrolmentRefused, ValueError, binascii.Error):
+        return _json(
+            {"error": {"code": ErrorCode.UNKNOWN_DEVICE.value, "message": "enrolment refused"}}, 403
+        )
+    from contigo.sites.models import Site
+
+    site = session().get(Site, device.site_id)
+    assert site is not None
+    return _json({"device_id": device.id, "site_code": site.code})
+
+
+@bp.post("/hello")
+def hello() -> Response:
+    """Versions and clock check."""
+    device, raw = _signed()
+    msg = parse_hello(_body(raw))
+    return _json(devices.hello(session(), server_config(current_app), device, msg, wall_ms()))
+
+
+@bp.post("/push")
+def push() -> Response:
+    """Apply a batch of ops; always 200 with per-op results when the envelope is valid."""
+    device, raw = _signed()
+    body = _body(raw)
+    batch = parse_push(body, body_bytes=len(raw))
+    if batch.device_id != device.id:
+        raise ProtocolError("batch of another device", where="device_id")
+    cfg = server_config(current_app)
+    return _json(push_apply.apply_batch(session(), cfg, device, batch, wall_ms()))
+
+
+@bp.get("/pull")
+def pull() -> Response:
+    """One page of the device's change feed."""
+    device, _raw = _signed()
+    req = parse_pull(request.args.to_dict())
+    return _json(changelog.pull(session(), server_config(current_app), device, req, wall_ms()))
+
+
+@bp.post("/snapshot")
+def snapshot() -> Response:
+    """Full state of the asked persons within the device's scope."""
+    device, raw = _signed()
+    req = parse_snapshot(_body(raw))
+    cfg = server_config(current_app)
+    return _json(changelog.snapshot(session(), cfg, device, req, wall_ms()))

@@ -1,0 +1,116 @@
+"""Applying server state on the device: push results and pull pages (SYNC.md §2.8).
+
+A field with a pending local op is never overwritten (its version is still recorded, so the
+next edit names the right base); versions only move forward; events with a known id are skipped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.handlers import ApplyContext, HandlerRegistry, MissingDependency
+from sync.models import FieldVersion, OutboxOp, SyncParked
+from sync.outbox import Encrypt
+from sync.protocol import SCHEMA_VERSION, Change, FieldResult
+
+
+def pending_touches(s: Session, entity_type: str, entity_id: str, field: str) -> bool:
+    """Whether an op not yet accepted by the server (pending or deferred) writes ``field``."""
+    for base in s.scalars(
+        select(OutboxOp.base).where(
+            OutboxOp.entity_type == entity_type,
+            OutboxOp.entity_id == entity_id,
+            OutboxOp.state.in_(("pending", "deferred")),
+        )
+    ):
+        if field in json.loads(base):
+            return True
+    return False
+
+
+def apply_field_state(
+    s: Session,
+    registry: HandlerRegistry,
+    entity_type: str,
+    entity_id: str,
+    fields: dict[str, FieldResult],
+    hlc: str = "",
+) -> None:
+    """Record authoritative field states, writing values only where no local op is pending.
+
+    Keeps: ``version_seq`` never decreases; a local edit not yet accepted stays visible.
+    """
+    handler = registry.for_entity(entity_type)
+    if handler is None or not handler.exists(s, entity_id):
+        return
+    values: dict[str, Any] = {}
+    for name, state in fields.items():
+        fv = s.get(FieldVersion, (entity_type, entity_id, name))
+        if fv is not None and state.version_seq < fv.version_seq:
+            continue
+        if fv is None:
+            fv = FieldVersion(entity_type=entity_type, entity_id=entity_id, field=name)
+            s.add(fv)
+        fv.version_seq, fv.last_op_id = state.version_seq, state.last_op_id
+        fv.order_hlc, fv.in_conflict = hlc, state.in_conflict
+        if not pending_touches(s, entity_type, entity_id, name):
+            values[name] = state.value
+    if values:
+        handler.write_fields(s, entity_id, values)
+    s.flush()
+
+
+def _park(s: Session, change: Change, reason: str, encrypt: Encrypt) -> None:
+    if s.get(SyncParked, change.seq) is not None:
+        return
+    raw = json.dumps(
+        {
+            "kind": change.kind,
+            "entity_type": change.entity_type,
+            "entity_id": change.entity_id,
+            "data": change.data,
+            "fields": {k: f.to_json() for k, f in (change.fields or {}).items()},
+        },
+        default=str,
+    ).encode()
+    s.add(
+        SyncParked(
+            server_seq=change.seq,
+            entity_type=change.entity_type[:24],
+            entity_id=change.entity_id,
+            schema_version=SCHEMA_VERSION,
+            reason=reason,
+            raw_enc=encrypt(f"parked-{change.seq}", raw),
+        )
+    )
+
+
+def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt: Encrypt) -> None:
+    """Apply one pulled change, idempotently; what cannot be applied is parked, not dropped."""
+    handler = registry.for_entity(change.entity_type)
+    data = dict(change.data or {})
+    if handler is None or change.kind not in ("insert", "void", "fields"):
+        _park(s, change, "unknown entity type or change kind", encrypt)
+        return
+    fields = dict(change.fields or {})
+    if change.kind in ("insert", "void") and not handler.exists(s, change.entity_id):
+        ctx = ApplyContext(
+            device_id=str(data.get("origin_device_id") or ""),
+            site_id=None,
+            hlc=str(data.get("hlc")),
+        )
+        try:
+            with s.begin_nested():
+                handler.create(s, ctx, change.entity_id, data.get("person_id"), data.get("body"))
+                s.flush()
+        except MissingDependency:
+            _park(s, change, "missing dependency", encrypt)
+            return
+    if fields:
+        apply_field_state(
+            s, registry, change.entity_type, change.entity_id, fields, str(data.get("hlc") or "")
+        )

@@ -1,0 +1,126 @@
+"""How the sync engine reaches the application's tables: entity handlers registered at start-up.
+
+``sync`` never imports the application. The application registers one :class:`EntityHandler`
+per entity type, and the engine (server apply, client apply) calls only these methods. Values
+cross this boundary in their *wire* form (plain JSON); each side encrypts them at rest with its
+own keys inside the handler.
+
+An op type maps to one :class:`Action`:
+
+* ``create``: a new mutable entity (a person, a care episode); its mutable fields get their first
+  versions;
+* ``patch``: field writes to an existing mutable entity, merged field by field;
+* ``event``: an append-only record (an encounter, a void); inserting a known id is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, Protocol
+
+from sqlalchemy.orm import Session
+
+from sync.policies import PolicyRegistry
+
+
+class Action(StrEnum):
+    """What an op does to its entity."""
+
+    CREATE = "create"
+    PATCH = "patch"
+    EVENT = "event"
+
+
+class InvalidOp(Exception):
+    """An op whose data the handler refuses; the op is stored as ``rejected`` with ``errors``."""
+
+    def __init__(self, errors: Mapping[str, list[str]]) -> None:
+        super().__init__("invalid op")
+        self.errors = dict(errors)
+
+
+class MissingDependency(Exception):
+    """An op that needs an entity this side does not hold yet; the op is ``deferred``."""
+
+    def __init__(self, entity_type: str, entity_id: str) -> None:
+        super().__init__(f"missing {entity_type}")
+        self.entity_type = entity_type
+        self.entity_id = entity_id
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyContext:
+    """Who an applied change came from: the origin device, its site as this side knows it (the
+    local site id; ``None`` when unknown, e.g. on a laptop applying a pulled change), and the
+    op's HLC."""
+
+    device_id: str
+    site_id: str | None
+    hlc: str
+
+
+class EntityHandler(Protocol):
+    """The application's side of one entity type (see the module docstring)."""
+
+    entity_type: str
+    ops: Mapping[str, Action]
+
+    def exists(self, s: Session, entity_id: str) -> bool:
+        """Whether this side holds the entity."""
+
+    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        """The registered mutable fields an op of ``op_type`` writes, with their wire values."""
+
+    def create(
+        self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
+    ) -> None:
+        """Insert the entity from wire ``data``; raises :class:`InvalidOp` or
+        :class:`MissingDependency`. Never commits."""
+
+    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
+        """Current wire values of the named fields."""
+
+    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
+        """Write wire values to the named fields (encrypting at rest as the side requires)."""
+
+    def to_wire(
+        self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        """Turn an outbox payload into its wire form (e.g. local site ids into site codes)."""
+
+    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
+        """The entity's full current wire state (what a ``create`` would need)."""
+
+
+class HandlerRegistry:
+    """Entity handlers and the field policies their mutable fields merge under.
+
+    Invariant: every op type maps to exactly one handler and action; registering an entity type
+    or op type twice raises :class:`ValueError`.
+    """
+
+    def __init__(self, policies: PolicyRegistry) -> None:
+        self.policies = policies
+        self._entities: dict[str, EntityHandler] = {}
+        self._ops: dict[str, tuple[EntityHandler, Action]] = {}
+
+    def register(self, handler: EntityHandler) -> None:
+        """Add a handler; keeps op types unique across handlers."""
+        if handler.entity_type in self._entities:
+            raise ValueError(f"entity type {handler.entity_type!r} already registered")
+        for op_type in handler.ops:
+            if op_type in self._ops:
+                raise ValueError(f"op type {op_type!r} already registered")
+        self._entities[handler.entity_type] = handler
+        for op_type, action in handler.ops.items():
+            self._ops[op_type] = (handler, action)
+
+    def for_op(self, op_type: str) -> tuple[EntityHandler, Action] | None:
+        """The handler and action of an op type (``None`` if nobody handles it)."""
+        return self._ops.get(op_type)
+
+    def for_entity(self, entity_type: str) -> EntityHandler | None:
+        """The handler of an entity type (``None`` if unknown: the change is parked)."""
+        return self._entities.get(entity_type)

@@ -1,0 +1,44 @@
+"""The central side of sync: device enrolment and authentication, ``hello``, ``push`` (the ledger
+and per-field merge), ``pull`` and ``snapshot``. Framework-free: the application's views parse
+HTTP, call these functions with a session, and commit.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from sync.handlers import HandlerRegistry
+from sync.hlc import Clock
+
+Seal = Callable[[str, bytes], bytes]
+"""``seal(aad, plaintext) -> ciphertext`` with the server's key, bound to ``aad``."""
+Open = Callable[[str, bytes], bytes]
+"""``open(aad, ciphertext) -> plaintext``; raises if the ciphertext was moved or altered."""
+
+
+def wall_ms() -> int:
+    """Physical time in milliseconds since the epoch."""
+    return time.time_ns() // 1_000_000
+
+
+def iso(ms: int) -> str:
+    """ISO 8601 UTC text of a millisecond timestamp (sorts as time does)."""
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="microseconds")
+
+
+@dataclass
+class ServerConfig:
+    """What the server needs from the application: handlers and policies, its keys, its clock."""
+
+    registry: HandlerRegistry
+    seal: Seal
+    open: Open
+    cursor_key: bytes
+    physical_ms: Callable[[], int] = wall_ms
+    clock: Clock = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clock = Clock("central", self.physical_ms)

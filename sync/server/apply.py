@@ -1,0 +1,305 @@
+"""Push: apply a batch of ops under the server_seq lock, each in its own savepoint (SYNC.md §2.6).
+
+Every op gets exactly one ledger row (``sync_ops``) holding its encrypted payload and the result
+returned; a retry replays that result with ``replayed: true``. Mutable fields merge one by one
+with :func:`sync.merge.decide`; every result carries the authoritative post-merge state of each
+field the op touched (rule 7). Events are inserted once; a known id is ``identical``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from sync.handlers import Action, ApplyContext, EntityHandler, InvalidOp, MissingDependency
+from sync.hlc import HLC, ClockSkewError
+from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
+from sync.models import Device, FieldVersion, PersonSiteAccess, SyncChange, SyncCounter, SyncOp
+from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, PushBatch
+from sync.server import ServerConfig, iso
+
+log = logging.getLogger(__name__)
+
+# When several fields of one op end differently, the op's status is the most telling one.
+_PRECEDENCE = (
+    OpStatus.REJECTED,
+    OpStatus.CONFLICT,
+    OpStatus.SUPERSEDED,
+    OpStatus.MERGED,
+    OpStatus.APPLIED,
+    OpStatus.IDENTICAL,
+)
+
+
+@dataclass
+class _Batch:
+    """State of one batch being applied: the next free server_seq and the receipt time."""
+
+    s: Session
+    cfg: ServerConfig
+    device: Device
+    seq: int
+    now_ms: int
+
+    def next_seq(self) -> int:
+        self.seq += 1
+        return self.seq
+
+
+def lock_counter(s: Session) -> SyncCounter:
+    """The ``server_seq`` counter row, locked until the transaction ends (FOR UPDATE on
+    PostgreSQL; SQLite's BEGIN IMMEDIATE already serialises writers). Keeps: seqs are handed
+    out in commit order, so a pull never skips a seq committed later."""
+    counter = s.scalar(
+        select(SyncCounter).where(SyncCounter.name == "server_seq").with_for_update()
+    )
+    if counter is None:
+        counter = SyncCounter(name="server_seq", value=0)
+        s.add(counter)
+    return counter
+
+
+def apply_batch(
+    s: Session, cfg: ServerConfig, device: Device, batch: PushBatch, now_ms: int
+) -> dict[str, Any]:
+    """Apply ``batch`` in the caller's transaction and return the push response body.
+
+    Keeps: each op is applied at most once (a replay returns the stored result, ``deferred``
+    ops excepted: they are retried); each op has exactly one ledger row; an op that fails is
+    rolled back to its savepoint and stored ``rejected`` with its payload; the batch commits as
+    a whole or not at all (the caller commits).
+    """
+    counter = lock_counter(s)
+    state = _Batch(s, cfg, device, counter.value, now_ms)
+    results: list[dict[str, Any]] = []
+    for op in batch.ops:
+        stored = s.get(SyncOp, op.op_id)
+        if stored is not None and stored.status != OpStatus.DEFERRED:
+            results.append(json.loads(stored.result) | {"replayed": True})
+            continue
+        if stored is not None:
+            s.delete(stored)
+            s.flush()
+        results.append(_apply_one(state, batch, op).to_json())
+    counter.value = state.seq
+    device.last_seen_at = iso(now_ms)
+    device.schema_version = batch.schema_version
+    return {"batch_id": batch.batch_id, "server_hlc": cfg.clock.now().encode(), "results": results}
+
+
+def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
+    eff, suspect = effective_hlc(op.hlc, b.cfg.clock.now().encode(), server_physical_ms=b.now_ms)
+    if not suspect:
+        try:
+            b.cfg.clock.observe(HLC.decode(op.hlc), strict=True)
+        except ClockSkewError:  # pragma: no cover - effective_hlc already flagged it
+            suspect = True
+    if suspect:
+        b.device.clock_suspect = True
+    before = b.seq
+    try:
+        with b.s.begin_nested():
+            result = _dispatch(b, op, eff)
+            _ledger(b, batch, op, eff, result)
+        return result
+    except Exception as exc:  # the per-op savepoint turns any failure into a stored result
+        b.seq = before
+        errors = exc.errors if isinstance(exc, InvalidOp) else {"op": [type(exc).__name__]}
+        if not isinstance(exc, InvalidOp):
+            log.warning("op %s rejected: %s", op.op_id, type(exc).__name__)
+        result = OpResult(op.op_id, OpStatus.REJECTED, errors=errors)
+        _ledger(b, batch, op, eff, result)
+        return result
+
+
+def _ledger(b: _Batch, batch: PushBatch, op: Op, eff: str, result: OpResult) -> None:
+    aad = f"sync_ops:{op.op_id}:payload"
+    b.s.add(
+        SyncOp(
+            op_id=op.op_id,
+            batch_id=batch.batch_id,
+            device_id=b.device.id,
+            site_id=b.device.site_id,
+            op_type=op.type.value,
+            entity_type=op.entity_type,
+            entity_id=op.entity_id,
+            person_id=op.person_id,
+            schema_version=batch.schema_version,
+            hlc=op.hlc,
+            effective_hlc=eff,
+            base=canonical(dict(op.base)),
+            payload_enc=b.cfg.seal(aad, canonical(dict(op.data)).encode()),
+            received_at=iso(b.now_ms),
+            status=result.status.value,
+            result=canonical(result.to_json()),
+            server_seq=result.server_seq,
+        )
+    )
+    b.s.flush()
+
+
+def _dispatch(b: _Batch, op: Op, eff: str) -> OpResult:
+    found = b.cfg.registry.for_op(op.type.value)
+    if found is None or found[0].entity_type != op.entity_type:
+        raise InvalidOp({"type": ["no handler for this op type and entity type"]})
+    if not op.person_id:
+        raise InvalidOp({"person_id": ["required"]})
+    handler, action = found
+    ctx = ApplyContext(device_id=b.device.id, site_id=b.device.site_id, hlc=eff)
+    try:
+        if action is Action.EVENT:
+            return _event(b, handler, op, ctx)
+        if action is Action.CREATE:
+            return _create(b, handler, op, ctx)
+        return _patch(b, handler, op, eff)
+    except MissingDependency as exc:
+        return OpResult(
+            op.op_id, OpStatus.DEFERRED, errors={exc.entity_type: ["not known to the server"]}
+        )
+
+
+def _change(
+    b: _Batch,
+    op: Op,
+    kind: ChangeKind,
+    body: Mapping[str, Any] | None,
+    fields: Mapping[str, FieldResult] | None,
+) -> int:
+    seq = b.next_seq()
+    assert op.person_id is not None
+    payload = {"body": body, "fields": {k: f.to_json() for k, f in (fields or {}).items()}}
+    versions = {
+        k: {"version_seq": f.version_seq, "last_op_id": f.last_op_id}
+        for k, f in (fields or {}).items()
+    }
+    b.s.add(
+        SyncChange(
+            server_seq=seq,
+            person_id=op.person_id,
+            entity_type=op.entity_type,
+            entity_id=op.entity_id,
+            kind=kind.value,
+            fields=canonical(versions) if fields else None,
+            payload_enc=b.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+            origin_op_id=op.op_id,
+            origin_device_id=b.device.id,
+            hlc=op.hlc,
+            committed_at=iso(b.now_ms),
+        )
+    )
+    return seq
+
+
+def _event(b: _Batch, handler: EntityHandler, op: Op, ctx: ApplyContext) -> OpResult:
+    if handler.exists(b.s, op.entity_id):
+        return OpResult(op.op_id, OpStatus.IDENTICAL)
+    handler.create(b.s, ctx, op.entity_id, op.person_id, dict(op.data))
+    b.s.flush()
+    kind = ChangeKind.VOID if op.type.value.endswith(".void") else ChangeKind.INSERT
+    seq = _change(b, op, kind, op.data, None)
+    return OpResult(op.op_id, OpStatus.APPLIED, server_seq=seq)
+
+
+def _create(b: _Batch, handler: EntityHandler, op: Op, ctx: ApplyContext) -> OpResult:
+    if handler.exists(b.s, op.entity_id):
+        raise InvalidOp({"entity_id": ["already exists"]})
+    handler.create(b.s, ctx, op.entity_id, op.person_id, dict(op.data))
+    b.s.flush()
+    writes = handler.field_writes(op.type.value, op.data)
+    for name in writes:
+        b.cfg.registry.policies.field_policy(op.entity_type, name)  # unknown field: rejected
+    seq = b.seq + 1
+    fields = {name: FieldResult(value, seq, op.op_id) for name, value in writes.items()}
+    _change(b, op, ChangeKind.INSERT, op.data, fields)
+    for name in writes:
+        b.s.add(
+            FieldVersion(
+                entity_type=op.entity_type,
+                entity_id=op.entity_id,
+                field=name,
+                version_seq=seq,
+                last_op_id=op.op_id,
+                order_hlc=ctx.hlc,
+                in_conflict=False,
+            )
+        )
+    if (
+        op.entity_type == "person"
+        and b.s.get(PersonSiteAccess, (op.entity_id, b.device.site_id)) is None
+    ):
+        b.s.add(
+            PersonSiteAccess(
+                person_id=op.entity_id, site_id=b.device.site_id, role="owner", granted_seq=seq
+            )
+        )
+    return OpResult(op.op_id, OpStatus.APPLIED, server_seq=seq, fields=fields)
+
+
+def _patch(b: _Batch, handler: EntityHandler, op: Op, eff: str) -> OpResult:
+    if not handler.exists(b.s, op.entity_id):
+        raise MissingDependency(op.entity_type, op.entity_id)
+    writes = handler.field_writes(op.type.value, op.data)
+    if not writes:
+        raise InvalidOp({"data": ["writes no known field"]})
+    names = list(writes)
+    current = handler.read_fields(b.s, op.entity_id, names)
+    versions = {
+        fv.field: fv
+        for fv in b.s.scalars(
+            select(FieldVersion).where(
+                FieldVersion.entity_type == op.entity_type,
+                FieldVersion.entity_id == op.entity_id,
+                FieldVersion.field.in_(names),
+            )
+        )
+    }
+    statuses: list[OpStatus] = []
+    after: dict[str, FieldState] = {}
+    changed: list[str] = []
+    for name, value in writes.items():
+        declared = b.cfg.registry.policies.field_policy(op.entity_type, name)
+        fv = versions.get(name)
+        cur = (
+            FieldState(current.get(name), fv.last_op_id, fv.order_hlc, fv.in_conflict)
+            if fv
+            else None
+        )
+        decision = decide(
+            declared.policy,
+            base_op_id=op.base.get(name),
+            current=cur,
+            incoming=Incoming(op.op_id, value, eff),
+            severity=declared.severity,
+        )
+        statuses.append(decision.status)
+        if decision.status is OpStatus.REJECTED:
+            raise InvalidOp({name: ["this field changes only through a dedicated op"]})
+        assert decision.state is not None
+        after[name] = decision.state
+        if decision.changed:
+            changed.append(name)
+    seq = b.seq + 1 if changed else None
+    if changed:
+        handler.write_fields(b.s, op.entity_id, {n: after[n].value for n in changed})
+    fields: dict[str, FieldResult] = {}
+    for name, state in after.items():
+        fv = versions.get(name)
+        if name in changed:
+            assert seq is not None
+            if fv is None:
+                fv = FieldVersion(entity_type=op.entity_type, entity_id=op.entity_id, field=name)
+                b.s.add(fv)
+            fv.version_seq, fv.last_op_id = seq, state.last_op_id
+            fv.order_hlc, fv.in_conflict = state.order_hlc, state.in_conflict
+        version = fv.version_seq if fv is not None else 0
+        fields[name] = FieldResult(state.value, version, state.last_op_id, state.in_conflict)
+    if changed:
+        _change(b, op, ChangeKind.FIELDS, None, {n: fields[n] for n in changed})
+    status = next(st for st in _PRECEDENCE if st in statuses)
+    return OpResult(op.op_id, status, server_seq=seq, fields=fields)

@@ -1,0 +1,163 @@
+"""Enrolled devices: one-time enrolment codes, revocation, request authentication and ``hello``.
+
+A device proves itself on every request with its Ed25519 key (:mod:`sync.protocol.signing`); a
+revoked or unknown device is refused before anything is read or written.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from sync.merge import MAX_FORWARD_MS
+from sync.models import Device, EnrolmentCode, SyncNonce
+from sync.protocol import (
+    DEVICE_HEADER,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_OPS,
+    REPLAY_WINDOW_MS,
+    SCHEMA_VERSION,
+    ErrorCode,
+    Hello,
+    ProtocolError,
+    verify_request,
+)
+from sync.server import ServerConfig, iso
+
+CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
+CODE_TTL_MS = 24 * 3600 * 1000
+MIN_PUSH_SCHEMA = 1
+MIN_PULL_SCHEMA = 1
+
+
+class EnrolmentRefused(Exception):
+    """An enrolment code that is unknown, used or expired, or a device id already enrolled."""
+
+
+class DeviceRevoked(ProtocolError):
+    """A revoked device: refused with 401 and told to lock (``control: "lock"``)."""
+
+    code = ErrorCode.UNKNOWN_DEVICE
+
+
+def _normalise(code: str) -> str:
+    return "".join(ch for ch in code.upper() if ch.isalnum())
+
+
+def _hash(code: str) -> str:
+    return hashlib.sha256(_normalise(code).encode()).hexdigest()
+
+
+def issue_code(s: Session, site_id: str, now_ms: int) -> str:
+    """A new one-time code for enrolling a device at ``site_id``, valid 24 hours.
+
+    Keeps: only the code's hash is stored; the code itself exists only in the return value.
+    """
+    raw = "".join(secrets.choice(CODE_ALPHABET) for _ in range(12))
+    s.add(
+        EnrolmentCode(code_hash=_hash(raw), site_id=site_id, expires_at=iso(now_ms + CODE_TTL_MS))
+    )
+    s.flush()
+    return f"{raw[:4]}-{raw[4:8]}-{raw[8:]}"
+
+
+def enrol(
+    s: Session, *, code: str, device_id: str, public_key: bytes, label: str, now_ms: int
+) -> Device:
+    """Register a device with a one-time code; the code is spent in the same transaction.
+
+    Keeps: a code enrols at most one device, never after expiry; a device id is enrolled once.
+    Raises :class:`EnrolmentRefused` otherwise, changing nothing.
+    """
+    row = s.get(EnrolmentCode, _hash(code), with_for_update=True)
+    if row is None or row.used_at is not None or row.expires_at <= iso(now_ms):
+        raise EnrolmentRefused("code unknown, used or expired")
+    if s.get(Device, device_id) is not None:
+        raise EnrolmentRefused("device already enrolled")
+    Ed25519PublicKey.from_public_bytes(public_key)  # refuse a malformed key now, not at sync
+    device = Device(
+        id=device_id,
+        site_id=row.site_id,
+        label=label[:120],
+        public_key=public_key,
+        enrolled_at=iso(now_ms),
+        clock_suspect=False,
+    )
+    row.used_at, row.device_id = iso(now_ms), device_id
+    s.add(device)
+    s.flush()
+    return device
+
+
+def revoke(s: Session, device_id: str, now_ms: int) -> Device | None:
+    """Revoke a device; from now on every request it signs is refused. Idempotent."""
+    device = s.get(Device, device_id)
+    if device is not None and device.revoked_at is None:
+        device.revoked_at = iso(now_ms)
+    return device
+
+
+def authenticate(
+    s: Session, headers: Any, method: str, path: str, body: bytes, now_ms: int
+) -> Device:
+    """The device that signed this request, or :class:`ProtocolError` (401).
+
+    Keeps: a request is accepted at most once (its nonce is recorded in the caller's
+    transaction), only within the replay window, and never from a revoked device.
+    """
+    device_id = headers.get(DEVICE_HEADER, "")
+    device = s.get(Device, device_id) if device_id else None
+    if device is None:
+        raise ProtocolError("unknown device", code=ErrorCode.UNKNOWN_DEVICE)
+    if device.revoked_at is not None:
+        raise DeviceRevoked("device revoked")
+    key = Ed25519PublicKey.from_public_bytes(device.public_key)
+
+    def seen(nonce: str) -> bool:
+        try:
+            with s.begin_nested():
+                s.add(SyncNonce(nonce=nonce, device_id=device.id, seen_at=iso(now_ms)))
+                s.flush()
+        except IntegrityError:
+            return True
+        return False
+
+    verify_request(key, dict(headers), method, path, body, now_ms, seen)
+    return device
+
+
+def hello(s: Session, cfg: ServerConfig, device: Device, msg: Hello, now_ms: int) -> dict[str, Any]:
+    """Versions, limits and the clock check. Records the device's offset and versions; prunes
+    nonces older than twice the replay window."""
+    offset = msg.device_time_ms - now_ms
+    suspect = abs(offset) > MAX_FORWARD_MS
+    device.clock_offset_ms, device.clock_suspect = offset, suspect
+    device.app_version, device.schema_version = msg.app_version[:32], msg.schema_version
+    device.last_seen_at = iso(now_ms)
+    s.execute(delete(SyncNonce).where(SyncNonce.seen_at < iso(now_ms - 2 * REPLAY_WINDOW_MS)))
+    return {
+        "server_time_ms": now_ms,
+        "server_hlc": cfg.clock.now().encode(),
+        "schema_version": SCHEMA_VERSION,
+        "min_push_schema": MIN_PUSH_SCHEMA,
+        "min_pull_schema": MIN_PULL_SCHEMA,
+        "max_batch_ops": MAX_BATCH_OPS,
+        "max_batch_bytes": MAX_BATCH_BYTES,
+        "clock_offset_ms": offset,
+        "clock_suspect": suspect,
+        "backfill": [],
+        "alerts": [],
+        "control": None,
+    }
+
+
+def public_key_b64(raw: bytes) -> str:
+    """The wire form of a raw Ed25519 public key."""
+    return base64.urlsafe_b64encode(raw).decode("ascii")

@@ -1,0 +1,145 @@
+"""Sync harness: a central app and field laptops, each over its own real SQLite file."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from flask import Flask
+from flask.testing import FlaskClient
+
+from contigo import create_app
+from contigo.central import initialise_central
+from contigo.db import session_scope
+from contigo.setup import initialise
+from contigo.sites.services import add_site
+from contigo.sync_client import enrol_laptop, signing_key
+from contigo.vault import get_vault
+from sync.client.transport import Response
+from sync.protocol import sign_request
+from sync.server import wall_ms
+from sync.server.devices import issue_code
+
+PASSWORD = "correct horse battery"
+SITE = "CO-NEC"
+
+
+class FlaskTransport:
+    """The Transport contract over a Flask test client (in-process, signed like real HTTP)."""
+
+    def __init__(self, client: FlaskClient, device_id: str, key: Ed25519PrivateKey) -> None:
+        self.client, self.device_id, self.key = client, device_id, key
+
+    def send(self, method: str, path: str, body: Any | None = None) -> Response:
+        import json
+
+        raw = b"" if body is None else json.dumps(body).encode()
+        headers = sign_request(
+            self.key,
+            method,
+            path,
+            raw,
+            time.time_ns() // 1_000_000,
+            secrets.token_urlsafe(18),
+            device_id=self.device_id,
+        )
+        resp = self.client.open(
+            path,
+            method=method,
+            data=raw,
+            headers=headers,
+            content_type="application/json",
+            base_url="http://localhost",
+        )
+        return Response(resp.status_code, resp.get_json(silent=True))
+
+
+@pytest.fixture
+def central(tmp_path: Path) -> Iterator[Flask]:
+    """A central app on SQLite (the embedded default), initialised, with site CO-NEC."""
+    cfg = {
+        "INSTANCE_PATH": str(tmp_path / "central"),
+        "CONTIGO_MODE": "central",
+        "SCRYPT_N": 2**10,
+        "IDLE_WATCH": False,
+        "TESTING": True,
+        "ALLOWED_HOSTS": ("localhost",),
+    }
+    app = create_app(cfg)
+    initialise_central(
+        app, username="root", password=PASSWORD, site_code="HQ", site_name="Central", country="CO"
+    )
+    with session_scope(app) as s:
+        add_site(s, code=SITE, name="Necoclí", country="CO")
+    app.extensions["contigo.engine"].dispose()
+    app = create_app(cfg)  # restarted: unlocks itself from its key file
+    yield app
+    app.extensions["contigo.engine"].dispose()
+
+
+def enrolment_code(app: Flask, site_code: str = SITE) -> str:
+    """A one-time code for ``site_code`` issued on the central ``app``."""
+    from contigo.sites.services import by_code
+
+    with session_scope(app) as s:
+        site = by_code(s, site_code)
+        assert site is not None
+        return issue_code(s, site.id, wall_ms())
+
+
+@pytest.fixture
+def laptop(tmp_path: Path) -> Iterator[Callable[[str], Flask]]:
+    """A factory of initialised, unlocked field laptops at site CO-NEC."""
+    apps: list[Flask] = []
+
+    def _make(name: str) -> Flask:
+        app = create_app(
+            {
+                "INSTANCE_PATH": str(tmp_path / name),
+                "SCRYPT_N": 2**10,
+                "IDLE_WATCH": False,
+                "TESTING": True,
+            }
+        )
+        initialise(
+            app,
+            site_code=SITE,
+            site_name="Necoclí",
+            country="CO",
+            elevation_m=5,
+            username="sup",
+            display_name="Sup",
+            language="en",
+            password=PASSWORD,
+        )
+        from contigo.auth import services as auth
+
+        with session_scope(app) as s:
+            auth.authenticate(s, get_vault(app), "sup", PASSWORD, max_failed=5, lockout_s=60)
+            get_vault(app).load_index_key(s)
+            get_vault(app).build_name_index(s)
+        apps.append(app)
+        return app
+
+    yield _make
+    for app in apps:
+        get_vault(app).lock()
+        app.extensions["contigo.engine"].dispose()
+
+
+def enrol_in_process(field: Flask, central: Flask) -> FlaskTransport:
+    """Enrol ``field`` with ``central`` through the Flask test client; returns its transport."""
+    client = central.test_client()
+
+    def post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
+        resp = client.post("/sync/v1/enrol", json=body, base_url="http://localhost")
+        return resp.status_code, resp.get_json(silent=True)
+
+    enrol_laptop(field, central_url="http://localhost", code=enrolment_code(central), post=post)
+    dev, _url, key = signing_key(field)
+    return FlaskTransport(client, dev, key)
