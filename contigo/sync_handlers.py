@@ -336,6 +336,7 @@ class EpisodeHandler:
     entity_type = "care_episode"
     ops: Mapping[str, Action] = {
         "care_episode.create": Action.CREATE,
+        "care_episode.patch": Action.PATCH,
         "care_episode.close": Action.PATCH,
     }
 
@@ -353,6 +354,9 @@ class EpisodeHandler:
                 "next_visit_on": None,
                 "exit_on": data["exit_on"],
             }
+        if op_type == "care_episode.patch":
+            _iso_date(data.get("next_visit_on"), "next_visit_on")
+            return {"next_visit_on": data["next_visit_on"]}
         if not isinstance(data.get("programme"), str):
             raise InvalidOp({"programme": ["required"]})
         return {

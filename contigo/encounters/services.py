@@ -103,7 +103,7 @@ def record(
     s.add(encounter)
     s.flush()
     _attend_appointments(s, person_id, data["occurred_on"], enc_id)
-    if after_visit(s, person_id, data["occurred_on"]) is None:
+    if after_visit(s, v, person_id, data["occurred_on"]) is None:
         nxt = data.get("next_visit_on") or clinical.default_next_visit(
             assessment, data["occurred_on"], site.country
         )

@@ -143,8 +143,9 @@ def admit(
     return episode
 
 
-def after_visit(s: Session, person_id: str, visit_on: date) -> date | None:
-    """Move an open episode's next visit on after an attended visit; returns the new date."""
+def after_visit(s: Session, v: Vault, person_id: str, visit_on: date) -> date | None:
+    """Move an open episode's next visit on after an attended visit (a synced change, like any
+    other); returns the new date."""
     episode = active_episode(s, person_id)
     if episode is None:
         return None
@@ -163,6 +164,16 @@ def after_visit(s: Session, person_id: str, visit_on: date) -> date | None:
             reason="episode_visit",
             created_hlc=tick(s).encode(),
         )
+    )
+    record_op(
+        s,
+        op_type="care_episode.patch",
+        entity_type="care_episode",
+        entity_id=episode.id,
+        person_id=person_id,
+        data={"next_visit_on": episode.next_visit_on.isoformat()},
+        fields=("next_visit_on",),
+        encrypt=v.outbox_encrypter(),
     )
     return episode.next_visit_on
 
