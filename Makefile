@@ -3,6 +3,7 @@ PY ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+DEMO ?= instance-demo
 
 .PHONY: demo test lint unit bench-zscores clean
 
@@ -12,9 +13,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test,central,bench]'
 	touch $(STAMP)
 
+# The demo instance is built once (about half a minute), then served; delete the folder to rebuild.
 demo: $(STAMP)
-	$(BIN)/contigo zscore ../shared/reference/who_growth_reference_dev.csv demo-zscores.csv
-	@echo "Scored the WHO reference sample into demo-zscores.csv"
+	@test -f $(DEMO)/contigo.sqlite3 || $(BIN)/contigo --instance $(DEMO) demo
+	$(BIN)/contigo --instance $(DEMO) serve
 
 lint: $(STAMP)
 	$(BIN)/ruff check contigo sync tests bench

@@ -306,6 +306,8 @@ def demo_command(
     from contigo.config import instance_path_from_env
     from contigo.demo import DEMO_PASSWORD, DemoOptions, build_demo
 
+    if women > persons:
+        raise click.ClickException("--women cannot be more than --persons")
     folder = Path(instance_path_from_env(ctx.find_root().params.get("instance")))
     if (folder / "contigo.sqlite3").exists():
         raise click.ClickException(
@@ -342,3 +344,159 @@ def demo_command(
     click.echo(f"Sign in with {secret} as:")
     for username, role, site in report.users:
         click.echo(f"  {username:<16} {role:<14} {site}")
+
+
+@main.group("device")
+def device_group() -> None:
+    """Enrolled laptops (run on the central server)."""
+
+
+def _central(ctx: click.Context) -> Flask:
+    from contigo.sync_devices import DeviceAdminFailed, require_central
+
+    app = _app(ctx, CONTIGO_MODE="central")
+    try:
+        require_central(app)
+    except DeviceAdminFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    return app
+
+
+@device_group.command("enrol")
+@click.option("--site", "site_code", required=True, help="Code of the laptop's site.")
+@click.option("--label", default=None, help="Who the code is for (shown, not stored).")
+@click.option("--site-name", default=None, help="Name of a site new to the central server.")
+@click.option("--country", default=None, help="Country (ISO code) of a site new to the central.")
+@click.pass_context
+def device_enrol_command(
+    ctx: click.Context,
+    site_code: str,
+    label: str | None,
+    site_name: str | None,
+    country: str | None,
+) -> None:
+    """Print a one-time code (valid 24 hours) that enrols one laptop at a site.
+
+    The code alone goes to stdout, so a script can capture it; the explanation goes to stderr.
+    """
+    from contigo.sync_devices import DeviceAdminFailed, issue_enrolment_code
+
+    app = _central(ctx)
+    try:
+        enrolment = issue_enrolment_code(app, site_code, site_name=site_name, country=country)
+    except DeviceAdminFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    except ContigoError as exc:
+        _fail(exc)
+    who = f" for {label}" if label else ""
+    click.echo(
+        f"One-time code{who} at site {enrolment.site_code}, valid until "
+        f"{enrolment.expires_at[:16]} UTC. On the laptop: "
+        "contigo enrol --central URL --code CODE --as USER",
+        err=True,
+    )
+    click.echo(enrolment.code)
+
+
+@device_group.command("revoke")
+@click.argument("device_id")
+@click.pass_context
+def device_revoke_command(ctx: click.Context, device_id: str) -> None:
+    """Revoke a laptop: every request it signs is refused from now on (its data stays)."""
+    from contigo.sync_devices import DeviceAdminFailed, revoke_device
+
+    app = _central(ctx)
+    try:
+        when = revoke_device(app, device_id)
+    except DeviceAdminFailed as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Device {device_id} revoked (since {when[:19]} UTC).")
+
+
+@device_group.command("list")
+@click.pass_context
+def device_list_command(ctx: click.Context) -> None:
+    """List enrolled laptops: id, site, label, enrolment, last contact and status."""
+    from contigo.sync_devices import list_devices
+
+    rows = list_devices(_central(ctx))
+    for d in rows:
+        status = "revoked" if d.revoked_at else "clock-suspect" if d.clock_suspect else "active"
+        seen = (d.last_seen_at or "never")[:16]
+        click.echo(
+            f"{d.id}  {d.site_code:<10} {status:<13} enrolled {d.enrolled_at[:16]}  "
+            f"seen {seen:<16}  {d.label}"
+        )
+    click.echo(f"{len(rows)} devices.", err=True)
+
+
+@main.command("enrol")
+@click.option("--central", "central_url", required=True, help="https://… of the central server.")
+@click.option(
+    "--code",
+    required=True,
+    envvar="CONTIGO_ENROLMENT_CODE",
+    help="One-time code from 'contigo device enrol' (or CONTIGO_ENROLMENT_CODE).",
+)
+@click.option("--label", default="laptop", show_default=True, help="How the central lists it.")
+@click.option("--as", "as_user", required=True, help="A supervisor who unlocks the laptop.")
+@click.option("--as-password-file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def enrol_command(
+    ctx: click.Context,
+    central_url: str,
+    code: str,
+    label: str,
+    as_user: str,
+    as_password_file: str | None,
+) -> None:
+    """Enrol this laptop with the central server: create its signing key and register it."""
+    from contigo.sync_client import enrol_as
+    from sync.client.engine import SyncFailed
+
+    password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
+    app = _app(ctx)
+    try:
+        site = enrol_as(
+            app,
+            username=as_user,
+            password=password,
+            central_url=central_url,
+            code=code,
+            label=label,
+        )
+    except SyncFailed as exc:
+        raise click.ClickException(exc.reason) from exc
+    except ContigoError as exc:
+        _fail(exc)
+    click.echo(f"Laptop enrolled at site {site}; run 'contigo sync' to send and receive.")
+
+
+@main.command("sync")
+@click.option("--as", "as_user", required=True, help="A user whose password unlocks the laptop.")
+@click.option("--as-password-file", type=click.Path(exists=True, dir_okay=False))
+@click.pass_context
+def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None) -> None:
+    """Push this laptop's changes to the central server, then pull everyone else's."""
+    from contigo.sync_client import sync_as
+    from sync.client.engine import SyncFailed
+
+    password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
+    app = _app(ctx)
+    try:
+        summary = sync_as(
+            app,
+            username=as_user,
+            password=password,
+            progress=lambda line: click.echo(line, err=True),
+        )
+    except SyncFailed as exc:
+        raise click.ClickException(f"sync failed: {exc.reason}") from exc
+    except ContigoError as exc:
+        _fail(exc)
+    r = summary.report
+    click.echo(
+        f"Sync done: pushed {r.pushed} ops ({r.acknowledged} accepted, {r.deferred} deferred, "
+        f"{r.rejected} rejected); pulled {r.pulled} changes in {r.pages} pages; "
+        f"outbox: {summary.waiting} waiting, {summary.rejected} need attention."
+    )

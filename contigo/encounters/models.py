@@ -30,7 +30,7 @@ class Encounter(Base):
     __table_args__ = (CheckConstraint(f"kind IN {ENCOUNTER_KINDS!r}", name="kind"),)
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     device_id: Mapped[str] = mapped_column(String(32))
