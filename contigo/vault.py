@@ -8,6 +8,7 @@ and the in-memory fuzzy name index. Nothing here is ever written to disk in the 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable
@@ -21,6 +22,7 @@ from contigo import crypto
 from contigo.errors import Locked
 from contigo.search_index import FuzzyNameIndex
 
+log = logging.getLogger(__name__)
 KEY_ID = b"mk01"
 INDEX_KEY_NAME = "blind_index"
 
@@ -119,12 +121,26 @@ class Vault:
                 Person.id, Person.data_key_wrapped, Person.given_names_enc, Person.family_names_enc
             ).where(Person.lifecycle == "active")
         )
+        damaged: list[str] = []
         for pid, wrapped, given, family in rows:
-            key = self._unwrap_person(pid, wrapped)
-            fuzzy.add(
-                pid,
-                f"{self.decrypt_with(key, 'persons', pid, 'given_names', given)} "
-                f"{self.decrypt_with(key, 'persons', pid, 'family_names', family)}",
+            try:
+                key = self._unwrap_person(pid, wrapped)
+                names = (
+                    f"{self.decrypt_with(key, 'persons', pid, 'given_names', given)} "
+                    f"{self.decrypt_with(key, 'persons', pid, 'family_names', family)}"
+                )
+            except crypto.CryptoError:
+                # One tampered or shredded record must not keep everyone out of the laptop:
+                # it is left out of name search, named (by id only) in the log, and still
+                # refuses to decrypt wherever it is opened.
+                damaged.append(pid)
+                continue
+            fuzzy.add(pid, names)
+        if damaged:
+            log.warning(
+                "name index: %d records could not be decrypted: %s",
+                len(damaged),
+                ",".join(damaged[:20]),
             )
         self._fuzzy = fuzzy
 

@@ -18,6 +18,9 @@ from contigo.vault import Vault
 
 LIST_LIMIT = 50
 ALERT_WINDOW_DAYS = 30
+#: The home page decrypts at most this many recent visits: a busy laptop's page stays fast,
+#: and older alerts are still on each person's record and in the follow-up lists.
+ALERT_SCAN_LIMIT = 400
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,7 @@ def alerts(s: Session, v: Vault, user: User, today: date) -> list[AlertItem]:
             Person.lifecycle == "active",
         )
         .order_by(Encounter.occurred_on.desc(), Encounter.recorded_hlc.desc())
+        .limit(ALERT_SCAN_LIMIT)
     )
     seen: set[str] = set()
     out: list[AlertItem] = []

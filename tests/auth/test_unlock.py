@@ -98,3 +98,21 @@ def test_keepalive_postpones_the_idle_lock_but_not_once_locked(
     assert vault.idle_for() < 5
     vault.lock()
     assert client.post("/keepalive", headers=headers, base_url=BASE).status_code == 401
+
+
+def test_one_tampered_record_does_not_keep_everyone_out(
+    app: Flask, client: FlaskClient, unlocked: Any, make_person: Any
+) -> None:
+    from contigo.persons.models import Person
+
+    s = unlocked
+    sup = s.scalar(select(User).where(User.username == "sup"))
+    good = make_person(s, sup, given_names="Marta")
+    bad = make_person(s, sup, given_names="Lucho")
+    s.get(Person, bad).given_names_enc = s.get(Person, good).given_names_enc  # moved ciphertext
+    s.commit()
+    get_vault(app).lock()
+    assert _post_login(client, PASSWORD).status_code == 302
+    with app.test_request_context(base_url=BASE):
+        assert get_vault(app).fuzzy_search("marta") == [good]
+        assert get_vault(app).fuzzy_search("lucho") == []
