@@ -69,10 +69,13 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.episodes.views import bp as episodes_bp
     from contigo.home.views import bp as home_bp
     from contigo.persons.views import bp as persons_bp
+    from contigo.review.views import bp as review_bp
 
-    for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp):
+    for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp, review_bp):
         app.register_blueprint(bp)
     if app.config["CONTIGO_MODE"] == "central":
+        from contigo.review.finders import install as install_review_finders
         from contigo.sync_views import bp as sync_bp
 
         app.register_blueprint(sync_bp)
+        install_review_finders(app)

@@ -44,7 +44,11 @@ class OutboxOp(SyncBase):
     a field is a second op whose base is the first."""
 
     __tablename__ = "sync_outbox"
-    __table_args__ = (CheckConstraint(f"state IN {OUTBOX_STATES!r}", name="state"),)
+    __table_args__ = (
+        CheckConstraint(f"state IN {OUTBOX_STATES!r}", name="state"),
+        # Every op looks up the pending ops of its entity to name its base.
+        Index("ix_sync_outbox_entity_type_entity_id", "entity_type", "entity_id"),
+    )
 
     local_seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     op_id: Mapped[str] = mapped_column(String(32), unique=True)
@@ -233,3 +237,60 @@ class SyncParked(SyncBase):
     schema_version: Mapped[int] = mapped_column(Integer)
     reason: Mapped[str] = mapped_column(Text)
     raw_enc: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+# ── both sides: the review queue ───────────────────────────────────────────────────────────────
+
+CONFLICT_KINDS = (
+    "concurrent_edit",
+    "edit_after_delete",
+    "post_transfer_write",
+    "possible_duplicate",
+    "clock_suspect",
+    "transfer_race",
+    "orphan_event",
+    "implausible_sequence",
+)
+REVIEW_SEVERITIES = ("clinical", "administrative")
+REVIEW_STATUSES = ("open", "resolved", "dismissed")
+
+
+class ReviewItem(SyncBase):
+    """One item of the review queue (SYNC.md §2.3 ``sync_conflicts``, §2.9).
+
+    The central server opens and closes items; a laptop holds a read-only mirror received as
+    ``conflict``/``conflict_closed`` changes and changes it only through ``conflict.resolve`` ops.
+    ``candidates_enc`` holds every candidate (value, op, device, user, site, HLC), encrypted at
+    rest with the side's own key. ``updated_seq`` is the ``server_seq`` of the item's latest
+    change, so a mirror only moves forward. ``needs_decision`` is false for items that only
+    inform (an LWW loser, a SAFETY notification): those may be dismissed.
+    """
+
+    __tablename__ = "sync_conflicts"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {CONFLICT_KINDS!r}", name="kind"),
+        CheckConstraint(f"severity IN {REVIEW_SEVERITIES!r}", name="severity"),
+        CheckConstraint(f"status IN {REVIEW_STATUSES!r}", name="status"),
+        Index("ix_sync_conflicts_status_assigned_site_id", "status", "assigned_site_id"),
+        Index("ix_sync_conflicts_entity_type_entity_id_field", "entity_type", "entity_id", "field"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    severity: Mapped[str] = mapped_column(String(16))
+    entity_type: Mapped[str] = mapped_column(String(24))
+    entity_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str] = mapped_column(String(64), index=True)
+    field: Mapped[str | None] = mapped_column(String(40))
+    candidates_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    provisional_op_id: Mapped[str | None] = mapped_column(String(64))
+    needs_decision: Mapped[bool] = mapped_column(Boolean, default=True)
+    assigned_site_id: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(10), default="open")
+    opened_seq: Mapped[int] = mapped_column(BigInteger)
+    opened_at: Mapped[str] = mapped_column(String(32))
+    updated_seq: Mapped[int] = mapped_column(BigInteger)
+    resolved_op_id: Mapped[str | None] = mapped_column(String(64))
+    resolved_by: Mapped[str | None] = mapped_column(String(64))
+    resolved_at: Mapped[str | None] = mapped_column(String(32))
+    resolution_enc: Mapped[bytes | None] = mapped_column(LargeBinary)

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.handlers import ApplyContext, HandlerRegistry, MissingDependency
-from sync.models import FieldVersion, OutboxOp, SyncParked
+from sync.models import FieldVersion, OutboxOp, ReviewItem, SyncParked
 from sync.outbox import Encrypt
 from sync.protocol import SCHEMA_VERSION, Change, FieldResult
 
@@ -91,6 +91,9 @@ def _park(s: Session, change: Change, reason: str, encrypt: Encrypt) -> None:
 
 def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt: Encrypt) -> None:
     """Apply one pulled change, idempotently; what cannot be applied is parked, not dropped."""
+    if change.kind in ("conflict", "conflict_closed") and change.entity_type == "sync_conflict":
+        apply_review_item(s, change, encrypt)
+        return
     handler = registry.for_entity(change.entity_type)
     data = dict(change.data or {})
     if handler is None or change.kind not in ("insert", "void", "fields"):
@@ -114,3 +117,54 @@ def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt:
         apply_field_state(
             s, registry, change.entity_type, change.entity_id, fields, str(data.get("hlc") or "")
         )
+
+
+_MIRRORED = (
+    "kind",
+    "severity",
+    "entity_type",
+    "entity_id",
+    "person_id",
+    "field",
+    "provisional_op_id",
+    "needs_decision",
+    "assigned_site_id",
+    "status",
+    "opened_seq",
+    "opened_at",
+    "resolved_op_id",
+    "resolved_by",
+    "resolved_at",
+)
+
+
+def apply_review_item(s: Session, change: Change, encrypt: Encrypt) -> None:
+    """Upsert the local mirror of a review item from a ``conflict``/``conflict_closed`` change.
+
+    Keeps: the mirror only moves forward (a change older than the mirror's ``updated_seq`` is
+    ignored, so replays and snapshot overlap are harmless); candidates are stored only
+    encrypted with this device's key. A malformed item is parked, never dropped.
+    """
+    body = (change.data or {}).get("body")
+    required = ("kind", "severity", "entity_type", "entity_id", "person_id", "status")
+    if (
+        not isinstance(body, dict)
+        or body.get("id") != change.entity_id
+        or any(body.get(name) is None for name in (*required, "assigned_site_id", "opened_at"))
+    ):
+        _park(s, change, "malformed review item", encrypt)
+        return
+    item = s.get(ReviewItem, change.entity_id)
+    if item is not None and item.updated_seq >= change.seq:
+        return
+    if item is None:
+        item = ReviewItem(id=change.entity_id)
+        s.add(item)
+    for name in _MIRRORED:
+        setattr(item, name, body.get(name))
+    item.needs_decision = bool(body.get("needs_decision"))
+    item.opened_seq = int(body.get("opened_seq") or change.seq)
+    item.updated_seq = change.seq
+    raw = json.dumps(body.get("candidates") or [], sort_keys=True).encode()
+    item.candidates_enc = encrypt(f"sync_conflicts:{item.id}:candidates", raw)
+    s.flush()

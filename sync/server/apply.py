@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import select
@@ -20,9 +20,10 @@ from sqlalchemy.orm import Session
 from sync.handlers import Action, ApplyContext, EntityHandler, InvalidOp, MissingDependency
 from sync.hlc import HLC, ClockSkewError
 from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
+from sync.merge import ReviewItem as ReviewDecision
 from sync.models import Device, FieldVersion, PersonSiteAccess, SyncChange, SyncCounter, SyncOp
-from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, PushBatch
-from sync.server import ServerConfig, iso
+from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, OpType, PushBatch
+from sync.server import ServerConfig, iso, review
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +82,7 @@ def apply_batch(
     for op in batch.ops:
         stored = s.get(SyncOp, op.op_id)
         if stored is not None and stored.status != OpStatus.DEFERRED:
-            results.append(json.loads(stored.result) | {"replayed": True})
+            results.append(_replay(state, stored))
             continue
         if stored is not None:
             s.delete(stored)
@@ -91,6 +92,63 @@ def apply_batch(
     device.last_seen_at = iso(now_ms)
     device.schema_version = batch.schema_version
     return {"batch_id": batch.batch_id, "server_hlc": cfg.clock.now().encode(), "results": results}
+
+
+def apply_server_op(
+    s: Session, cfg: ServerConfig, op: Op, *, site_id: str, now_ms: int
+) -> dict[str, Any]:
+    """Apply one op written on the central server itself (a resolution made on a central page)
+    exactly as if a device had pushed it: same ledger, merge and change log, so it reaches every
+    laptop like any other op. ``op.hlc`` should come from ``cfg.clock``. Returns its result.
+    """
+    device = Device(id="central", site_id=site_id, label="central", clock_suspect=False)
+    batch = PushBatch(batch_id=op.op_id, device_id=device.id, schema_version=0, ops=(op,))
+    counter = lock_counter(s)
+    state = _Batch(s, cfg, device, counter.value, now_ms)
+    result = _apply_one(state, batch, op).to_json()
+    counter.value = state.seq
+    return result
+
+
+def _replay(b: _Batch, stored: SyncOp) -> dict[str, Any]:
+    """A known op's stored status and seq with the *current* state of the fields it touched.
+
+    SYNC.md §2.5 said "the stored result unchanged"; that can diverge forever (see
+    ``tests/sync/test_convergence_model.py``): a device that pulled a newer version of a field
+    while its op's response was lost skips the stored, older state and keeps showing its own
+    losing value. The current state is never older than anything the device has seen.
+    """
+    result: dict[str, Any] = json.loads(stored.result)
+    names = list(result.get("fields") or {})
+    if names:
+        current = _current_fields(b.s, b.cfg, stored.entity_type, stored.entity_id, names)
+        stored_fields = result["fields"]
+        result["fields"] = {
+            n: current[n].to_json() if n in current else stored_fields[n] for n in names
+        }
+    return result | {"replayed": True}
+
+
+def _current_fields(
+    s: Session, cfg: ServerConfig, entity_type: str, entity_id: str, names: list[str]
+) -> dict[str, FieldResult]:
+    """The authoritative ``{value, version_seq, last_op_id, in_conflict}`` of fields that have
+    a version (a field never written has none and is left out)."""
+    handler = cfg.registry.for_entity(entity_type)
+    if handler is None or not handler.exists(s, entity_id):
+        return {}
+    values = handler.read_fields(s, entity_id, names)
+    out: dict[str, FieldResult] = {}
+    for fv in s.scalars(
+        select(FieldVersion).where(
+            FieldVersion.entity_type == entity_type,
+            FieldVersion.entity_id == entity_id,
+            FieldVersion.field.in_(names),
+        )
+    ):
+        value = values.get(fv.field)
+        out[fv.field] = FieldResult(value, fv.version_seq, fv.last_op_id, fv.in_conflict)
+    return out
 
 
 def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
@@ -145,6 +203,8 @@ def _ledger(b: _Batch, batch: PushBatch, op: Op, eff: str, result: OpResult) -> 
 
 
 def _dispatch(b: _Batch, op: Op, eff: str) -> OpResult:
+    if op.type is OpType.CONFLICT_RESOLVE:
+        return _resolve(b, op, eff)
     found = b.cfg.registry.for_op(op.type.value)
     if found is None or found[0].entity_type != op.entity_type:
         raise InvalidOp({"type": ["no handler for this op type and entity type"]})
@@ -153,11 +213,17 @@ def _dispatch(b: _Batch, op: Op, eff: str) -> OpResult:
     handler, action = found
     ctx = ApplyContext(device_id=b.device.id, site_id=b.device.site_id, hlc=eff)
     try:
+        if action is Action.PATCH:
+            return _patch(b, handler, op, eff)
         if action is Action.EVENT:
-            return _event(b, handler, op, ctx)
-        if action is Action.CREATE:
-            return _create(b, handler, op, ctx)
-        return _patch(b, handler, op, eff)
+            result = _event(b, handler, op, ctx)
+        else:
+            result = _create(b, handler, op, ctx)
+        if result.status is OpStatus.APPLIED:
+            opened = review.run_finders(b, op, eff)
+            if opened:
+                result = replace(result, conflict_id=opened[0])
+        return result
     except MissingDependency as exc:
         return OpResult(
             op.op_id, OpStatus.DEFERRED, errors={exc.entity_type: ["not known to the server"]}
@@ -247,6 +313,41 @@ def _patch(b: _Batch, handler: EntityHandler, op: Op, eff: str) -> OpResult:
     writes = handler.field_writes(op.type.value, op.data)
     if not writes:
         raise InvalidOp({"data": ["writes no known field"]})
+    return _merge(b, handler, op, eff, writes)
+
+
+def _resolve(b: _Batch, op: Op, eff: str) -> OpResult:
+    """``conflict.resolve``: write the chosen value with ``resolves_conflict`` (it fast-forwards
+    from the provisional value and clears ``in_conflict``), then close the item. A resolution
+    with a stale base is decided like any concurrent write: the same value is ``identical``; a
+    different value opens (or joins) a conflict, so two sites resolving differently at once
+    reopen the question rather than one silently winning (SYNC.md §2.9)."""
+    res = review.parse_resolution(b, op)
+    item = res.item
+    if item.field is not None and res.has_value:
+        handler = b.cfg.registry.for_entity(item.entity_type)
+        if handler is None or not handler.exists(b.s, item.entity_id):
+            raise MissingDependency(item.entity_type, item.entity_id)
+        result = _merge(b, handler, op, eff, {item.field: res.value}, resolves=True)
+        if result.status is OpStatus.APPLIED:
+            review.close(b, res, op)
+        return replace(result, conflict_id=item.id)
+    if not review.close(b, res, op):
+        return OpResult(op.op_id, OpStatus.IDENTICAL, conflict_id=item.id)
+    return OpResult(op.op_id, OpStatus.APPLIED, server_seq=b.seq, conflict_id=item.id)
+
+
+def _merge(
+    b: _Batch,
+    handler: EntityHandler,
+    op: Op,
+    eff: str,
+    writes: dict[str, Any],
+    *,
+    resolves: bool = False,
+) -> OpResult:
+    """Decide each written field against its current state, persist what changed, emit one
+    ``fields`` change, then record the decisions' reviews (after it, so seqs stay in order)."""
     names = list(writes)
     current = handler.read_fields(b.s, op.entity_id, names)
     versions = {
@@ -262,6 +363,7 @@ def _patch(b: _Batch, handler: EntityHandler, op: Op, eff: str) -> OpResult:
     statuses: list[OpStatus] = []
     after: dict[str, FieldState] = {}
     changed: list[str] = []
+    reviews: list[tuple[str, ReviewDecision]] = []
     for name, value in writes.items():
         declared = b.cfg.registry.policies.field_policy(op.entity_type, name)
         fv = versions.get(name)
@@ -274,7 +376,7 @@ def _patch(b: _Batch, handler: EntityHandler, op: Op, eff: str) -> OpResult:
             declared.policy,
             base_op_id=op.base.get(name),
             current=cur,
-            incoming=Incoming(op.op_id, value, eff),
+            incoming=Incoming(op.op_id, value, eff, resolves_conflict=resolves),
             severity=declared.severity,
         )
         statuses.append(decision.status)
@@ -284,6 +386,8 @@ def _patch(b: _Batch, handler: EntityHandler, op: Op, eff: str) -> OpResult:
         after[name] = decision.state
         if decision.changed:
             changed.append(name)
+        if decision.review is not None:
+            reviews.append((name, decision.review))
     seq = b.seq + 1 if changed else None
     if changed:
         handler.write_fields(b.s, op.entity_id, {n: after[n].value for n in changed})
@@ -301,5 +405,9 @@ def _patch(b: _Batch, handler: EntityHandler, op: Op, eff: str) -> OpResult:
         fields[name] = FieldResult(state.value, version, state.last_op_id, state.in_conflict)
     if changed:
         _change(b, op, ChangeKind.FIELDS, None, {n: fields[n] for n in changed})
+    conflict_ids = [
+        review.record_decision(b, op, name, item, op.base.get(name)) for name, item in reviews
+    ]
     status = next(st for st in _PRECEDENCE if st in statuses)
-    return OpResult(op.op_id, status, server_seq=seq, fields=fields)
+    conflict_id = conflict_ids[0] if conflict_ids else None
+    return OpResult(op.op_id, status, server_seq=seq, fields=fields, conflict_id=conflict_id)

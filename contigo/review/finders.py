@@ -1,0 +1,207 @@
+"""Findings only Contigo can make, run by the central server after an op is applied.
+
+* ``possible_duplicate`` on ``person.create``: another person of the same kind shares the date of
+  birth blind index and at least two name-token blind indexes (one when the new name has a single
+  token). The central server holds every site's persons, so this spans sites: a child registered
+  twice on two laptops is exactly the case (SYNC.md §2.10 "visitor site", S21).
+* ``implausible_sequence`` on ``encounter.create``: the same child has another active encounter on
+  the same day at another site, and the two weights differ by more than 10 % of the lower one.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.persons.models import Person, PersonIndex
+from contigo.sites.models import Site
+from contigo.vault import Vault, get_vault
+from sync.models import SyncOp
+from sync.protocol import ConflictKind, OpType, ReviewSeverity
+from sync.server.review import Finder, Finding, OpFacts, hooks
+
+WEIGHT_TOLERANCE = 0.10
+"""Two same-day weights of one child may differ by this share of the lower one."""
+
+
+def site_code(s: Session, site_id: str) -> str | None:
+    """The portable code of a central site id."""
+    site = s.get(Site, site_id)
+    return site.code if site is not None else None
+
+
+def _origin(s: Session, op_id: str | None, value: Any, hlc: str) -> dict[str, Any]:
+    row = s.get(SyncOp, op_id) if op_id else None
+    site = row.site_id if row is not None else None
+    return {
+        "op_id": op_id or "",
+        "value": value,
+        "hlc": row.effective_hlc if row is not None else hlc,
+        "base_op_id": None,
+        "device_id": row.device_id if row is not None else None,
+        "site_id": site,
+        "site_code": site_code(s, site) if site else None,
+        "user_id": None,
+    }
+
+
+def _this_op(s: Session, facts: OpFacts, value: Any) -> dict[str, Any]:
+    """The candidate of the op being applied (not yet in the ledger)."""
+    site = facts.site_id
+    return _origin(s, None, value, facts.hlc) | {
+        "op_id": facts.op.op_id,
+        "device_id": facts.device_id,
+        "site_id": site,
+        "site_code": site_code(s, site),
+    }
+
+
+def _creating_op(s: Session, person_id: str) -> str | None:
+    return s.scalar(
+        select(SyncOp.op_id).where(
+            SyncOp.entity_id == person_id, SyncOp.op_type == OpType.PERSON_CREATE.value
+        )
+    )
+
+
+def possible_duplicates(s: Session, facts: OpFacts) -> list[Finding]:
+    """Persons the new person may duplicate, as one item holding every match and the new one."""
+    op = facts.op
+    if op.type is not OpType.PERSON_CREATE:
+        return []
+    person = s.get(Person, op.entity_id)
+    if person is None:
+        return []
+    rows = s.execute(
+        select(PersonIndex.field, PersonIndex.bidx).where(PersonIndex.person_id == person.id)
+    )
+    names = {b for f, b in rows if f == "name"}
+    dob = s.scalar(
+        select(PersonIndex.bidx).where(
+            PersonIndex.person_id == person.id, PersonIndex.field == "dob"
+        )
+    )
+    if not names or dob is None:
+        return []
+    same_dob = select(PersonIndex.person_id).where(
+        PersonIndex.field == "dob", PersonIndex.bidx == dob
+    )
+    matches = s.scalars(
+        select(PersonIndex.person_id)
+        .join(Person, Person.id == PersonIndex.person_id)
+        .where(
+            PersonIndex.field == "name",
+            PersonIndex.bidx.in_(names),
+            PersonIndex.person_id != person.id,
+            PersonIndex.person_id.in_(same_dob),
+            Person.kind == person.kind,
+            Person.lifecycle == "active",
+        )
+        .group_by(PersonIndex.person_id)
+        .having(func.count() >= min(2, len(names)))
+    ).all()
+    if not matches:
+        return []
+    candidates = [
+        _origin(
+            s,
+            _creating_op(s, other.id),
+            {"person_id": other.id, "contigo_id": other.contigo_id},
+            "",
+        )
+        for other in (s.get(Person, pid) for pid in sorted(matches))
+        if other is not None
+    ]
+    new = {"person_id": person.id, "contigo_id": person.contigo_id}
+    candidates.append(_this_op(s, facts, new))
+    finding = Finding(
+        kind=ConflictKind.POSSIBLE_DUPLICATE,
+        severity=ReviewSeverity.CLINICAL,
+        entity_type="person",
+        entity_id=person.id,
+        person_id=person.id,
+        candidates=tuple(candidates),
+    )
+    return [finding]
+
+
+def _weight(v: Vault, person: Person, encounter: Encounter) -> float | None:
+    body = v.decrypt_with(
+        v.person_key(person), "encounters", encounter.id, "payload", encounter.payload_enc
+    )
+    weight = body.get("weight_kg") if isinstance(body, dict) else None
+    return float(weight) if isinstance(weight, int | float) and weight > 0 else None
+
+
+def _measurement(s: Session, encounter: Encounter, weight: float) -> dict[str, Any]:
+    return {
+        "encounter_id": encounter.id,
+        "occurred_on": encounter.occurred_on.isoformat(),
+        "weight_kg": weight,
+        "site_code": site_code(s, encounter.site_id),
+    }
+
+
+def implausible_sequences(v: Vault) -> Finder:
+    """A finder over ``v`` (the central vault, which decrypts the measurements)."""
+
+    def find(s: Session, facts: OpFacts) -> list[Finding]:
+        op = facts.op
+        if op.type is not OpType.ENCOUNTER_CREATE:
+            return []
+        new = s.get(Encounter, op.entity_id)
+        person = s.get(Person, new.person_id) if new is not None else None
+        if new is None or person is None or person.kind != "child":
+            return []
+        weight = _weight(v, person, new)
+        if weight is None:
+            return []
+        voided = select(EncounterVoid.encounter_id)
+        others = s.scalars(
+            select(Encounter).where(
+                Encounter.person_id == person.id,
+                Encounter.occurred_on == new.occurred_on,
+                Encounter.site_id != new.site_id,
+                Encounter.id != new.id,
+                Encounter.id.not_in(voided),
+            )
+        )
+        findings = []
+        for other in others:
+            theirs = _weight(v, person, other)
+            if theirs is None or abs(theirs - weight) <= WEIGHT_TOLERANCE * min(theirs, weight):
+                continue
+            first = s.scalar(select(SyncOp.op_id).where(SyncOp.entity_id == other.id))
+            candidates = (
+                _origin(s, first, _measurement(s, other, theirs), other.recorded_hlc),
+                _this_op(s, facts, _measurement(s, new, weight)),
+            )
+            findings.append(
+                Finding(
+                    kind=ConflictKind.IMPLAUSIBLE_SEQUENCE,
+                    severity=ReviewSeverity.CLINICAL,
+                    entity_type="encounter",
+                    entity_id=new.id,
+                    person_id=person.id,
+                    candidates=candidates,
+                )
+            )
+        return findings
+
+    return find
+
+
+def install(app: Flask) -> None:
+    """Give the central server's sync configuration Contigo's finders and site codes."""
+    from contigo.sync_views import server_config
+
+    registry = server_config(app).registry
+    found = hooks(registry)
+    if found.finders:
+        return
+    found.site_code = site_code
+    found.finders.extend([possible_duplicates, implausible_sequences(get_vault(app))])
