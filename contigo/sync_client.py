@@ -7,21 +7,28 @@ key, so the laptop must be unlocked to enrol or sync.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
+from sqlalchemy import func, select
 
+from contigo.auth import services as auth
 from contigo.auth.models import KeyEntry
 from contigo.db import session_scope
+from contigo.errors import Forbidden
+from contigo.sites.models import Site
 from contigo.sites.services import by_code
 from contigo.sync_handlers import build_registry
 from contigo.vault import Vault, get_vault
 from sync.client.engine import SyncEngine, SyncFailed, SyncReport
-from sync.client.transport import RequestsTransport, Transport
+from sync.client.transport import RequestsTransport, Transport, TransportError
+from sync.models import OutboxOp
 from sync.outbox import device_id, get_state, set_state
 
 SIGNING_KEY = "device_signing_key"
@@ -43,7 +50,12 @@ def _requests_post(url: str, body: dict[str, Any]) -> tuple[int, Any]:
         resp = requests.post(url, json=body, timeout=30)
     except requests.RequestException as exc:
         raise SyncFailed(f"central server unreachable ({type(exc).__name__})") from exc
-    return resp.status_code, resp.json() if resp.status_code == 200 else None
+    if resp.status_code != 200:
+        return resp.status_code, None
+    try:
+        return resp.status_code, resp.json()
+    except ValueError:
+        raise SyncFailed("not a Contigo central server (the answer is not JSON)") from None
 
 
 def enrol_laptop(
@@ -60,15 +72,21 @@ def enrol_laptop(
         if get_state(s, CENTRAL_URL):
             raise SyncFailed("this laptop is already enrolled")
         dev = device_id(s)
+        site_codes = sorted(s.scalars(select(Site.code)))
     body = {
         "code": code,
+        "site_codes": site_codes,
         "device_id": dev,
         "label": label,
         "public_key": base64.urlsafe_b64encode(public).decode(),
     }
     status, answer = (post or _requests_post)(central_url.rstrip("/") + "/sync/v1/enrol", body)
+    if status == 409:
+        raise SyncFailed("enrolment refused: the code is for a site this laptop does not have")
     if status != 200:
         raise SyncFailed(f"enrolment refused (HTTP {status})")
+    if not isinstance(answer, dict) or not isinstance(answer.get("site_code"), str):
+        raise SyncFailed("not a Contigo central server (unexpected enrolment answer)")
     site_code = str(answer["site_code"])
     with session_scope(app) as s:
         if by_code(s, site_code) is None:
@@ -116,3 +134,121 @@ def run_sync(
     """One sync run (hello, push, pull) inside the app's context."""
     with app.app_context():
         return engine_for(app, transport, progress).run()
+
+
+# ── what the ``contigo enrol`` and ``contigo sync`` commands call ──────────────────────────────
+
+ENROLLERS = frozenset({"supervisor", "admin"})
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSummary:
+    """A finished run and what is left in the outbox afterwards."""
+
+    report: SyncReport
+    waiting: int
+    rejected: int
+
+
+def unlock_as(
+    app: Flask, username: str, password: str, roles: Collection[str] | None = None
+) -> None:
+    """Unlock the laptop with a user's password, as the login page does (a wrong password counts
+    towards the lockout). ``roles``, when given, are the roles allowed to go on."""
+    vault = get_vault(app)
+    cfg = app.config
+    with session_scope(app) as s:
+        user = auth.authenticate(
+            s,
+            vault,
+            username,
+            password,
+            max_failed=cfg["MAX_FAILED_LOGINS"],
+            lockout_s=cfg["LOCKOUT_SECONDS"],
+        )
+        if roles is not None and user.role not in roles:
+            vault.lock()
+            raise Forbidden()
+        vault.load_index_key(s)
+        vault.build_name_index(s)
+
+
+def check_central_url(url: str) -> str:
+    """The central server's base URL; plain HTTP only on the loopback interface (tests and a
+    central on this machine): the sync bodies are personal data, protected in transit by TLS."""
+    parts = urlsplit(url.strip())
+    secure = parts.scheme == "https" or (parts.scheme == "http" and parts.hostname in LOOPBACK)
+    if not parts.hostname or not secure:
+        raise SyncFailed("the central URL must be https:// (plain http only for 127.0.0.1)")
+    return url.strip().rstrip("/")
+
+
+def enrol_as(
+    app: Flask,
+    *,
+    username: str,
+    password: str,
+    central_url: str,
+    code: str,
+    label: str,
+    post: Post | None = None,
+) -> str:
+    """Enrol this laptop on behalf of a supervisor (or admin) whose password unlocks it; the
+    laptop is locked again afterwards. Returns the site code the central server assigned."""
+    url = check_central_url(central_url)
+    try:
+        unlock_as(app, username, password, ENROLLERS)
+        return enrol_laptop(app, central_url=url, code=code, label=label, post=post)
+    finally:
+        get_vault(app).lock()
+
+
+def outbox_counts(app: Flask) -> tuple[int, int]:
+    """``(waiting, rejected)``: ops not yet accepted, and ops the server refused (kept until a
+    person deals with them)."""
+    with session_scope(app) as s:
+        counts: dict[str, int] = {
+            state: n
+            for state, n in s.execute(select(OutboxOp.state, func.count()).group_by(OutboxOp.state))
+        }
+    return counts.get("pending", 0) + counts.get("deferred", 0), counts.get("rejected", 0)
+
+
+def sync_as(
+    app: Flask,
+    *,
+    username: str,
+    password: str,
+    transport: Transport | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> SyncSummary:
+    """One sync run on behalf of a user whose password unlocks the laptop, locked afterwards.
+
+    Every failure is a :class:`SyncFailed` with a one-line reason; what was applied before it
+    stays applied, and the outbox keeps every op the server has not acknowledged.
+    """
+    own: RequestsTransport | None = None
+    try:
+        unlock_as(app, username, password)
+        if transport is None:
+            dev, url, key = signing_key(app)
+            transport = own = RequestsTransport(url, dev, key)
+        try:
+            report = run_sync(app, transport, progress)
+        except TransportError as exc:
+            raise SyncFailed(f"central server unreachable ({exc})") from exc
+        except SyncFailed as exc:
+            if exc.status == 401:
+                raise SyncFailed(
+                    "the central server refused this laptop: its enrolment was revoked or is "
+                    "unknown (HTTP 401); the outbox is kept",
+                    status=401,
+                ) from exc
+            raise
+    finally:
+        if own is not None:
+            own.session.close()
+        get_vault(app).lock()
+    waiting, rejected = outbox_counts(app)
+    return SyncSummary(report, waiting, rejected)

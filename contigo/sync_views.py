@@ -123,6 +123,19 @@ def enrol() -> Response:
 
     site = session().get(Site, device.site_id)
     assert site is not None
+    offered = body.get("site_codes")
+    if isinstance(offered, list) and site.code not in offered:
+        # The laptop cannot work at that site: refuse before anything is kept (a response of
+        # 400 or more rolls the request back), so the code stays valid for the right laptop.
+        return _json(
+            {
+                "error": {
+                    "code": ErrorCode.UNKNOWN_DEVICE.value,
+                    "message": f"the code is for site {site.code}",
+                }
+            },
+            409,
+        )
     return _json({"device_id": device.id, "site_code": site.code})
 
 
