@@ -63,6 +63,7 @@ def _register_commands(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from contigo.admin.views import bp as admin_bp
     from contigo.api.views import bp as api_bp
     from contigo.auth.views import bp as auth_bp
     from contigo.encounters.views import bp as encounters_bp
@@ -73,6 +74,11 @@ def _register_blueprints(app: Flask) -> None:
 
     for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp, review_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(admin_bp)
+    if app.config["CONTIGO_MODE"] == "field":
+        from contigo.syncui.views import bp as syncui_bp
+
+        app.register_blueprint(syncui_bp)
     if app.config["CONTIGO_MODE"] == "central":
         from contigo.review.finders import install as install_review_finders
         from contigo.sync_views import bp as sync_bp

@@ -29,6 +29,8 @@ DEFAULTS: dict[str, Any] = {
     "SESSION_COOKIE_SAMESITE": "Strict",
     "SESSION_COOKIE_NAME": "contigo_session",
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
+    "AUTO_SYNC_SECONDS": 300,  # field: try a sync this often when the central answers; 0 = off
+    "SYNC_STALE_DAYS": 3,  # field: warn when the last successful sync is older than this
 }
 
 INSTANCE_FILE = "contigo.json"

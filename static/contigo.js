@@ -131,3 +131,69 @@
     });
   });
 })();
+
+/* Sync page: "Sync now" starts the run without leaving the page, and the status box polls the
+   JSON status every second while a run is under way (the form still works without script).
+   Forms with data-confirm ask first (revoking a laptop). */
+(function () {
+  "use strict";
+
+  function csrfToken() {
+    var meta = document.querySelector('meta[name="csrf-token"]');
+    return meta ? meta.getAttribute("content") : "";
+  }
+
+  function setupSyncStatus(box) {
+    var url = box.getAttribute("data-status-url");
+    var form = document.querySelector("form[data-sync-form]");
+    var button = form ? form.querySelector("button") : null;
+    var timer = null;
+    function show(data) {
+      box.querySelectorAll("[data-field]").forEach(function (el) {
+        var value = data[el.getAttribute("data-field")];
+        el.textContent = value === null || value === undefined ? "" : value;
+      });
+      if (button) { button.disabled = !!data.running; }
+    }
+    function poll() {
+      fetch(url, { credentials: "same-origin", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (response.redirected || !response.ok) { return null; }
+          return response.json();
+        }).then(function (data) {
+          if (!data) { return; }
+          show(data);
+          if (data.running) {
+            timer = window.setTimeout(poll, 1000);
+          } else if (box.getAttribute("data-running") === "true") {
+            window.location.assign(window.location.pathname);
+          }
+        }).catch(function () { timer = window.setTimeout(poll, 3000); });
+    }
+    if (form) {
+      form.addEventListener("submit", function (event) {
+        event.preventDefault();
+        if (button) { button.disabled = true; }
+        fetch(form.action, {
+          method: "POST", credentials: "same-origin",
+          headers: { "X-CSRF-Token": csrfToken() }
+        }).then(function () {
+          box.setAttribute("data-running", "true");
+          if (timer) { window.clearTimeout(timer); }
+          poll();
+        });
+      });
+    }
+    if (box.getAttribute("data-running") === "true") { poll(); }
+  }
+
+  document.addEventListener("DOMContentLoaded", function () {
+    var box = document.getElementById("sync-status");
+    if (box && box.hasAttribute("data-status-url")) { setupSyncStatus(box); }
+    document.querySelectorAll("form[data-confirm]").forEach(function (form) {
+      form.addEventListener("submit", function (event) {
+        if (!window.confirm(form.getAttribute("data-confirm"))) { event.preventDefault(); }
+      });
+    });
+  });
+})();

@@ -40,6 +40,7 @@ from sync.protocol import (
 
 CURSOR_KEY = "pull_cursor"
 LAST_SYNC_KEY = "last_ok_sync_at"
+CLOCK_OFFSET_KEY = "clock_offset_ms"
 Decrypt = Callable[[str, bytes], bytes]
 Progress = Callable[[str], None]
 
@@ -136,6 +137,8 @@ class SyncEngine:
         self.batch_size = min(self.batch_size, reply.max_batch_ops)
         with self.sessions() as s, s.begin():
             self._observe(s, reply.server_hlc)
+            # The laptop warns its users before they record visits under a wrong clock.
+            set_state(s, CLOCK_OFFSET_KEY, str(reply.clock_offset_ms))
 
     def _next_batch(self, tried: set[str]) -> dict[str, Any] | None:
         with self.sessions() as s, s.begin():
