@@ -17,25 +17,13 @@ from contigo.episodes.models import Appointment
 from contigo.errors import AlreadyVoided, ValidationFailed
 from contigo.vault import get_vault
 from sync.models import OutboxOp
+from tests.factories import VISIT as BASE_VISIT
 
 VISIT: dict[str, Any] = {
-    "weight_kg": 7.1,
-    "lenhei_cm": 74.0,
-    "measure": "l",
-    "muac_mm": 110,
-    "headc_cm": None,
-    "oedema_grade": 0,
-    "hb_g_l": 95.0,
-    "appetite_test": "pass",
-    "danger_signs": False,
-    "pregnancy_status": None,
-    "gestational_weeks": None,
+    **BASE_VISIT,
     "supplements": ["rutf"],
     "counselling": ["iycf"],
     "referral": "otp",
-    "notes": "",
-    "next_visit_on": None,
-    "supersedes_id": None,
 }
 
 

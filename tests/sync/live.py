@@ -43,46 +43,13 @@ from contigo.vault import get_vault
 from sync.client.transport import RequestsTransport
 from sync.models import OutboxOp
 from sync.outbox import device_id
+from tests.factories import CHILD, VISIT
 from tests.pgserver import new_database, postgres_cluster
 
 ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "field-secret-horse"
 ADMIN_PASSWORD = "central-admin-secret"
 FAST = {"CONTIGO_SCRYPT_N": "1024"}
-
-VISIT: dict[str, Any] = {
-    "weight_kg": 7.1,
-    "lenhei_cm": 74.0,
-    "measure": "l",
-    "muac_mm": 110,
-    "headc_cm": None,
-    "oedema_grade": 0,
-    "hb_g_l": 95.0,
-    "appetite_test": "pass",
-    "danger_signs": False,
-    "pregnancy_status": None,
-    "gestational_weeks": None,
-    "supplements": [],
-    "counselling": [],
-    "referral": None,
-    "notes": "",
-    "next_visit_on": None,
-    "supersedes_id": None,
-}
-CHILD: dict[str, Any] = {
-    "kind": "child",
-    "given_names": "Ana",
-    "family_names": "Pérez",
-    "birth_date": date.today() - timedelta(days=400),
-    "birth_date_precision": "exact",
-    "sex": "F",
-    "nationality": "VE",
-    "population_type": "in_transit",
-    "mother_id": None,
-    "phone": None,
-    "address": None,
-    "documents": [],
-}
 
 
 def free_port() -> int:
