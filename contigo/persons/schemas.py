@@ -72,6 +72,27 @@ class PersonFormSchema(ContigoSchema):
                 raise ValidationError("v.woman_age", "birth_date")
 
 
+class PersonEditSchema(ContigoSchema):
+    """Corrections to a registered person's details. Kind, household link and documents are
+    not edited here; each field changed becomes one synced, per-field write."""
+
+    given_names = Str(required=True, validate=NAME_LENGTH)
+    family_names = Str(required=True, validate=NAME_LENGTH)
+    birth_date = Date(required=True)
+    birth_date_precision = Str(load_default="exact", validate=one_of(DOB_PRECISION))
+    sex = Str(required=True, validate=one_of(SEXES))
+    nationality = Str(load_default=None, allow_none=True, validate=one_of(NATIONALITIES))
+    population_type = Str(load_default="in_transit", validate=one_of(POPULATION_TYPES))
+    phone = Str(load_default=None, allow_none=True, validate=validate.Length(max=30))
+    address = Str(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+    @validates_schema
+    def _not_future(self, data: dict[str, Any], **_kw: Any) -> None:
+        today = date.today()  # noqa: DTZ011 - the local calendar date is meant
+        if data.get("birth_date") and data["birth_date"] > today:
+            raise ValidationError("v.future_date", "birth_date")
+
+
 class PersonOutSchema(ContigoSchema):
     """A person as the API returns it (to an authorised user only)."""
 

@@ -305,6 +305,12 @@ def risk_flags(person: Person) -> dict[str, Any]:
     return loaded
 
 
+def changed_fields(view: PersonView, data: dict[str, Any]) -> dict[str, Any]:
+    """The fields of ``data`` whose value differs from ``view`` (an unchanged field writes no op,
+    so it can never conflict with another site's edit)."""
+    return {k: v for k, v in data.items() if getattr(view, k, None) != v}
+
+
 def update(s: Session, v: Vault, actor: User, person_id: str, changes: dict[str, Any]) -> Person:
     """Change some of a person's mutable fields; records one ``person.patch`` op whose base
     names, per field, the last op this laptop knew for it (the sync engine's concurrency token).
@@ -336,6 +342,15 @@ def update(s: Session, v: Vault, actor: User, person_id: str, changes: dict[str,
         s.add_all(_index_entries(v, person_id, full))
         v.index_person(person_id, view.given_names, view.family_names)
     s.flush()
+    audit(
+        s,
+        user_id=actor.id,
+        action="update",
+        entity_type="person",
+        entity_id=person_id,
+        person_id=person_id,
+        site_id=person.owning_site_id,
+    )
     record_op(
         s,
         op_type="person.patch",

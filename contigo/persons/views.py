@@ -25,6 +25,7 @@ from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES
 from contigo.persons.schemas import (
     DOCUMENT_TYPES,
     NATIONALITIES,
+    PersonEditSchema,
     PersonFormSchema,
     PersonSearchSchema,
 )
@@ -162,6 +163,49 @@ def register() -> Any:
         return _render_register(form.fail(exc, RENAMES), mother, 422)
     flash(translate("page.flash.registered"), "success")
     return redirect(url_for("persons.show", person_id=person.id))
+
+
+# ── corrections ────────────────────────────────────────────────────────────────
+
+EDITABLE = (
+    "given_names",
+    "family_names",
+    "birth_date",
+    "birth_date_precision",
+    "sex",
+    "nationality",
+    "population_type",
+    "phone",
+    "address",
+)
+
+
+@bp.route("/<person_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit(person_id: str) -> Any:
+    """Correct a person's details; only the fields that changed are written (and synced)."""
+    s, v, user = db.session(), get_vault(), current_user()
+    person = services.get(s, v, user, person_id)
+    if request.method == "GET":
+        values = {k: getattr(person, k) or "" for k in EDITABLE}
+        values["birth_date"] = person.birth_date.isoformat()
+        return _render_edit(person, FormState(values=values))
+    form = FormState.from_form(request.form)
+    try:
+        data = load(PersonEditSchema(), form_input(request.form))
+        changes = services.changed_fields(person, data)
+        if changes:
+            services.update(s, v, user, person_id, changes)
+    except ValidationFailed as exc:
+        return _render_edit(person, form.fail(exc), 422)
+    flash(translate("page.flash.updated" if changes else "page.flash.unchanged"), "success")
+    return redirect(url_for("persons.show", person_id=person_id))
+
+
+def _render_edit(person: PersonView, form: FormState, status: int = 200) -> Any:
+    return render_template(
+        "persons/edit.html", person=person, form=form, options=_options()
+    ), status
 
 
 # ── the record ─────────────────────────────────────────────────────────────────
