@@ -21,6 +21,7 @@ from contigo.sync_handlers import build_registry
 from contigo.vault import get_vault
 from sync.protocol import (
     MAX_BATCH_BYTES,
+    Control,
     ErrorCode,
     ProtocolError,
     parse_hello,
@@ -70,7 +71,7 @@ def _json(body: Any, status: int = 200) -> Response:
 def _error(exc: ProtocolError) -> Response:
     body: dict[str, Any] = {"error": {"code": exc.code.value, "message": str(exc)}}
     if isinstance(exc, DeviceRevoked):
-        body["control"] = "lock"
+        body["control"] = Control.LOCK.value
     return _json(body, exc.http_status)
 
 

@@ -26,7 +26,7 @@ from contigo.syncui import services
 from contigo.vault import get_vault
 from sync.client.engine import SyncFailed
 from sync.client.transport import RequestsTransport, Response, Transport, TransportError
-from sync.protocol import ProtocolError
+from sync.protocol import Control, ProtocolError
 
 log = logging.getLogger("contigo.syncui")
 
@@ -157,6 +157,9 @@ class SyncRunner:
         except Exception as exc:
             error = _error_code(exc)
             log.warning("sync run failed: %s (%s)", error, type(exc).__name__)
+            if isinstance(exc, SyncFailed) and exc.control == Control.LOCK:
+                # The central server revoked this laptop: drop the master key now.
+                get_vault(self.app).lock()
         finally:
             if isinstance(transport, RequestsTransport):
                 transport.session.close()
@@ -173,7 +176,8 @@ class SyncRunner:
         if not get_vault(self.app).is_unlocked:
             return False
         with session_scope(self.app) as s:
-            url = services.central_url(s) if services.is_enrolled(s) else None
+            usable = services.is_enrolled(s) and not services.is_revoked(s)
+            url = services.central_url(s) if usable else None
         if url is None or not self.probe(url):
             return False
         return self.start("auto")

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from contigo.auth.models import KeyEntry
 from contigo.persons.models import Person
 from contigo.sync_client import CENTRAL_URL, SIGNING_KEY
-from sync.client.engine import CLOCK_OFFSET_KEY, LAST_SYNC_KEY
+from sync.client.engine import CLOCK_OFFSET_KEY, LAST_SYNC_KEY, REVOKED_KEY
 from sync.models import OutboxOp
 from sync.outbox import get_state
 
@@ -153,6 +153,11 @@ def is_enrolled(s: Session) -> bool:
     return bool(get_state(s, CENTRAL_URL)) and s.get(KeyEntry, SIGNING_KEY) is not None
 
 
+def is_revoked(s: Session) -> bool:
+    """Whether the central server refused this laptop as revoked (it then stops syncing)."""
+    return get_state(s, REVOKED_KEY) is not None
+
+
 def central_url(s: Session) -> str | None:
     """The central server this laptop syncs with (``None`` before enrolment)."""
     return get_state(s, CENTRAL_URL)
@@ -160,8 +165,9 @@ def central_url(s: Session) -> str | None:
 
 @dataclass(frozen=True, slots=True)
 class Banner:
-    """A warning shown on every page: ``kind`` is ``clock_behind``, ``clock_ahead`` or
-    ``stale``; ``amount`` and ``unit`` (``minutes``, ``hours``, ``days``) say how far off."""
+    """A warning shown on every page: ``kind`` is ``revoked``, ``clock_behind``,
+    ``clock_ahead`` or ``stale``; ``amount`` and ``unit`` (``minutes``, ``hours``, ``days``) say
+    how far off (how long ago, for ``revoked``)."""
 
     kind: str
     amount: int
@@ -186,9 +192,13 @@ def _int_state(s: Session, key: str) -> int | None:
 
 
 def banners(s: Session, now_ms: int, stale_days: int) -> list[Banner]:
-    """Warnings from the last sync: the device clock off by more than five minutes at the last
-    ``hello`` (visits would carry a wrong date), and no successful sync for ``stale_days``."""
+    """Warnings from the last sync: the central server revoked this laptop, the device clock
+    off by more than five minutes at the last ``hello`` (visits would carry a wrong date), and no
+    successful sync for ``stale_days``."""
     out: list[Banner] = []
+    revoked = _int_state(s, REVOKED_KEY)
+    if revoked is not None:
+        out.append(Banner("revoked", *_span(max(0, now_ms - revoked))))
     offset = _int_state(s, CLOCK_OFFSET_KEY)
     if offset is not None and abs(offset) > CLOCK_TOLERANCE_MS:
         out.append(Banner("clock_behind" if offset < 0 else "clock_ahead", *_span(abs(offset))))

@@ -30,6 +30,7 @@ from sync.protocol import (
     MAX_BATCH_OPS,
     PROTOCOL_VERSION,
     SCHEMA_VERSION,
+    Control,
     OpStatus,
     PushBatch,
     parse_hello_response,
@@ -41,6 +42,7 @@ from sync.protocol import (
 CURSOR_KEY = "pull_cursor"
 LAST_SYNC_KEY = "last_ok_sync_at"
 CLOCK_OFFSET_KEY = "clock_offset_ms"
+REVOKED_KEY = "revoked_at"
 Decrypt = Callable[[str, bytes], bytes]
 Progress = Callable[[str], None]
 
@@ -48,10 +50,13 @@ Progress = Callable[[str], None]
 class SyncFailed(Exception):
     """A sync run stopped; ``reason`` is one line for the user (no personal data)."""
 
-    def __init__(self, reason: str, *, status: int | None = None) -> None:
+    def __init__(
+        self, reason: str, *, status: int | None = None, control: str | None = None
+    ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
+        self.control = control
 
 
 @dataclass
@@ -70,7 +75,8 @@ def _error(resp: Response) -> SyncFailed:
     body = resp.body if isinstance(resp.body, dict) else {}
     err = body.get("error") if isinstance(body.get("error"), dict) else {}
     code = err.get("code", f"HTTP {resp.status}") if isinstance(err, dict) else resp.status
-    return SyncFailed(f"server refused ({code})", status=resp.status)
+    control = body.get("control") if isinstance(body.get("control"), str) else None
+    return SyncFailed(f"server refused ({code})", status=resp.status, control=control)
 
 
 class SyncEngine:
@@ -132,7 +138,12 @@ class SyncEngine:
             }
         resp = self.transport.send("POST", "/sync/v1/hello", body)
         if resp.status != 200:
-            raise _error(resp)
+            failure = _error(resp)
+            if failure.control == Control.LOCK:
+                # Remembered, so the laptop stops trying and tells its users why.
+                with self.sessions() as s, s.begin():
+                    set_state(s, REVOKED_KEY, str(time.time_ns() // 1_000_000))
+            raise failure
         reply = parse_hello_response(resp.body)
         self.batch_size = min(self.batch_size, reply.max_batch_ops)
         with self.sessions() as s, s.begin():

@@ -103,6 +103,8 @@ class Control(StrEnum):
 
     UPGRADE_REQUIRED = "upgrade_required"
     RESYNC_REQUIRED = "resync_required"
+    LOCK = "lock"
+    """A revoked device: stop syncing and lock (sent with the 401)."""
 
 
 class ErrorCode(StrEnum):

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from contigo.db import session_scope
 from contigo.sync_client import engine_for, run_sync
 from contigo.sync_views import server_config
+from contigo.syncui import services as syncui
 from contigo.vault import get_vault
 from sync.client.engine import SyncReport
 from sync.client.transport import FaultyTransport, Response, Transport, TransportError
@@ -207,6 +208,8 @@ def test_revoked_laptop_is_refused_changes_nothing_and_keeps_its_outbox(
         device = s.get(Device, dev)
         assert device is not None and device.last_seen_at == seen
     assert [op.state for op in a.outbox()] == ["pending"]
+    with session_scope(a.app) as s:
+        assert syncui.is_revoked(s)  # remembered: no more automatic runs, a banner instead
 
 
 def test_op_failing_validation_is_rejected_on_central_and_kept_on_the_laptop(

@@ -309,7 +309,7 @@ def central(tmp_path: Path) -> Iterator[Flask]:
 
 
 @pytest.fixture
-def enrolled(app: Flask, pages: Pages, central: Flask) -> Transport:
+def enrolled(app: Flask, pages: Pages, central: Flask) -> FlaskTransport:
     """The laptop enrolled with ``central``; the transport its runs use."""
     client = central.test_client()
     with session_scope(central) as s:
@@ -393,3 +393,32 @@ def test_automatic_sync_starts_once_when_pages_are_served(app: Flask, pages: Pag
     assert thread is not None and thread.daemon and thread.is_alive()
     app.config["AUTO_SYNC_SECONDS"] = 0
     assert start_auto_sync(app) is False
+
+
+def test_a_revoked_laptop_locks_stops_syncing_and_says_so(
+    app: Flask,
+    pages: Pages,
+    person: str,
+    enrolled: FlaskTransport,
+    central: Flask,
+    login: Callable[..., FlaskClient],
+) -> None:
+    from contigo.vault import get_vault
+    from sync.server.devices import revoke
+
+    with session_scope(central) as s:
+        assert revoke(s, enrolled.device_id, wall_ms()) is not None
+    runner = runner_for(app)
+    runner.start("manual")
+    runner.wait(60)
+    assert runner.snapshot().error == "revoked"
+    assert not get_vault(app).is_unlocked  # told to lock: the master key is gone
+    assert pages.get("/").status_code == 302
+    login()
+    assert badge(pages, person) == "pending"  # the outbox is kept
+    page = pages.text("/")
+    assert 'data-banner="revoked"' in page
+    text = catalogue("en")["syncui.banner.revoked"].format(span="0 min")
+    assert html.escape(text) in page
+    runner.probe = lambda _url: True
+    assert runner.try_auto() is False  # and it no longer tries
