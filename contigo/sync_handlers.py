@@ -431,4 +431,7 @@ def build_registry(vault: Vault) -> HandlerRegistry:
     registry.register(EncounterHandler(vault))
     registry.register(EncounterVoidHandler(vault))
     registry.register(EpisodeHandler())
+    from contigo.usersync import field as usersync_field
+
+    usersync_field.register(registry, vault)
     return registry
