@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +14,11 @@ from contigo.audit.models import AuditEntry
 from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.db import session_scope
+from contigo.encounters import services as encounters
+from contigo.encounters.models import Encounter
 from contigo.errors import Forbidden, WrongCredentials
+from contigo.persons import services as persons
+from contigo.persons.models import Person
 from contigo.sites.services import add_site, by_code
 from contigo.sync_client import run_sync
 from contigo.usersync.services import reset_password
@@ -21,6 +26,7 @@ from contigo.vault import get_vault
 from sync.client.engine import CURSOR_KEY
 from sync.models import SyncChange, SyncParked
 from sync.outbox import set_state
+from tests.factories import CHILD, VISIT
 from tests.sync.conftest import PASSWORD, SITE, enrol_in_process
 
 ANA_PASSWORD = "ana's own passphrase"
@@ -171,3 +177,38 @@ def test_directory_changes_hold_no_secret_and_replays_are_harmless(world: Any) -
     with session_scope(field) as s:
         assert s.get(User, uid).directory_seq == seq  # type: ignore[union-attr]
         assert s.scalar(select(SyncParked.server_seq)) is None
+
+
+def write_as(app: Flask, username: str) -> tuple[str, str]:
+    """``username`` registers a child and records a visit on ``app``: (person, encounter)."""
+    with app.test_request_context(), session_scope(app) as s:
+        actor = s.scalar(select(User).where(User.username == username))
+        assert actor is not None
+        vault = get_vault(app)
+        pid = persons.register(s, vault, actor, actor.home_site_id, dict(CHILD)).id
+        data = {**VISIT, "occurred_on": date.today() - timedelta(days=1)}
+        return pid, encounters.record(s, vault, actor, pid, actor.home_site_id, data).id
+
+
+def test_rows_from_other_laptops_are_attributed_to_their_real_author(
+    central: Flask, laptop: Any
+) -> None:
+    a, b = laptop("a"), laptop("b")
+    ta, tb = enrol_in_process(a, central), enrol_in_process(b, central)
+    uid = create_user(central, "ana")
+    run_sync(a, ta)
+    run_sync(b, tb)
+    pid, eid = write_as(a, "ana")
+    _local_pid, local_eid = write_as(a, "sup")
+    run_sync(a, ta)
+    run_sync(b, tb)
+    for app in (central, b):
+        with session_scope(app) as s:
+            person, visit = s.get(Person, pid), s.get(Encounter, eid)
+            assert person is not None and visit is not None
+            assert person.created_by_user_id == visit.user_id == uid
+            other = s.get(Encounter, local_eid)
+            assert other is not None and other.user_id != uid
+            stand_in = s.get(User, other.user_id)
+            assert stand_in is not None and not stand_in.active
+            assert stand_in.username.startswith("device-")
