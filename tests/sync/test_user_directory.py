@@ -212,3 +212,21 @@ def test_rows_from_other_laptops_are_attributed_to_their_real_author(
             stand_in = s.get(User, other.user_id)
             assert stand_in is not None and not stand_in.active
             assert stand_in.username.startswith("device-")
+
+
+def test_directory_changes_share_the_one_counter_without_gaps(world: Any) -> None:
+    central, field, transport = world
+    write_as(field, "sup")
+    run_sync(field, transport)
+    uid = create_user(central, "ana")
+    write_as(field, "sup")
+    run_sync(field, transport)
+    with session_scope(central) as s:
+        rows = list(s.scalars(select(SyncChange).order_by(SyncChange.server_seq)))
+    seqs = [r.server_seq for r in rows]
+    assert seqs == list(range(1, len(seqs) + 1))
+    directory = [r for r in rows if r.site_id is not None]
+    assert [r.entity_id for r in directory] == [uid]
+    assert seqs[0] < directory[0].server_seq < seqs[-1]
+    with session_scope(field) as s:
+        assert s.get(User, uid) is not None
