@@ -49,7 +49,7 @@ def _checked(body: Mapping[str, Any]) -> tuple[str, str, UnlockKey | None]:
 
 
 def _target(s: Session, user_id: str, seq: int) -> User | None:
-    """The local row to update (a new, not yet added one without an id for a first entry);
+    """The local row to update (for a first entry a new one, not yet in the session);
     ``None`` for a change older than what this laptop holds."""
     user = s.get(User, user_id)
     if user is None:
@@ -73,7 +73,7 @@ def apply_user(s: Session, vault: Vault, seq: int, user_id: str, body: Mapping[s
         return
     if s.scalar(select(User.id).where(User.username == username, User.id != user_id)):
         raise InvalidOp({"username": ["taken on this laptop"]})
-    if user.id is None:
+    if user not in s:
         user.id = user_id
         s.add(user)
     user.username, user.role, user.language = username, role, language
