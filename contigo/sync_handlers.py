@@ -3,7 +3,8 @@
 The wire carries plain JSON (over TLS); at rest each side encrypts with its own keys, so every
 value is re-encrypted here with the local vault. Sites travel as a descriptor keyed by site code
 (site ids differ between instances); rows written on another device are attributed to an
-inactive stand-in user named after that device until user directories sync.
+inactive stand-in user named after that device unless the op names a real author that the
+user directory brought here (:mod:`contigo.usersync.authors`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
 from contigo.sites.models import SITE_KINDS, Site
+from contigo.usersync.authors import AUTHOR, author_of, with_author
 from contigo.vault import Vault
 from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
 from sync.policies import DEFAULT_EPISODE_POLICIES, DEFAULT_PERSON_POLICIES, Policy, PolicyRegistry
@@ -95,6 +97,11 @@ def stand_in_user(s: Session, device_id: str, site_id: str) -> str:
     return uid
 
 
+def _author(s: Session, ctx: ApplyContext, data: Any, site_id: str) -> str:
+    """The real author of a synced row when the directory names them, else the stand-in."""
+    return author_of(s, ctx, data) or stand_in_user(s, ctx.device_id, site_id)
+
+
 def _iso_date(value: Any, name: str) -> date:
     try:
         return date.fromisoformat(str(value))
@@ -159,7 +166,7 @@ class PersonHandler:
             owning_site_id=site.id,
             data_key_wrapped=wrapped,
             created_hlc=ctx.hlc,
-            created_by_user_id=stand_in_user(s, ctx.device_id, site.id),
+            created_by_user_id=_author(s, ctx, data, site.id),
             birth_date_precision=writes.get("birth_date_precision") or "exact",
             nationality=writes.get("nationality"),
             population_type=writes.get("population_type") or "in_transit",
@@ -218,6 +225,7 @@ class PersonHandler:
         person = s.get(Person, entity_id)
         if op_type == "person.create" and person is not None:
             out.setdefault("kind", person.kind)  # the outbox payload predates this key
+            out = with_author(s, out, person.created_by_user_id)
         return out
 
     def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
@@ -252,13 +260,13 @@ class EncounterHandler:
         if data.get("supersedes_id") and s.get(Encounter, data["supersedes_id"]) is None:
             raise MissingDependency("encounter", data["supersedes_id"])
         site = ensure_site(s, data.get("site"))
-        body = {k: v for k, v in data.items() if k not in ("site", "site_id")}
+        body = {k: v for k, v in data.items() if k not in ("site", "site_id", AUTHOR)}
         s.add(
             Encounter(
                 id=entity_id,
                 person_id=person.id,
                 site_id=site.id,
-                user_id=stand_in_user(s, ctx.device_id, site.id),
+                user_id=_author(s, ctx, data, site.id),
                 device_id=ctx.device_id[:32],
                 kind=person.kind,
                 occurred_on=occurred,
@@ -281,7 +289,9 @@ class EncounterHandler:
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
-        return _to_wire_site(s, data, "site_id")
+        encounter = s.get(Encounter, entity_id)
+        author = encounter.user_id if encounter is not None else None
+        return with_author(s, _to_wire_site(s, data, "site_id"), author)
 
     def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
         return {}
@@ -319,7 +329,7 @@ class EncounterVoidHandler(EncounterHandler):
                     "reason",
                     data["reason"],
                 ),
-                user_id=stand_in_user(s, ctx.device_id, encounter.site_id),
+                user_id=_author(s, ctx, data, encounter.site_id),
                 recorded_hlc=ctx.hlc,
             )
         )
@@ -327,7 +337,8 @@ class EncounterVoidHandler(EncounterHandler):
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
-        return dict(data)
+        void = s.get(EncounterVoid, entity_id)
+        return with_author(s, dict(data), void.user_id if void is not None else None)
 
 
 class EpisodeHandler:
@@ -384,7 +395,7 @@ class EpisodeHandler:
                 admission_criteria=json.dumps(data.get("criteria") or []),
                 next_visit_on=_iso_date(nxt, "next_visit_on") if nxt else None,
                 created_hlc=ctx.hlc,
-                created_by_user_id=stand_in_user(s, ctx.device_id, site.id),
+                created_by_user_id=_author(s, ctx, data, site.id),
             )
         )
 
@@ -410,7 +421,11 @@ class EpisodeHandler:
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
-        return _to_wire_site(s, data, "site_id")
+        out = _to_wire_site(s, data, "site_id")
+        episode = s.get(CareEpisode, entity_id)
+        if op_type == "care_episode.create" and episode is not None:
+            out = with_author(s, out, episode.created_by_user_id)
+        return out
 
     def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
         return self.read_fields(s, entity_id, list(EPISODE_FIELDS))
@@ -431,4 +446,7 @@ def build_registry(vault: Vault) -> HandlerRegistry:
     registry.register(EncounterHandler(vault))
     registry.register(EncounterVoidHandler(vault))
     registry.register(EpisodeHandler())
+    from contigo.usersync import field as usersync_field
+
+    usersync_field.register(registry, vault)
     return registry

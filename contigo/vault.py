@@ -87,12 +87,21 @@ class Vault:
             key = crypto.unwrap_with_password(password, crypto.WrappedKey.from_bytes(wrapped))
         except crypto.WrongPassword:
             return False
+        return self.hold(key)
+
+    def hold(self, key: bytes) -> bool:
+        """Unlock with a master key a user's copy opened to; when already unlocked, ``key`` must
+        be the same master key (so one user cannot act under another's session)."""
         with self._lock:
             if self._ring.is_unlocked:
                 return crypto.constant_time_equal(key, self._ring.master_key)
             self._ring.unlock(key)
         self.touch()
         return True
+
+    def master_for_sealing(self) -> bytes:
+        """The master key, for sealing a user's copy to their public key (unlocked only)."""
+        return self._master()
 
     def load_index_key(self, s: Session) -> None:
         """Unwrap (or on first use create) the blind-index key stored under the master key."""

@@ -15,7 +15,7 @@ An op type maps to one :class:`Action`:
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -94,6 +94,12 @@ class EntityHandler(Protocol):
         """The entity's full current wire state (what a ``create`` would need)."""
 
 
+DirectoryApply = Callable[[Session, int, str, Mapping[str, Any]], None]
+"""``apply(session, seq, entity_id, body)``: apply one site-scoped ``directory`` change on a
+device. It must be version-gated by ``seq`` (replays are no-ops) and raise :class:`InvalidOp`
+for a body it cannot apply (the change is then parked)."""
+
+
 class HandlerRegistry:
     """Entity handlers and the field policies their mutable fields merge under.
 
@@ -105,6 +111,17 @@ class HandlerRegistry:
         self.policies = policies
         self._entities: dict[str, EntityHandler] = {}
         self._ops: dict[str, tuple[EntityHandler, Action]] = {}
+        self._directory: dict[str, DirectoryApply] = {}
+
+    def register_directory(self, entity_type: str, apply: DirectoryApply) -> None:
+        """Add the device-side apply of a site-scoped entity type; keeps one per type."""
+        if entity_type in self._directory:
+            raise ValueError(f"directory type {entity_type!r} already registered")
+        self._directory[entity_type] = apply
+
+    def directory_for(self, entity_type: str) -> DirectoryApply | None:
+        """The device-side apply of a site-scoped entity type (``None``: the change is parked)."""
+        return self._directory.get(entity_type)
 
     def register(self, handler: EntityHandler) -> None:
         """Add a handler; keeps op types unique across handlers."""

@@ -170,13 +170,21 @@ class SyncOp(SyncBase):
 
 
 class SyncChange(SyncBase):
-    """The pull log: one row per change, numbered by ``server_seq`` in commit order."""
+    """The pull log: one row per change, numbered by ``server_seq`` in commit order.
+
+    A change is scoped either to a person (``person_id``, joined with ``person_site_access``)
+    or to one site (``site_id``: the user directory, which is about no person).
+    """
 
     __tablename__ = "sync_changes"
-    __table_args__ = (Index("ix_sync_changes_person_id_server_seq", "person_id", "server_seq"),)
+    __table_args__ = (
+        Index("ix_sync_changes_person_id_server_seq", "person_id", "server_seq"),
+        Index("ix_sync_changes_site_id_server_seq", "site_id", "server_seq"),
+    )
 
     server_seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
-    person_id: Mapped[str] = mapped_column(String(64))
+    person_id: Mapped[str | None] = mapped_column(String(64))
+    site_id: Mapped[str | None] = mapped_column(String(32))
     entity_type: Mapped[str] = mapped_column(String(24))
     entity_id: Mapped[str] = mapped_column(String(64))
     kind: Mapped[str] = mapped_column(String(16))

@@ -24,6 +24,8 @@ from contigo.errors import ContigoError, ErrorCode, Forbidden, ValidationFailed
 from contigo.i18n import translate
 from contigo.sites.models import Site
 from contigo.sites.services import add_site, all_sites
+from contigo.usersync import central as usersync
+from contigo.usersync.guard import refuse_if_managed
 from contigo.vault import Vault
 from sync.models import Device
 from sync.server import iso
@@ -171,6 +173,8 @@ def create_user(s: Session, vault: Vault, actor: User, form: dict[str, Any]) -> 
         extra_site_ids=extra,
     )
     audit(s, user_id=actor.id, action="user_add", entity_type="user", entity_id=user.id)
+    usersync.set_unlock_key(user, str(form.get("password", "")), vault.scrypt_n)
+    usersync.publish(s, actor, user)
     return user
 
 
@@ -178,6 +182,8 @@ def update_user(s: Session, actor: User, user_id: str, form: dict[str, Any]) -> 
     """Change a user's role and further sites (the home site stays: it decides who manages
     them). Nobody changes their own role."""
     user = _managed(s, actor, user_id)
+    refuse_if_managed(user)
+    before = user.site_ids
     role = str(form.get("role", ""))
     extra = {str(x) for x in form.get("extra_site_ids", [])} - {user.home_site_id}
     if user.id == actor.id and role != user.role:
@@ -191,6 +197,7 @@ def update_user(s: Session, actor: User, user_id: str, form: dict[str, Any]) -> 
     user.sites = [UserSite(site_id=sid) for sid in sorted(extra | kept)]
     s.flush()
     audit(s, user_id=actor.id, action="user_update", entity_type="user", entity_id=user.id)
+    usersync.publish(s, actor, user, previous_site_ids=before)
     return user
 
 
@@ -204,10 +211,12 @@ def set_active(s: Session, actor: User, user_id: str, *, active: bool) -> User:
     user = _managed(s, actor, user_id)
     if user.id == actor.id:
         raise Forbidden()
+    refuse_if_managed(user)
     user.active = active
     s.flush()
     action = "user_activate" if active else "user_deactivate"
     audit(s, user_id=actor.id, action=action, entity_type="user", entity_id=user.id)
+    usersync.publish(s, actor, user)
     return user
 
 

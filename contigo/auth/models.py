@@ -8,7 +8,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Integer, LargeBinary, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from contigo.db import Base, new_id, utcnow
@@ -36,6 +45,11 @@ class User(Base):
     country: Mapped[str | None] = mapped_column(String(2))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     wrapped_master_key: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # The public half of a key pair derived from the password (JSON: key, salt, scrypt cost),
+    # set on central; laptops seal their master key to it (contigo.usersync.keys).
+    unlock_public_key: Mapped[str | None] = mapped_column(Text)
+    # On a laptop, the seq of the last directory change applied: set means managed by central.
+    directory_seq: Mapped[int | None] = mapped_column(BigInteger)
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

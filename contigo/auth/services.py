@@ -19,6 +19,7 @@ from contigo.auth.models import ROLES, ApiToken, User, UserSite
 from contigo.db import utcnow
 from contigo.errors import AccountLocked, ValidationFailed, WrongCredentials
 from contigo.i18n import translate
+from contigo.usersync.keys import unlock_vault
 from contigo.vault import Vault
 
 
@@ -37,7 +38,7 @@ def authenticate(
         raise WrongCredentials()
     if user.locked_until is not None and user.locked_until > now:
         raise AccountLocked()
-    if not v.unlock(user.wrapped_master_key, password):
+    if not unlock_vault(v, user, password):
         user.failed_logins += 1
         if user.failed_logins >= max_failed:
             user.locked_until = now + timedelta(seconds=lockout_s)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync.handlers import ApplyContext, HandlerRegistry, MissingDependency
+from sync.handlers import ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
 from sync.models import FieldVersion, OutboxOp, ReviewItem, SyncParked
 from sync.outbox import Encrypt
 from sync.protocol import SCHEMA_VERSION, Change, FieldResult
@@ -94,6 +94,9 @@ def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt:
     if change.kind in ("conflict", "conflict_closed") and change.entity_type == "sync_conflict":
         apply_review_item(s, change, encrypt)
         return
+    if change.kind == "directory":
+        apply_directory(s, registry, change, encrypt)
+        return
     handler = registry.for_entity(change.entity_type)
     data = dict(change.data or {})
     if handler is None or change.kind not in ("insert", "void", "fields"):
@@ -117,6 +120,27 @@ def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt:
         apply_field_state(
             s, registry, change.entity_type, change.entity_id, fields, str(data.get("hlc") or "")
         )
+
+
+def apply_directory(
+    s: Session, registry: HandlerRegistry, change: Change, encrypt: Encrypt
+) -> None:
+    """Apply one site-scoped ``directory`` change through the application's directory apply.
+
+    Keeps: a change of an unknown type, or one the application refuses, is parked (encrypted),
+    never dropped; what the application wrote for a refused change is rolled back.
+    """
+    apply = registry.directory_for(change.entity_type)
+    body = (change.data or {}).get("body")
+    if apply is None or not isinstance(body, dict):
+        _park(s, change, "unknown or malformed directory change", encrypt)
+        return
+    try:
+        with s.begin_nested():
+            apply(s, change.seq, change.entity_id, body)
+            s.flush()
+    except InvalidOp:
+        _park(s, change, "directory change refused", encrypt)
 
 
 _MIRRORED = (

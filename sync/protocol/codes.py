@@ -76,6 +76,7 @@ class ChangeKind(StrEnum):
     CONFLICT = "conflict"
     CONFLICT_CLOSED = "conflict_closed"
     ALIAS = "alias"
+    DIRECTORY = "directory"
 
 
 class ConflictKind(StrEnum):

@@ -26,6 +26,11 @@ def _scope(s: Session, site_id: str, now: str) -> Any:
     )
 
 
+def _in_scope(site_id: str) -> Any:
+    # A person's change through the access join, or a site-scoped one (sync.server.directory).
+    return or_(PersonSiteAccess.person_id.is_not(None), SyncChange.site_id == site_id)
+
+
 def _fingerprint(s: Session, site_id: str, now: str) -> str:
     rows = s.execute(
         select(PersonSiteAccess.person_id, PersonSiteAccess.site_id).where(
@@ -76,8 +81,8 @@ def pull(
     rows = list(
         s.scalars(
             select(SyncChange)
-            .join(PersonSiteAccess, _scope(s, device.site_id, now))
-            .where(SyncChange.server_seq > after)
+            .outerjoin(PersonSiteAccess, _scope(s, device.site_id, now))
+            .where(SyncChange.server_seq > after, _in_scope(device.site_id))
             .order_by(SyncChange.server_seq)
             .limit(req.limit + 1)
         )
