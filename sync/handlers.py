@@ -105,17 +105,34 @@ class HandlerRegistry:
         self.policies = policies
         self._entities: dict[str, EntityHandler] = {}
         self._ops: dict[str, tuple[EntityHandler, Action]] = {}
+        self._since: dict[str, int] = {}
 
-    def register(self, handler: EntityHandler) -> None:
-        """Add a handler; keeps op types unique across handlers."""
+    def register(
+        self,
+        handler: EntityHandler,
+        *,
+        since_schema: int = 1,
+        op_since: Mapping[str, int] | None = None,
+    ) -> None:
+        """Add a handler; keeps op types unique across handlers.
+
+        ``since_schema`` is the wire schema that added the entity type; ``op_since`` the schema
+        of op types added later than their entity type (SYNC.md §2.12 item 4). An op type is
+        never older than its entity type.
+        """
         if handler.entity_type in self._entities:
             raise ValueError(f"entity type {handler.entity_type!r} already registered")
         for op_type in handler.ops:
             if op_type in self._ops:
                 raise ValueError(f"op type {op_type!r} already registered")
+        extra = dict(op_since or {})
+        if set(extra) - set(handler.ops) or any(v < since_schema for v in extra.values()):
+            raise ValueError("op_since names an op of another handler or predates its entity")
         self._entities[handler.entity_type] = handler
+        self._since[handler.entity_type] = since_schema
         for op_type, action in handler.ops.items():
             self._ops[op_type] = (handler, action)
+            self._since[op_type] = extra.get(op_type, since_schema)
 
     def for_op(self, op_type: str) -> tuple[EntityHandler, Action] | None:
         """The handler and action of an op type (``None`` if nobody handles it)."""
@@ -124,3 +141,15 @@ class HandlerRegistry:
     def for_entity(self, entity_type: str) -> EntityHandler | None:
         """The handler of an entity type (``None`` if unknown: the change is parked)."""
         return self._entities.get(entity_type)
+
+    def since_schema(self, name: str) -> int | None:
+        """The wire schema that added an entity type or op type (``None`` if unknown)."""
+        return self._since.get(name)
+
+    def entity_types(self) -> frozenset[str]:
+        """Every registered entity type."""
+        return frozenset(self._entities)
+
+    def op_types(self) -> frozenset[str]:
+        """Every registered op type."""
+        return frozenset(self._ops)

@@ -20,6 +20,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.client.apply import apply_change, apply_field_state
+from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport
 from sync.handlers import HandlerRegistry
 from sync.hlc import HLC, Clock
@@ -30,6 +31,8 @@ from sync.protocol import (
     MAX_BATCH_OPS,
     PROTOCOL_VERSION,
     SCHEMA_VERSION,
+    Control,
+    HelloReply,
     OpStatus,
     PushBatch,
     parse_hello_response,
@@ -41,6 +44,8 @@ from sync.protocol import (
 CURSOR_KEY = "pull_cursor"
 LAST_SYNC_KEY = "last_ok_sync_at"
 CLOCK_OFFSET_KEY = "clock_offset_ms"
+UPGRADE_KEY = "upgrade_required"
+"""Set to the server's schema while the server asks this laptop to update ("" otherwise)."""
 Decrypt = Callable[[str, bytes], bytes]
 Progress = Callable[[str], None]
 
@@ -54,6 +59,15 @@ class SyncFailed(Exception):
         self.status = status
 
 
+class UpgradeRequired(SyncFailed):
+    """The server no longer accepts this client's schema (SYNC.md §2.12 item 3): nothing was
+    discarded, the outbox is kept and is pushed once the laptop is updated."""
+
+    def __init__(self, server_schema: int) -> None:
+        super().__init__(f"update Contigo to sync (central is at schema {server_schema})")
+        self.server_schema = server_schema
+
+
 @dataclass
 class SyncReport:
     """What one run did."""
@@ -64,6 +78,9 @@ class SyncReport:
     rejected: int = 0
     pulled: int = 0
     pages: int = 0
+    parked: int = 0
+    unparked: int = 0
+    backfill: tuple[str, ...] = ()
 
 
 def _error(resp: Response) -> SyncFailed:
@@ -86,6 +103,7 @@ class SyncEngine:
         encrypt: Encrypt,
         app_version: str = "0",
         progress: Progress | None = None,
+        schema_version: int = SCHEMA_VERSION,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
@@ -95,11 +113,24 @@ class SyncEngine:
         self.app_version = app_version
         self.progress = progress or (lambda _msg: None)
         self.batch_size = MAX_BATCH_OPS
+        self.schema_version = schema_version
 
     def run(self) -> SyncReport:
-        """hello, push, pull. Raises :class:`SyncFailed`; what was applied before stays."""
+        """hello, re-apply what an older version parked, push, pull. Raises :class:`SyncFailed`
+        (:class:`UpgradeRequired` when the server asks for an update: the outbox is still
+        pushed if the server accepts this schema, and is never discarded); what was applied
+        before stays."""
         report = SyncReport()
-        self.hello()
+        reply = self.hello()
+        report.backfill = reply.backfill
+        with self.sessions() as s, s.begin():
+            report.unparked = reapply_parked(
+                s, self.registry, self.schema_version, self.decrypt, self.encrypt
+            )
+        if reply.control == Control.UPGRADE_REQUIRED:
+            if self.schema_version >= reply.min_push_schema:
+                self.push(report)
+            raise UpgradeRequired(reply.schema_version)
         self.push(report)
         self.pull(report)
         with self.sessions() as s, s.begin():
@@ -115,8 +146,10 @@ class SyncEngine:
         )
         set_state(s, HLC_KEY, clock.observe(HLC.decode(server_hlc), strict=False).encode())
 
-    def hello(self) -> None:
-        """Negotiate versions and learn the server clock. Keeps the HLC monotonic."""
+    def hello(self) -> HelloReply:
+        """Negotiate versions and learn the server clock. Keeps the HLC monotonic; on
+        ``backfill`` (fields added since the cursor's schema) the cursor restarts from the
+        beginning, so the version-gated re-pull brings exactly what was withheld before."""
         with self.sessions() as s, s.begin():
             hlc = (
                 get_state(s, HLC_KEY) or HLC(time.time_ns() // 1_000_000, 0, device_id(s)).encode()
@@ -125,7 +158,7 @@ class SyncEngine:
                 "device_id": device_id(s),
                 "app_version": self.app_version,
                 "protocol": PROTOCOL_VERSION,
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": self.schema_version,
                 "device_time_ms": time.time_ns() // 1_000_000,
                 "hlc": hlc,
                 "pull_cursor": get_state(s, CURSOR_KEY),
@@ -139,6 +172,11 @@ class SyncEngine:
             self._observe(s, reply.server_hlc)
             # The laptop warns its users before they record visits under a wrong clock.
             set_state(s, CLOCK_OFFSET_KEY, str(reply.clock_offset_ms))
+            upgrade = reply.control == Control.UPGRADE_REQUIRED
+            set_state(s, UPGRADE_KEY, str(reply.schema_version) if upgrade else "")
+            if reply.backfill and not upgrade:
+                set_state(s, CURSOR_KEY, "")
+        return reply
 
     def _next_batch(self, tried: set[str]) -> dict[str, Any] | None:
         with self.sessions() as s, s.begin():
@@ -153,6 +191,10 @@ class SyncEngine:
             )
             if not ops:
                 return None
+            # One batch carries one schema: ops written before an app update keep theirs and are
+            # upcast by the server (SYNC.md §2.12 item 7).
+            schema = self._op_schema(ops[0])
+            ops = ops[: next((i for i, o in enumerate(ops) if self._op_schema(o) != schema), None)]
             wire = []
             for op in ops:
                 data = json.loads(self.decrypt(op.op_id, op.payload_enc))
@@ -174,9 +216,13 @@ class SyncEngine:
             return {
                 "batch_id": uuid.uuid4().hex,
                 "device_id": device_id(s),
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": schema,
                 "ops": wire,
             }
+
+    def _op_schema(self, op: OutboxOp) -> int:
+        """The schema an outbox op is pushed under: its own, never above this client's."""
+        return min(op.schema_version, self.schema_version)
 
     def push(self, report: SyncReport) -> None:
         """Push the outbox in batches; halve the batch on 413. Keeps every unacknowledged op."""
@@ -232,7 +278,10 @@ class SyncEngine:
             page = parse_pull_response(resp.body)
             with self.sessions() as s, s.begin():
                 for change in page.changes:
-                    apply_change(s, self.registry, change, self.encrypt)
+                    if not apply_change(
+                        s, self.registry, change, self.encrypt, schema=self.schema_version
+                    ):
+                        report.parked += 1
                 set_state(s, CURSOR_KEY, page.next_cursor)
                 self._observe(s, page.server_hlc)
             report.pages += 1
