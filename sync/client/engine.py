@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 from sync.client.apply import apply_change, apply_field_state
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport
-from sync.handlers import HandlerRegistry
+from sync.handlers import HandlerRegistry, InvalidOp
 from sync.hlc import HLC, Clock
 from sync.models import OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, set_state
@@ -40,6 +40,7 @@ from sync.protocol import (
     parse_push,
     parse_push_response,
 )
+from sync.server.upcast import upcast
 
 CURSOR_KEY = "pull_cursor"
 LAST_SYNC_KEY = "last_ok_sync_at"
@@ -114,6 +115,7 @@ class SyncEngine:
         self.progress = progress or (lambda _msg: None)
         self.batch_size = MAX_BATCH_OPS
         self.schema_version = schema_version
+        self.min_push_schema = 0
 
     def run(self) -> SyncReport:
         """hello, re-apply what an older version parked, push, pull. Raises :class:`SyncFailed`
@@ -168,6 +170,7 @@ class SyncEngine:
             raise _error(resp)
         reply = parse_hello_response(resp.body)
         self.batch_size = min(self.batch_size, reply.max_batch_ops)
+        self.min_push_schema = reply.min_push_schema
         with self.sessions() as s, s.begin():
             self._observe(s, reply.server_hlc)
             # The laptop warns its users before they record visits under a wrong clock.
@@ -195,7 +198,7 @@ class SyncEngine:
             # upcast by the server (SYNC.md §2.12 item 7).
             schema = self._op_schema(ops[0])
             ops = ops[: next((i for i, o in enumerate(ops) if self._op_schema(o) != schema), None)]
-            wire = []
+            wire: list[dict[str, Any]] = []
             for op in ops:
                 data = json.loads(self.decrypt(op.op_id, op.payload_enc))
                 handler = self.registry.for_op(op.op_type)
@@ -213,6 +216,10 @@ class SyncEngine:
                         "data": data,
                     }
                 )
+                if op.schema_version < schema and not self._upcast_own(s, op, wire):
+                    wire.pop()
+            if not wire:  # every op of this selection was marked rejected: select again
+                return {}
             return {
                 "batch_id": uuid.uuid4().hex,
                 "device_id": device_id(s),
@@ -221,13 +228,34 @@ class SyncEngine:
             }
 
     def _op_schema(self, op: OutboxOp) -> int:
-        """The schema an outbox op is pushed under: its own, never above this client's."""
-        return min(op.schema_version, self.schema_version)
+        """The schema an outbox op is pushed under: its own, never above this client's; raised
+        to the server's ``min_push_schema`` when this (updated) client can upcast it there."""
+        own = min(op.schema_version, self.schema_version)
+        return (
+            max(own, self.min_push_schema) if self.schema_version >= self.min_push_schema else own
+        )
+
+    def _upcast_own(self, s: Session, op: OutboxOp, wire: list[dict[str, Any]]) -> bool:
+        """Upcast the last wire op (written under an older schema than the server accepts) with
+        this client's own upcasters; an op that cannot be upcast is kept, marked rejected with
+        the reason, never deleted."""
+        target = self._op_schema(op)
+        envelope = {"batch_id": "local", "device_id": "local", "schema_version": op.schema_version}
+        try:
+            parsed = parse_push(envelope | {"ops": [wire[-1]]}).ops[0]
+            done = upcast(self.registry, parsed, op.schema_version, target=target)
+        except InvalidOp as exc:
+            op.state, op.last_error = "rejected", json.dumps(exc.errors, sort_keys=True)[:2000]
+            return False
+        wire[-1] = wire[-1] | {"data": dict(done.data), "base": dict(done.base)}
+        return True
 
     def push(self, report: SyncReport) -> None:
         """Push the outbox in batches; halve the batch on 413. Keeps every unacknowledged op."""
         tried: set[str] = set()
         while (body := self._next_batch(tried)) is not None:
+            if not body:
+                continue
             resp = self.transport.send("POST", "/sync/v1/push", body)
             if resp.status == 413 and len(body["ops"]) > 1:
                 self.batch_size = max(1, len(body["ops"]) // 2)

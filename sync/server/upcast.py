@@ -82,8 +82,12 @@ def upcast(
     op: Op,
     schema: int,
     upcasters: Mapping[int, Upcaster] = UPCASTERS,
+    *,
+    target: int = SCHEMA_VERSION,
 ) -> Op:
-    """``op``, written under ``schema``, as an op of ``SCHEMA_VERSION``.
+    """``op``, written under ``schema``, as an op of ``target`` (default ``SCHEMA_VERSION``).
+    An updated laptop uses the same chain on its own outbox when the server no longer accepts
+    the schema its older ops were written under.
 
     Keeps: an op at the current schema is returned as is; each step runs exactly once, in
     order; a missing step or an op naming a newer field raises :class:`InvalidOp` (the op is
@@ -93,7 +97,7 @@ def upcast(
     if since is not None and since > schema:
         raise InvalidOp({"type": [f"not part of wire schema {schema}"]})
     check_fields(registry, op, schema)
-    for version in range(schema, SCHEMA_VERSION):
+    for version in range(schema, target):
         step = upcasters.get(version)
         if step is None:
             raise InvalidOp({"schema_version": [f"no upcaster from {version}"]})
