@@ -478,8 +478,9 @@ def enrol_command(
 @click.pass_context
 def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None) -> None:
     """Push this laptop's changes to the central server, then pull everyone else's."""
+    from contigo.i18n import translate
     from contigo.sync_client import sync_as
-    from sync.client.engine import SyncFailed
+    from sync.client.engine import SyncFailed, UpgradeRequired
 
     password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
     app = _app(ctx)
@@ -490,6 +491,9 @@ def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None)
             password=password,
             progress=lambda line: click.echo(line, err=True),
         )
+    except UpgradeRequired as exc:
+        with app.app_context():
+            raise click.ClickException(translate("schema.update_to_sync")) from exc
     except SyncFailed as exc:
         raise click.ClickException(f"sync failed: {exc.reason}") from exc
     except ContigoError as exc:
