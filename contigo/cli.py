@@ -183,9 +183,12 @@ def db_group() -> None:
 @click.pass_context
 def db_upgrade_command(ctx: click.Context) -> None:
     """Migrate the database to the newest schema (a laptop's is backed up first)."""
-    from contigo.migrate import current_revision
+    from contigo.migrate import MigrationFailed, current_revision
 
-    app = _app(ctx, AUTO_MIGRATE=True)
+    try:
+        app = _app(ctx, AUTO_MIGRATE=True)
+    except MigrationFailed as exc:
+        raise click.ClickException(f"{exc}; the database was restored from its backup") from exc
     click.echo(f"Database at revision {current_revision(app.extensions['contigo.engine'])}.")
 
 
