@@ -290,3 +290,18 @@ def _cursor(app: Flask) -> str | None:
 
     with session_scope(app) as s:
         return get_state(s, CURSOR_KEY)
+
+
+def test_update_to_sync_and_every_park_reason_are_said_in_each_language() -> None:
+    from contigo.i18n import LANGUAGES, catalogue
+    from contigo.syncui.runner import _error_code
+    from sync.client.apply import PARK_REASONS
+
+    assert _error_code(UpgradeRequired(SCHEMA_VERSION)) == "upgrade"
+    texts = set()
+    for lang in LANGUAGES:
+        found = catalogue(lang)
+        texts.add(found["syncui.error.upgrade"])
+        assert "schema.update_to_sync" in found
+        assert all(f"schema.parked.reason.{code}" in found for code in PARK_REASONS)
+    assert len(texts) == len(LANGUAGES) == 3
