@@ -66,7 +66,8 @@ def served_schema(cfg: ServerConfig, device: Device) -> int:
     """The wire schema a device is served at: the one it announced in its last ``hello`` (or
     push), capped at this server's. A device below ``min_pull_schema`` is refused (``S104``).
     """
-    schema = min(device.schema_version or SCHEMA_VERSION, SCHEMA_VERSION)
+    announced = SCHEMA_VERSION if device.schema_version is None else device.schema_version
+    schema = min(announced, SCHEMA_VERSION)
     refuse_below(cfg.min_pull_schema, schema)
     return schema
 

@@ -146,6 +146,12 @@ def test_s17_client_too_old_is_told_to_update_keeps_its_outbox_then_pushes(
         assert s.scalar(select(func.count()).select_from(SyncOp)) == 0
         assert s.scalar(select(func.count()).select_from(SyncChange)) == 0
 
+    pulled = to.send("GET", "/sync/v1/pull?limit=5")
+    assert pulled.status == 200  # schema 1 is still served (min_pull_schema is 1) ...
+    server_config(central).min_pull_schema = SCHEMA_VERSION
+    assert to.send("GET", "/sync/v1/pull?limit=5").status == 426  # ... until it is not
+    server_config(central).min_pull_schema = 1
+
     report = run_sync(old, to)  # the laptop was updated: it upcasts its own old ops
     assert report.acknowledged == 2 and outbox(old) == []
     with session_scope(old) as s:
