@@ -183,9 +183,12 @@ def db_group() -> None:
 @click.pass_context
 def db_upgrade_command(ctx: click.Context) -> None:
     """Migrate the database to the newest schema (a laptop's is backed up first)."""
-    from contigo.migrate import current_revision
+    from contigo.migrate import MigrationFailed, current_revision
 
-    app = _app(ctx, AUTO_MIGRATE=True)
+    try:
+        app = _app(ctx, AUTO_MIGRATE=True)
+    except MigrationFailed as exc:
+        raise click.ClickException(f"{exc}; the database was restored from its backup") from exc
     click.echo(f"Database at revision {current_revision(app.extensions['contigo.engine'])}.")
 
 
@@ -478,8 +481,9 @@ def enrol_command(
 @click.pass_context
 def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None) -> None:
     """Push this laptop's changes to the central server, then pull everyone else's."""
+    from contigo.i18n import translate
     from contigo.sync_client import sync_as
-    from sync.client.engine import SyncFailed
+    from sync.client.engine import SyncFailed, UpgradeRequired
 
     password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
     app = _app(ctx)
@@ -490,6 +494,9 @@ def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None)
             password=password,
             progress=lambda line: click.echo(line, err=True),
         )
+    except UpgradeRequired as exc:
+        with app.app_context():
+            raise click.ClickException(translate("schema.update_to_sync")) from exc
     except SyncFailed as exc:
         raise click.ClickException(f"sync failed: {exc.reason}") from exc
     except ContigoError as exc:

@@ -22,16 +22,21 @@ log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
 
-def alembic_config() -> Config:
+class MigrationFailed(RuntimeError):
+    """The database could not be brought to the newest schema; it was restored from the backup
+    taken just before (when there was one) and the application must not start on it."""
+
+
+def alembic_config(migrations: Path = MIGRATIONS) -> Config:
     """An Alembic config pointing at the project's one migration history."""
     cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
+    cfg.set_main_option("script_location", str(migrations))
     return cfg
 
 
-def head_revision() -> str:
+def head_revision(migrations: Path = MIGRATIONS) -> str:
     """The newest revision of the history."""
-    head = ScriptDirectory.from_config(alembic_config()).get_current_head()
+    head = ScriptDirectory.from_config(alembic_config(migrations)).get_current_head()
     assert head is not None
     return head
 
@@ -65,24 +70,62 @@ def backup_sqlite(engine: Engine, dest_dir: Path, label: str) -> Path | None:
     return dest
 
 
-def upgrade(engine: Engine, backup_dir: Path | None = None, revision: str = "head") -> Path | None:
+def restore_sqlite(engine: Engine, backup: Path) -> None:
+    """Put a backup taken by :func:`backup_sqlite` back in place of the engine's database, with
+    SQLite's backup API (the WAL is handled by SQLite, not by copying files)."""
+    engine.dispose()
+    db_path = engine.url.database
+    assert db_path
+    src = sqlite3.connect(backup)
+    try:
+        out = sqlite3.connect(db_path)
+        try:
+            src.backup(out)
+        finally:
+            out.close()
+    finally:
+        src.close()
+    engine.dispose()
+
+
+def upgrade(
+    engine: Engine,
+    backup_dir: Path | None = None,
+    revision: str = "head",
+    *,
+    migrations: Path = MIGRATIONS,
+) -> Path | None:
     """Bring the database to ``revision``; back it up first when it has data to lose.
 
-    Returns the backup's path, if one was taken. On failure the transaction rolls back and the
-    backup stays for a manual restore.
+    Migrates in one transaction, then checks that the database is at the target revision
+    (SYNC.md §2.12 item 7). On any failure the backup is restored and :class:`MigrationFailed`
+    raised, so the application refuses to start on a half-migrated database. Returns the
+    backup's path, if one was taken (it is kept).
     """
     current = current_revision(engine)
-    target = head_revision() if revision == "head" else revision
+    target = head_revision(migrations) if revision == "head" else revision
     if current == target:
         return None
     backup = None
     if backup_dir is not None and inspect(engine).get_table_names():
         backup = backup_sqlite(engine, backup_dir, f"before-{target[:12]}")
         log.info("backup taken before migration: %s", backup)
-    cfg = alembic_config()
-    with engine.begin() as conn:
-        cfg.attributes["connection"] = conn
-        command.upgrade(cfg, revision)
+    cfg = alembic_config(migrations)
+    try:
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, revision)
+        reached = current_revision(engine)
+        if reached != target:
+            raise MigrationFailed(f"database at {reached} after migrating, not {target}")
+    except Exception as exc:
+        log.error("migration to %s failed (%s)", target[:12], type(exc).__name__)
+        if backup is not None:
+            restore_sqlite(engine, backup)
+            log.error("database restored from %s", backup)
+        if isinstance(exc, MigrationFailed):
+            raise
+        raise MigrationFailed(f"migration to {target[:12]} failed: {type(exc).__name__}") from exc
     return backup
 
 

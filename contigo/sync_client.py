@@ -110,9 +110,13 @@ def signing_key(app: Flask) -> tuple[str, str, Ed25519PrivateKey]:
 
 
 def engine_for(
-    app: Flask, transport: Transport | None = None, progress: Callable[[str], None] | None = None
+    app: Flask,
+    transport: Transport | None = None,
+    progress: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> SyncEngine:
-    """A sync engine over this laptop's database (real HTTP unless a transport is given)."""
+    """A sync engine over this laptop's database (real HTTP unless a transport is given);
+    ``options`` go to :class:`SyncEngine` (tests run an older client with ``schema_version``)."""
     vault: Vault = get_vault(app)
     if transport is None:
         dev, url, key = signing_key(app)
@@ -125,15 +129,19 @@ def engine_for(
         encrypt=vault.outbox_encrypter(),
         app_version="0.1.0",
         progress=progress,
+        **options,
     )
 
 
 def run_sync(
-    app: Flask, transport: Transport | None = None, progress: Callable[[str], None] | None = None
+    app: Flask,
+    transport: Transport | None = None,
+    progress: Callable[[str], None] | None = None,
+    **options: Any,
 ) -> SyncReport:
     """One sync run (hello, push, pull) inside the app's context."""
     with app.app_context():
-        return engine_for(app, transport, progress).run()
+        return engine_for(app, transport, progress, **options).run()
 
 
 # ── what the ``contigo enrol`` and ``contigo sync`` commands call ──────────────────────────────

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from contigo.auth.models import User
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
+from contigo.persons import risk_flags
 from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
@@ -129,8 +130,11 @@ class PersonHandler:
         return s.get(Person, entity_id) is not None
 
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        writes = {k: data[k] for k in PERSON_FIELDS if k in data}
-        errors: dict[str, list[str]] = {}
+        writes = {k: data[k] for k in (*PERSON_FIELDS, *risk_flags.FIELDS) if k in data}
+        errors: dict[str, list[str]] = {
+            name: ["not a level"]
+            for name in risk_flags.invalid({k: writes[k] for k in risk_flags.FIELDS if k in writes})
+        }
         if "sex" in writes and writes["sex"] not in ("F", "M"):
             errors["sex"] = ["must be F or M"]
         if "population_type" in writes and writes["population_type"] not in POPULATION_TYPES:
@@ -179,6 +183,9 @@ class PersonHandler:
                 f"{name}_enc",
                 self.vault.encrypt_with(key, "persons", entity_id, name, value),
             )
+        flags = {k: writes[k] for k in risk_flags.FIELDS if k in writes}
+        if flags:
+            risk_flags.write(self.vault, person, flags)
         s.add(person)
         s.flush()
         self._reindex(s, person)
@@ -199,6 +206,8 @@ class PersonHandler:
         person = s.get(Person, entity_id)
         assert person is not None
         view = decrypt(self.vault, person).as_dict()
+        if any(n in risk_flags.FIELDS for n in names):
+            view |= risk_flags.read(self.vault, person)
         return {n: view.get(n) for n in names}
 
     def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
@@ -214,6 +223,11 @@ class PersonHandler:
                 )
             elif name in PERSON_FIELDS:
                 setattr(person, name, value)
+        flags = {k: v for k, v in values.items() if k in risk_flags.FIELDS}
+        if risk_flags.invalid(flags):
+            raise InvalidOp({k: ["not a level"] for k in risk_flags.invalid(flags)})
+        if flags:
+            risk_flags.write(self.vault, person, flags)
         s.flush()
         if {"given_names", "family_names", "birth_date", "documents"} & set(values):
             self._reindex(s, person)
@@ -229,7 +243,7 @@ class PersonHandler:
         return out
 
     def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
-        return self.read_fields(s, entity_id, list(PERSON_FIELDS))
+        return self.read_fields(s, entity_id, [*PERSON_FIELDS, *risk_flags.FIELDS])
 
 
 class EncounterHandler:

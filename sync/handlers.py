@@ -111,28 +111,63 @@ class HandlerRegistry:
         self.policies = policies
         self._entities: dict[str, EntityHandler] = {}
         self._ops: dict[str, tuple[EntityHandler, Action]] = {}
+        self._since: dict[str, int] = {}
         self._directory: dict[str, DirectoryApply] = {}
+        self._declared: set[str] = set()
 
-    def register_directory(self, entity_type: str, apply: DirectoryApply) -> None:
-        """Add the device-side apply of a site-scoped entity type; keeps one per type."""
+    def register_directory(
+        self, entity_type: str, apply: DirectoryApply, *, since_schema: int
+    ) -> None:
+        """Add the device-side apply of a site-scoped entity type added at wire schema
+        ``since_schema``; keeps one per type."""
         if entity_type in self._directory:
             raise ValueError(f"directory type {entity_type!r} already registered")
+        self.declare_type(entity_type, since_schema)
         self._directory[entity_type] = apply
+
+    def declare_type(self, entity_type: str, since_schema: int) -> None:
+        """Declare an entity type the engine applies without an :class:`EntityHandler` (a
+        directory type, a transfer), so schema negotiation knows which clients may receive it.
+        Keeps: a type is declared once."""
+        if entity_type in self._since or entity_type in self._entities:
+            raise ValueError(f"entity type {entity_type!r} already registered")
+        self._since[entity_type] = since_schema
+        self._declared.add(entity_type)
+
+    def declared_types(self) -> frozenset[str]:
+        """Entity types declared with :meth:`declare_type` (no entity handler)."""
+        return frozenset(self._declared)
 
     def directory_for(self, entity_type: str) -> DirectoryApply | None:
         """The device-side apply of a site-scoped entity type (``None``: the change is parked)."""
         return self._directory.get(entity_type)
 
-    def register(self, handler: EntityHandler) -> None:
-        """Add a handler; keeps op types unique across handlers."""
+    def register(
+        self,
+        handler: EntityHandler,
+        *,
+        since_schema: int = 1,
+        op_since: Mapping[str, int] | None = None,
+    ) -> None:
+        """Add a handler; keeps op types unique across handlers.
+
+        ``since_schema`` is the wire schema that added the entity type; ``op_since`` the schema
+        of op types added later than their entity type (SYNC.md §2.12 item 4). An op type is
+        never older than its entity type.
+        """
         if handler.entity_type in self._entities:
             raise ValueError(f"entity type {handler.entity_type!r} already registered")
         for op_type in handler.ops:
             if op_type in self._ops:
                 raise ValueError(f"op type {op_type!r} already registered")
+        extra = dict(op_since or {})
+        if set(extra) - set(handler.ops) or any(v < since_schema for v in extra.values()):
+            raise ValueError("op_since names an op of another handler or predates its entity")
         self._entities[handler.entity_type] = handler
+        self._since[handler.entity_type] = since_schema
         for op_type, action in handler.ops.items():
             self._ops[op_type] = (handler, action)
+            self._since[op_type] = extra.get(op_type, since_schema)
 
     def for_op(self, op_type: str) -> tuple[EntityHandler, Action] | None:
         """The handler and action of an op type (``None`` if nobody handles it)."""
@@ -141,3 +176,15 @@ class HandlerRegistry:
     def for_entity(self, entity_type: str) -> EntityHandler | None:
         """The handler of an entity type (``None`` if unknown: the change is parked)."""
         return self._entities.get(entity_type)
+
+    def since_schema(self, name: str) -> int | None:
+        """The wire schema that added an entity type or op type (``None`` if unknown)."""
+        return self._since.get(name)
+
+    def entity_types(self) -> frozenset[str]:
+        """Every registered entity type."""
+        return frozenset(self._entities)
+
+    def op_types(self) -> frozenset[str]:
+        """Every registered op type."""
+        return frozenset(self._ops)

@@ -112,14 +112,22 @@ OEDEMA_HISTORY_SEVERITY = Severity(("none", "past", "current"))
 
 @dataclass(frozen=True, slots=True)
 class FieldPolicy:
-    """One field's declared policy; ``severity`` is set exactly when the policy is SAFETY."""
+    """One field's declared policy; ``severity`` is set exactly when the policy is SAFETY.
+
+    ``since_schema`` is the wire schema version (``sync.protocol.SCHEMA_VERSION``) that added
+    the field: a client at an older schema is never sent it and may never write it (SYNC.md
+    §2.12 item 4).
+    """
 
     policy: Policy
     severity: Severity | None = None
+    since_schema: int = 1
 
     def __post_init__(self) -> None:
         if (self.policy is Policy.SAFETY) != (self.severity is not None):
             raise PolicyError("a severity order is given exactly for SAFETY fields")
+        if self.since_schema < 1:
+            raise PolicyError("since_schema starts at 1")
 
 
 def safety(*levels: Any) -> FieldPolicy:
@@ -197,15 +205,24 @@ class PolicyRegistry:
         """Every registered entity type."""
         return frozenset(self._entities)
 
+    def known_at(self, entity_type: str, field: str, schema: int) -> bool:
+        """Whether a client at wire schema ``schema`` knows ``entity_type.field``: registered
+        and added at or before ``schema``. Never raises."""
+        declared = self._entities.get(entity_type, {}).get(field)
+        return declared is not None and declared.since_schema <= schema
+
 
 RISK_FLAG_POLICIES: Mapping[str, Declaration] = MappingProxyType(
     {
-        "risk_flags.hiv_exposed": FieldPolicy(Policy.SAFETY, BOOLEAN_SEVERITY),
-        "risk_flags.disability": FieldPolicy(Policy.SAFETY, BOOLEAN_SEVERITY),
-        "risk_flags.oedema_history": FieldPolicy(Policy.SAFETY, OEDEMA_HISTORY_SEVERITY),
+        "risk_flags.hiv_exposed": FieldPolicy(Policy.SAFETY, BOOLEAN_SEVERITY, since_schema=2),
+        "risk_flags.disability": FieldPolicy(Policy.SAFETY, BOOLEAN_SEVERITY, since_schema=2),
+        "risk_flags.oedema_history": FieldPolicy(
+            Policy.SAFETY, OEDEMA_HISTORY_SEVERITY, since_schema=2
+        ),
     }
 )
-"""The person's risk flags, one field per key of ``persons.risk_flags``."""
+"""The person's risk flags, one field per key of the person's risk flags; synced since wire
+schema 2 (a schema-1 client neither receives nor writes them)."""
 
 DEFAULT_PERSON_POLICIES: Mapping[str, Declaration] = MappingProxyType(
     {

@@ -50,7 +50,10 @@ class Person(Base):
     documents_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     phone_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     address_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    # Never written: the flags moved to ``risk_flags_enc`` (wire schema 2); dropped in a later
+    # release once no laptop runs a version that could read it (expand/contract).
     risk_flags: Mapped[str | None] = mapped_column(Text)
+    risk_flags_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     created_hlc: Mapped[str] = mapped_column(String(64))
     created_by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

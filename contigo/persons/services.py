@@ -7,7 +7,6 @@ entry land together or not at all.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -299,10 +298,12 @@ def likely_duplicates(s: Session, v: Vault, actor: User, data: dict[str, Any]) -
     return [decrypt(v, p) for p in rows if p.kind == data.get("kind", p.kind)]
 
 
-def risk_flags(person: Person) -> dict[str, Any]:
-    """A person's safety flags (oedema history, disability …)."""
-    loaded: dict[str, Any] = json.loads(person.risk_flags) if person.risk_flags else {}
-    return loaded
+def risk_flags(v: Vault, person: Person) -> dict[str, Any]:
+    """A person's safety flags (oedema history, disability …) by wire name; see
+    :mod:`contigo.persons.risk_flags`."""
+    from contigo.persons import risk_flags as flags
+
+    return flags.read(v, person)
 
 
 def changed_fields(view: PersonView, data: dict[str, Any]) -> dict[str, Any]:

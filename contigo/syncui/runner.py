@@ -24,7 +24,7 @@ from contigo.errors import Locked
 from contigo.sync_client import run_sync, signing_key
 from contigo.syncui import services
 from contigo.vault import get_vault
-from sync.client.engine import SyncFailed
+from sync.client.engine import SyncFailed, UpgradeRequired
 from sync.client.transport import RequestsTransport, Response, Transport, TransportError
 from sync.protocol import Control, ProtocolError
 
@@ -32,7 +32,7 @@ log = logging.getLogger("contigo.syncui")
 
 EXTENSION = "contigo.syncui"
 PHASES = ("idle", "hello", "push", "pull", "done", "failed")
-ERRORS = ("not_enrolled", "unreachable", "revoked", "refused", "locked", "failed")
+ERRORS = ("not_enrolled", "unreachable", "revoked", "refused", "locked", "failed", "upgrade")
 TransportFactory = Callable[[Flask], Transport]
 Probe = Callable[[str], bool]
 
@@ -94,6 +94,8 @@ def reachable(url: str) -> bool:
 
 
 def _error_code(exc: Exception) -> str:
+    if isinstance(exc, UpgradeRequired):
+        return "upgrade"
     if isinstance(exc, SyncFailed):
         return "revoked" if exc.status == 401 else "refused"
     if isinstance(exc, TransportError):

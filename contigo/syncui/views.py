@@ -25,6 +25,7 @@ from contigo import db
 from contigo.auth.current import current_user, login_required
 from contigo.i18n import translate
 from contigo.syncui import runner, services
+from sync.client.parking import parked_counts
 
 bp = Blueprint("syncui", __name__, url_prefix="/synchronisation")
 
@@ -86,7 +87,8 @@ def attention() -> str:
     """Changes the central server did not accept (rejected) or cannot apply yet (deferred),
     with the reason in the user's language. They stay until a person deals with them."""
     items = services.attention_items(db.session(), current_user().site_ids)
-    return render_template("syncui/attention.html", items=items)
+    parked = parked_counts(db.session())
+    return render_template("syncui/attention.html", items=items, parked=parked)
 
 
 def _record_status(person_id: str) -> str:

@@ -101,4 +101,4 @@ def register(registry: HandlerRegistry, vault: Vault) -> None:
     def apply(s: Session, seq: int, entity_id: str, body: Mapping[str, Any]) -> None:
         apply_user(s, vault, seq, entity_id, body)
 
-    registry.register_directory(ENTITY_TYPE, apply)
+    registry.register_directory(ENTITY_TYPE, apply, since_schema=2)

@@ -10,12 +10,24 @@ import json
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync.handlers import ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
 from sync.models import FieldVersion, OutboxOp, ReviewItem, SyncParked
 from sync.outbox import Encrypt
 from sync.protocol import SCHEMA_VERSION, Change, FieldResult
+from sync.schema import entity_known
+
+PARK_REASONS = (
+    "unknown_entity",
+    "unknown_kind",
+    "newer_fields",
+    "invalid_value",
+    "missing_dependency",
+    "malformed_review_item",
+)
+"""The stable reason codes of ``sync_parked.reason`` (the "needs attention" page names them)."""
 
 
 def pending_touches(s: Session, entity_type: str, entity_id: str, field: str) -> bool:
@@ -64,9 +76,13 @@ def apply_field_state(
     s.flush()
 
 
-def _park(s: Session, change: Change, reason: str, encrypt: Encrypt) -> None:
+def _park(
+    s: Session, change: Change, reason: str, encrypt: Encrypt, schema: int = SCHEMA_VERSION
+) -> bool:
+    """Keep ``change`` encrypted in ``sync_parked`` under the client's ``schema``; always
+    ``False`` (what :func:`apply_change` returns for a parked change)."""
     if s.get(SyncParked, change.seq) is not None:
-        return
+        return False
     raw = json.dumps(
         {
             "kind": change.kind,
@@ -82,41 +98,72 @@ def _park(s: Session, change: Change, reason: str, encrypt: Encrypt) -> None:
             server_seq=change.seq,
             entity_type=change.entity_type[:24],
             entity_id=change.entity_id,
-            schema_version=SCHEMA_VERSION,
+            schema_version=schema,
             reason=reason,
             raw_enc=encrypt(f"parked-{change.seq}", raw),
         )
     )
+    return False
 
 
-def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt: Encrypt) -> None:
-    """Apply one pulled change, idempotently; what cannot be applied is parked, not dropped."""
+def apply_change(
+    s: Session,
+    registry: HandlerRegistry,
+    change: Change,
+    encrypt: Encrypt,
+    *,
+    schema: int = SCHEMA_VERSION,
+) -> bool:
+    """Apply one pulled change, idempotently; ``False`` when it was parked instead.
+
+    Keeps: what this client (at wire ``schema``) cannot parse is parked, never dropped and never
+    half-applied beyond what it knows: an unknown entity type or kind, a field newer than the
+    client (the known fields of the change are applied, the whole change is parked), a value the
+    handler or the database refuses (an unknown enum value) or a missing dependency. The page
+    still commits, so the cursor advances (SYNC.md §2.8).
+    """
     if change.kind in ("conflict", "conflict_closed") and change.entity_type == "sync_conflict":
-        apply_review_item(s, change, encrypt)
-        return
+        return apply_review_item(s, change, encrypt, schema=schema)
     if change.kind == "directory":
         apply_directory(s, registry, change, encrypt)
-        return
+        return True
     handler = registry.for_entity(change.entity_type)
-    data = dict(change.data or {})
-    if handler is None or change.kind not in ("insert", "void", "fields"):
-        _park(s, change, "unknown entity type or change kind", encrypt)
-        return
+    if handler is None or not entity_known(registry, change.entity_type, schema):
+        return _park(s, change, "unknown_entity", encrypt, schema)
+    if change.kind not in ("insert", "void", "fields"):
+        return _park(s, change, "unknown_kind", encrypt, schema)
     fields = dict(change.fields or {})
+    known = {
+        k: f for k, f in fields.items() if registry.policies.known_at(change.entity_type, k, schema)
+    }
+    try:
+        with s.begin_nested():
+            _apply_known(s, registry, change, known)
+    except MissingDependency:
+        return _park(s, change, "missing_dependency", encrypt, schema)
+    except (InvalidOp, IntegrityError):
+        return _park(s, change, "invalid_value", encrypt, schema)
+    if len(known) < len(fields):
+        return _park(s, change, "newer_fields", encrypt, schema)
+    return True
+
+
+def _apply_known(
+    s: Session, registry: HandlerRegistry, change: Change, fields: dict[str, FieldResult]
+) -> None:
+    """Insert the entity if new, then record its fields; raises what the handler raises."""
+    handler = registry.for_entity(change.entity_type)
+    assert handler is not None
+    data = dict(change.data or {})
     if change.kind in ("insert", "void") and not handler.exists(s, change.entity_id):
         ctx = ApplyContext(
             device_id=str(data.get("origin_device_id") or ""),
             site_id=None,
             hlc=str(data.get("hlc")),
         )
-        try:
-            with s.begin_nested():
-                handler.create(s, ctx, change.entity_id, data.get("person_id"), data.get("body"))
-                s.flush()
-        except MissingDependency:
-            _park(s, change, "missing dependency", encrypt)
-            return
-    if fields:
+        handler.create(s, ctx, change.entity_id, data.get("person_id"), data.get("body"))
+        s.flush()
+    if fields:  # a value this client cannot represent fails in the handler or a CHECK
         apply_field_state(
             s, registry, change.entity_type, change.entity_id, fields, str(data.get("hlc") or "")
         )
@@ -133,14 +180,14 @@ def apply_directory(
     apply = registry.directory_for(change.entity_type)
     body = (change.data or {}).get("body")
     if apply is None or not isinstance(body, dict):
-        _park(s, change, "unknown or malformed directory change", encrypt)
+        _park(s, change, "unknown_entity", encrypt)
         return
     try:
         with s.begin_nested():
             apply(s, change.seq, change.entity_id, body)
             s.flush()
     except InvalidOp:
-        _park(s, change, "directory change refused", encrypt)
+        _park(s, change, "invalid_value", encrypt)
 
 
 _MIRRORED = (
@@ -162,7 +209,9 @@ _MIRRORED = (
 )
 
 
-def apply_review_item(s: Session, change: Change, encrypt: Encrypt) -> None:
+def apply_review_item(
+    s: Session, change: Change, encrypt: Encrypt, *, schema: int = SCHEMA_VERSION
+) -> bool:
     """Upsert the local mirror of a review item from a ``conflict``/``conflict_closed`` change.
 
     Keeps: the mirror only moves forward (a change older than the mirror's ``updated_seq`` is
@@ -176,11 +225,10 @@ def apply_review_item(s: Session, change: Change, encrypt: Encrypt) -> None:
         or body.get("id") != change.entity_id
         or any(body.get(name) is None for name in (*required, "assigned_site_id", "opened_at"))
     ):
-        _park(s, change, "malformed review item", encrypt)
-        return
+        return _park(s, change, "malformed_review_item", encrypt, schema)
     item = s.get(ReviewItem, change.entity_id)
     if item is not None and item.updated_seq >= change.seq:
-        return
+        return True
     if item is None:
         item = ReviewItem(id=change.entity_id)
         s.add(item)
@@ -192,3 +240,4 @@ def apply_review_item(s: Session, change: Change, encrypt: Encrypt) -> None:
     raw = json.dumps(body.get("candidates") or [], sort_keys=True).encode()
     item.candidates_enc = encrypt(f"sync_conflicts:{item.id}:candidates", raw)
     s.flush()
+    return True

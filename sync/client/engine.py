@@ -20,8 +20,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync.client.apply import apply_change, apply_field_state
+from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport
-from sync.handlers import HandlerRegistry
+from sync.handlers import HandlerRegistry, InvalidOp
 from sync.hlc import HLC, Clock
 from sync.models import OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, set_state
@@ -31,6 +32,7 @@ from sync.protocol import (
     PROTOCOL_VERSION,
     SCHEMA_VERSION,
     Control,
+    HelloReply,
     OpStatus,
     PushBatch,
     parse_hello_response,
@@ -38,11 +40,14 @@ from sync.protocol import (
     parse_push,
     parse_push_response,
 )
+from sync.server.upcast import upcast
 
 CURSOR_KEY = "pull_cursor"
 LAST_SYNC_KEY = "last_ok_sync_at"
 CLOCK_OFFSET_KEY = "clock_offset_ms"
 REVOKED_KEY = "revoked_at"
+UPGRADE_KEY = "upgrade_required"
+"""Set to the server's schema while the server asks this laptop to update ("" otherwise)."""
 Decrypt = Callable[[str, bytes], bytes]
 Progress = Callable[[str], None]
 
@@ -59,6 +64,15 @@ class SyncFailed(Exception):
         self.control = control
 
 
+class UpgradeRequired(SyncFailed):
+    """The server no longer accepts this client's schema (SYNC.md §2.12 item 3): nothing was
+    discarded, the outbox is kept and is pushed once the laptop is updated."""
+
+    def __init__(self, server_schema: int) -> None:
+        super().__init__(f"update Contigo to sync (central is at schema {server_schema})")
+        self.server_schema = server_schema
+
+
 @dataclass
 class SyncReport:
     """What one run did."""
@@ -69,6 +83,9 @@ class SyncReport:
     rejected: int = 0
     pulled: int = 0
     pages: int = 0
+    parked: int = 0
+    unparked: int = 0
+    backfill: tuple[str, ...] = ()
 
 
 def _error(resp: Response) -> SyncFailed:
@@ -92,6 +109,7 @@ class SyncEngine:
         encrypt: Encrypt,
         app_version: str = "0",
         progress: Progress | None = None,
+        schema_version: int = SCHEMA_VERSION,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
@@ -101,11 +119,25 @@ class SyncEngine:
         self.app_version = app_version
         self.progress = progress or (lambda _msg: None)
         self.batch_size = MAX_BATCH_OPS
+        self.schema_version = schema_version
+        self.min_push_schema = 0
 
     def run(self) -> SyncReport:
-        """hello, push, pull. Raises :class:`SyncFailed`; what was applied before stays."""
+        """hello, re-apply what an older version parked, push, pull. Raises :class:`SyncFailed`
+        (:class:`UpgradeRequired` when the server asks for an update: the outbox is still
+        pushed if the server accepts this schema, and is never discarded); what was applied
+        before stays."""
         report = SyncReport()
-        self.hello()
+        reply = self.hello()
+        report.backfill = reply.backfill
+        with self.sessions() as s, s.begin():
+            report.unparked = reapply_parked(
+                s, self.registry, self.schema_version, self.decrypt, self.encrypt
+            )
+        if reply.control == Control.UPGRADE_REQUIRED:
+            if self.schema_version >= reply.min_push_schema:
+                self.push(report)
+            raise UpgradeRequired(reply.schema_version)
         self.push(report)
         self.pull(report)
         with self.sessions() as s, s.begin():
@@ -121,8 +153,10 @@ class SyncEngine:
         )
         set_state(s, HLC_KEY, clock.observe(HLC.decode(server_hlc), strict=False).encode())
 
-    def hello(self) -> None:
-        """Negotiate versions and learn the server clock. Keeps the HLC monotonic."""
+    def hello(self) -> HelloReply:
+        """Negotiate versions and learn the server clock. Keeps the HLC monotonic; on
+        ``backfill`` (fields added since the cursor's schema) the cursor restarts from the
+        beginning, so the version-gated re-pull brings exactly what was withheld before."""
         with self.sessions() as s, s.begin():
             hlc = (
                 get_state(s, HLC_KEY) or HLC(time.time_ns() // 1_000_000, 0, device_id(s)).encode()
@@ -131,7 +165,7 @@ class SyncEngine:
                 "device_id": device_id(s),
                 "app_version": self.app_version,
                 "protocol": PROTOCOL_VERSION,
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": self.schema_version,
                 "device_time_ms": time.time_ns() // 1_000_000,
                 "hlc": hlc,
                 "pull_cursor": get_state(s, CURSOR_KEY),
@@ -146,10 +180,16 @@ class SyncEngine:
             raise failure
         reply = parse_hello_response(resp.body)
         self.batch_size = min(self.batch_size, reply.max_batch_ops)
+        self.min_push_schema = reply.min_push_schema
         with self.sessions() as s, s.begin():
             self._observe(s, reply.server_hlc)
             # The laptop warns its users before they record visits under a wrong clock.
             set_state(s, CLOCK_OFFSET_KEY, str(reply.clock_offset_ms))
+            upgrade = reply.control == Control.UPGRADE_REQUIRED
+            set_state(s, UPGRADE_KEY, str(reply.schema_version) if upgrade else "")
+            if reply.backfill and not upgrade:
+                set_state(s, CURSOR_KEY, "")
+        return reply
 
     def _next_batch(self, tried: set[str]) -> dict[str, Any] | None:
         with self.sessions() as s, s.begin():
@@ -164,7 +204,11 @@ class SyncEngine:
             )
             if not ops:
                 return None
-            wire = []
+            # One batch carries one schema: ops written before an app update keep theirs and are
+            # upcast by the server (SYNC.md §2.12 item 7).
+            schema = self._op_schema(ops[0])
+            ops = ops[: next((i for i, o in enumerate(ops) if self._op_schema(o) != schema), None)]
+            wire: list[dict[str, Any]] = []
             for op in ops:
                 data = json.loads(self.decrypt(op.op_id, op.payload_enc))
                 handler = self.registry.for_op(op.op_type)
@@ -182,17 +226,46 @@ class SyncEngine:
                         "data": data,
                     }
                 )
+                if op.schema_version < schema and not self._upcast_own(s, op, wire):
+                    wire.pop()
+            if not wire:  # every op of this selection was marked rejected: select again
+                return {}
             return {
                 "batch_id": uuid.uuid4().hex,
                 "device_id": device_id(s),
-                "schema_version": SCHEMA_VERSION,
+                "schema_version": schema,
                 "ops": wire,
             }
+
+    def _op_schema(self, op: OutboxOp) -> int:
+        """The schema an outbox op is pushed under: its own, never above this client's; raised
+        to the server's ``min_push_schema`` when this (updated) client can upcast it there."""
+        own = min(op.schema_version, self.schema_version)
+        return (
+            max(own, self.min_push_schema) if self.schema_version >= self.min_push_schema else own
+        )
+
+    def _upcast_own(self, s: Session, op: OutboxOp, wire: list[dict[str, Any]]) -> bool:
+        """Upcast the last wire op (written under an older schema than the server accepts) with
+        this client's own upcasters; an op that cannot be upcast is kept, marked rejected with
+        the reason, never deleted."""
+        target = self._op_schema(op)
+        envelope = {"batch_id": "local", "device_id": "local", "schema_version": op.schema_version}
+        try:
+            parsed = parse_push(envelope | {"ops": [wire[-1]]}).ops[0]
+            done = upcast(self.registry, parsed, op.schema_version, target=target)
+        except InvalidOp as exc:
+            op.state, op.last_error = "rejected", json.dumps(exc.errors, sort_keys=True)[:2000]
+            return False
+        wire[-1] = wire[-1] | {"data": dict(done.data), "base": dict(done.base)}
+        return True
 
     def push(self, report: SyncReport) -> None:
         """Push the outbox in batches; halve the batch on 413. Keeps every unacknowledged op."""
         tried: set[str] = set()
         while (body := self._next_batch(tried)) is not None:
+            if not body:
+                continue
             resp = self.transport.send("POST", "/sync/v1/push", body)
             if resp.status == 413 and len(body["ops"]) > 1:
                 self.batch_size = max(1, len(body["ops"]) // 2)
@@ -243,7 +316,10 @@ class SyncEngine:
             page = parse_pull_response(resp.body)
             with self.sessions() as s, s.begin():
                 for change in page.changes:
-                    apply_change(s, self.registry, change, self.encrypt)
+                    if not apply_change(
+                        s, self.registry, change, self.encrypt, schema=self.schema_version
+                    ):
+                        report.parked += 1
                 set_state(s, CURSOR_KEY, page.next_cursor)
                 self._observe(s, page.server_hlc)
             report.pages += 1

@@ -7,8 +7,10 @@ from enum import StrEnum
 
 PROTOCOL_VERSION = 1
 """In the URL (``/sync/v1``); bumped only for envelope-breaking changes."""
-SCHEMA_VERSION = 1
-"""Bumped by every migration that changes a synced shape (SYNC.md §2.12)."""
+SCHEMA_VERSION = 2
+"""Bumped by every migration that changes a synced shape (SYNC.md §2.12). History (recorded in
+``tests/sync/test_schema_history.py``): 1 the first release; 2 the person's risk flags
+(``risk_flags.*``) are synced."""
 MAX_BATCH_OPS = 200
 MAX_BATCH_BYTES = 2_000_000
 DEFAULT_PULL_LIMIT = 500
@@ -115,6 +117,7 @@ class ErrorCode(StrEnum):
     UNSUPPORTED_PROTOCOL = "S101_unsupported_protocol"
     BATCH_TOO_LARGE = "S102_batch_too_large"
     BAD_CURSOR = "S103_bad_cursor"
+    UPGRADE_REQUIRED = "S104_upgrade_required"
     BAD_SIGNATURE = "S201_bad_signature"
     REPLAYED_REQUEST = "S202_replayed_request"
     UNKNOWN_DEVICE = "S203_unknown_device"
@@ -126,6 +129,7 @@ HTTP_STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.UNSUPPORTED_PROTOCOL: 426,
     ErrorCode.BATCH_TOO_LARGE: 413,
     ErrorCode.BAD_CURSOR: 400,
+    ErrorCode.UPGRADE_REQUIRED: 426,
     ErrorCode.BAD_SIGNATURE: 401,
     ErrorCode.REPLAYED_REQUEST: 401,
     ErrorCode.UNKNOWN_DEVICE: 401,

@@ -186,12 +186,15 @@ class HelloReply:
     clock_offset_ms: int
     clock_suspect: bool
     control: str | None
+    backfill: tuple[str, ...] = ()
 
 
 def parse_hello_response(body: object) -> HelloReply:
     """Check a hello answer; the client never sends more than ``max_batch_ops`` ops."""
     r = Reader(body, "")
+    backfill = r.get("backfill", list, optional=True) or []
     return HelloReply(
+        backfill=tuple(str(name) for name in backfill),
         server_time_ms=r.natural("server_time_ms"),
         server_hlc=r.hlc("server_hlc"),
         schema_version=r.natural("schema_version"),

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 
 from sync.handlers import HandlerRegistry
 from sync.hlc import Clock
+from sync.server.upcast import oldest_upcastable
 
 Seal = Callable[[str, bytes], bytes]
 """``seal(aad, plaintext) -> ciphertext`` with the server's key, bound to ``aad``."""
@@ -31,13 +32,16 @@ def iso(ms: int) -> str:
 
 @dataclass
 class ServerConfig:
-    """What the server needs from the application: handlers and policies, its keys, its clock."""
+    """What the server needs from the application: handlers and policies, its keys, its clock,
+    and the oldest wire schemas it still accepts pushes and pulls from (SYNC.md §2.12)."""
 
     registry: HandlerRegistry
     seal: Seal
     open: Open
     cursor_key: bytes
     physical_ms: Callable[[], int] = wall_ms
+    min_push_schema: int = field(default_factory=oldest_upcastable)
+    min_pull_schema: int = 1
     clock: Clock = field(init=False)
 
     def __post_init__(self) -> None:

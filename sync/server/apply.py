@@ -23,7 +23,7 @@ from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
 from sync.merge import ReviewItem as ReviewDecision
 from sync.models import Device, FieldVersion, PersonSiteAccess, SyncChange, SyncCounter, SyncOp
 from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, OpType, PushBatch
-from sync.server import ServerConfig, iso, review
+from sync.server import ServerConfig, iso, review, upcast
 
 log = logging.getLogger(__name__)
 
@@ -76,6 +76,7 @@ def apply_batch(
     rolled back to its savepoint and stored ``rejected`` with its payload; the batch commits as
     a whole or not at all (the caller commits).
     """
+    upcast.refuse_below(cfg.min_push_schema, batch.schema_version)
     counter = lock_counter(s)
     state = _Batch(s, cfg, device, counter.value, now_ms)
     results: list[dict[str, Any]] = []
@@ -90,7 +91,8 @@ def apply_batch(
         results.append(_apply_one(state, batch, op).to_json())
     counter.value = state.seq
     device.last_seen_at = iso(now_ms)
-    device.schema_version = batch.schema_version
+    if device.schema_version is None:  # hello records it; an old op's batch must not lower it
+        device.schema_version = batch.schema_version
     return {"batch_id": batch.batch_id, "server_hlc": cfg.clock.now().encode(), "results": results}
 
 
@@ -163,7 +165,8 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
     before = b.seq
     try:
         with b.s.begin_nested():
-            result = _dispatch(b, op, eff)
+            current = op if batch.device_id == "central" else _upcast(b, batch, op)
+            result = _dispatch(b, current, eff)
             _ledger(b, batch, op, eff, result)
         return result
     except Exception as exc:  # the per-op savepoint turns any failure into a stored result
@@ -174,6 +177,11 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
         result = OpResult(op.op_id, OpStatus.REJECTED, errors=errors)
         _ledger(b, batch, op, eff, result)
         return result
+
+
+def _upcast(b: _Batch, batch: PushBatch, op: Op) -> Op:
+    """The op at the current schema (SYNC.md §2.12 item 3); the ledger keeps the original."""
+    return upcast.upcast(b.cfg.registry, op, batch.schema_version)
 
 
 def _ledger(b: _Batch, batch: PushBatch, op: Op, eff: str, result: OpResult) -> None:

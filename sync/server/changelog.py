@@ -15,7 +15,9 @@ from sqlalchemy.orm import Session
 from sync.cursor import BadCursor, Cursor, decode_cursor, encode_cursor, scope_fingerprint
 from sync.models import Device, PersonSiteAccess, SyncChange
 from sync.protocol import SCHEMA_VERSION, ErrorCode, ProtocolError, PullRequest, SnapshotRequest
+from sync.schema import downcast_change
 from sync.server import ServerConfig, iso
+from sync.server.upcast import refuse_below
 
 
 def _scope(s: Session, site_id: str, now: str) -> Any:
@@ -65,6 +67,27 @@ def change_json(cfg: ServerConfig, row: SyncChange) -> dict[str, Any]:
     return out
 
 
+def served_schema(cfg: ServerConfig, device: Device) -> int:
+    """The wire schema a device is served at: the one it announced in its last ``hello`` (or
+    push), capped at this server's. A device below ``min_pull_schema`` is refused (``S104``).
+    """
+    announced = SCHEMA_VERSION if device.schema_version is None else device.schema_version
+    schema = min(announced, SCHEMA_VERSION)
+    refuse_below(cfg.min_pull_schema, schema)
+    return schema
+
+
+def _downcast(cfg: ServerConfig, rows: list[SyncChange], schema: int) -> list[dict[str, Any]]:
+    """Rows in wire form, without what a client at ``schema`` cannot represent (SYNC.md §2.12
+    item 4); a change with nothing left is left out, and the cursor still passes it."""
+    out = []
+    for row in rows:
+        change = downcast_change(cfg.registry, change_json(cfg, row), schema)
+        if change is not None:
+            out.append(change)
+    return out
+
+
 def pull(
     s: Session, cfg: ServerConfig, device: Device, req: PullRequest, now_ms: int
 ) -> dict[str, Any]:
@@ -74,6 +97,7 @@ def pull(
     applying pages in turn neither skips nor repeats a change; a tampered cursor is refused.
     """
     now = iso(now_ms)
+    schema = served_schema(cfg, device)
     try:
         after = decode_cursor(req.cursor, cfg.cursor_key).seq if req.cursor else 0
     except BadCursor as exc:
@@ -90,10 +114,10 @@ def pull(
     has_more = len(rows) > req.limit
     rows = rows[: req.limit]
     last = rows[-1].server_seq if rows else after
-    cursor = Cursor(seq=last, scope=_fingerprint(s, device.site_id, now), schema=SCHEMA_VERSION)
+    cursor = Cursor(seq=last, scope=_fingerprint(s, device.site_id, now), schema=schema)
     device.last_seen_at = now
     return {
-        "changes": [change_json(cfg, r) for r in rows],
+        "changes": _downcast(cfg, rows, schema),
         "next_cursor": encode_cursor(cursor, cfg.cursor_key),
         "has_more": has_more,
         "server_hlc": cfg.clock.now().encode(),
@@ -121,5 +145,6 @@ def snapshot(
         )
         if rows:
             as_of = max(as_of, rows[-1].server_seq)
-            persons.append({"id": person_id, "changes": [change_json(cfg, r) for r in rows]})
+            changes = _downcast(cfg, rows, served_schema(cfg, device))
+            persons.append({"id": person_id, "changes": changes})
     return {"as_of_seq": as_of, "persons": persons}

@@ -30,11 +30,10 @@ from sync.protocol import (
     verify_request,
 )
 from sync.server import ServerConfig, iso
+from sync.server.upcast import negotiate
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 CODE_TTL_MS = 24 * 3600 * 1000
-MIN_PUSH_SCHEMA = 1
-MIN_PULL_SCHEMA = 1
 
 
 class EnrolmentRefused(Exception):
@@ -142,19 +141,23 @@ def hello(s: Session, cfg: ServerConfig, device: Device, msg: Hello, now_ms: int
     device.app_version, device.schema_version = msg.app_version[:32], msg.schema_version
     device.last_seen_at = iso(now_ms)
     s.execute(delete(SyncNonce).where(SyncNonce.seen_at < iso(now_ms - 2 * REPLAY_WINDOW_MS)))
+    schema = negotiate(
+        cfg.registry,
+        msg,
+        cfg.cursor_key,
+        min_push_schema=cfg.min_push_schema,
+        min_pull_schema=cfg.min_pull_schema,
+    )
     return {
         "server_time_ms": now_ms,
         "server_hlc": cfg.clock.now().encode(),
         "schema_version": SCHEMA_VERSION,
-        "min_push_schema": MIN_PUSH_SCHEMA,
-        "min_pull_schema": MIN_PULL_SCHEMA,
         "max_batch_ops": MAX_BATCH_OPS,
         "max_batch_bytes": MAX_BATCH_BYTES,
         "clock_offset_ms": offset,
         "clock_suspect": suspect,
-        "backfill": [],
         "alerts": [],
-        "control": None,
+        **schema,
     }
 
 
