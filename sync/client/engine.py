@@ -9,7 +9,6 @@ their reason, and are never deleted here.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ from sync.client.transport import Response, Transport
 from sync.handlers import HandlerRegistry
 from sync.hlc import HLC, Clock
 from sync.models import OutboxOp
-from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, set_state
+from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, physical_clock, set_state
 from sync.protocol import (
     ACKNOWLEDGED,
     MAX_BATCH_OPS,
@@ -86,6 +85,7 @@ class SyncEngine:
         encrypt: Encrypt,
         app_version: str = "0",
         progress: Progress | None = None,
+        physical_ms: Callable[[], int] | None = None,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
@@ -95,6 +95,12 @@ class SyncEngine:
         self.app_version = app_version
         self.progress = progress or (lambda _msg: None)
         self.batch_size = MAX_BATCH_OPS
+        # The device's physical clock; by default the one its sessions carry (sync.outbox).
+        self._physical_ms = physical_ms
+
+    def physical_ms(self, s: Session) -> int:
+        """The device's physical time now, in ms (injectable so tests can skew a device)."""
+        return (self._physical_ms or physical_clock(s))()
 
     def run(self) -> SyncReport:
         """hello, push, pull. Raises :class:`SyncFailed`; what was applied before stays."""
@@ -103,14 +109,14 @@ class SyncEngine:
         self.push(report)
         self.pull(report)
         with self.sessions() as s, s.begin():
-            set_state(s, LAST_SYNC_KEY, str(time.time_ns() // 1_000_000))
+            set_state(s, LAST_SYNC_KEY, str(self.physical_ms(s)))
         return report
 
     def _observe(self, s: Session, server_hlc: str) -> None:
         stored = get_state(s, HLC_KEY)
         clock = Clock(
             device_id(s),
-            lambda: time.time_ns() // 1_000_000,
+            lambda: self.physical_ms(s),
             last=HLC.decode(stored) if stored else None,
         )
         set_state(s, HLC_KEY, clock.observe(HLC.decode(server_hlc), strict=False).encode())
@@ -118,15 +124,13 @@ class SyncEngine:
     def hello(self) -> None:
         """Negotiate versions and learn the server clock. Keeps the HLC monotonic."""
         with self.sessions() as s, s.begin():
-            hlc = (
-                get_state(s, HLC_KEY) or HLC(time.time_ns() // 1_000_000, 0, device_id(s)).encode()
-            )
+            hlc = get_state(s, HLC_KEY) or HLC(self.physical_ms(s), 0, device_id(s)).encode()
             body = {
                 "device_id": device_id(s),
                 "app_version": self.app_version,
                 "protocol": PROTOCOL_VERSION,
                 "schema_version": SCHEMA_VERSION,
-                "device_time_ms": time.time_ns() // 1_000_000,
+                "device_time_ms": self.physical_ms(s),
                 "hlc": hlc,
                 "pull_cursor": get_state(s, CURSOR_KEY),
             }
