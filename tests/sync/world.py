@@ -247,3 +247,57 @@ def open_items(app: Flask) -> list[ReviewItem]:
         rows = list(s.scalars(select(ReviewItem).where(ReviewItem.status == "open")))
         s.expunge_all()
         return rows
+
+
+# ── S22: concurrent pushes with a puller polling in between ──────────────────────────────────
+
+
+class PullLog:
+    """A transport wrapper that keeps the seqs of every pulled change, page by page."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.pages: list[list[int]] = []
+
+    def send(self, method: str, path: str, body: Any | None = None) -> Any:
+        resp = self.inner.send(method, path, body)
+        if path.startswith("/sync/v1/pull") and resp.status == 200:
+            self.pages.append([c["seq"] for c in resp.body["changes"]])
+        return resp
+
+    def seqs(self) -> list[int]:
+        return [seq for page in self.pages for seq in page]
+
+
+def race(pushers: list[tuple[Flask, SyncEngine]], puller: tuple[Flask, SyncEngine]) -> None:
+    """Push every pusher's outbox from its own thread, all released by one barrier, while the
+    puller polls the change feed until they are done (and once more after). Re-raises the
+    first failure of a thread."""
+    import threading
+
+    barrier = threading.Barrier(len(pushers) + 1)
+    errors: list[BaseException] = []
+
+    def push(app: Flask, engine: SyncEngine) -> None:
+        try:
+            with app.app_context():
+                engine.hello()
+                barrier.wait()
+                engine.push(SyncReport())
+        except BaseException as exc:  # handed to the main thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=push, args=pair) for pair in pushers]
+    for t in threads:
+        t.start()
+    papp, pengine = puller
+    with papp.app_context():
+        pengine.hello()
+        barrier.wait()
+        while any(t.is_alive() for t in threads):
+            pengine.pull(SyncReport(), limit=7)
+        for t in threads:
+            t.join()
+        pengine.pull(SyncReport(), limit=7)
+    if errors:
+        raise errors[0]
