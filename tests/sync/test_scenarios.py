@@ -290,3 +290,66 @@ def test_s10_a_pull_while_ops_are_pending_converges(
     assert person_view(b.app, pid).birth_date == date(2024, 3, 1)  # provisional, in review
     assert {i.field for i in open_items(central)} == {"phone", "birth_date"}
     assert visible_state(a.app) == visible_state(b.app) == visible_state(central)
+
+
+def _tamper_create(dev: Device, person_id: str, **data: Any) -> str:
+    """Make the laptop's queued person.create carry values the server refuses (a laptop whose
+    rules are older than the server's); returns its op id."""
+    from contigo.vault import get_vault
+    from sync.models import OutboxOp
+
+    vault = get_vault(dev.app)
+    with session_scope(dev.app) as s:
+        op = s.scalar(select(OutboxOp).where(OutboxOp.op_type == "person.create"))
+        assert op is not None and op.entity_id == person_id
+        payload = json.loads(vault.outbox_decrypt(op.op_id, op.payload_enc)) | data
+        op.payload_enc = vault.outbox_encrypter()(op.op_id, json.dumps(payload).encode())
+        return op.op_id
+
+
+def test_s19_an_orphan_encounter_is_deferred_and_released_when_the_person_is_fixed(
+    central: Flask, laptop: Callable[[str], Flask]
+) -> None:
+    from contigo.syncui.services import attention_items
+    from tests.sync.world import sup
+
+    a = new_device(central, laptop, "a")
+    pid = a.register()
+    rejected_id = _tamper_create(a, pid, population_type="nomadic")
+    visit = a.visit(pid, 2)
+    a.edit(pid, phone="+57 9")  # based on the create: deferred with it
+    report = a.sync()
+    assert (report.rejected, report.deferred) == (1, 2)
+    with session_scope(a.app) as s:
+        listed = attention_items(s, {sup(s).home_site_id})
+    assert [(i.op_type, i.state) for i in listed] == [
+        ("person.create", "rejected"),
+        ("encounter.create", "deferred"),
+        ("person.patch", "deferred"),
+    ]
+    assert ledger(central, {rejected_id})[rejected_id].status == "rejected"
+    a.sync()  # nothing fixed: the encounter waits, it is not lost
+    assert [op.state for op in a.outbox()] == ["rejected", "deferred", "deferred"]
+
+    a.edit(pid, population_type="pendular")  # the person is fixed on the laptop
+    [create, held, patch] = a.outbox()
+    assert (create.op_type, create.state) == ("person.create", "pending")
+    assert create.op_id != rejected_id
+    assert json.loads(patch.base)["phone"] == create.op_id  # it fast-forwards from the new id
+    report = a.sync()
+
+    assert report.acknowledged == 3 and a.outbox() == []
+    rows = ledger(central, {rejected_id, create.op_id, held.op_id, patch.op_id})
+    assert {k: r.status for k, r in rows.items()} == {
+        rejected_id: "rejected",  # the refusal stays on record
+        create.op_id: "applied",
+        held.op_id: "applied",
+        patch.op_id: "applied",
+    }
+    assert open_items(central) == []
+    assert person_view(central, pid).population_type == "pendular"
+    assert person_view(central, pid).phone == "+57 9"
+    assert set(visible_state(central)["encounters"]) == {visit}
+    b = new_device(central, laptop, "b")
+    b.sync()
+    assert visible_state(b.app) == visible_state(a.app) == visible_state(central)
