@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -16,7 +18,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -25,6 +27,34 @@ MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 class MigrationFailed(RuntimeError):
     """The database could not be brought to the newest schema; it was restored from the backup
     taken just before (when there was one) and the application must not start on it."""
+
+
+@contextmanager
+def schema_change(engine: Engine) -> Iterator[Connection]:
+    """One transaction for a schema change, committed when the block ends without error.
+
+    On SQLite, a batch migration rebuilds a table (copy, DROP, rename); with foreign keys
+    enforced, dropping a table that other rows reference fails, and deferring the keys does not
+    help (the rename does not recount the violations). SQLite's own procedure is followed
+    instead: keys off *outside* the transaction (the pragma is a no-op inside one), migrate,
+    ``PRAGMA foreign_key_check`` before committing (a violation rolls everything back), keys on
+    again. Keeps: the database never commits with a dangling reference.
+    """
+    with engine.connect() as conn:
+        raw = conn.connection.driver_connection if conn.dialect.name == "sqlite" else None
+        if raw is not None:
+            raw.execute("PRAGMA foreign_keys = OFF")
+        try:
+            with conn.begin():
+                yield conn
+                if raw is not None:
+                    dangling = conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+                    if dangling:
+                        tables = sorted({str(row[0]) for row in dangling})
+                        raise MigrationFailed(f"dangling references in {', '.join(tables)}")
+        finally:
+            if raw is not None:
+                raw.execute("PRAGMA foreign_keys = ON")
 
 
 def alembic_config(migrations: Path = MIGRATIONS) -> Config:
@@ -112,7 +142,7 @@ def upgrade(
         log.info("backup taken before migration: %s", backup)
     cfg = alembic_config(migrations)
     try:
-        with engine.begin() as conn:
+        with schema_change(engine) as conn:
             cfg.attributes["connection"] = conn
             command.upgrade(cfg, revision)
         reached = current_revision(engine)
@@ -132,6 +162,6 @@ def upgrade(
 def downgrade(engine: Engine, revision: str) -> None:
     """Step the schema back (every migration has a real downgrade)."""
     cfg = alembic_config()
-    with engine.begin() as conn:
+    with schema_change(engine) as conn:
         cfg.attributes["connection"] = conn
         command.downgrade(cfg, revision)

@@ -23,6 +23,10 @@ from sync.protocol.codes import SCHEMA_VERSION
 
 HLC_KEY = "hlc"
 DEVICE_KEY = "device_id"
+PHYSICAL_CLOCK = "sync.physical_ms"
+"""Key in ``Session.info`` of a device's physical clock, when it is not the wall clock (a test
+skewing one laptop among several in one process). Set it on the session factory
+(``sessionmaker.configure(info={PHYSICAL_CLOCK: fn})``) so every session of the device sees it."""
 
 Encrypt = Callable[[str, bytes], bytes]
 """``encrypt(op_id, plaintext) -> ciphertext``: the caller's key, bound to the op."""
@@ -30,6 +34,13 @@ Encrypt = Callable[[str, bytes], bytes]
 
 def _wall_ms() -> int:
     return time.time_ns() // 1_000_000
+
+
+def physical_clock(session: Session) -> Callable[[], int]:
+    """The device's physical clock in ms: the one injected in the session's ``info`` under
+    :data:`PHYSICAL_CLOCK`, else the wall clock."""
+    clock: Callable[[], int] = session.info.get(PHYSICAL_CLOCK, _wall_ms)
+    return clock
 
 
 def get_state(session: Session, key: str) -> str | None:
@@ -56,11 +67,14 @@ def device_id(session: Session) -> str:
     return value
 
 
-def tick(session: Session, physical_ms: Callable[[], int] = _wall_ms) -> HLC:
+def tick(session: Session, physical_ms: Callable[[], int] | None = None) -> HLC:
     """Advance and persist the device HLC; the returned value is strictly above every earlier one
-    this device issued, even across a restart or a backwards jump of the wall clock."""
+    this device issued, even across a restart or a backwards jump of the wall clock.
+
+    ``physical_ms`` defaults to :func:`physical_clock` of the session."""
     stored = get_state(session, HLC_KEY)
-    clock = Clock(device_id(session), physical_ms, last=HLC.decode(stored) if stored else None)
+    last = HLC.decode(stored) if stored else None
+    clock = Clock(device_id(session), physical_ms or physical_clock(session), last=last)
     stamp = clock.now()
     set_state(session, HLC_KEY, stamp.encode())
     return stamp

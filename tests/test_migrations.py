@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import inspect
+from sqlalchemy.pool import StaticPool
 
 from contigo import migrate
 from contigo.db import make_engine
@@ -50,4 +52,17 @@ def test_sqlite_runs_with_wal_full_sync_and_foreign_keys(tmp_path: Path) -> None
     with engine.connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
         assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2
+        assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+
+
+def test_a_schema_change_leaving_a_dangling_reference_rolls_back_and_keys_stay_on(
+    tmp_path: Path,
+) -> None:
+    engine = make_engine(f"sqlite:///{tmp_path / 'm.sqlite3'}", poolclass=StaticPool)
+    migrate.upgrade(engine)
+    with pytest.raises(migrate.MigrationFailed, match="user_sites"):  # noqa: SIM117
+        with migrate.schema_change(engine) as conn:
+            conn.exec_driver_sql("INSERT INTO user_sites (user_id, site_id) VALUES ('no', 'ne')")
+    with engine.connect() as conn:  # the same DBAPI connection (StaticPool)
+        assert conn.exec_driver_sql("SELECT count(*) FROM user_sites").scalar() == 0
         assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1

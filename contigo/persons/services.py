@@ -24,6 +24,7 @@ from contigo.persons import contigo_id
 from contigo.persons.models import Person, PersonIndex
 from contigo.vault import Vault
 from sync.outbox import record_op, tick
+from sync.repair import amend_rejected_create
 
 ENCRYPTED = ("given_names", "family_names", "birth_date", "sex", "documents", "phone", "address")
 PLAIN = ("kind", "birth_date_precision", "nationality", "population_type", "mother_id")
@@ -352,16 +353,26 @@ def update(s: Session, v: Vault, actor: User, person_id: str, changes: dict[str,
         person_id=person_id,
         site_id=person.owning_site_id,
     )
-    record_op(
+    # A correction of a person the server refused goes out inside its create (SYNC.md S19).
+    amended = amend_rejected_create(
         s,
-        op_type="person.patch",
         entity_type="person",
         entity_id=person_id,
-        person_id=person_id,
-        data=data,
-        fields=fields,
+        changes=data,
         encrypt=v.outbox_encrypter(),
+        decrypt=v.outbox_decrypt,
     )
+    if amended is None:
+        record_op(
+            s,
+            op_type="person.patch",
+            entity_type="person",
+            entity_id=person_id,
+            person_id=person_id,
+            data=data,
+            fields=fields,
+            encrypt=v.outbox_encrypter(),
+        )
     audit(
         s,
         user_id=actor.id,

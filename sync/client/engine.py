@@ -9,7 +9,6 @@ their reason, and are never deleted here.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,7 +24,7 @@ from sync.client.transport import Response, Transport
 from sync.handlers import HandlerRegistry, InvalidOp
 from sync.hlc import HLC, Clock
 from sync.models import OutboxOp
-from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, set_state
+from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, physical_clock, set_state
 from sync.protocol import (
     ACKNOWLEDGED,
     MAX_BATCH_OPS,
@@ -110,6 +109,7 @@ class SyncEngine:
         app_version: str = "0",
         progress: Progress | None = None,
         schema_version: int = SCHEMA_VERSION,
+        physical_ms: Callable[[], int] | None = None,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
@@ -121,6 +121,12 @@ class SyncEngine:
         self.batch_size = MAX_BATCH_OPS
         self.schema_version = schema_version
         self.min_push_schema = 0
+        # The device's physical clock; by default the one its sessions carry (sync.outbox).
+        self._physical_ms = physical_ms
+
+    def physical_ms(self, s: Session) -> int:
+        """The device's physical time now, in ms (injectable so tests can skew a device)."""
+        return (self._physical_ms or physical_clock(s))()
 
     def run(self) -> SyncReport:
         """hello, re-apply what an older version parked, push, pull. Raises :class:`SyncFailed`
@@ -141,14 +147,14 @@ class SyncEngine:
         self.push(report)
         self.pull(report)
         with self.sessions() as s, s.begin():
-            set_state(s, LAST_SYNC_KEY, str(time.time_ns() // 1_000_000))
+            set_state(s, LAST_SYNC_KEY, str(self.physical_ms(s)))
         return report
 
     def _observe(self, s: Session, server_hlc: str) -> None:
         stored = get_state(s, HLC_KEY)
         clock = Clock(
             device_id(s),
-            lambda: time.time_ns() // 1_000_000,
+            lambda: self.physical_ms(s),
             last=HLC.decode(stored) if stored else None,
         )
         set_state(s, HLC_KEY, clock.observe(HLC.decode(server_hlc), strict=False).encode())
@@ -158,15 +164,13 @@ class SyncEngine:
         ``backfill`` (fields added since the cursor's schema) the cursor restarts from the
         beginning, so the version-gated re-pull brings exactly what was withheld before."""
         with self.sessions() as s, s.begin():
-            hlc = (
-                get_state(s, HLC_KEY) or HLC(time.time_ns() // 1_000_000, 0, device_id(s)).encode()
-            )
+            hlc = get_state(s, HLC_KEY) or HLC(self.physical_ms(s), 0, device_id(s)).encode()
             body = {
                 "device_id": device_id(s),
                 "app_version": self.app_version,
                 "protocol": PROTOCOL_VERSION,
                 "schema_version": self.schema_version,
-                "device_time_ms": time.time_ns() // 1_000_000,
+                "device_time_ms": self.physical_ms(s),
                 "hlc": hlc,
                 "pull_cursor": get_state(s, CURSOR_KEY),
             }
@@ -176,7 +180,7 @@ class SyncEngine:
             if failure.control == Control.LOCK:
                 # Remembered, so the laptop stops trying and tells its users why.
                 with self.sessions() as s, s.begin():
-                    set_state(s, REVOKED_KEY, str(time.time_ns() // 1_000_000))
+                    set_state(s, REVOKED_KEY, str(self.physical_ms(s)))
             raise failure
         reply = parse_hello_response(resp.body)
         self.batch_size = min(self.batch_size, reply.max_batch_ops)

@@ -92,37 +92,43 @@ def enrolment_code(app: Flask, site_code: str = SITE) -> str:
         return issue_code(s, site.id, wall_ms())
 
 
+def make_field_laptop(folder: Path) -> Flask:
+    """An initialised field laptop at site CO-NEC in ``folder``, unlocked by user "sup"."""
+    app = create_app(
+        {
+            "INSTANCE_PATH": str(folder),
+            "SCRYPT_N": 2**10,
+            "IDLE_WATCH": False,
+            "TESTING": True,
+        }
+    )
+    initialise(
+        app,
+        site_code=SITE,
+        site_name="Necoclí",
+        country="CO",
+        elevation_m=5,
+        username="sup",
+        display_name="Sup",
+        language="en",
+        password=PASSWORD,
+    )
+    from contigo.auth import services as auth
+
+    with session_scope(app) as s:
+        auth.authenticate(s, get_vault(app), "sup", PASSWORD, max_failed=5, lockout_s=60)
+        get_vault(app).load_index_key(s)
+        get_vault(app).build_name_index(s)
+    return app
+
+
 @pytest.fixture
 def laptop(tmp_path: Path) -> Iterator[Callable[[str], Flask]]:
     """A factory of initialised, unlocked field laptops at site CO-NEC."""
     apps: list[Flask] = []
 
     def _make(name: str) -> Flask:
-        app = create_app(
-            {
-                "INSTANCE_PATH": str(tmp_path / name),
-                "SCRYPT_N": 2**10,
-                "IDLE_WATCH": False,
-                "TESTING": True,
-            }
-        )
-        initialise(
-            app,
-            site_code=SITE,
-            site_name="Necoclí",
-            country="CO",
-            elevation_m=5,
-            username="sup",
-            display_name="Sup",
-            language="en",
-            password=PASSWORD,
-        )
-        from contigo.auth import services as auth
-
-        with session_scope(app) as s:
-            auth.authenticate(s, get_vault(app), "sup", PASSWORD, max_failed=5, lockout_s=60)
-            get_vault(app).load_index_key(s)
-            get_vault(app).build_name_index(s)
+        app = make_field_laptop(tmp_path / name)
         apps.append(app)
         return app
 
