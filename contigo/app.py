@@ -75,6 +75,9 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp, review_bp):
         app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    from contigo.persons.lifecycle_views import bp as lifecycle_bp
+
+    app.register_blueprint(lifecycle_bp)
     if app.config["CONTIGO_MODE"] == "field":
         from contigo.syncui.views import bp as syncui_bp
 

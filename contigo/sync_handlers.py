@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from contigo.auth.models import User
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
+from contigo.persons import lifecycle
 from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
@@ -192,12 +193,17 @@ class PersonHandler:
         person = s.get(Person, entity_id)
         assert person is not None
         view = decrypt(self.vault, person).as_dict()
+        if lifecycle.FIELD in names:  # the Controlled pseudo-field (sync.lifecycle)
+            view[lifecycle.FIELD] = lifecycle.state_of(self.vault, person).to_wire()
         return {n: view.get(n) for n in names}
 
     def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
         person = s.get(Person, entity_id)
         assert person is not None
         key = self.vault.person_key(person)
+        if lifecycle.FIELD in values:
+            state = lifecycle.LifecycleState.from_wire(values[lifecycle.FIELD])
+            lifecycle.write_state(s, self.vault, person, state)
         for name, value in values.items():
             if name in ENCRYPTED:
                 setattr(

@@ -12,7 +12,9 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.client.lifecycle import apply_alias
 from sync.handlers import ApplyContext, HandlerRegistry, MissingDependency
+from sync.lifecycle import ALIAS_ENTITY
 from sync.models import FieldVersion, OutboxOp, ReviewItem, SyncParked
 from sync.outbox import Encrypt
 from sync.protocol import SCHEMA_VERSION, Change, FieldResult
@@ -94,9 +96,12 @@ def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt:
     if change.kind in ("conflict", "conflict_closed") and change.entity_type == "sync_conflict":
         apply_review_item(s, change, encrypt)
         return
+    if change.kind == "alias" and change.entity_type == ALIAS_ENTITY:
+        apply_alias(s, change, lambda reason: _park(s, change, reason, encrypt))
+        return
     handler = registry.for_entity(change.entity_type)
     data = dict(change.data or {})
-    if handler is None or change.kind not in ("insert", "void", "fields"):
+    if handler is None or change.kind not in ("insert", "void", "fields", "lifecycle"):
         _park(s, change, "unknown entity type or change kind", encrypt)
         return
     fields = dict(change.fields or {})
