@@ -70,10 +70,13 @@ def read_state(w: Writer, handler: EntityHandler, person_id: str) -> LifecycleSt
     return LifecycleState.from_wire(raw) if raw else LifecycleState()
 
 
-def _field_result(w: Writer, person_id: str, state: LifecycleState) -> dict[str, FieldResult]:
-    fv = w.s.get(FieldVersion, (PERSON, person_id, FIELD))
+def _field_result(w: Writer, op: Op, state: LifecycleState) -> dict[str, FieldResult]:
+    """The target's authoritative lifecycle for a result that changed nothing. A lifecycle
+    never changed has no version yet: it goes out as version 0 (below any real change, so the
+    laptop takes it now and every later change still applies over it)."""
+    fv = w.s.get(FieldVersion, (PERSON, op.entity_id, FIELD))
     if fv is None:
-        return {}
+        return {FIELD: FieldResult(state.to_wire(), 0, op.op_id)}
     return {FIELD: FieldResult(state.to_wire(), fv.version_seq, fv.last_op_id)}
 
 
@@ -131,8 +134,8 @@ def apply(w: Writer, op: Op, eff: str) -> OpResult:
                      merged_into_target=into_target is not None)  # fmt: skip
     if verdict.after is None:
         status = OpStatus.IDENTICAL if verdict.identical else OpStatus.REJECTED
-        fields = _field_result(w, op.entity_id, target)
-        return OpResult(op.op_id, status, fields=fields or None, errors=verdict.errors or None)
+        fields = _field_result(w, op, target)
+        return OpResult(op.op_id, status, fields=fields, errors=verdict.errors or None)
     return _write(w, handler, op, eff, verdict)
 
 
