@@ -106,8 +106,9 @@ def _refuse(key: str, code: LifecycleError) -> Verdict:
 
 def _revived(target: LifecycleState) -> LifecycleState:
     """The state a person returns to after a restore or an unmerge: a recorded death stands."""
-    return LifecycleState("deceased" if target.deceased_on else "active", None, None,
-                          target.deceased_on)  # fmt: skip
+    return LifecycleState(
+        "deceased" if target.deceased_on else "active", None, None, target.deceased_on
+    )
 
 
 def _delete(data: Mapping[str, Any], target: LifecycleState) -> Verdict:

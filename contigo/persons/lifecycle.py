@@ -129,8 +129,14 @@ def _act(
             raise UnknownPerson()
         survivor = state_of(v, other)
         into_target = bool(record_ids(s, person.id)[1:])
-    verdict = decide(op_type, data, person.id, state_of(v, person), survivor=survivor,
-                     merged_into_target=into_target)  # fmt: skip
+    verdict = decide(
+        op_type,
+        data,
+        person.id,
+        state_of(v, person),
+        survivor=survivor,
+        merged_into_target=into_target,
+    )
     if verdict.error is not None:
         key, code = verdict.error
         raise ValidationFailed(fields={key: [translate(f"lifecycle.error.{code.value}")]})
@@ -138,19 +144,32 @@ def _act(
         return False
     write_state(s, v, person, verdict.after)
     s.flush()
-    record_op(s, op_type=op_type.value, entity_type="person", entity_id=person.id,
-              person_id=person.id, data=dict(data) | {"user_id": actor.id}, fields=(FIELD,),
-              encrypt=v.outbox_encrypter())  # fmt: skip
-    audit(s, user_id=actor.id, action=op_type.value.split(".", 1)[1], entity_type="person",
-          entity_id=person.id, person_id=person.id, site_id=person.owning_site_id)  # fmt: skip
+    record_op(
+        s,
+        op_type=op_type.value,
+        entity_type="person",
+        entity_id=person.id,
+        person_id=person.id,
+        data=dict(data) | {"user_id": actor.id},
+        fields=(FIELD,),
+        encrypt=v.outbox_encrypter(),
+    )
+    audit(
+        s,
+        user_id=actor.id,
+        action=op_type.value.split(".", 1)[1],
+        entity_type="person",
+        entity_id=person.id,
+        person_id=person.id,
+        site_id=person.owning_site_id,
+    )
     return True
 
 
 def delete(s: Session, v: Vault, actor: User, person_id: str, reason: str) -> bool:
     """Delete a person as a soft tombstone with a reason (kept encrypted); the record stays, and
     edits that arrive later are kept and reviewed."""
-    return _act(s, v, actor, OpType.PERSON_DELETE, _target(s, actor, person_id),
-                {"reason": reason})  # fmt: skip
+    return _act(s, v, actor, OpType.PERSON_DELETE, _target(s, actor, person_id), {"reason": reason})
 
 
 def restore(s: Session, v: Vault, actor: User, person_id: str) -> bool:
@@ -160,8 +179,9 @@ def restore(s: Session, v: Vault, actor: User, person_id: str) -> bool:
 
 def mark_deceased(s: Session, v: Vault, actor: User, person_id: str, on: str) -> bool:
     """Record a person's death on ``on`` (ISO date). Death is not deletion."""
-    return _act(s, v, actor, OpType.PERSON_MARK_DECEASED, _target(s, actor, person_id),
-                {"date": on})  # fmt: skip
+    return _act(
+        s, v, actor, OpType.PERSON_MARK_DECEASED, _target(s, actor, person_id), {"date": on}
+    )
 
 
 def merge(s: Session, v: Vault, actor: User, survivor_id: str, merged_id: str) -> bool:
@@ -171,14 +191,21 @@ def merge(s: Session, v: Vault, actor: User, survivor_id: str, merged_id: str) -
     merged = _target(s, actor, merged_id)
     if survivor.kind != merged.kind:
         raise ValidationFailed(fields={"survivor_id": [translate("lifecycle.error.kind")]})
-    return _act(s, v, actor, OpType.PERSON_MERGE, merged,
-                {"survivor_id": survivor.id, "merged_id": merged.id})  # fmt: skip
+    return _act(
+        s,
+        v,
+        actor,
+        OpType.PERSON_MERGE,
+        merged,
+        {"survivor_id": survivor.id, "merged_id": merged.id},
+    )
 
 
 def unmerge(s: Session, v: Vault, actor: User, merged_id: str) -> bool:
     """Separate a merged person from its survivor again."""
-    return _act(s, v, actor, OpType.PERSON_UNMERGE, _target(s, actor, merged_id),
-                {"merged_id": merged_id})  # fmt: skip
+    return _act(
+        s, v, actor, OpType.PERSON_UNMERGE, _target(s, actor, merged_id), {"merged_id": merged_id}
+    )
 
 
 def _local_alias(s: Session, person: Person) -> None:

@@ -75,8 +75,11 @@ def delete(person_id: str) -> Response:
     """Delete a person with a reason (a soft tombstone)."""
     reason = (request.form.get("reason") or "").strip()
     s, v, user = db.session(), get_vault(), current_user()
-    return _done(lambda: lifecycle.delete(s, v, user, person_id, reason), person_id,
-                 "lifecycle.flash.deleted")  # fmt: skip
+    return _done(
+        lambda: lifecycle.delete(s, v, user, person_id, reason),
+        person_id,
+        "lifecycle.flash.deleted",
+    )
 
 
 @bp.post("/persons/<person_id>/restore")
@@ -84,8 +87,9 @@ def delete(person_id: str) -> Response:
 def restore(person_id: str) -> Response:
     """Restore a deleted person."""
     s, v, user = db.session(), get_vault(), current_user()
-    return _done(lambda: lifecycle.restore(s, v, user, person_id), person_id,
-                 "lifecycle.flash.restored")  # fmt: skip
+    return _done(
+        lambda: lifecycle.restore(s, v, user, person_id), person_id, "lifecycle.flash.restored"
+    )
 
 
 @bp.post("/persons/<person_id>/deceased")
@@ -94,8 +98,11 @@ def deceased(person_id: str) -> Response:
     """Record a person's death on a date."""
     on = (request.form.get("date") or "").strip()
     s, v, user = db.session(), get_vault(), current_user()
-    return _done(lambda: lifecycle.mark_deceased(s, v, user, person_id, on), person_id,
-                 "lifecycle.flash.deceased")  # fmt: skip
+    return _done(
+        lambda: lifecycle.mark_deceased(s, v, user, person_id, on),
+        person_id,
+        "lifecycle.flash.deceased",
+    )
 
 
 @bp.post("/persons/<person_id>/unmerge")
@@ -104,8 +111,9 @@ def unmerge(person_id: str) -> Response:
     """Separate a merged record from its survivor; shows the survivor afterwards."""
     s, v, user = db.session(), get_vault(), current_user()
     survivor = lifecycle.survivor_of(s, person_id) or person_id
-    return _done(lambda: lifecycle.unmerge(s, v, user, person_id), survivor,
-                 "lifecycle.flash.unmerged")  # fmt: skip
+    return _done(
+        lambda: lifecycle.unmerge(s, v, user, person_id), survivor, "lifecycle.flash.unmerged"
+    )
 
 
 @bp.post("/review/<item_id>/merge")

@@ -80,14 +80,23 @@ def _field_result(w: Writer, op: Op, state: LifecycleState) -> dict[str, FieldRe
     return {FIELD: FieldResult(state.to_wire(), fv.version_seq, fv.last_op_id)}
 
 
-def _emit(w: Writer, op: Op, person_id: str, entity: tuple[str, str], kind: ChangeKind,
-          body: dict[str, Any], fields: dict[str, FieldResult] | None = None,
-          seq: int | None = None) -> int:  # fmt: skip
+def _emit(
+    w: Writer,
+    op: Op,
+    person_id: str,
+    entity: tuple[str, str],
+    kind: ChangeKind,
+    body: dict[str, Any],
+    fields: dict[str, FieldResult] | None = None,
+    seq: int | None = None,
+) -> int:
     """Append one change to the pull log (at ``seq`` when the caller already allocated it)."""
     seq = w.next_seq() if seq is None else seq
     payload = {"body": body, "fields": {k: f.to_json() for k, f in (fields or {}).items()}}
-    versions = {k: {"version_seq": f.version_seq, "last_op_id": f.last_op_id}
-                for k, f in (fields or {}).items()}  # fmt: skip
+    versions = {
+        k: {"version_seq": f.version_seq, "last_op_id": f.last_op_id}
+        for k, f in (fields or {}).items()
+    }
     w.s.add(
         SyncChange(
             server_seq=seq,
@@ -130,8 +139,14 @@ def apply(w: Writer, op: Op, eff: str) -> OpResult:
             PersonAlias.survivor_id == op.entity_id, PersonAlias.active.is_(True)
         )
     )
-    verdict = decide(op.type, op.data, op.entity_id, target, survivor=survivor,
-                     merged_into_target=into_target is not None)  # fmt: skip
+    verdict = decide(
+        op.type,
+        op.data,
+        op.entity_id,
+        target,
+        survivor=survivor,
+        merged_into_target=into_target is not None,
+    )
     if verdict.after is None:
         status = OpStatus.IDENTICAL if verdict.identical else OpStatus.REJECTED
         fields = _field_result(w, op, target)
@@ -163,8 +178,13 @@ def _write(w: Writer, handler: EntityHandler, op: Op, eff: str, verdict: Verdict
             _alias(w, op, alias.survivor_id, active=False)
     elif op.type is OpType.PERSON_RESTORE:
         _close_edit_after_delete(w, op)
-    return OpResult(op.op_id, OpStatus.APPLIED, server_seq=seq, fields=fields,
-                    conflict_id=opened[0] if opened else None)  # fmt: skip
+    return OpResult(
+        op.op_id,
+        OpStatus.APPLIED,
+        server_seq=seq,
+        fields=fields,
+        conflict_id=opened[0] if opened else None,
+    )
 
 
 def _alias(w: Writer, op: Op, survivor_id: str, *, active: bool) -> None:
@@ -178,7 +198,11 @@ def _alias(w: Writer, op: Op, survivor_id: str, *, active: bool) -> None:
     seq = _emit(w, op, op.entity_id, (ALIAS_ENTITY, op.entity_id), ChangeKind.ALIAS, body)
     _emit(w, op, survivor_id, (ALIAS_ENTITY, op.entity_id), ChangeKind.ALIAS, body)
     alias.survivor_id, alias.op_id, alias.active, alias.version_seq = (
-        survivor_id, op.op_id, active, seq)  # fmt: skip
+        survivor_id,
+        op.op_id,
+        active,
+        seq,
+    )
     w.s.flush()
 
 
@@ -225,8 +249,14 @@ def _close_edit_after_delete(w: Writer, op: Op) -> None:
             ReviewItem.status == review.OPEN,
         )
     ):
-        done = Resolution(item, dismiss=False, value=None, has_value=False, note="restored",
-                          user_id=str(op.data.get("user_id") or "")[:64] or None)  # fmt: skip
+        done = Resolution(
+            item,
+            dismiss=False,
+            value=None,
+            has_value=False,
+            note="restored",
+            user_id=str(op.data.get("user_id") or "")[:64] or None,
+        )
         review.close(w, done, op)
 
 

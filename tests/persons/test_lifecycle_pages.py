@@ -78,9 +78,17 @@ def _user(app: Flask, username: str, role: str, country: str | None = None) -> N
     with session_scope(app) as s:
         sup = s.scalar(select(User).where(User.username == "sup"))
         assert sup is not None
-        auth.add_user(s, get_vault(app), username=username, display_name=username, role=role,
-                      password=PASSWORD, site_id=sup.home_site_id, country=country,
-                      language="en")  # fmt: skip
+        auth.add_user(
+            s,
+            get_vault(app),
+            username=username,
+            display_name=username,
+            role=role,
+            password=PASSWORD,
+            site_id=sup.home_site_id,
+            country=country,
+            language="en",
+        )
 
 
 def _post(client: FlaskClient, path: str, **form: str) -> Any:

@@ -89,14 +89,17 @@ def test_s11_delete_vs_concurrent_edit_over_http(
     sync(a, b, a)
     for app in (a.app, b.app, central.app):
         assert shown(app, pid) == ("deleted", "+57 312")
-    assert central.count(ReviewItem, ReviewItem.person_id == pid,
-                         ReviewItem.kind == "edit_after_delete") == 1  # fmt: skip
+    assert (
+        central.count(
+            ReviewItem, ReviewItem.person_id == pid, ReviewItem.kind == "edit_after_delete"
+        )
+        == 1
+    )
     act(b.app, lifecycle.restore, pid)
     sync(b, a)
     for app in (a.app, b.app, central.app):
         assert shown(app, pid) == ("active", "+57 312")
-    assert central.count(ReviewItem, ReviewItem.person_id == pid,
-                         ReviewItem.status == "open") == 0  # fmt: skip
+    assert central.count(ReviewItem, ReviewItem.person_id == pid, ReviewItem.status == "open") == 0
     assert a.outbox() == [] and b.outbox() == []
 
 

@@ -68,8 +68,10 @@ def test_mark_deceased() -> None:
         "date",
         LifecycleError.BAD_DATE,
     )
-    for target, code in ((DELETED, LifecycleError.PERSON_DELETED),
-                         (MERGED, LifecycleError.PERSON_MERGED)):  # fmt: skip
+    for target, code in (
+        (DELETED, LifecycleError.PERSON_DELETED),
+        (MERGED, LifecycleError.PERSON_MERGED),
+    ):
         v = decide(OpType.PERSON_MARK_DECEASED, {"date": "2025-01-02"}, "m", target)
         assert v.error == ("person", code)
 

@@ -256,9 +256,16 @@ def test_a_health_worker_cannot_change_a_lifecycle(world: World) -> None:
     a, _b, _ta, _tb, first = world
     with a.test_request_context(), session_scope(a) as s:
         sup = _sup(s)
-        auth.add_user(s, get_vault(a), username="hw", display_name="hw", role="health_worker",
-                      password="correct horse battery", site_id=sup.home_site_id,
-                      language="en")  # fmt: skip
+        auth.add_user(
+            s,
+            get_vault(a),
+            username="hw",
+            display_name="hw",
+            role="health_worker",
+            password="correct horse battery",
+            site_id=sup.home_site_id,
+            language="en",
+        )
     with a.test_request_context(), session_scope(a) as s:
         hw = s.scalar(select(User).where(User.username == "hw"))
         assert hw is not None
