@@ -208,3 +208,34 @@ def test_actions_need_the_csrf_token(
     resp = client.post(f"/persons/{pair['first']}/delete", data={"reason": "x"}, base_url=URL)
     assert resp.status_code in (400, 403)
     assert _state(app, pair["first"]).state == "active"
+
+
+def test_search_and_home_lists_resolve_a_merged_record_to_its_survivor(
+    app: Flask, login: Callable[..., FlaskClient], pair: dict[str, str]
+) -> None:
+    from datetime import date
+
+    from contigo.encounters import services as encounters
+    from contigo.home import services as home
+    from contigo.persons import services as persons
+    from tests.factories import VISIT
+
+    first, second = pair["first"], pair["second"]
+    with app.test_request_context(base_url=URL), session_scope(app) as s:
+        sup = s.scalar(select(User).where(User.username == "sup"))
+        assert sup is not None
+        v = get_vault(app)
+        visit = encounters.record(s, v, sup, second, sup.home_site_id,
+                                  {**VISIT, "occurred_on": date.today()})  # fmt: skip
+        lifecycle.merge(s, v, sup, first, second)
+    with app.test_request_context(base_url=URL), session_scope(app) as s:
+        sup = s.scalar(select(User).where(User.username == "sup"))
+        assert sup is not None
+        v = get_vault(app)
+        merged = s.get(Person, second)
+        assert merged is not None
+        assert [p.id for p in persons.search(s, v, sup, merged.contigo_id)] == [first]
+        assert [p.id for p, _when in home.recent(s, v, sup)] == [first]
+        assert [e.id for e in encounters.history(s, v, sup, first)] == [visit.id]
+    page = login().get("/", base_url=URL).get_data(as_text=True)
+    assert f"/persons/{first}" in page and f"/persons/{second}" not in page
