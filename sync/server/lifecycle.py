@@ -175,6 +175,7 @@ def _write(w: Writer, handler: EntityHandler, op: Op, eff: str, verdict: Verdict
     elif op.type is OpType.PERSON_UNMERGE:
         alias = w.s.get(PersonAlias, op.entity_id)
         if alias is not None:
+            _close_merge_conflicts(w, op, alias.op_id)
             _alias(w, op, alias.survivor_id, active=False)
     elif op.type is OpType.PERSON_RESTORE:
         _close_edit_after_delete(w, op)
@@ -238,6 +239,30 @@ def _demographic_conflicts(
         )
         opened.append(review.record_decision(w, on_survivor, name, decision, None))
     return opened
+
+
+def _close_merge_conflicts(w: Writer, op: Op, merge_op_id: str) -> None:
+    """An unmerge withdraws the demographic conflicts its merge opened, unless a later edit
+    joined one (then it is a real conflict of the survivor and stays open)."""
+    opened = select(SyncChange.entity_id).where(
+        SyncChange.entity_type == review.ENTITY_TYPE,
+        SyncChange.kind == ChangeKind.CONFLICT.value,
+        SyncChange.origin_op_id == merge_op_id,
+    )
+    for item in w.s.scalars(
+        select(ReviewItem).where(ReviewItem.id.in_(opened), ReviewItem.status == review.OPEN)
+    ):
+        if len(review.read_candidates(w.cfg, item)) > 2:
+            continue
+        done = Resolution(
+            item,
+            dismiss=True,
+            value=None,
+            has_value=False,
+            note="unmerged",
+            user_id=str(op.data.get("user_id") or "")[:64] or None,
+        )
+        review.close(w, done, op)
 
 
 def _close_edit_after_delete(w: Writer, op: Op) -> None:

@@ -182,6 +182,7 @@ def test_s21_duplicate_merge_redirects_later_ops_and_unmerge_separates_them(
     run_sync(b, tb)
     for app in (a, b, central):
         assert survivor(app, second) is None
+        assert [i.status for i in items(app, id=clash.id)] == ["dismissed"]  # withdrawn
         assert view(app, second).lifecycle == "active"
         assert view(app, second).phone == "+57 300 111"
     for app in (a, b):
