@@ -78,6 +78,9 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.usersync.views import bp as usersync_bp
 
     app.register_blueprint(usersync_bp)
+    from contigo.persons.lifecycle_views import bp as lifecycle_bp
+
+    app.register_blueprint(lifecycle_bp)
     if app.config["CONTIGO_MODE"] == "field":
         from contigo.syncui.views import bp as syncui_bp
 

@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 from contigo.auth.models import User
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
-from contigo.persons import risk_flags
+from contigo.persons import lifecycle, risk_flags
 from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
@@ -28,7 +28,14 @@ from contigo.sites.models import SITE_KINDS, Site
 from contigo.usersync.authors import AUTHOR, author_of, with_author
 from contigo.vault import Vault
 from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
-from sync.policies import DEFAULT_EPISODE_POLICIES, DEFAULT_PERSON_POLICIES, Policy, PolicyRegistry
+from sync.lifecycle import ALIAS_ENTITY
+from sync.policies import (
+    DEFAULT_EPISODE_POLICIES,
+    DEFAULT_PERSON_POLICIES,
+    FieldPolicy,
+    Policy,
+    PolicyRegistry,
+)
 
 PERSON_FIELDS = (
     "given_names",
@@ -208,12 +215,17 @@ class PersonHandler:
         view = decrypt(self.vault, person).as_dict()
         if any(n in risk_flags.FIELDS for n in names):
             view |= risk_flags.read(self.vault, person)
+        if lifecycle.FIELD in names:  # the Controlled pseudo-field (sync.lifecycle)
+            view[lifecycle.FIELD] = lifecycle.state_of(self.vault, person).to_wire()
         return {n: view.get(n) for n in names}
 
     def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
         person = s.get(Person, entity_id)
         assert person is not None
         key = self.vault.person_key(person)
+        if lifecycle.FIELD in values:
+            state = lifecycle.LifecycleState.from_wire(values[lifecycle.FIELD])
+            lifecycle.write_state(s, self.vault, person, state)
         for name, value in values.items():
             if name in ENCRYPTED:
                 setattr(
@@ -446,9 +458,12 @@ class EpisodeHandler:
 
 
 def policy_registry() -> PolicyRegistry:
-    """Contigo's field policies: SYNC.md's defaults plus the episode's exit date (REVIEW)."""
+    """Contigo's field policies: SYNC.md's defaults, the person's lifecycle (changed only by
+    its dedicated ops, so a plain patch of it is refused like one of the owning site) and the
+    episode's exit date (REVIEW)."""
     registry = PolicyRegistry()
-    registry.register("person", DEFAULT_PERSON_POLICIES)
+    controlled = FieldPolicy(Policy.TRANSFER_ONLY, since_schema=2)
+    registry.register("person", {**DEFAULT_PERSON_POLICIES, lifecycle.FIELD: controlled})
     registry.register("care_episode", {**DEFAULT_EPISODE_POLICIES, "exit_on": Policy.REVIEW})
     return registry
 
@@ -460,6 +475,7 @@ def build_registry(vault: Vault) -> HandlerRegistry:
     registry.register(EncounterHandler(vault))
     registry.register(EncounterVoidHandler(vault))
     registry.register(EpisodeHandler())
+    registry.declare_type(ALIAS_ENTITY, since_schema=2)
     from contigo.usersync import field as usersync_field
 
     usersync_field.register(registry, vault)

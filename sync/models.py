@@ -231,6 +231,21 @@ class SyncNonce(SyncBase):
     seen_at: Mapped[str] = mapped_column(String(32), index=True)
 
 
+class PersonAlias(SyncBase):
+    """A merged person's id pointing at its survivor (SYNC.md §2.11 ``patient_aliases``), on the
+    central server and on every laptop that holds either person. Read paths and the server's
+    redirect resolve through it. An unmerge clears ``active`` rather than deleting the row, so a
+    replayed older alias change (``version_seq`` lower) can never bring a merge back."""
+
+    __tablename__ = "person_aliases"
+
+    merged_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    survivor_id: Mapped[str] = mapped_column(String(64), index=True)
+    op_id: Mapped[str] = mapped_column(String(64))
+    version_seq: Mapped[int] = mapped_column(BigInteger)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
 # ── client side (laptop) ───────────────────────────────────────────────────────────────────────
 
 

@@ -84,7 +84,7 @@ def downcast_change(
     out = dict(change)
     if change.get("fields"):
         fields = _cut_fields(registry, entity_type, change["fields"], schema)
-        if not fields and change.get("kind") == "fields":
+        if not fields and change.get("kind") in ("fields", "lifecycle"):
             return None
         out["fields"] = fields
         if not fields:

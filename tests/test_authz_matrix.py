@@ -31,6 +31,7 @@ from contigo.auth import services as auth
 from contigo.auth.views import unlock_session
 from contigo.db import session_scope
 from contigo.persons import services as persons
+from contigo.persons.models import Person
 from contigo.setup import initialise
 from contigo.sites.services import add_site, by_code
 from contigo.vault import get_vault
@@ -300,3 +301,49 @@ def test_admin_cannot_search_at_all(world: World) -> None:
 
 def test_the_matrix_covers_every_role() -> None:
     assert {role for role, _home, _country in USERS.values()} == set(READS) == set(WRITES)
+
+
+#: The lifecycle page actions (contigo.persons.lifecycle_views): form data of each.
+LIFECYCLE_PAGES = {"deceased": {"date": "2025-01-01"}, "delete": {"reason": "registered twice"}}
+
+
+def _session_client(w: World, user: str) -> tuple[FlaskClient, str]:
+    """A browser-like client signed in as ``user``, with its CSRF token."""
+    client = w.app.test_client()
+    client.get("/login", base_url="http://localhost")
+    with client.session_transaction() as sess:
+        token = str(sess.get("csrf"))
+    resp = client.post(
+        "/login",
+        data={"username": user, "password": PASSWORD, "csrf_token": token},
+        base_url="http://localhost",
+    )
+    assert resp.status_code == 302
+    client.get("/login", base_url="http://localhost")  # a page with a form: a fresh token
+    with client.session_transaction() as sess:
+        token = str(sess.get("csrf"))
+    return client, token
+
+
+@pytest.mark.parametrize("action", list(LIFECYCLE_PAGES))
+@pytest.mark.parametrize("scope", SCOPES)
+@pytest.mark.parametrize("user", list(USERS))
+def test_lifecycle_pages(world: World, user: str, scope: str, action: str) -> None:
+    """Only a supervisor changes a lifecycle, and only at their own sites (a fresh person per
+    case, so the shared world's persons stay active)."""
+    site = world.target(user, scope)
+    body = {**CHILD, "birth_date": "2024-05-01", "site_id": world.sites[site]}
+    made = world.client.post("/api/v1/persons", json=body, headers=world.headers[WRITER_OF[site]])
+    assert made.status_code == 201, made.json
+    pid = made.json["id"]
+    client, token = _session_client(world, user)
+    before = world.audit_count()
+    data = LIFECYCLE_PAGES[action] | {"csrf_token": token}
+    resp = client.post(f"/persons/{pid}/{action}", data=data, base_url="http://localhost")
+    allowed = USERS[user][0] == "supervisor" and scope == "own"
+    assert resp.status_code == (302 if allowed else 403)
+    audited = world.audit_count() - before
+    assert audited >= 1 if allowed else audited == 0
+    with session_scope(world.app) as s:
+        state = s.scalar(select(Person.lifecycle).where(Person.id == pid))
+    assert state == ({"deceased": "deceased", "delete": "deleted"}[action] if allowed else "active")

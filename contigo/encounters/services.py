@@ -24,6 +24,7 @@ from contigo.episodes.models import Appointment
 from contigo.episodes.services import after_visit
 from contigo.errors import AlreadyVoided, UnknownEncounter, UnknownPerson, ValidationFailed
 from contigo.i18n import translate
+from contigo.persons import lifecycle
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt as decrypt_person
 from contigo.sites.models import Site
@@ -206,16 +207,19 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
     if person is None:
         raise UnknownPerson()
     check_read(s, actor, person)
-    key = v.person_key(person)
+    keys = lifecycle.record_keys(s, v, person)  # a survivor shows the merged records' visits too
     rows = list(
         s.scalars(
             select(Encounter)
-            .where(Encounter.person_id == person_id)
+            .where(Encounter.person_id.in_(keys))
             .order_by(Encounter.occurred_on, Encounter.recorded_hlc)
         )
     )
+    owner = {r.id: r.person_id for r in rows}
     voids = {
-        vd.encounter_id: v.decrypt_with(key, "encounter_voids", vd.id, "reason", vd.reason_enc)
+        vd.encounter_id: v.decrypt_with(
+            keys[owner[vd.encounter_id]], "encounter_voids", vd.id, "reason", vd.reason_enc
+        )
         for vd in s.scalars(
             select(EncounterVoid).where(EncounterVoid.encounter_id.in_([r.id for r in rows]))
         )
@@ -223,7 +227,7 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
     superseded = {r.supersedes_id: r.id for r in rows if r.supersedes_id}
     out = []
     for r in rows:
-        body = v.decrypt_with(key, "encounters", r.id, "payload", r.payload_enc)
+        body = v.decrypt_with(keys[r.person_id], "encounters", r.id, "payload", r.payload_enc)
         assessment = body.pop("assessment")
         out.append(
             EncounterView(

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, timedelta
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, select
 from sqlalchemy.orm import Session
 
 from contigo.auth.models import User
@@ -15,6 +16,7 @@ from contigo.episodes.models import Appointment
 from contigo.persons.models import Person
 from contigo.persons.services import PersonView, decrypt
 from contigo.vault import Vault
+from sync.models import PersonAlias
 
 LIST_LIMIT = 50
 ALERT_WINDOW_DAYS = 30
@@ -36,6 +38,16 @@ class AlertItem:
     person: PersonView
     occurred_on: date
     codes: tuple[str, ...]
+
+
+def _merged_from(person_id: Any) -> Any:
+    """Join condition: the active alias of a merged person (SYNC.md §2.11)."""
+    return and_(PersonAlias.merged_id == person_id, PersonAlias.active.is_(True))
+
+
+def _shown_as() -> Any:
+    """The person an encounter is listed under: its survivor when its person was merged."""
+    return func.coalesce(PersonAlias.survivor_id, Encounter.person_id)
 
 
 def _due(s: Session, v: Vault, sites: set[str], today: date, *, overdue: bool) -> list[DueItem]:
@@ -70,7 +82,9 @@ def recent(s: Session, v: Vault, user: User, limit: int = 10) -> list[tuple[Pers
     latest = func.max(Encounter.occurred_on)
     rows = s.execute(
         select(Person, latest)
-        .join(Encounter, Encounter.person_id == Person.id)
+        .select_from(Encounter)
+        .outerjoin(PersonAlias, _merged_from(Encounter.person_id))
+        .join(Person, Person.id == _shown_as())
         .where(Encounter.site_id.in_(visible_site_ids(s, user)), Person.lifecycle == "active")
         .group_by(Person.id)
         .order_by(latest.desc())
@@ -87,7 +101,8 @@ def alerts(s: Session, v: Vault, user: User, today: date) -> list[AlertItem]:
     superseded = select(Encounter.supersedes_id).where(Encounter.supersedes_id.isnot(None))
     rows = s.execute(
         select(Encounter, Person)
-        .join(Person, Person.id == Encounter.person_id)
+        .outerjoin(PersonAlias, _merged_from(Encounter.person_id))
+        .join(Person, Person.id == _shown_as())
         .where(
             Encounter.site_id.in_(visible_site_ids(s, user)),
             Encounter.occurred_on >= since,
@@ -104,8 +119,10 @@ def alerts(s: Session, v: Vault, user: User, today: date) -> list[AlertItem]:
         if person.id in seen:
             continue
         seen.add(person.id)
+        recorded_for = person if enc.person_id == person.id else s.get(Person, enc.person_id)
+        assert recorded_for is not None
         body = v.decrypt_with(
-            v.person_key(person), "encounters", enc.id, "payload", enc.payload_enc
+            v.person_key(recorded_for), "encounters", enc.id, "payload", enc.payload_enc
         )
         codes = tuple(body["assessment"].get("alerts", ()))
         if codes:

@@ -38,6 +38,10 @@ class Person(Base):
     kind: Mapped[str] = mapped_column(String(8))
     owning_site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
     lifecycle: Mapped[str] = mapped_column(String(10), default="active")
+    # No foreign key: a laptop may hold a merged person without its survivor (another site's).
+    merged_into_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    deleted_reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    deceased_on_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     mother_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id"), index=True)
     data_key_wrapped: Mapped[bytes | None] = mapped_column(LargeBinary)
     given_names_enc: Mapped[bytes] = mapped_column(LargeBinary)

@@ -23,6 +23,7 @@ from contigo.i18n import translate
 from contigo.persons import contigo_id
 from contigo.persons.models import Person, PersonIndex
 from contigo.vault import Vault
+from sync.models import PersonAlias
 from sync.outbox import record_op, tick
 from sync.repair import amend_rejected_create
 
@@ -245,6 +246,7 @@ def search(
         ids = [i for i in ids if i in dob_ids]
     if not ids:
         return []
+    ids = resolve_aliases(s, ids)  # a merged record's identifiers find its survivor
     allowed = {p.id: p for p in s.scalars(persons_query(s, actor).where(Person.id.in_(ids)))}
     found = [decrypt(v, allowed[i]) for i in dict.fromkeys(ids) if i in allowed]
     shown = [p for p in found if p.lifecycle == "active"][:limit]
@@ -259,6 +261,17 @@ def search(
             site_id=person.owning_site_id,
         )
     return shown
+
+
+def resolve_aliases(s: Session, ids: list[str]) -> list[str]:
+    """Each id, or its survivor's when that person was merged (order kept, duplicates dropped)."""
+    rows = s.execute(
+        select(PersonAlias.merged_id, PersonAlias.survivor_id).where(
+            PersonAlias.merged_id.in_(ids), PersonAlias.active.is_(True)
+        )
+    )
+    survivors = {merged: survivor for merged, survivor in rows}
+    return list(dict.fromkeys(survivors.get(i, i) for i in ids))
 
 
 def likely_duplicates(s: Session, v: Vault, actor: User, data: dict[str, Any]) -> list[PersonView]:

@@ -20,7 +20,7 @@ from contigo.episodes import services as episodes
 from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.forms import FormState, form_input
 from contigo.i18n import current_language, translate
-from contigo.persons import contigo_id, services
+from contigo.persons import contigo_id, lifecycle_views, services
 from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES
 from contigo.persons.schemas import (
     DOCUMENT_TYPES,
@@ -261,10 +261,15 @@ def record_context(person_id: str) -> dict[str, Any]:
 
 @bp.route("/<person_id>")
 @login_required
-def show(person_id: str) -> str:
-    """A person's record: summary, classification, history from every site, charts, episode."""
+def show(person_id: str) -> Any:
+    """A person's record: summary, classification, history from every site, charts, episode.
+    A merged person's page redirects to the survivor."""
+    moved = lifecycle_views.redirect_if_merged(person_id)
+    if moved is not None:
+        return moved
     context = record_context(person_id)
     context["charts"] = _charts(context["person"], context["history"])
+    context["lifecycle"] = lifecycle_views.panel(db.session(), current_user(), person_id)
     return render_template("persons/show.html", **context)
 
 

@@ -13,7 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sync.client.lifecycle import apply_alias
 from sync.handlers import ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
+from sync.lifecycle import ALIAS_ENTITY
 from sync.models import FieldVersion, OutboxOp, ReviewItem, SyncParked
 from sync.outbox import Encrypt
 from sync.protocol import SCHEMA_VERSION, Change, FieldResult
@@ -127,10 +129,14 @@ def apply_change(
     if change.kind == "directory":
         apply_directory(s, registry, change, encrypt)
         return True
+    if change.kind == "alias" and change.entity_type == ALIAS_ENTITY:
+        parked: list[str] = []
+        apply_alias(s, change, parked.append)
+        return _park(s, change, "invalid_value", encrypt, schema) if parked else True
     handler = registry.for_entity(change.entity_type)
     if handler is None or not entity_known(registry, change.entity_type, schema):
         return _park(s, change, "unknown_entity", encrypt, schema)
-    if change.kind not in ("insert", "void", "fields"):
+    if change.kind not in ("insert", "void", "fields", "lifecycle"):
         return _park(s, change, "unknown_kind", encrypt, schema)
     fields = dict(change.fields or {})
     known = {

@@ -29,6 +29,8 @@ class OpType(StrEnum):
     PERSON_RESTORE = "person.restore"
     PERSON_MERGE = "person.merge"
     PERSON_MARK_DECEASED = "person.mark_deceased"
+    PERSON_UNMERGE = "person.unmerge"
+    """An extension of SYNC.md: reverses a ``person.merge`` (encounters kept their person_id)."""
     CARE_EPISODE_CREATE = "care_episode.create"
     CARE_EPISODE_PATCH = "care_episode.patch"
     CARE_EPISODE_CLOSE = "care_episode.close"

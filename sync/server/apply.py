@@ -23,7 +23,7 @@ from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
 from sync.merge import ReviewItem as ReviewDecision
 from sync.models import Device, FieldVersion, PersonSiteAccess, SyncChange, SyncCounter, SyncOp
 from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, OpType, PushBatch
-from sync.server import ServerConfig, iso, review, upcast
+from sync.server import ServerConfig, iso, lifecycle, review, upcast
 
 log = logging.getLogger(__name__)
 
@@ -213,6 +213,12 @@ def _ledger(b: _Batch, batch: PushBatch, op: Op, eff: str, result: OpResult) -> 
 def _dispatch(b: _Batch, op: Op, eff: str) -> OpResult:
     if op.type is OpType.CONFLICT_RESOLVE:
         return _resolve(b, op, eff)
+    if op.type in lifecycle.OPS:
+        return lifecycle.apply(b, op, eff)
+    return lifecycle.follow_up(b, op, eff, _dispatch_entity(b, op, eff))
+
+
+def _dispatch_entity(b: _Batch, op: Op, eff: str) -> OpResult:
     found = b.cfg.registry.for_op(op.type.value)
     if found is None or found[0].entity_type != op.entity_type:
         raise InvalidOp({"type": ["no handler for this op type and entity type"]})

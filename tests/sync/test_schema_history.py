@@ -50,6 +50,8 @@ HISTORY: dict[int, set[str]] = {
     },
     2: {
         "user",
+        "person_alias",
+        "person.lifecycle",
         "person.risk_flags.hiv_exposed",
         "person.risk_flags.disability",
         "person.risk_flags.oedema_history",
