@@ -82,6 +82,8 @@ def _register_blueprints(app: Flask) -> None:
     if app.config["CONTIGO_MODE"] == "central":
         from contigo.review.finders import install as install_review_finders
         from contigo.sync_views import bp as sync_bp
+        from contigo.transfers.sync import install_central as install_transfers_central
 
         app.register_blueprint(sync_bp)
         install_review_finders(app)
+        install_transfers_central(app)

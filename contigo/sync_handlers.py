@@ -23,6 +23,7 @@ from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
 from contigo.sites.models import SITE_KINDS, Site
+from contigo.transfers.sync import install as install_transfers
 from contigo.vault import Vault
 from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
 from sync.policies import DEFAULT_EPISODE_POLICIES, DEFAULT_PERSON_POLICIES, Policy, PolicyRegistry
@@ -431,4 +432,5 @@ def build_registry(vault: Vault) -> HandlerRegistry:
     registry.register(EncounterHandler(vault))
     registry.register(EncounterVoidHandler(vault))
     registry.register(EpisodeHandler())
+    install_transfers(registry, vault)
     return registry

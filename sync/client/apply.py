@@ -12,6 +12,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.client.scope import apply_transfer
 from sync.handlers import ApplyContext, HandlerRegistry, MissingDependency
 from sync.models import FieldVersion, OutboxOp, ReviewItem, SyncParked
 from sync.outbox import Encrypt
@@ -93,6 +94,10 @@ def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt:
     """Apply one pulled change, idempotently; what cannot be applied is parked, not dropped."""
     if change.kind in ("conflict", "conflict_closed") and change.entity_type == "sync_conflict":
         apply_review_item(s, change, encrypt)
+        return
+    if change.kind == "transfer" and change.entity_type == "person_transfer":
+        if not apply_transfer(s, registry, change, encrypt):
+            _park(s, change, "malformed transfer", encrypt)
         return
     handler = registry.for_entity(change.entity_type)
     data = dict(change.data or {})

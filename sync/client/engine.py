@@ -19,6 +19,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.client import scope
 from sync.client.apply import apply_change, apply_field_state
 from sync.client.transport import Response, Transport
 from sync.handlers import HandlerRegistry
@@ -102,6 +103,7 @@ class SyncEngine:
         self.hello()
         self.push(report)
         self.pull(report)
+        self.settle_scope()
         with self.sessions() as s, s.begin():
             set_state(s, LAST_SYNC_KEY, str(time.time_ns() // 1_000_000))
         return report
@@ -139,6 +141,16 @@ class SyncEngine:
             self._observe(s, reply.server_hlc)
             # The laptop warns its users before they record visits under a wrong clock.
             set_state(s, CLOCK_OFFSET_KEY, str(reply.clock_offset_ms))
+            scope.note_hello(s, self.registry, resp.body)
+
+    def settle_scope(self) -> None:
+        """Fetch snapshots of persons added to scope; purge removed ones whose outbox is empty
+        (see :mod:`sync.client.scope`)."""
+        scope.fetch_snapshots(
+            self.sessions, self.transport, self.registry, self.encrypt, apply_change
+        )
+        with self.sessions() as s, s.begin():
+            scope.purge_removed(s, self.registry)
 
     def _next_batch(self, tried: set[str]) -> dict[str, Any] | None:
         with self.sessions() as s, s.begin():
@@ -233,6 +245,7 @@ class SyncEngine:
             with self.sessions() as s, s.begin():
                 for change in page.changes:
                     apply_change(s, self.registry, change, self.encrypt)
+                scope.note_scope(s, resp.body)
                 set_state(s, CURSOR_KEY, page.next_cursor)
                 self._observe(s, page.server_hlc)
             report.pages += 1
