@@ -71,10 +71,14 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.home.views import bp as home_bp
     from contigo.persons.views import bp as persons_bp
     from contigo.review.views import bp as review_bp
+    from contigo.transfers.views import bp as transfers_bp
+    from contigo.transfers.views import install_banner
 
     for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp, review_bp):
         app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    app.register_blueprint(transfers_bp)
+    install_banner(app)
     if app.config["CONTIGO_MODE"] == "field":
         from contigo.syncui.views import bp as syncui_bp
 
