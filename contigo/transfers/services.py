@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contigo.audit.services import record as audit
@@ -231,6 +231,24 @@ def inbox(s: Session, v: Vault, actor: User) -> list[Incoming]:
         )
     audit(s, user_id=actor.id, action="view", entity_type="transfer_inbox")
     return out
+
+
+def pending_count(s: Session, actor: User) -> int:
+    """How many open transfers wait for one of ``actor``'s sites and can be decided here (the
+    person's snapshot has arrived); 0 for roles that cannot decide. Reads nothing personal, so
+    it is not audited (the inbox itself is)."""
+    if actor.role not in CLINICAL_WRITERS:
+        return 0
+    codes = site_codes(s, actor.site_ids)
+    if not codes:
+        return 0
+    found = s.scalar(
+        select(func.count())
+        .select_from(PersonTransfer)
+        .join(Person, Person.id == PersonTransfer.person_id)
+        .where(PersonTransfer.state == OPEN_STATE, PersonTransfer.to_site_code.in_(codes))
+    )
+    return int(found or 0)
 
 
 def banner(s: Session, actor: User, person: Person) -> PersonTransfer | None:

@@ -111,8 +111,7 @@ def purger(vault: Vault) -> Any:
         s.execute(delete(PersonIndex).where(PersonIndex.person_id == person_id))
         s.execute(delete(Person).where(Person.id == person_id))
         vault.shred(person_id)
-        if vault._fuzzy is not None:
-            vault._fuzzy.remove(person_id)
+        vault.unindex_person(person_id)
         s.flush()
 
     return purge
@@ -150,8 +149,8 @@ def install_central(app: Flask) -> None:
 
     registry = server_config(app).registry
     found = server_transfers.hooks(registry)
-    found.grace_days = int(app.config.get("TRANSFER_GRACE_DAYS", 90))
-    found.visitor_days = int(app.config.get("TRANSFER_VISITOR_DAYS", 30))
+    found.grace_days = int(app.config["TRANSFER_GRACE_DAYS"])
+    found.visitor_days = int(app.config["TRANSFER_VISITOR_DAYS"])
     finders = review_hooks(registry).finders
     if server_transfers.post_transfer_writes not in finders:
         finders.append(server_transfers.post_transfer_writes)

@@ -10,7 +10,7 @@ from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from contigo import db
 from contigo.auth.current import current_user, login_required
-from contigo.auth.scope import check_write
+from contigo.auth.scope import CLINICAL_WRITERS, check_write
 from contigo.errors import UnknownPerson, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.models import Person
@@ -93,7 +93,8 @@ def cancel(transfer_id: str) -> Any:
 
 
 def install_banner(app: Any) -> None:
-    """Give templates ``transfer_banner(person_id)``: the transfer to show on a person page."""
+    """Give templates ``transfer_banner(person_id)``, the transfer to show on a person page, and
+    ``incoming_transfers()``, the count of waiting requests shown in the menu."""
 
     def transfer_banner(person_id: str) -> Any:
         person = db.session().get(Person, person_id)
@@ -102,3 +103,12 @@ def install_banner(app: Any) -> None:
         return services.banner(db.session(), current_user(), person)
 
     app.jinja_env.globals["transfer_banner"] = transfer_banner
+
+    def incoming_transfers() -> int | None:
+        """The inbox count for the menu, or ``None`` when the user cannot decide transfers."""
+        user = current_user()
+        if user.role not in CLINICAL_WRITERS:
+            return None
+        return services.pending_count(db.session(), user)
+
+    app.jinja_env.globals["incoming_transfers"] = incoming_transfers
