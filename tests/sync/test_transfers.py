@@ -218,8 +218,14 @@ def test_s13_old_site_writes_after_transfer_are_kept_and_scope_goes_after_grace(
         assert s.get(Person, pid) is not None
         for op in rejected:
             s.delete(op)  # someone deals with it (its payload stays in the central ledger)
+    with session_scope(a) as s:
+        kept = s.get(Person, pid)
+        assert kept is not None
+        name = persons.decrypt(get_vault(a), kept).full_name
+    assert pid in get_vault(a).fuzzy_search(name)
     run_sync(a, ta)
     assert owner_code(a, pid) is None and encounter_ids(a, pid) == set()
+    assert pid not in get_vault(a).fuzzy_search(name)  # gone from the in-memory name index
     with session_scope(a) as s:
         assert s.scalar(select(PersonTransfer.id).where(PersonTransfer.person_id == pid)) is None
 
