@@ -71,6 +71,8 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.home.views import bp as home_bp
     from contigo.persons.views import bp as persons_bp
     from contigo.review.views import bp as review_bp
+    from contigo.transfers.views import bp as transfers_bp
+    from contigo.transfers.views import install_banner
 
     for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp, review_bp):
         app.register_blueprint(bp)
@@ -81,6 +83,8 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.persons.lifecycle_views import bp as lifecycle_bp
 
     app.register_blueprint(lifecycle_bp)
+    app.register_blueprint(transfers_bp)
+    install_banner(app)
     if app.config["CONTIGO_MODE"] == "field":
         from contigo.syncui.views import bp as syncui_bp
 
@@ -88,6 +92,8 @@ def _register_blueprints(app: Flask) -> None:
     if app.config["CONTIGO_MODE"] == "central":
         from contigo.review.finders import install as install_review_finders
         from contigo.sync_views import bp as sync_bp
+        from contigo.transfers.sync import install_central as install_transfers_central
 
         app.register_blueprint(sync_bp)
         install_review_finders(app)
+        install_transfers_central(app)

@@ -31,6 +31,8 @@ DEFAULTS: dict[str, Any] = {
     "MAX_CONTENT_LENGTH": 2 * 1024 * 1024,
     "AUTO_SYNC_SECONDS": 300,  # field: try a sync this often when the central answers; 0 = off
     "SYNC_STALE_DAYS": 3,  # field: warn when the last successful sync is older than this
+    "TRANSFER_GRACE_DAYS": 90,  # central: the old owner keeps access this long after a transfer
+    "TRANSFER_VISITOR_DAYS": 30,  # central: the receiving site's access while a request waits
 }
 
 INSTANCE_FILE = "contigo.json"

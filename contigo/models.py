@@ -12,6 +12,7 @@ from contigo.episodes.models import Appointment, CareEpisode
 from contigo.persons.models import Person, PersonIndex
 from contigo.sites.models import Site
 from sync.models import FieldVersion, OutboxOp, SyncBase, SyncState
+from sync.transfer_models import DeviceScope, PersonTransfer
 
 METADATA: list[MetaData] = [Base.metadata, SyncBase.metadata]
 
@@ -21,6 +22,7 @@ __all__ = [
     "Appointment",
     "AuditEntry",
     "CareEpisode",
+    "DeviceScope",
     "Encounter",
     "EncounterVoid",
     "FieldVersion",
@@ -28,6 +30,7 @@ __all__ = [
     "OutboxOp",
     "Person",
     "PersonIndex",
+    "PersonTransfer",
     "Site",
     "SyncState",
     "User",

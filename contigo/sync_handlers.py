@@ -25,6 +25,7 @@ from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
 from contigo.sites.models import SITE_KINDS, Site
+from contigo.transfers.sync import install as install_transfers
 from contigo.usersync.authors import AUTHOR, author_of, with_author
 from contigo.vault import Vault
 from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
@@ -479,4 +480,6 @@ def build_registry(vault: Vault) -> HandlerRegistry:
     from contigo.usersync import field as usersync_field
 
     usersync_field.register(registry, vault)
+    install_transfers(registry, vault)
+    registry.declare_type("person_transfer", since_schema=2)
     return registry

@@ -18,6 +18,7 @@ from flask import Blueprint, Flask, Response, current_app, request
 
 from contigo.db import session
 from contigo.sync_handlers import build_registry
+from contigo.transfers.sync import site_directory
 from contigo.vault import get_vault
 from sync.protocol import (
     MAX_BATCH_BYTES,
@@ -145,7 +146,8 @@ def hello() -> Response:
     """Versions and clock check."""
     device, raw = _signed()
     msg = parse_hello(_body(raw))
-    return _json(devices.hello(session(), server_config(current_app), device, msg, wall_ms()))
+    reply = devices.hello(session(), server_config(current_app), device, msg, wall_ms())
+    return _json(reply | {"sites": site_directory(session())})
 
 
 @bp.post("/push")

@@ -218,6 +218,12 @@ class Vault:
         if self._fuzzy is not None:
             self._fuzzy.add(person_id, f"{given} {family}")
 
+    def unindex_person(self, person_id: str) -> None:
+        """Drop a person from the in-memory name index (purged, shredded or out of scope), so
+        a later search cannot name it; a locked vault has no index and nothing to drop."""
+        if self._fuzzy is not None:
+            self._fuzzy.remove(person_id)
+
     def fuzzy_search(self, query: str, limit: int = 20) -> list[str]:
         if self._fuzzy is None:
             raise Locked()

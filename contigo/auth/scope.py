@@ -37,16 +37,34 @@ def persons_query(s: Session, user: User) -> Select[Person]:
 def check_read(s: Session, user: User, person: Person) -> None:
     """Refuse a read outside the user's scope."""
     if person.owning_site_id not in visible_site_ids(s, user):
+        if user.role in CLINICAL_WRITERS and _transferred_away(s, user, person):
+            return
         raise Forbidden()
 
 
-def check_write(s: Session, user: User, person: Person | None = None, site_id: str = "") -> None:
-    """Refuse a clinical write by a role that cannot write, or outside the user's sites."""
+def check_write(
+    s: Session,
+    user: User,
+    person: Person | None = None,
+    site_id: str = "",
+    *,
+    encounter: bool = False,
+) -> None:
+    """Refuse a clinical write by a role that cannot write, or outside the user's sites. A
+    person transferred away from the user's site still takes encounters (``encounter``)."""
     if user.role not in CLINICAL_WRITERS:
         raise Forbidden()
     target = person.owning_site_id if person is not None else site_id
     if target not in user.site_ids:
+        if encounter and person is not None and _transferred_away(s, user, person):
+            return
         raise Forbidden()
+
+
+def _transferred_away(s: Session, user: User, person: Person) -> bool:
+    from contigo.transfers.access import transferred_away
+
+    return transferred_away(s, user, person) is not None
 
 
 def check_manage_users(user: User, site_id: str) -> None:

@@ -60,7 +60,7 @@ def _person_and_site(s: Session, actor: User, person_id: str, site_id: str) -> t
     person = s.get(Person, person_id)
     if person is None:
         raise UnknownPerson()
-    check_write(s, actor, person)
+    check_write(s, actor, person, encounter=True)
     site = s.get(Site, site_id)
     if site is None or site_id not in actor.site_ids:
         raise ValidationFailed(fields={"site_id": [translate("v.site")]})

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync.client.lifecycle import apply_alias
+from sync.client.scope import apply_transfer
 from sync.handlers import ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
 from sync.lifecycle import ALIAS_ENTITY
 from sync.models import FieldVersion, OutboxOp, ReviewItem, SyncParked
@@ -126,6 +127,10 @@ def apply_change(
     """
     if change.kind in ("conflict", "conflict_closed") and change.entity_type == "sync_conflict":
         return apply_review_item(s, change, encrypt, schema=schema)
+    if change.kind == "transfer" and change.entity_type == "person_transfer":
+        if apply_transfer(s, registry, change, encrypt):
+            return True
+        return _park(s, change, "invalid_value", encrypt, schema)
     if change.kind == "directory":
         apply_directory(s, registry, change, encrypt)
         return True

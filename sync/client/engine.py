@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.client import scope
 from sync.client.apply import apply_change, apply_field_state
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport
@@ -30,6 +31,7 @@ from sync.protocol import (
     MAX_BATCH_OPS,
     PROTOCOL_VERSION,
     SCHEMA_VERSION,
+    Change,
     Control,
     HelloReply,
     OpStatus,
@@ -146,6 +148,7 @@ class SyncEngine:
             raise UpgradeRequired(reply.schema_version)
         self.push(report)
         self.pull(report)
+        self.settle_scope()
         with self.sessions() as s, s.begin():
             set_state(s, LAST_SYNC_KEY, str(self.physical_ms(s)))
         return report
@@ -193,7 +196,19 @@ class SyncEngine:
             set_state(s, UPGRADE_KEY, str(reply.schema_version) if upgrade else "")
             if reply.backfill and not upgrade:
                 set_state(s, CURSOR_KEY, "")
+            scope.note_hello(s, self.registry, resp.body)
         return reply
+
+    def settle_scope(self) -> None:
+        """Fetch snapshots of persons added to scope; purge removed ones whose outbox is empty
+        (see :mod:`sync.client.scope`)."""
+
+        def apply(s: Session, r: HandlerRegistry, change: Change, e: Encrypt) -> bool:
+            return apply_change(s, r, change, e, schema=self.schema_version)
+
+        scope.fetch_snapshots(self.sessions, self.transport, self.registry, self.encrypt, apply)
+        with self.sessions() as s, s.begin():
+            scope.purge_removed(s, self.registry)
 
     def _next_batch(self, tried: set[str]) -> dict[str, Any] | None:
         with self.sessions() as s, s.begin():
@@ -324,6 +339,7 @@ class SyncEngine:
                         s, self.registry, change, self.encrypt, schema=self.schema_version
                     ):
                         report.parked += 1
+                scope.note_scope(s, resp.body)
                 set_state(s, CURSOR_KEY, page.next_cursor)
                 self._observe(s, page.server_hlc)
             report.pages += 1

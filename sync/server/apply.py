@@ -23,7 +23,7 @@ from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
 from sync.merge import ReviewItem as ReviewDecision
 from sync.models import Device, FieldVersion, PersonSiteAccess, SyncChange, SyncCounter, SyncOp
 from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, OpType, PushBatch
-from sync.server import ServerConfig, iso, lifecycle, review, upcast
+from sync.server import ServerConfig, iso, lifecycle, review, transfers, upcast
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +211,9 @@ def _ledger(b: _Batch, batch: PushBatch, op: Op, eff: str, result: OpResult) -> 
 
 
 def _dispatch(b: _Batch, op: Op, eff: str) -> OpResult:
+    transfers.authorize(b, op)
+    if op.type in transfers.OPS:
+        return transfers.apply(b, op, eff)
     if op.type is OpType.CONFLICT_RESOLVE:
         return _resolve(b, op, eff)
     if op.type in lifecycle.OPS:

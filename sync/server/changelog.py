@@ -16,7 +16,7 @@ from sync.cursor import BadCursor, Cursor, decode_cursor, encode_cursor, scope_f
 from sync.models import Device, PersonSiteAccess, SyncChange
 from sync.protocol import SCHEMA_VERSION, ErrorCode, ProtocolError, PullRequest, SnapshotRequest
 from sync.schema import downcast_change
-from sync.server import ServerConfig, iso
+from sync.server import ServerConfig, iso, scope
 from sync.server.upcast import refuse_below
 
 
@@ -41,6 +41,17 @@ def _fingerprint(s: Session, site_id: str, now: str) -> str:
         )
     )
     return scope_fingerprint((p, site) for p, site in rows)
+
+
+def _scope_persons(s: Session, site_id: str, now: str) -> set[str]:
+    return set(
+        s.scalars(
+            select(PersonSiteAccess.person_id).where(
+                PersonSiteAccess.site_id == site_id,
+                or_(PersonSiteAccess.expires_at.is_(None), PersonSiteAccess.expires_at > now),
+            )
+        )
+    )
 
 
 def change_json(cfg: ServerConfig, row: SyncChange) -> dict[str, Any]:
@@ -99,7 +110,8 @@ def pull(
     now = iso(now_ms)
     schema = served_schema(cfg, device)
     try:
-        after = decode_cursor(req.cursor, cfg.cursor_key).seq if req.cursor else 0
+        presented = decode_cursor(req.cursor, cfg.cursor_key) if req.cursor else None
+        after = presented.seq if presented else 0
     except BadCursor as exc:
         raise ProtocolError(str(exc), where="cursor", code=ErrorCode.BAD_CURSOR) from None
     rows = list(
@@ -116,7 +128,15 @@ def pull(
     last = rows[-1].server_seq if rows else after
     cursor = Cursor(seq=last, scope=_fingerprint(s, device.site_id, now), schema=schema)
     device.last_seen_at = now
-    return {
+    changed = scope.diff(
+        s,
+        device.id,
+        device.site_id,
+        presented.scope if presented else None,
+        _scope_persons(s, device.site_id, now),
+        last,
+    )
+    return ({"scope": changed} if changed else {}) | {
         "changes": _downcast(cfg, rows, schema),
         "next_cursor": encode_cursor(cursor, cfg.cursor_key),
         "has_more": has_more,

@@ -51,6 +51,7 @@ HISTORY: dict[int, set[str]] = {
     2: {
         "user",
         "person_alias",
+        "person_transfer",
         "person.lifecycle",
         "person.risk_flags.hiv_exposed",
         "person.risk_flags.disability",

@@ -1,0 +1,156 @@
+"""Contigo's hooks for the sync engine's transfers and scope changes.
+
+On the central server: site codes to ids and back, and the person's owner column. On a laptop:
+the owner column by site code, the purge of a person that left the site's scope (its rows and
+its data key: a crypto-shred), and the sites directory that ``hello`` carries.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import delete, or_, select
+from sqlalchemy.orm import Session
+
+from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.episodes.models import Appointment, CareEpisode
+from contigo.persons.models import Person, PersonIndex
+from contigo.sites.models import Site
+from contigo.vault import Vault
+from sync.client import scope as client_scope
+from sync.handlers import HandlerRegistry
+from sync.models import FieldVersion, ReviewItem
+from sync.server import transfers as server_transfers
+from sync.transfer_models import PersonTransfer
+
+_APPEND_ONLY = ("encounters", "encounter_voids")
+
+
+def site_id_for_code(s: Session, code: str) -> str | None:
+    """The id of the active site with ``code`` on this instance."""
+    return s.scalar(select(Site.id).where(Site.code == code))
+
+
+def site_code_of(s: Session, site_id: str) -> str | None:
+    """The code of a site of this instance."""
+    site = s.get(Site, site_id)
+    return site.code if site is not None else None
+
+
+def set_owner(s: Session, person_id: str, site_code: str) -> None:
+    """Make the site with ``site_code`` the person's owner here (the site is created from the
+    code when this instance does not know it yet). A person not held here is left alone."""
+    from contigo.sync_handlers import ensure_site
+
+    person = s.get(Person, person_id)
+    if person is None:
+        return
+    site = ensure_site(s, {"code": site_code})
+    if person.owning_site_id != site.id:
+        person.owning_site_id = site.id
+        s.flush()
+
+
+def site_directory(s: Session) -> list[dict[str, Any]]:
+    """Every site as ``hello`` carries it, so laptops can choose a destination."""
+    return [
+        {
+            "code": site.code,
+            "name": site.name,
+            "country": site.country,
+            "kind": site.kind,
+            "elevation_m": site.elevation_m,
+        }
+        for site in s.scalars(select(Site).order_by(Site.code))
+    ]
+
+
+def store_sites(s: Session, sites: list[dict[str, Any]]) -> None:
+    """Add the sites of the directory this laptop does not know yet (known ones are kept: this
+    laptop's own sites are managed here)."""
+    from contigo.sync_handlers import ensure_site
+
+    for desc in sites:
+        if isinstance(desc.get("code"), str) and desc["code"]:
+            ensure_site(s, desc)
+
+
+def purger(vault: Vault) -> Any:
+    """A purge of one person (and its children's link to it) for ``vault``'s laptop."""
+
+    def purge(s: Session, person_id: str) -> None:
+        person = s.get(Person, person_id)
+        if person is None:
+            return
+        if s.scalar(select(Person.id).where(Person.mother_id == person_id).limit(1)):
+            return  # a child still held here links to her: kept until the child leaves too
+        encounters = select(Encounter.id).where(Encounter.person_id == person_id)
+        episodes = select(CareEpisode.id).where(CareEpisode.person_id == person_id)
+        _without_append_only_guard(s, True)
+        s.execute(delete(Appointment).where(Appointment.person_id == person_id))
+        s.execute(delete(EncounterVoid).where(EncounterVoid.encounter_id.in_(encounters)))
+        s.execute(
+            delete(Encounter)
+            .where(Encounter.person_id == person_id)
+            .where(Encounter.supersedes_id.isnot(None))
+        )
+        s.execute(delete(Encounter).where(Encounter.person_id == person_id))
+        _without_append_only_guard(s, False)
+        s.execute(
+            delete(FieldVersion).where(
+                or_(
+                    FieldVersion.entity_id == person_id,
+                    FieldVersion.entity_id.in_(episodes),
+                )
+            )
+        )
+        s.execute(delete(CareEpisode).where(CareEpisode.person_id == person_id))
+        s.execute(delete(ReviewItem).where(ReviewItem.person_id == person_id))
+        s.execute(delete(PersonTransfer).where(PersonTransfer.person_id == person_id))
+        s.execute(delete(PersonIndex).where(PersonIndex.person_id == person_id))
+        s.execute(delete(Person).where(Person.id == person_id))
+        vault.shred(person_id)
+        vault.unindex_person(person_id)
+        s.flush()
+
+    return purge
+
+
+def _without_append_only_guard(s: Session, off: bool) -> None:
+    """Lift (``off``) or restore the laptop's append-only triggers, inside the purge's own
+    transaction, so only a purge of a person out of scope ever deletes an encounter."""
+    if s.get_bind().dialect.name != "sqlite":
+        return
+    for table in _APPEND_ONLY:
+        if off:
+            s.connection().exec_driver_sql(f"DROP TRIGGER IF EXISTS {table}_no_delete")
+        else:
+            s.connection().exec_driver_sql(
+                f"CREATE TRIGGER {table}_no_delete BEFORE DELETE ON {table} "
+                "BEGIN SELECT RAISE(ABORT, 'append-only'); END"
+            )
+
+
+def install(registry: HandlerRegistry, vault: Vault) -> None:
+    """Give ``registry`` Contigo's transfer hooks (server side and device side)."""
+    server = server_transfers.hooks(registry)
+    server.site_id_for_code, server.site_code_of = site_id_for_code, site_code_of
+    server.set_owner = set_owner
+    device = client_scope.hooks(registry)
+    device.set_owner, device.store_sites = set_owner, store_sites
+    device.purge_person = purger(vault)
+
+
+def install_central(app: Flask) -> None:
+    """Central mode: the configurable grace period and the post-transfer-write finder."""
+    from contigo.sync_views import server_config
+    from sync.server.review import hooks as review_hooks
+
+    registry = server_config(app).registry
+    found = server_transfers.hooks(registry)
+    found.grace_days = int(app.config["TRANSFER_GRACE_DAYS"])
+    found.visitor_days = int(app.config["TRANSFER_VISITOR_DAYS"])
+    finders = review_hooks(registry).finders
+    if server_transfers.post_transfer_writes not in finders:
+        finders.append(server_transfers.post_transfer_writes)
