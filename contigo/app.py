@@ -75,6 +75,9 @@ def _register_blueprints(app: Flask) -> None:
     for bp in (auth_bp, home_bp, persons_bp, encounters_bp, episodes_bp, api_bp, review_bp):
         app.register_blueprint(bp)
     app.register_blueprint(admin_bp)
+    from contigo.glass.views import bp as glass_bp
+
+    app.register_blueprint(glass_bp)
     if app.config["CONTIGO_MODE"] == "field":
         from contigo.syncui.views import bp as syncui_bp
 
@@ -84,4 +87,7 @@ def _register_blueprints(app: Flask) -> None:
         from contigo.sync_views import bp as sync_bp
 
         app.register_blueprint(sync_bp)
+        from contigo.glass.sync_endpoint import bp as glass_sync_bp
+
+        app.register_blueprint(glass_sync_bp)
         install_review_finders(app)
