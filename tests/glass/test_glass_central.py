@@ -212,6 +212,7 @@ def test_the_grants_review(
     if sees:
         assert REASON.encode() in page.data and b"HW_A" in page.data
         assert b"Active" in page.data
+        assert b'href="/glass/grants"' in page.data  # reachable from the navigation
         later(25)
         assert b"Expired" in world.client(user).get("/glass/grants").data
 
