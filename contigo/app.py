@@ -85,6 +85,9 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(lifecycle_bp)
     app.register_blueprint(transfers_bp)
     install_banner(app)
+    from contigo.glass.views import bp as glass_bp
+
+    app.register_blueprint(glass_bp)
     if app.config["CONTIGO_MODE"] == "field":
         from contigo.syncui.views import bp as syncui_bp
 
@@ -95,5 +98,8 @@ def _register_blueprints(app: Flask) -> None:
         from contigo.transfers.sync import install_central as install_transfers_central
 
         app.register_blueprint(sync_bp)
+        from contigo.glass.sync_endpoint import bp as glass_sync_bp
+
+        app.register_blueprint(glass_sync_bp)
         install_review_finders(app)
         install_transfers_central(app)

@@ -23,15 +23,18 @@ class ErrorCode(StrEnum):
     UNKNOWN_ENCOUNTER = "E105_unknown_encounter"
     NOT_FOUND = "E106_not_found"
     ALREADY_VOIDED = "E107_already_voided"
+    NO_MATCH = "E108_no_match"
     UNAUTHENTICATED = "E201_unauthenticated"
     LOCKED = "E202_locked"
     WRONG_CREDENTIALS = "E203_wrong_credentials"
     ACCOUNT_LOCKED = "E204_account_locked"
+    LOOKUP_LOCKED = "E205_lookup_locked"
     FORBIDDEN = "E301_forbidden"
     CSRF = "E302_csrf"
     BAD_HOST = "E303_bad_host"
     BAD_REQUEST = "E400_bad_request"
     SERVER = "E500_server"
+    CENTRAL_UNAVAILABLE = "E503_central_unavailable"
 
 
 class ContigoError(Exception):

@@ -9,6 +9,7 @@ from contigo.auth.models import ApiToken, KeyEntry, User, UserSite
 from contigo.db import Base
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode
+from contigo.glass.models import AccessGrant
 from contigo.persons.models import Person, PersonIndex
 from contigo.sites.models import Site
 from sync.models import FieldVersion, OutboxOp, SyncBase, SyncState
@@ -18,6 +19,7 @@ METADATA: list[MetaData] = [Base.metadata, SyncBase.metadata]
 
 __all__ = [
     "METADATA",
+    "AccessGrant",
     "ApiToken",
     "Appointment",
     "AuditEntry",

@@ -347,3 +347,55 @@ def test_lifecycle_pages(world: World, user: str, scope: str, action: str) -> No
     with session_scope(world.app) as s:
         state = s.scalar(select(Person.lifecycle).where(Person.id == pid))
     assert state == ({"deceased": "deceased", "delete": "deleted"}[action] if allowed else "active")
+
+
+def test_a_live_grant_opens_one_person_until_it_expires(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Break the glass (DESIGN.md §4): hw_a, granted B's child, reads it and records a visit
+    through every endpoint, cannot void, finds it by search; the other persons of B stay
+    closed; at expiry everything is refused again. The grant is removed afterwards so the
+    module's other tests see the matrix unchanged."""
+    from datetime import timedelta
+
+    from contigo.auth.models import User
+    from contigo.db import utcnow
+    from contigo.glass import grants
+    from contigo.glass.models import AccessGrant
+    from contigo.glass.services import Lookup, Policy, break_glass
+
+    with world.app.test_request_context(), session_scope(world.app) as s:
+        actor = s.scalar(select(User).where(User.username == "hw_a"))
+        assert actor is not None
+        lookup = Lookup(world.contigo_ids["B"], CHILD["birth_date"], "seen at the border post")
+        grant_id = break_glass(
+            s, get_vault(world.app), actor, actor.home_site_id, lookup, Policy()
+        ).id
+    person = f"/api/v1/persons/{world.persons['B']}"
+    hw = world.headers["hw_a"]
+    try:
+        assert world.client.get(person, headers=hw).status_code == 200
+        assert world.client.get(f"{person}/encounters", headers=hw).status_code == 200
+        created = world.client.post(f"{person}/encounters", json=VISIT, headers=hw)
+        assert created.status_code == 201
+        void = world.client.post(
+            f"/api/v1/encounters/{created.json['id']}/void",
+            json={"reason": "typed twice"},
+            headers=hw,
+        )
+        assert void.status_code == 403
+        found = world.client.post(
+            "/api/v1/persons/search", json={"q": world.contigo_ids["B"]}, headers=hw
+        )
+        assert [p["id"] for p in found.json["results"]] == [world.persons["B"]]
+        sibling = f"/api/v1/persons/{world.persons['B2']}"
+        assert world.client.get(sibling, headers=hw).status_code == 403
+        assert world.client.get(person, headers=world.headers["sup_a"]).status_code == 403
+        monkeypatch.setattr(grants, "now", lambda: utcnow() + timedelta(hours=25))
+        assert world.client.get(person, headers=hw).status_code == 403
+        assert world.client.post(f"{person}/encounters", json=VISIT, headers=hw).status_code == 403
+    finally:
+        with session_scope(world.app) as s:
+            row = s.get(AccessGrant, grant_id)
+            assert row is not None
+            row.expires_at = row.granted_at

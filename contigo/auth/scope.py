@@ -4,15 +4,19 @@
 - ``supervisor``: the same scope, and manages the site's users.
 - ``nutrition_lead``: reads every person owned by a site in the user's country; changes nothing.
 - ``admin``: sites, users and devices; no clinical record.
+
+A live break-the-glass grant (:mod:`contigo.glass.grants`) adds one person to a clinical user's
+reads until it expires, and lets a writer record encounters for them; each use is audited.
 """
 
 from __future__ import annotations
 
-from sqlalchemy import Select, select
+from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
 from contigo.auth.models import User
 from contigo.errors import Forbidden
+from contigo.glass import grants
 from contigo.persons.models import Person
 from contigo.sites.models import Site
 
@@ -30,34 +34,33 @@ def visible_site_ids(s: Session, user: User) -> set[str]:
 
 
 def persons_query(s: Session, user: User) -> Select[Person]:
-    """A query of the persons ``user`` may read (empty for roles without clinical access)."""
-    return select(Person).where(Person.owning_site_id.in_(visible_site_ids(s, user)))
+    """A query of the persons ``user`` may read (empty for roles without clinical access),
+    persons under a live grant included."""
+    in_scope = Person.owning_site_id.in_(visible_site_ids(s, user))
+    granted = grants.granted_person_ids(s, user)
+    return select(Person).where(or_(in_scope, Person.id.in_(granted)) if granted else in_scope)
 
 
 def check_read(s: Session, user: User, person: Person) -> None:
-    """Refuse a read outside the user's scope."""
-    if person.owning_site_id not in visible_site_ids(s, user):
-        if user.role in CLINICAL_WRITERS and _transferred_away(s, user, person):
-            return
+    """Refuse a read outside the user's scope, unless the person was transferred away from one
+    of a writer's sites (it keeps reading what it sent) or a live grant allows it (audited)."""
+    if person.owning_site_id in visible_site_ids(s, user):
+        return
+    if user.role in CLINICAL_WRITERS and _transferred_away(s, user, person):
+        return
+    grant = grants.live_grant(s, user, person.id)
+    if grant is None:
         raise Forbidden()
+    grants.audit_use(s, user, grant)
 
 
-def check_write(
-    s: Session,
-    user: User,
-    person: Person | None = None,
-    site_id: str = "",
-    *,
-    encounter: bool = False,
-) -> None:
-    """Refuse a clinical write by a role that cannot write, or outside the user's sites. A
-    person transferred away from the user's site still takes encounters (``encounter``)."""
+def check_write(s: Session, user: User, person: Person | None = None, site_id: str = "") -> None:
+    """Refuse a clinical write by a role that cannot write, or outside the user's sites
+    (recording an encounter is checked by :func:`check_record`)."""
     if user.role not in CLINICAL_WRITERS:
         raise Forbidden()
     target = person.owning_site_id if person is not None else site_id
     if target not in user.site_ids:
-        if encounter and person is not None and _transferred_away(s, user, person):
-            return
         raise Forbidden()
 
 
@@ -65,6 +68,21 @@ def _transferred_away(s: Session, user: User, person: Person) -> bool:
     from contigo.transfers.access import transferred_away
 
     return transferred_away(s, user, person) is not None
+
+
+def check_record(s: Session, user: User, person: Person) -> None:
+    """Refuse recording an encounter unless the user may write for the person, the person was
+    transferred away from one of the user's sites (late visits are kept, SYNC.md §2.10), or the
+    user is a writer holding a live grant for them (a visitor records what they see; the owner
+    keeps the rest)."""
+    if user.role not in CLINICAL_WRITERS:
+        raise Forbidden()
+    if person.owning_site_id in user.site_ids or _transferred_away(s, user, person):
+        return
+    grant = grants.live_grant(s, user, person.id)
+    if grant is None:
+        raise Forbidden()
+    grants.audit_use(s, user, grant)
 
 
 def check_manage_users(user: User, site_id: str) -> None:

@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
-from contigo.auth.scope import check_read, check_write
+from contigo.auth.scope import check_read, check_record, check_write
 from contigo.db import new_id
 from contigo.encounters import clinical
 from contigo.encounters.models import Encounter, EncounterVoid
@@ -60,7 +60,7 @@ def _person_and_site(s: Session, actor: User, person_id: str, site_id: str) -> t
     person = s.get(Person, person_id)
     if person is None:
         raise UnknownPerson()
-    check_write(s, actor, person, encounter=True)
+    check_record(s, actor, person)
     site = s.get(Site, site_id)
     if site is None or site_id not in actor.site_ids:
         raise ValidationFailed(fields={"site_id": [translate("v.site")]})
