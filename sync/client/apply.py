@@ -20,6 +20,13 @@ from sync.protocol import SCHEMA_VERSION, Change, FieldResult
 
 def pending_touches(s: Session, entity_type: str, entity_id: str, field: str) -> bool:
     """Whether an op not yet accepted by the server (pending or deferred) writes ``field``."""
+    return field in pending_fields(s, entity_type, entity_id)
+
+
+def pending_fields(s: Session, entity_type: str, entity_id: str) -> set[str]:
+    """Every field that an op not yet accepted by the server (pending or deferred) writes, in
+    one query (a pulled person carries a dozen fields)."""
+    touched: set[str] = set()
     for base in s.scalars(
         select(OutboxOp.base).where(
             OutboxOp.entity_type == entity_type,
@@ -27,9 +34,8 @@ def pending_touches(s: Session, entity_type: str, entity_id: str, field: str) ->
             OutboxOp.state.in_(("pending", "deferred")),
         )
     ):
-        if field in json.loads(base):
-            return True
-    return False
+        touched |= set(json.loads(base))
+    return touched
 
 
 def apply_field_state(
@@ -43,13 +49,25 @@ def apply_field_state(
     """Record authoritative field states, writing values only where no local op is pending.
 
     Keeps: ``version_seq`` never decreases; a local edit not yet accepted stays visible.
+    The entity's versions and its pending fields are read once, not once per field.
     """
     handler = registry.for_entity(entity_type)
     if handler is None or not handler.exists(s, entity_id):
         return
+    pending = pending_fields(s, entity_type, entity_id)
+    known = {
+        fv.field: fv
+        for fv in s.scalars(
+            select(FieldVersion).where(
+                FieldVersion.entity_type == entity_type,
+                FieldVersion.entity_id == entity_id,
+                FieldVersion.field.in_(list(fields)),
+            )
+        )
+    }
     values: dict[str, Any] = {}
     for name, state in fields.items():
-        fv = s.get(FieldVersion, (entity_type, entity_id, name))
+        fv = known.get(name)
         if fv is not None and state.version_seq < fv.version_seq:
             continue
         if fv is None:
@@ -57,7 +75,7 @@ def apply_field_state(
             s.add(fv)
         fv.version_seq, fv.last_op_id = state.version_seq, state.last_op_id
         fv.order_hlc, fv.in_conflict = hlc, state.in_conflict
-        if not pending_touches(s, entity_type, entity_id, name):
+        if name not in pending:
             values[name] = state.value
     if values:
         handler.write_fields(s, entity_id, values)

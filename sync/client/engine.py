@@ -198,8 +198,12 @@ class SyncEngine:
         response = parse_push_response(raw, batch)
         entities = {op.op_id: (op.entity_type, op.entity_id) for op in batch.ops}
         with self.sessions() as s, s.begin():
+            ids = [r.op_id for r in response.results]
+            outbox = {
+                o.op_id: o for o in s.scalars(select(OutboxOp).where(OutboxOp.op_id.in_(ids)))
+            }
             for r in response.results:
-                op = s.scalar(select(OutboxOp).where(OutboxOp.op_id == r.op_id))
+                op = outbox.get(r.op_id)
                 if op is None:
                     continue
                 op.attempts += 1
