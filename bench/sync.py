@@ -190,12 +190,18 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory(prefix="contigo-bench-sync-") as tmp:
         folder = Path(tmp)
-        with central_server(folder) as central:
-            _fixture(folder, central, args.persons, args.encounters)
-            _push(folder, central, args.push, figures)
-            laptop = _new_laptop(folder, central, args.noop, figures)
-            _day(laptop, central, args.day, figures)
-            laptop.close()
+        try:
+            with central_server(folder) as central:
+                _fixture(folder, central, args.persons, args.encounters)
+                _push(folder, central, args.push, figures)
+                laptop = _new_laptop(folder, central, args.noop, figures)
+                _day(laptop, central, args.day, figures)
+                laptop.close()
+        except Exception:
+            log = folder / "central.log"
+            if log.exists():
+                print(log.read_text(errors="replace")[-6000:], file=sys.stderr)
+            raise
     _print(figures, args)
     sys.stdout.flush()
 
