@@ -36,7 +36,7 @@ def test_quick_run_prints_all_five_figures() -> None:
     )
     assert run.returncode == 0, run.stderr[-3000:]
     out = run.stdout
-    assert "fixture: site BENCH-S" in out and "pushed by one sync run" in out
+    assert "fixture: site BENCH-S" in out and "through the real push endpoint" in out
     for label, unit in ROWS.items():
         line = next((ln for ln in out.splitlines() if ln.startswith(label)), None)
         assert line is not None, f"{label!r} missing from:\n{out}"
