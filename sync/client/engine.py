@@ -23,6 +23,7 @@ from sync.client.apply import apply_change, apply_field_state
 from sync.client.transport import Response, Transport
 from sync.handlers import HandlerRegistry
 from sync.hlc import HLC, Clock
+from sync.identity import rows_held
 from sync.models import OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, set_state
 from sync.protocol import (
@@ -234,7 +235,7 @@ class SyncEngine:
             if resp.status != 200:
                 raise _error(resp)
             page = parse_pull_response(resp.body)
-            with self.sessions() as s, s.begin():
+            with self.sessions() as s, s.begin(), rows_held(s):
                 for change in page.changes:
                     apply_change(s, self.registry, change, self.encrypt)
                 set_state(s, CURSOR_KEY, page.next_cursor)

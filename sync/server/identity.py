@@ -1,44 +1,17 @@
-"""Keeping a push batch's rows in the session while the batch is applied.
-
-SQLAlchemy's identity map holds objects weakly: a row that ``Session.get`` returned and nobody
-kept is dropped at once, so the next ``get`` of the same key asks the database again. Applying a
-batch looks the same rows up over and over (the pushing device's stand-in user, its site, the
-person of each visit, the visit a finder reads right after it was inserted), which made every
-op pay for a dozen round trips to PostgreSQL. Holding strong references for the length of the
-batch turns those repeats into identity-map hits; the request's session ends with the batch.
-"""
+"""The server's one-query read of a push batch's ledger rows (see :mod:`sync.identity` for
+why a batch's rows are also held in the session while it is applied)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from typing import Any
+from collections.abc import Sequence
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync.identity import rows_held
 from sync.models import SyncOp
 
-
-@contextmanager
-def rows_held(s: Session) -> Iterator[list[Any]]:
-    """Keep alive every object ``s`` loads or persists inside the block.
-
-    Keeps: what the session returns is unchanged (the same rows, expired and refreshed as
-    before); only the number of identical primary-key queries falls.
-    """
-    kept: list[Any] = []
-
-    def keep(_session: Session, instance: Any) -> None:
-        kept.append(instance)
-
-    event.listen(s, "loaded_as_persistent", keep)
-    event.listen(s, "pending_to_persistent", keep)
-    try:
-        yield kept
-    finally:
-        event.remove(s, "loaded_as_persistent", keep)
-        event.remove(s, "pending_to_persistent", keep)
+__all__ = ["ledger_rows", "rows_held"]
 
 
 def ledger_rows(s: Session, op_ids: Sequence[str]) -> dict[str, SyncOp]:

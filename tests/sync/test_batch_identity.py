@@ -1,8 +1,8 @@
-"""Fewer round trips per pushed op and per pulled person, with the same results.
+"""Fewer round trips per pushed op and per pulled change, with the same results.
 
-The server holds a batch's rows in the session while it applies the batch
-(:func:`sync.server.identity.rows_held`), so a repeated primary-key lookup is answered from the
-identity map; the device reads a pulled entity's field versions and pending fields once.
+The server holds a batch's rows in the session while it applies the batch, and the device a
+pull page's (:func:`sync.identity.rows_held`), so a repeated primary-key lookup is answered from
+the identity map; the device reads a pulled entity's field versions and pending fields once.
 """
 
 from __future__ import annotations
@@ -16,8 +16,9 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session
 
 from sync.client.apply import pending_fields, pending_touches
+from sync.identity import rows_held
 from sync.models import OutboxOp, SyncBase, SyncCounter
-from sync.server.identity import ledger_rows, rows_held
+from sync.server.identity import ledger_rows
 
 
 @pytest.fixture
