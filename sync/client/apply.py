@@ -45,11 +45,15 @@ def apply_field_state(
     entity_id: str,
     fields: dict[str, FieldResult],
     hlc: str = "",
+    *,
+    write_values: bool = True,
 ) -> None:
     """Record authoritative field states, writing values only where no local op is pending.
 
     Keeps: ``version_seq`` never decreases; a local edit not yet accepted stays visible.
     The entity's versions and its pending fields are read once, not once per field.
+    ``write_values=False`` records the versions only: the caller has just created the entity
+    from a body carrying these very values.
     """
     handler = registry.for_entity(entity_type)
     if handler is None or not handler.exists(s, entity_id):
@@ -77,7 +81,7 @@ def apply_field_state(
         fv.order_hlc, fv.in_conflict = hlc, state.in_conflict
         if name not in pending:
             values[name] = state.value
-    if values:
+    if values and write_values:
         handler.write_fields(s, entity_id, values)
     s.flush()
 
@@ -118,6 +122,7 @@ def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt:
         _park(s, change, "unknown entity type or change kind", encrypt)
         return
     fields = dict(change.fields or {})
+    created = False
     if change.kind in ("insert", "void") and not handler.exists(s, change.entity_id):
         ctx = ApplyContext(
             device_id=str(data.get("origin_device_id") or ""),
@@ -131,9 +136,19 @@ def apply_change(s: Session, registry: HandlerRegistry, change: Change, encrypt:
         except MissingDependency:
             _park(s, change, "missing dependency", encrypt)
             return
+        created = True
     if fields:
+        # An insert's fields are its body's values (the server makes both from one op), so an
+        # entity created from that body just now needs only their versions; writing the values
+        # again re-encrypted and re-indexed every pulled person.
         apply_field_state(
-            s, registry, change.entity_type, change.entity_id, fields, str(data.get("hlc") or "")
+            s,
+            registry,
+            change.entity_type,
+            change.entity_id,
+            fields,
+            str(data.get("hlc") or ""),
+            write_values=not created,
         )
 
 
