@@ -35,6 +35,13 @@ PARK_REASONS = (
 
 def pending_touches(s: Session, entity_type: str, entity_id: str, field: str) -> bool:
     """Whether an op not yet accepted by the server (pending or deferred) writes ``field``."""
+    return field in pending_fields(s, entity_type, entity_id)
+
+
+def pending_fields(s: Session, entity_type: str, entity_id: str) -> set[str]:
+    """Every field that an op not yet accepted by the server (pending or deferred) writes, in
+    one query (a pulled person carries a dozen fields)."""
+    touched: set[str] = set()
     for base in s.scalars(
         select(OutboxOp.base).where(
             OutboxOp.entity_type == entity_type,
@@ -42,9 +49,8 @@ def pending_touches(s: Session, entity_type: str, entity_id: str, field: str) ->
             OutboxOp.state.in_(("pending", "deferred")),
         )
     ):
-        if field in json.loads(base):
-            return True
-    return False
+        touched |= set(json.loads(base))
+    return touched
 
 
 def apply_field_state(
@@ -54,17 +60,33 @@ def apply_field_state(
     entity_id: str,
     fields: dict[str, FieldResult],
     hlc: str = "",
+    *,
+    write_values: bool = True,
 ) -> None:
     """Record authoritative field states, writing values only where no local op is pending.
 
     Keeps: ``version_seq`` never decreases; a local edit not yet accepted stays visible.
+    The entity's versions and its pending fields are read once, not once per field.
+    ``write_values=False`` records the versions only: the caller has just created the entity
+    from a body carrying these very values.
     """
     handler = registry.for_entity(entity_type)
     if handler is None or not handler.exists(s, entity_id):
         return
+    pending = pending_fields(s, entity_type, entity_id)
+    known = {
+        fv.field: fv
+        for fv in s.scalars(
+            select(FieldVersion).where(
+                FieldVersion.entity_type == entity_type,
+                FieldVersion.entity_id == entity_id,
+                FieldVersion.field.in_(list(fields)),
+            )
+        )
+    }
     values: dict[str, Any] = {}
     for name, state in fields.items():
-        fv = s.get(FieldVersion, (entity_type, entity_id, name))
+        fv = known.get(name)
         if fv is not None and state.version_seq < fv.version_seq:
             continue
         if fv is None:
@@ -72,9 +94,9 @@ def apply_field_state(
             s.add(fv)
         fv.version_seq, fv.last_op_id = state.version_seq, state.last_op_id
         fv.order_hlc, fv.in_conflict = hlc, state.in_conflict
-        if not pending_touches(s, entity_type, entity_id, name):
+        if name not in pending:
             values[name] = state.value
-    if values:
+    if values and write_values:
         handler.write_fields(s, entity_id, values)
     s.flush()
 
@@ -166,6 +188,7 @@ def _apply_known(
     handler = registry.for_entity(change.entity_type)
     assert handler is not None
     data = dict(change.data or {})
+    created = False
     if change.kind in ("insert", "void") and not handler.exists(s, change.entity_id):
         ctx = ApplyContext(
             device_id=str(data.get("origin_device_id") or ""),
@@ -174,9 +197,20 @@ def _apply_known(
         )
         handler.create(s, ctx, change.entity_id, data.get("person_id"), data.get("body"))
         s.flush()
-    if fields:  # a value this client cannot represent fails in the handler or a CHECK
+        created = True
+    if fields:
+        # A value this client cannot represent fails in the handler or a CHECK. An insert's
+        # fields are its body's values (the server makes both from one op), so an entity
+        # created from that body just now needs only their versions; writing the values again
+        # re-encrypted and re-indexed every pulled person.
         apply_field_state(
-            s, registry, change.entity_type, change.entity_id, fields, str(data.get("hlc") or "")
+            s,
+            registry,
+            change.entity_type,
+            change.entity_id,
+            fields,
+            str(data.get("hlc") or ""),
+            write_values=not created,
         )
 
 

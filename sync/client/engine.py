@@ -24,6 +24,7 @@ from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport
 from sync.handlers import HandlerRegistry, InvalidOp
 from sync.hlc import HLC, Clock
+from sync.identity import rows_held
 from sync.models import OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, physical_clock, set_state
 from sync.protocol import (
@@ -301,8 +302,12 @@ class SyncEngine:
         response = parse_push_response(raw, batch)
         entities = {op.op_id: (op.entity_type, op.entity_id) for op in batch.ops}
         with self.sessions() as s, s.begin():
+            ids = [r.op_id for r in response.results]
+            outbox = {
+                o.op_id: o for o in s.scalars(select(OutboxOp).where(OutboxOp.op_id.in_(ids)))
+            }
             for r in response.results:
-                op = s.scalar(select(OutboxOp).where(OutboxOp.op_id == r.op_id))
+                op = outbox.get(r.op_id)
                 if op is None:
                     continue
                 op.attempts += 1
@@ -333,7 +338,7 @@ class SyncEngine:
             if resp.status != 200:
                 raise _error(resp)
             page = parse_pull_response(resp.body)
-            with self.sessions() as s, s.begin():
+            with self.sessions() as s, s.begin(), rows_held(s):
                 for change in page.changes:
                     if not apply_change(
                         s, self.registry, change, self.encrypt, schema=self.schema_version

@@ -24,6 +24,7 @@ from sync.merge import ReviewItem as ReviewDecision
 from sync.models import Device, FieldVersion, PersonSiteAccess, SyncChange, SyncCounter, SyncOp
 from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, OpType, PushBatch
 from sync.server import ServerConfig, iso, lifecycle, review, transfers, upcast
+from sync.server.identity import ledger_rows, rows_held
 
 log = logging.getLogger(__name__)
 
@@ -80,15 +81,17 @@ def apply_batch(
     counter = lock_counter(s)
     state = _Batch(s, cfg, device, counter.value, now_ms)
     results: list[dict[str, Any]] = []
-    for op in batch.ops:
-        stored = s.get(SyncOp, op.op_id)
-        if stored is not None and stored.status != OpStatus.DEFERRED:
-            results.append(_replay(state, stored))
-            continue
-        if stored is not None:
-            s.delete(stored)
-            s.flush()
-        results.append(_apply_one(state, batch, op).to_json())
+    with rows_held(s):
+        known = ledger_rows(s, [op.op_id for op in batch.ops])
+        for op in batch.ops:
+            stored = known.get(op.op_id)
+            if stored is not None and stored.status != OpStatus.DEFERRED:
+                results.append(_replay(state, stored))
+                continue
+            if stored is not None:
+                s.delete(stored)
+                s.flush()
+            results.append(_apply_one(state, batch, op).to_json())
     counter.value = state.seq
     device.last_seen_at = iso(now_ms)
     if device.schema_version is None:  # hello records it; an old op's batch must not lower it

@@ -127,13 +127,14 @@ def central_server(folder: Path) -> Iterator[Central]:
             "CONTIGO_DATABASE_URL": db_url,
             "CONTIGO_ALLOWED_HOSTS": '["127.0.0.1"]',
         }
+        log = (folder / "central.log").open("wb")  # gunicorn's errors, for a failed run
         proc = subprocess.Popen(
             # Two workers: requests of one sync run land on different processes.
             [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
             cwd=ROOT,
             env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
         )
         app: Flask | None = None
         try:
@@ -151,6 +152,7 @@ def central_server(folder: Path) -> Iterator[Central]:
         finally:
             proc.terminate()
             proc.wait(timeout=15)
+            log.close()
             if app is not None:
                 get_vault(app).lock()
                 app.extensions["contigo.engine"].dispose()
