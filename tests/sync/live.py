@@ -11,6 +11,7 @@ is scoped by site).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 import socket
@@ -18,7 +19,7 @@ import string
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -275,3 +276,29 @@ def encounter_ids(app: Flask, person_id: str) -> list[str]:
     """Encounter ids of a person, sorted, duplicates kept (so a duplicate would show)."""
     with session_scope(app) as s:
         return sorted(s.scalars(select(Encounter.id).where(Encounter.person_id == person_id)))
+
+
+def site_for(request: Any, prefix: str = "T") -> str:
+    """A site of the running test's own: the change feed is scoped by site, so the tests of a
+    module sharing one central do not mix."""
+    return f"{prefix}-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:8].upper()
+
+
+@contextmanager
+def enrolled_laptops(folder: Path, central: Central) -> Iterator[Callable[[str, str], Laptop]]:
+    """A factory of laptops ``make(name, site)``, each made with ``contigo init`` and enrolled
+    with ``central`` through the CLI; all closed when the block ends."""
+    made: list[Laptop] = []
+
+    def _make(name: str, site: str) -> Laptop:
+        laptop = make_laptop(folder / name, site)
+        made.append(laptop)
+        result = enrol(laptop, central, site)
+        assert result.exit_code == 0, result.output
+        return laptop
+
+    try:
+        yield _make
+    finally:
+        for laptop in made:
+            laptop.close()

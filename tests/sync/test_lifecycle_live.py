@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -24,10 +23,10 @@ from tests.sync.live import (
     Laptop,
     _sup,
     central_server,
-    enrol,
-    make_laptop,
+    enrolled_laptops,
     record_visit,
     register_child,
+    site_for,
 )
 
 pytestmark = pytest.mark.slow
@@ -43,19 +42,9 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
 def laptops(
     tmp_path: Path, central: Central, request: pytest.FixtureRequest
 ) -> Iterator[Callable[[str], Laptop]]:
-    site = "L-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:8].upper()
-    made: list[Laptop] = []
-
-    def _make(name: str) -> Laptop:
-        laptop = make_laptop(tmp_path / name, site)
-        made.append(laptop)
-        result = enrol(laptop, central, site)
-        assert result.exit_code == 0, result.output
-        return laptop
-
-    yield _make
-    for laptop in made:
-        laptop.close()
+    site = site_for(request, "L")
+    with enrolled_laptops(tmp_path, central) as make:
+        yield lambda name: make(name, site)
 
 
 def sync(*laptops: Laptop) -> None:

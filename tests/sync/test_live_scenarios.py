@@ -3,7 +3,6 @@ laptops over real HTTP (SYNC.md §5: S6 with a connection cut mid-request, S22 o
 
 from __future__ import annotations
 
-import hashlib
 import json
 import secrets
 import socket
@@ -26,10 +25,10 @@ from tests.sync.live import (
     Laptop,
     central_server,
     encounter_ids,
-    enrol,
-    make_laptop,
+    enrolled_laptops,
     record_visit,
     register_child,
+    site_for,
     transport,
 )
 from tests.sync.world import PullLog, race
@@ -47,19 +46,9 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
 def laptops(
     tmp_path: Path, central: Central, request: pytest.FixtureRequest
 ) -> Iterator[Callable[[str], Laptop]]:
-    site = "S-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:8].upper()
-    made: list[Laptop] = []
-
-    def _make(name: str) -> Laptop:
-        laptop = make_laptop(tmp_path / name, site)
-        made.append(laptop)
-        result = enrol(laptop, central, site)
-        assert result.exit_code == 0, result.output
-        return laptop
-
-    yield _make
-    for laptop in made:
-        laptop.close()
+    site = site_for(request, "S")
+    with enrolled_laptops(tmp_path, central) as make:
+        yield lambda name: make(name, site)
 
 
 class CutMidRequest:

@@ -31,8 +31,7 @@ from tests.sync.live import (
     _sup,
     central_server,
     encounter_ids,
-    enrol,
-    make_laptop,
+    enrolled_laptops,
     record_visit,
     register_child,
 )
@@ -57,18 +56,8 @@ def sites(request: pytest.FixtureRequest) -> tuple[str, str]:
 
 @pytest.fixture
 def laptops(tmp_path: Path, central: Central) -> Iterator[Laptops]:
-    made: list[Laptop] = []
-
-    def _make(name: str, site: str) -> Laptop:
-        laptop = make_laptop(tmp_path / name, site)
-        made.append(laptop)
-        result = enrol(laptop, central, site)
-        assert result.exit_code == 0, result.output
-        return laptop
-
-    yield _make
-    for laptop in made:
-        laptop.close()
+    with enrolled_laptops(tmp_path, central) as make:
+        yield make
 
 
 def synced(laptop: Laptop) -> str:

@@ -8,7 +8,6 @@ Everything is provisioned through the ``contigo`` command line (``central init``
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -31,11 +30,11 @@ from tests.sync.live import (
     Laptop,
     central_server,
     encounter_ids,
-    enrol,
-    make_laptop,
+    enrolled_laptops,
     one_line,
     record_visit,
     register_child,
+    site_for,
     transport,
 )
 
@@ -69,24 +68,13 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
 
 @pytest.fixture
 def site(request: pytest.FixtureRequest) -> str:
-    """A site of this test's own: the change feed is scoped by site, so tests do not mix."""
-    return "T-" + hashlib.sha256(request.node.name.encode()).hexdigest()[:8].upper()
+    return site_for(request)
 
 
 @pytest.fixture
 def laptops(tmp_path: Path, central: Central, site: str) -> Iterator[Callable[[str], Laptop]]:
-    made: list[Laptop] = []
-
-    def _make(name: str) -> Laptop:
-        laptop = make_laptop(tmp_path / name, site)
-        made.append(laptop)
-        result = enrol(laptop, central, site)
-        assert result.exit_code == 0, result.output
-        return laptop
-
-    yield _make
-    for laptop in made:
-        laptop.close()
+    with enrolled_laptops(tmp_path, central) as make:
+        yield lambda name: make(name, site)
 
 
 def test_child_measured_on_two_laptops_has_one_history(
