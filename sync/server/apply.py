@@ -170,6 +170,8 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
         with b.s.begin_nested():
             current = op if batch.device_id == "central" else _upcast(b, batch, op)
             result = _dispatch(b, current, eff)
+            if suspect and result.status is not OpStatus.REJECTED:
+                review.flag_clock_suspect(b, current, eff)
             _ledger(b, batch, op, eff, result)
         return result
     except Exception as exc:  # the per-op savepoint turns any failure into a stored result

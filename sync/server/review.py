@@ -296,6 +296,51 @@ def record_decision(
     return item.id
 
 
+MAX_CLOCK_CANDIDATES = 20
+"""How many suspect ops a device's open ``clock_suspect`` item lists (the rest only count in the
+ledger, where every op keeps its device HLC and effective HLC)."""
+
+
+def flag_clock_suspect(w: Writer, op: Op, effective_hlc: str) -> str | None:
+    """Record that ``op`` came from a device whose clock is far ahead of the server's (SYNC.md
+    §2.2): the op was ordered by receipt (``effective_hlc``), and someone should fix the clock.
+
+    Keeps: at most one open ``clock_suspect`` item per device (``entity_type`` ``device``),
+    administrative and dismissable, joined by the device's later suspect ops up to
+    :data:`MAX_CLOCK_CANDIDATES`; it is keyed by the first op's person, so it reaches the laptops
+    of the site that holds that person. Returns the item id (``None`` for an op of no person).
+    """
+    if not op.person_id:
+        return None
+    item = w.s.scalar(
+        select(ReviewItem).where(
+            ReviewItem.kind == ConflictKind.CLOCK_SUSPECT.value,
+            ReviewItem.entity_type == "device",
+            ReviewItem.entity_id == w.device.id,
+            ReviewItem.status == OPEN,
+        )
+    )
+    value = {"device_hlc": op.hlc, "received_at": iso(w.now_ms)}
+    origin = (w.device.id, w.device.site_id)
+    wire = candidate(w, op.op_id, value, effective_hlc, origin=origin)
+    if item is None:
+        finding = Finding(
+            kind=ConflictKind.CLOCK_SUSPECT,
+            severity=ReviewSeverity.ADMINISTRATIVE,
+            entity_type="device",
+            entity_id=w.device.id,
+            person_id=op.person_id,
+            candidates=(wire,),
+            needs_decision=False,
+        )
+        return open_item(w, finding, op)
+    known = read_candidates(w.cfg, item)
+    if len(known) < MAX_CLOCK_CANDIDATES and op.op_id not in {c["op_id"] for c in known}:
+        _seal_candidates(w, item, [*known, wire])
+        emit(w, item, ChangeKind.CONFLICT, op)
+    return item.id
+
+
 def run_finders(w: Writer, op: Op, hlc: str) -> list[str]:
     """Run the application's finders on an applied op and open an item per finding."""
     facts = OpFacts(op, w.device.id, w.device.site_id, hlc)

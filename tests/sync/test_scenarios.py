@@ -351,3 +351,39 @@ def test_s19_an_orphan_encounter_is_deferred_and_released_when_the_person_is_fix
     b = new_device(central, laptop, "b")
     b.sync()
     assert visible_state(b.app) == visible_state(a.app) == visible_state(central)
+
+
+def test_s8_a_clock_far_ahead_opens_one_administrative_item_that_can_be_dismissed(
+    central: Flask, pair: tuple[Device, Device, str]
+) -> None:
+    from contigo.review import services as review
+    from contigo.vault import get_vault
+    from sync.server.review import MAX_CLOCK_CANDIDATES, read_candidates
+    from tests.sync.world import sup
+
+    a, ahead, pid = pair
+    ahead.skew_ms = 3 * DAY_MS
+    ahead.edit(pid, phone="+57 1")
+    ahead.sync()
+    ahead.edit(pid, address="Calle 3")
+    ahead.sync()
+    suspect = [i for i in open_items(central) if i.kind == "clock_suspect"]
+    assert len(suspect) == 1  # one per device, joined by its later ops
+    [item] = suspect
+    assert (item.entity_type, item.entity_id) == ("device", ahead.device_id)
+    assert item.severity == "administrative" and not item.needs_decision
+    with session_scope(central) as s:
+        stored = s.get(type(item), item.id)
+        assert stored is not None
+        candidates = read_candidates(server_config(central), stored)
+    assert len(candidates) == 2 <= MAX_CLOCK_CANDIDATES
+    assert all(c["device_id"] == ahead.device_id for c in candidates)
+    a.sync()  # the site's other laptop receives it, and a supervisor there dismisses it
+    with a.app.test_request_context(), session_scope(a.app) as s:
+        vault = get_vault(a.app)
+        review.resolve(s, vault, sup(s), item.id, review.reader_for(vault, None), action="dismiss")
+    a.sync()
+    assert [i for i in open_items(central) if i.kind == "clock_suspect"] == []
+    ahead.sync()
+    for app in (a.app, ahead.app):
+        assert [i for i in open_items(app) if i.kind == "clock_suspect"] == []
