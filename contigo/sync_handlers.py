@@ -72,6 +72,13 @@ def ensure_site(s: Session, desc: Any) -> Site:
     """The local site with the descriptor's code, created from it when unknown here."""
     if not isinstance(desc, dict) or not isinstance(desc.get("code"), str):
         raise InvalidOp({"site": ["required"]})
+    # A pulled page names the same site on nearly every change: remember the id per session
+    # and find the row in the identity map (a rolled-back savepoint drops it: then query).
+    known: dict[str, str] = s.info.setdefault("contigo_site_ids", {})
+    cached = known.get(desc["code"])
+    site = s.get(Site, cached) if cached else None
+    if site is not None and site.code == desc["code"]:
+        return site
     site = s.scalar(select(Site).where(Site.code == desc["code"]))
     if site is None:
         kind = desc.get("kind") if desc.get("kind") in SITE_KINDS else "mobile_unit"
@@ -84,6 +91,7 @@ def ensure_site(s: Session, desc: Any) -> Site:
         )
         s.add(site)
         s.flush()
+    known[site.code] = site.id
     return site
 
 
@@ -196,11 +204,15 @@ class PersonHandler:
             risk_flags.write(self.vault, person, flags)
         s.add(person)
         s.flush()
-        self._reindex(s, person)
+        self._reindex(s, person, fresh=True)
 
-    def _reindex(self, s: Session, person: Person) -> None:
+    def _reindex(self, s: Session, person: Person, *, fresh: bool = False) -> None:
+        """Rewrite the person's blind-index entries and the in-memory name index. A ``fresh``
+        person (just inserted) has no entries to delete: the bulk delete's session sync scanned
+        the whole identity map once per pulled person."""
         view = decrypt(self.vault, person)
-        s.execute(delete(PersonIndexTable).where(PersonIndexTable.person_id == person.id))
+        if not fresh:
+            s.execute(delete(PersonIndexTable).where(PersonIndexTable.person_id == person.id))
         data = {
             "given_names": view.given_names,
             "family_names": view.family_names,
