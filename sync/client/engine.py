@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from sync.client import scope
 from sync.client.apply import apply_change, apply_field_state
+from sync.client.hints import page_hints
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport
 from sync.handlers import HandlerRegistry, InvalidOp
@@ -339,10 +340,12 @@ class SyncEngine:
                 raise _error(resp)
             page = parse_pull_response(resp.body)
             with self.sessions() as s, s.begin(), rows_held(s):
+                hints = page_hints(s, page.changes)
                 for change in page.changes:
                     if not apply_change(
-                        s, self.registry, change, self.encrypt, schema=self.schema_version
-                    ):
+                        s, self.registry, change, self.encrypt, schema=self.schema_version,
+                        hints=hints,
+                    ):  # fmt: skip
                         report.parked += 1
                 scope.note_scope(s, resp.body)
                 set_state(s, CURSOR_KEY, page.next_cursor)
