@@ -133,6 +133,11 @@ def _to_wire_site(s: Session, data: dict[str, Any], key: str) -> dict[str, Any]:
     return out
 
 
+def _existing(s: Session, model: Any, ids: list[str]) -> set[str]:
+    """Which of ``ids`` have a row of ``model`` (one query; a pulled page asks it once)."""
+    return set(s.scalars(select(model.id).where(model.id.in_(ids))))
+
+
 class PersonHandler:
     """Persons: a mutable aggregate merged field by field."""
 
@@ -144,6 +149,9 @@ class PersonHandler:
 
     def exists(self, s: Session, entity_id: str) -> bool:
         return s.get(Person, entity_id) is not None
+
+    def existing(self, s: Session, ids: list[str]) -> set[str]:
+        return _existing(s, Person, ids)
 
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         writes = {k: data[k] for k in (*PERSON_FIELDS, *risk_flags.FIELDS) if k in data}
@@ -283,6 +291,9 @@ class EncounterHandler:
     def exists(self, s: Session, entity_id: str) -> bool:
         return s.get(Encounter, entity_id) is not None
 
+    def existing(self, s: Session, ids: list[str]) -> set[str]:
+        return _existing(s, Encounter, ids)
+
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
@@ -344,6 +355,9 @@ class EncounterVoidHandler(EncounterHandler):
 
     def exists(self, s: Session, entity_id: str) -> bool:
         return s.get(EncounterVoid, entity_id) is not None
+
+    def existing(self, s: Session, ids: list[str]) -> set[str]:
+        return _existing(s, EncounterVoid, ids)
 
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any

@@ -205,7 +205,9 @@ def _apply_known(
     assert handler is not None
     data = dict(change.data or {})
     created = False
-    if change.kind in ("insert", "void") and not handler.exists(s, change.entity_id):
+    entity = (change.entity_type, change.entity_id)
+    new = hints is not None and hints.certainly_absent(entity)
+    if change.kind in ("insert", "void") and (new or not handler.exists(s, change.entity_id)):
         ctx = ApplyContext(
             device_id=str(data.get("origin_device_id") or ""),
             site_id=None,
@@ -214,6 +216,8 @@ def _apply_known(
         handler.create(s, ctx, change.entity_id, data.get("person_id"), data.get("body"))
         s.flush()
         created = True
+        if hints is not None:
+            hints.created(entity)
     if fields:
         # A value this client cannot represent fails in the handler or a CHECK. An insert's
         # fields are its body's values (the server makes both from one op), so an entity

@@ -340,7 +340,7 @@ class SyncEngine:
                 raise _error(resp)
             page = parse_pull_response(resp.body)
             with self.sessions() as s, s.begin(), rows_held(s):
-                hints = page_hints(s, page.changes)
+                hints = page_hints(s, self.registry, list(page.changes))
                 for change in page.changes:
                     if not apply_change(
                         s, self.registry, change, self.encrypt, schema=self.schema_version,
