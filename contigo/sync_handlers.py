@@ -72,6 +72,13 @@ def ensure_site(s: Session, desc: Any) -> Site:
     """The local site with the descriptor's code, created from it when unknown here."""
     if not isinstance(desc, dict) or not isinstance(desc.get("code"), str):
         raise InvalidOp({"site": ["required"]})
+    # A pulled page names the same site on nearly every change: remember the id per session
+    # and find the row in the identity map (a rolled-back savepoint drops it: then query).
+    known: dict[str, str] = s.info.setdefault("contigo_site_ids", {})
+    cached = known.get(desc["code"])
+    site = s.get(Site, cached) if cached else None
+    if site is not None and site.code == desc["code"]:
+        return site
     site = s.scalar(select(Site).where(Site.code == desc["code"]))
     if site is None:
         kind = desc.get("kind") if desc.get("kind") in SITE_KINDS else "mobile_unit"
@@ -84,6 +91,7 @@ def ensure_site(s: Session, desc: Any) -> Site:
         )
         s.add(site)
         s.flush()
+    known[site.code] = site.id
     return site
 
 
@@ -125,6 +133,11 @@ def _to_wire_site(s: Session, data: dict[str, Any], key: str) -> dict[str, Any]:
     return out
 
 
+def _existing(s: Session, model: Any, ids: list[str]) -> set[str]:
+    """Which of ``ids`` have a row of ``model`` (one query; a pulled page asks it once)."""
+    return set(s.scalars(select(model.id).where(model.id.in_(ids))))
+
+
 class PersonHandler:
     """Persons: a mutable aggregate merged field by field."""
 
@@ -136,6 +149,9 @@ class PersonHandler:
 
     def exists(self, s: Session, entity_id: str) -> bool:
         return s.get(Person, entity_id) is not None
+
+    def existing(self, s: Session, ids: list[str]) -> set[str]:
+        return _existing(s, Person, ids)
 
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         writes = {k: data[k] for k in (*PERSON_FIELDS, *risk_flags.FIELDS) if k in data}
@@ -196,11 +212,15 @@ class PersonHandler:
             risk_flags.write(self.vault, person, flags)
         s.add(person)
         s.flush()
-        self._reindex(s, person)
+        self._reindex(s, person, fresh=True)
 
-    def _reindex(self, s: Session, person: Person) -> None:
+    def _reindex(self, s: Session, person: Person, *, fresh: bool = False) -> None:
+        """Rewrite the person's blind-index entries and the in-memory name index. A ``fresh``
+        person (just inserted) has no entries to delete: the bulk delete's session sync scanned
+        the whole identity map once per pulled person."""
         view = decrypt(self.vault, person)
-        s.execute(delete(PersonIndexTable).where(PersonIndexTable.person_id == person.id))
+        if not fresh:
+            s.execute(delete(PersonIndexTable).where(PersonIndexTable.person_id == person.id))
         data = {
             "given_names": view.given_names,
             "family_names": view.family_names,
@@ -271,6 +291,9 @@ class EncounterHandler:
     def exists(self, s: Session, entity_id: str) -> bool:
         return s.get(Encounter, entity_id) is not None
 
+    def existing(self, s: Session, ids: list[str]) -> set[str]:
+        return _existing(s, Encounter, ids)
+
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
@@ -332,6 +355,9 @@ class EncounterVoidHandler(EncounterHandler):
 
     def exists(self, s: Session, entity_id: str) -> bool:
         return s.get(EncounterVoid, entity_id) is not None
+
+    def existing(self, s: Session, ids: list[str]) -> set[str]:
+        return _existing(s, EncounterVoid, ids)
 
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any

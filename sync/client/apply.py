@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sync.client.hints import PageHints
 from sync.client.lifecycle import apply_alias
 from sync.client.scope import apply_transfer
 from sync.handlers import ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
@@ -62,28 +63,38 @@ def apply_field_state(
     hlc: str = "",
     *,
     write_values: bool = True,
+    hints: PageHints | None = None,
 ) -> None:
     """Record authoritative field states, writing values only where no local op is pending.
 
     Keeps: ``version_seq`` never decreases; a local edit not yet accepted stays visible.
     The entity's versions and its pending fields are read once, not once per field.
     ``write_values=False`` records the versions only: the caller has just created the entity
-    from a body carrying these very values.
+    from a body carrying these very values. ``hints`` (a pulled page's, :mod:`sync.client.hints`)
+    answer both reads without a query where they can.
     """
     handler = registry.for_entity(entity_type)
     if handler is None or not handler.exists(s, entity_id):
         return
-    pending = pending_fields(s, entity_type, entity_id)
-    known = {
-        fv.field: fv
-        for fv in s.scalars(
-            select(FieldVersion).where(
-                FieldVersion.entity_type == entity_type,
-                FieldVersion.entity_id == entity_id,
-                FieldVersion.field.in_(list(fields)),
+    entity = (entity_type, entity_id)
+    if hints is None:
+        pending = pending_fields(s, entity_type, entity_id)
+    else:
+        pending = hints.pending_fields(entity)
+    known = {}
+    if hints is None or hints.may_have_versions(entity):
+        known = {
+            fv.field: fv
+            for fv in s.scalars(
+                select(FieldVersion).where(
+                    FieldVersion.entity_type == entity_type,
+                    FieldVersion.entity_id == entity_id,
+                    FieldVersion.field.in_(list(fields)),
+                )
             )
-        )
-    }
+        }
+    if hints is not None:
+        hints.wrote_versions(entity)
     values: dict[str, Any] = {}
     for name, state in fields.items():
         fv = known.get(name)
@@ -138,6 +149,7 @@ def apply_change(
     encrypt: Encrypt,
     *,
     schema: int = SCHEMA_VERSION,
+    hints: PageHints | None = None,
 ) -> bool:
     """Apply one pulled change, idempotently; ``False`` when it was parked instead.
 
@@ -171,7 +183,7 @@ def apply_change(
     }
     try:
         with s.begin_nested():
-            _apply_known(s, registry, change, known)
+            _apply_known(s, registry, change, known, hints)
     except MissingDependency:
         return _park(s, change, "missing_dependency", encrypt, schema)
     except (InvalidOp, IntegrityError):
@@ -182,14 +194,20 @@ def apply_change(
 
 
 def _apply_known(
-    s: Session, registry: HandlerRegistry, change: Change, fields: dict[str, FieldResult]
+    s: Session,
+    registry: HandlerRegistry,
+    change: Change,
+    fields: dict[str, FieldResult],
+    hints: PageHints | None,
 ) -> None:
     """Insert the entity if new, then record its fields; raises what the handler raises."""
     handler = registry.for_entity(change.entity_type)
     assert handler is not None
     data = dict(change.data or {})
     created = False
-    if change.kind in ("insert", "void") and not handler.exists(s, change.entity_id):
+    entity = (change.entity_type, change.entity_id)
+    new = hints is not None and hints.certainly_absent(entity)
+    if change.kind in ("insert", "void") and (new or not handler.exists(s, change.entity_id)):
         ctx = ApplyContext(
             device_id=str(data.get("origin_device_id") or ""),
             site_id=None,
@@ -198,6 +216,8 @@ def _apply_known(
         handler.create(s, ctx, change.entity_id, data.get("person_id"), data.get("body"))
         s.flush()
         created = True
+        if hints is not None:
+            hints.created(entity)
     if fields:
         # A value this client cannot represent fails in the handler or a CHECK. An insert's
         # fields are its body's values (the server makes both from one op), so an entity
@@ -211,6 +231,7 @@ def _apply_known(
             fields,
             str(data.get("hlc") or ""),
             write_values=not created,
+            hints=hints,
         )
 
 

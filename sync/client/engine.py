@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from sync.client import scope
 from sync.client.apply import apply_change, apply_field_state
+from sync.client.hints import page_hints
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport
 from sync.handlers import HandlerRegistry, InvalidOp
@@ -29,6 +30,7 @@ from sync.models import OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, physical_clock, set_state
 from sync.protocol import (
     ACKNOWLEDGED,
+    DEFAULT_PULL_LIMIT,
     MAX_BATCH_OPS,
     PROTOCOL_VERSION,
     SCHEMA_VERSION,
@@ -122,6 +124,7 @@ class SyncEngine:
         self.app_version = app_version
         self.progress = progress or (lambda _msg: None)
         self.batch_size = MAX_BATCH_OPS
+        self.pull_limit = DEFAULT_PULL_LIMIT
         self.schema_version = schema_version
         self.min_push_schema = 0
         # The device's physical clock; by default the one its sessions carry (sync.outbox).
@@ -188,6 +191,7 @@ class SyncEngine:
             raise failure
         reply = parse_hello_response(resp.body)
         self.batch_size = min(self.batch_size, reply.max_batch_ops)
+        self.pull_limit = reply.max_pull_limit
         self.min_push_schema = reply.min_push_schema
         with self.sessions() as s, s.begin():
             self._observe(s, reply.server_hlc)
@@ -328,8 +332,10 @@ class SyncEngine:
                     apply_field_state(s, self.registry, etype, eid, dict(r.fields))
             self._observe(s, response.server_hlc)
 
-    def pull(self, report: SyncReport, limit: int = 500) -> None:
-        """Pull pages until ``has_more`` is false; each page and its cursor commit together."""
+    def pull(self, report: SyncReport, limit: int | None = None) -> None:
+        """Pull pages until ``has_more`` is false; each page and its cursor commit together.
+        Pages are as large as the server announced in ``hello`` (500 until then)."""
+        limit = limit or self.pull_limit
         while True:
             with self.sessions() as s:
                 cursor = get_state(s, CURSOR_KEY)
@@ -339,10 +345,12 @@ class SyncEngine:
                 raise _error(resp)
             page = parse_pull_response(resp.body)
             with self.sessions() as s, s.begin(), rows_held(s):
+                hints = page_hints(s, self.registry, list(page.changes))
                 for change in page.changes:
                     if not apply_change(
-                        s, self.registry, change, self.encrypt, schema=self.schema_version
-                    ):
+                        s, self.registry, change, self.encrypt, schema=self.schema_version,
+                        hints=hints,
+                    ):  # fmt: skip
                         report.parked += 1
                 scope.note_scope(s, resp.body)
                 set_state(s, CURSOR_KEY, page.next_cursor)

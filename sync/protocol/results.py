@@ -9,7 +9,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sync.protocol.codes import MAX_BATCH_OPS, OpStatus, ProtocolError
+from sync.protocol.codes import (
+    DEFAULT_PULL_LIMIT,
+    MAX_BATCH_OPS,
+    MAX_PULL_LIMIT,
+    OpStatus,
+    ProtocolError,
+)
 from sync.protocol.envelopes import PushBatch, Reader, SnapshotRequest
 
 
@@ -187,6 +193,7 @@ class HelloReply:
     clock_suspect: bool
     control: str | None
     backfill: tuple[str, ...] = ()
+    max_pull_limit: int = DEFAULT_PULL_LIMIT
 
 
 def parse_hello_response(body: object) -> HelloReply:
@@ -204,7 +211,16 @@ def parse_hello_response(body: object) -> HelloReply:
         clock_offset_ms=r.get("clock_offset_ms", int),
         clock_suspect=r.get("clock_suspect", bool),
         control=r.get("control", str, optional=True),
+        max_pull_limit=_pull_limit(r.get("max_pull_limit", int, optional=True)),
     )
+
+
+def _pull_limit(announced: int | None) -> int:
+    """The page size to ask for: the server's announced cap within this client's, else the
+    500 that every server serves."""
+    if announced is None or announced < 1:
+        return DEFAULT_PULL_LIMIT
+    return min(announced, MAX_PULL_LIMIT)
 
 
 def parse_snapshot_response(body: object, request: SnapshotRequest) -> tuple[int, list[Any]]:

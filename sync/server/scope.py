@@ -28,15 +28,19 @@ def diff(
     presented: str | None,
     current: set[str],
     seq: int,
+    *,
+    fingerprint: str | None = None,
 ) -> dict[str, list[str]] | None:
     """The ``{"add", "remove"}`` persons since the ``presented`` fingerprint, or ``None`` when
     nothing changed; records the current set under its fingerprint for the next pull.
 
     Keeps: announcing is idempotent (a lost answer is announced again, since the device then
     presents the older fingerprint); a first pull (no cursor) announces nothing, because it
-    reads the whole feed from the start.
+    reads the whole feed from the start. ``fingerprint``, when given, is the caller's own
+    :func:`scope_fingerprint` of ``current`` at ``site_id`` (not recomputed).
     """
-    fingerprint = scope_fingerprint((p, site_id) for p in current)
+    if fingerprint is None:
+        fingerprint = scope_fingerprint((p, site_id) for p in current)
     known: set[str] | None
     if presented is None or presented == fingerprint:
         known = current

@@ -168,7 +168,8 @@ def test_pull_parameters(args: dict[str, str], expected: tuple[str | None, int])
 
 
 @pytest.mark.parametrize(
-    "args", [{"limit": "0"}, {"limit": "501"}, {"limit": "-1"}, {"limit": "x"}, {"seq": "5"}]
+    "args",
+    [{"limit": "0"}, {"limit": "1001"}, {"limit": "-1"}, {"limit": "x"}, {"seq": "5"}],
 )
 def test_bad_pull_parameters_are_refused(args: dict[str, str]) -> None:
     with pytest.raises(ProtocolError):
@@ -284,6 +285,23 @@ def test_a_hello_reply_never_raises_the_batch_cap() -> None:
     }
     reply = parse_hello_response(body)
     assert reply.max_batch_ops == MAX_BATCH_OPS and reply.clock_offset_ms == -259_200_000
+    assert reply.max_pull_limit == 500  # a server that does not announce its page cap
+
+
+@pytest.mark.parametrize(("announced", "asked"), [(700, 700), (50_000, 1000), (0, 500)])
+def test_hello_sets_the_pull_page_within_the_clients_cap(announced: int, asked: int) -> None:
+    body = {
+        "server_time_ms": T0,
+        "server_hlc": HLC_TEXT,
+        "schema_version": 2,
+        "min_push_schema": 1,
+        "min_pull_schema": 1,
+        "max_batch_ops": 200,
+        "max_pull_limit": announced,
+        "clock_offset_ms": 0,
+        "clock_suspect": False,
+    }
+    assert parse_hello_response(body).max_pull_limit == asked
 
 
 def test_a_snapshot_reply_holds_only_persons_asked_for() -> None:

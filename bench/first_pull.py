@@ -1,0 +1,85 @@
+"""Benchmark a new laptop's first pull alone, with where its time goes.
+
+Run from the repository root::
+
+    python -m bench.first_pull [--persons 1000] [--encounters 5000] [--laptops 2] [--profile F]
+
+Builds the site as :mod:`bench.sync` does (bulk on one laptop, pushed through the real
+endpoint to a gunicorn central on PostgreSQL), then enrols ``--laptops`` new laptops one after
+the other and times each one's first ``run_sync``: wall clock, the time inside HTTP requests
+(the central's work, the wire and the response parse), this process's CPU time (the apply on
+the laptop, less sensitive to a loaded machine than the wall clock) and the largest page
+(uncompressed JSON bytes, changes). ``--profile`` writes a cProfile of the last laptop's pull.
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import json
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.sync import _fixture, _laptop
+from bench.sync_data import Counting, sync_timed
+from sync.client.transport import Response
+from tests.sync.live import central_server
+
+
+class Timed(Counting):
+    """The counting transport, also timing requests and measuring pull pages."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.in_http = 0.0
+        self.pages: list[tuple[int, int]] = []
+
+    def send(self, method: str, path: str, body: Any | None = None) -> Response:
+        started = time.perf_counter()
+        resp = super().send(method, path, body)
+        self.in_http += time.perf_counter() - started
+        if path.startswith("/sync/v1/pull") and isinstance(resp.body, dict):
+            raw = json.dumps(resp.body, separators=(",", ":"))
+            self.pages.append((len(raw), len(resp.body.get("changes") or [])))
+        return resp
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--persons", type=int, default=1000)
+    parser.add_argument("--encounters", type=int, default=5000)
+    parser.add_argument("--laptops", type=int, default=2)
+    parser.add_argument("--profile", type=Path, default=None, help="cProfile output file")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="contigo-bench-pull-") as tmp:
+        folder = Path(tmp)
+        with central_server(folder) as central:
+            _fixture(folder, central, args.persons, args.encounters)
+            for i in range(args.laptops):
+                laptop = _laptop(folder / f"new{i}", central, "BENCH-S")
+                transport = Timed.of(laptop)
+                assert isinstance(transport, Timed)
+                profile = cProfile.Profile() if args.profile and i == args.laptops - 1 else None
+                cpu = time.process_time()
+                if profile:
+                    profile.enable()
+                seconds, report = sync_timed(laptop.app, transport)
+                if profile:
+                    profile.disable()
+                    profile.dump_stats(args.profile)
+                cpu = time.process_time() - cpu
+                print(
+                    f"laptop {i}: {report.pulled:,} changes in {report.pages} pages, "
+                    f"{seconds:.1f} s ({report.pulled / seconds:,.0f}/s); in HTTP "
+                    f"{transport.in_http:.1f} s; laptop CPU {cpu:.1f} s "
+                    f"({report.pulled / cpu:,.0f} changes per CPU-second); largest page "
+                    f"{max(transport.pages, default=(0, 0))}",
+                    flush=True,
+                )
+                laptop.close()
+
+
+if __name__ == "__main__":
+    main()
