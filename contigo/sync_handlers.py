@@ -25,6 +25,7 @@ from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
 from contigo.sites.models import SITE_KINDS, Site
+from contigo.sync_batch import batch_encounters, remember_site, site_by_code
 from contigo.transfers.sync import install as install_transfers
 from contigo.usersync.authors import AUTHOR, author_of, with_author
 from contigo.vault import Vault
@@ -72,7 +73,7 @@ def ensure_site(s: Session, desc: Any) -> Site:
     """The local site with the descriptor's code, created from it when unknown here."""
     if not isinstance(desc, dict) or not isinstance(desc.get("code"), str):
         raise InvalidOp({"site": ["required"]})
-    site = s.scalar(select(Site).where(Site.code == desc["code"]))
+    site = site_by_code(s, desc["code"])
     if site is None:
         kind = desc.get("kind") if desc.get("kind") in SITE_KINDS else "mobile_unit"
         site = Site(
@@ -84,6 +85,7 @@ def ensure_site(s: Session, desc: Any) -> Site:
         )
         s.add(site)
         s.flush()
+        remember_site(s, site)
     return site
 
 
@@ -269,7 +271,8 @@ class EncounterHandler:
         self.vault = vault
 
     def exists(self, s: Session, entity_id: str) -> bool:
-        return s.get(Encounter, entity_id) is not None
+        known = batch_encounters(s, entity_id)
+        return entity_id in known if known is not None else s.get(Encounter, entity_id) is not None
 
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return {}
@@ -306,6 +309,9 @@ class EncounterHandler:
                 supersedes_id=data.get("supersedes_id"),
             )
         )
+        known = batch_encounters(s)
+        if known is not None:
+            known.add(entity_id)
 
     def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
         return {}
