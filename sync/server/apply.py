@@ -94,6 +94,7 @@ def apply_batch(
                     s.delete(stored)
                     s.flush()
                 results.append(_apply_one(state, batch, op).to_json())
+            batchcache.write_pending(s)
         finally:
             batchcache.end(s)
     counter.value = state.seq
@@ -169,7 +170,7 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
             suspect = True
     if suspect:
         b.device.clock_suspect = True
-    before = b.seq
+    before, mark = b.seq, batchcache.before_op(b.s, op)
     try:
         with b.s.begin_nested():
             current = op if batch.device_id == "central" else _upcast(b, batch, op)
@@ -178,7 +179,7 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
         batchcache.after_op(b.s, op, rolled_back=False)
         return result
     except Exception as exc:  # the per-op savepoint turns any failure into a stored result
-        batchcache.after_op(b.s, op, rolled_back=True)
+        batchcache.after_op(b.s, op, rolled_back=True, mark=mark)
         b.seq = before
         errors = exc.errors if isinstance(exc, InvalidOp) else {"op": [type(exc).__name__]}
         if not isinstance(exc, InvalidOp):
@@ -270,21 +271,24 @@ def _change(
         k: {"version_seq": f.version_seq, "last_op_id": f.last_op_id}
         for k, f in (fields or {}).items()
     }
-    b.s.add(
-        SyncChange(
-            server_seq=seq,
-            person_id=op.person_id,
-            entity_type=op.entity_type,
-            entity_id=op.entity_id,
-            kind=kind.value,
-            fields=canonical(versions) if fields else None,
-            payload_enc=b.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
-            origin_op_id=op.op_id,
-            origin_device_id=b.device.id,
-            hlc=op.hlc,
-            committed_at=iso(b.now_ms),
-        )
-    )
+    row = {
+        "server_seq": seq,
+        "person_id": op.person_id,
+        "entity_type": op.entity_type,
+        "entity_id": op.entity_id,
+        "kind": kind.value,
+        "fields": canonical(versions) if fields else None,
+        "payload_enc": b.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+        "origin_op_id": op.op_id,
+        "origin_device_id": b.device.id,
+        "hlc": op.hlc,
+        "committed_at": iso(b.now_ms),
+    }
+    cache = batchcache.current(b.s)
+    if cache is not None:  # inserted with the batch's other change rows (batchcache)
+        cache.pending.append(row)
+    else:
+        b.s.add(SyncChange(**row))
     return seq
 
 

@@ -12,6 +12,11 @@ read goes to the database, as before) as soon as an op could change what it hold
 back: any op outside :data:`SAFE` (transfers, lifecycle, resolutions write access rows, move
 records, purge) and any op whose savepoint was rolled back (what it added to a memo is gone).
 A ``person.create`` adds its owner row, so that person's entry is read again from the database.
+
+The change rows of the ops applied while the cache is active (:attr:`BatchCache.pending`) are
+inserted in one statement (:func:`write_pending`) before any op outside :data:`SAFE` runs, when
+the cache is dropped and at the end of the batch: nothing a SAFE op does reads the change log,
+and a rolled-back op's rows are taken out first (they never reach the database).
 """
 
 from __future__ import annotations
@@ -20,10 +25,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from sync.models import PersonSiteAccess
+from sync.models import PersonSiteAccess, SyncChange
 from sync.protocol import Op, OpType
 
 KEY = "sync.server.batchcache"
@@ -54,6 +59,7 @@ class BatchCache:
     entity_ids: frozenset[str]
     access: dict[str, tuple[Access, ...]] = field(default_factory=dict)
     memos: dict[str, Any] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
 
     def access_of(self, person_id: str) -> tuple[Access, ...]:
         """The access rows of ``person_id`` (read from the database when not held)."""
@@ -104,18 +110,45 @@ def current(s: Session) -> BatchCache | None:
     return found
 
 
-def after_op(s: Session, op: Op, rolled_back: bool) -> None:
-    """Drop what ``op`` may have made stale. Keeps: the cache never answers differently from
-    the database (dropped whole after an unsafe or rolled-back op)."""
+def before_op(s: Session, op: Op) -> int:
+    """Called before ``op`` is applied; returns the mark :func:`after_op` rolls back to.
+    Keeps: an op outside :data:`SAFE` runs on the database alone (the pending change rows
+    written, the cache dropped before it starts: it may change what the cache holds)."""
+    cache = current(s)
+    if cache is None:
+        return 0
+    if op.type not in SAFE:
+        write_pending(s)
+        end(s)
+        return 0
+    return len(cache.pending)
+
+
+def write_pending(s: Session) -> None:
+    """Insert the pending change rows (one statement). Keeps: each row is inserted once."""
+    cache = current(s)
+    if cache is not None and cache.pending:
+        rows, cache.pending = cache.pending, []
+        s.execute(insert(SyncChange), rows)
+
+
+def after_op(s: Session, op: Op, rolled_back: bool, mark: int = 0) -> None:
+    """Drop what ``op`` may have made stale (``mark`` from :func:`before_op`). Keeps: the cache
+    never answers differently from the database (dropped whole, its pending rows written,
+    after an unsafe or rolled-back op); a rolled-back op's change rows are never written."""
     cache = current(s)
     if cache is None:
         return
+    if rolled_back:
+        del cache.pending[mark:]
     if rolled_back or op.type not in SAFE:
+        write_pending(s)
         end(s)
     elif op.type is OpType.PERSON_CREATE:
         cache.access.pop(op.entity_id, None)
 
 
 def end(s: Session) -> None:
-    """Stop answering from the cache (end of batch, or it may be stale). Keeps: idempotent."""
+    """Stop answering from the cache (end of batch, or it may be stale); pending rows not
+    written by :func:`write_pending` are dropped. Keeps: idempotent."""
     s.info.pop(KEY, None)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from flask import Flask
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from contigo.db import session_scope
-from sync.models import PersonSiteAccess
+from sync.models import PersonSiteAccess, SyncChange
 from sync.protocol import Op, OpType
 from sync.server import batchcache
 
@@ -63,3 +65,45 @@ def test_an_unsafe_or_rolled_back_op_drops_the_cache(central: Flask) -> None:
         batchcache.after_op(s, safe, rolled_back=False)
         assert batchcache.current(s) is cache
         batchcache.end(s)
+
+
+def test_change_rows_wait_for_one_insert_and_a_rolled_back_ops_are_never_written(
+    central: Flask,
+) -> None:
+    def row(seq: int) -> dict[str, object]:
+        return {
+            "server_seq": seq,
+            "person_id": "p1",
+            "entity_type": "encounter",
+            "entity_id": f"e{seq}",
+            "kind": "insert",
+            "fields": None,
+            "payload_enc": b"x",
+            "origin_op_id": f"op{seq}",
+            "origin_device_id": "d",
+            "hlc": "h",
+            "committed_at": "2026",
+        }
+
+    def seqs(s: Session) -> list[int]:
+        return list(s.scalars(select(SyncChange.server_seq).order_by(SyncChange.server_seq)))
+
+    with session_scope(central) as s:
+        start = seqs(s)
+        ok, bad = _op(OpType.ENCOUNTER_CREATE, "e1", "p1"), _op(OpType.ENCOUNTER_CREATE, "e2", "p1")
+        cache = batchcache.begin(s, [ok, bad, _op(OpType.TRANSFER_DECIDE, "t", "p1")])
+        mark = batchcache.before_op(s, ok)
+        cache.pending.append(row(1001))
+        batchcache.after_op(s, ok, rolled_back=False, mark=mark)
+        assert seqs(s) == start  # not yet written
+        mark = batchcache.before_op(s, bad)
+        cache.pending.append(row(1002))
+        batchcache.after_op(s, bad, rolled_back=True, mark=mark)
+        assert seqs(s) == [*start, 1001]  # written when the cache is dropped, 1002 never
+        assert batchcache.current(s) is None
+
+        cache = batchcache.begin(s, [ok])
+        cache.pending.append(row(1003))
+        assert batchcache.before_op(s, _op(OpType.PERSON_MERGE, "p1", "p1")) == 0
+        assert seqs(s) == [*start, 1001, 1003] and batchcache.current(s) is None
+        s.rollback()
