@@ -25,6 +25,7 @@ from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
 from contigo.sites.models import SITE_KINDS, Site
+from contigo.sync_batch import batch_encounters
 from contigo.transfers.sync import install as install_transfers
 from contigo.usersync.authors import AUTHOR, author_of, with_author
 from contigo.vault import Vault
@@ -289,7 +290,8 @@ class EncounterHandler:
         self.vault = vault
 
     def exists(self, s: Session, entity_id: str) -> bool:
-        return s.get(Encounter, entity_id) is not None
+        known = batch_encounters(s, entity_id)
+        return entity_id in known if known is not None else s.get(Encounter, entity_id) is not None
 
     def existing(self, s: Session, ids: list[str]) -> set[str]:
         return _existing(s, Encounter, ids)
@@ -329,6 +331,9 @@ class EncounterHandler:
                 supersedes_id=data.get("supersedes_id"),
             )
         )
+        known = batch_encounters(s)
+        if known is not None:
+            known.add(entity_id)
 
     def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
         return {}

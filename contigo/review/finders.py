@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask import Flask
@@ -22,6 +23,7 @@ from contigo.sites.models import Site
 from contigo.vault import Vault, get_vault
 from sync.models import SyncOp
 from sync.protocol import ConflictKind, OpType, ReviewSeverity
+from sync.server import batchcache
 from sync.server.review import Finder, Finding, OpFacts, hooks
 
 WEIGHT_TOLERANCE = 0.10
@@ -146,6 +148,34 @@ def _measurement(s: Session, encounter: Encounter, weight: float) -> dict[str, A
     }
 
 
+def _may_have_other_site_day(s: Session, new: Encounter) -> bool:
+    """Whether the person of ``new`` may have an encounter on its day at another site.
+
+    Within a push batch this is answered from the days and sites of the batch's persons'
+    encounters, read in one query for the batch and kept up to date here (every encounter the
+    batch applies passes through this finder; any other op drops the batch cache). It may say
+    yes wrongly (a voided encounter), never no wrongly: the exact query runs after a yes."""
+    cache = batchcache.current(s)
+    if cache is None or new.person_id not in cache.person_ids:
+        return True
+
+    def read() -> dict[str, set[tuple[date, str]]]:
+        out: dict[str, set[tuple[date, str]]] = {}
+        rows = s.execute(
+            select(Encounter.person_id, Encounter.occurred_on, Encounter.site_id).where(
+                Encounter.person_id.in_(list(cache.person_ids))
+            )
+        )
+        for person_id, day, site_id in rows:
+            out.setdefault(person_id, set()).add((day, site_id))
+        return out
+
+    days = cache.memo("contigo.encounter_days", read).setdefault(new.person_id, set())
+    found = any(day == new.occurred_on and site != new.site_id for day, site in days)
+    days.add((new.occurred_on, new.site_id))
+    return found
+
+
 def implausible_sequences(v: Vault) -> Finder:
     """A finder over ``v`` (the central vault, which decrypts the measurements)."""
 
@@ -156,6 +186,8 @@ def implausible_sequences(v: Vault) -> Finder:
         new = s.get(Encounter, op.entity_id)
         person = s.get(Person, new.person_id) if new is not None else None
         if new is None or person is None or person.kind != "child":
+            return []
+        if not _may_have_other_site_day(s, new):
             return []
         weight = _weight(v, person, new)
         if weight is None:

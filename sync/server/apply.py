@@ -23,7 +23,7 @@ from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
 from sync.merge import ReviewItem as ReviewDecision
 from sync.models import Device, FieldVersion, PersonSiteAccess, SyncChange, SyncCounter, SyncOp
 from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, OpType, PushBatch
-from sync.server import ServerConfig, iso, lifecycle, review, transfers, upcast
+from sync.server import ServerConfig, batchcache, iso, lifecycle, review, transfers, upcast
 from sync.server.identity import ledger_rows, rows_held
 
 log = logging.getLogger(__name__)
@@ -83,15 +83,20 @@ def apply_batch(
     results: list[dict[str, Any]] = []
     with rows_held(s):
         known = ledger_rows(s, [op.op_id for op in batch.ops])
-        for op in batch.ops:
-            stored = known.get(op.op_id)
-            if stored is not None and stored.status != OpStatus.DEFERRED:
-                results.append(_replay(state, stored))
-                continue
-            if stored is not None:
-                s.delete(stored)
-                s.flush()
-            results.append(_apply_one(state, batch, op).to_json())
+        batchcache.begin(s, batch.ops)
+        try:
+            for op in batch.ops:
+                stored = known.get(op.op_id)
+                if stored is not None and stored.status != OpStatus.DEFERRED:
+                    results.append(_replay(state, stored))
+                    continue
+                if stored is not None:
+                    s.delete(stored)
+                    s.flush()
+                results.append(_apply_one(state, batch, op).to_json())
+            batchcache.write_pending(s)
+        finally:
+            batchcache.end(s)
     counter.value = state.seq
     device.last_seen_at = iso(now_ms)
     if device.schema_version is None:  # hello records it; an old op's batch must not lower it
@@ -165,7 +170,7 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
             suspect = True
     if suspect:
         b.device.clock_suspect = True
-    before = b.seq
+    before, mark = b.seq, batchcache.before_op(b.s, op)
     try:
         with b.s.begin_nested():
             current = op if batch.device_id == "central" else _upcast(b, batch, op)
@@ -173,8 +178,10 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
             if suspect and result.status is not OpStatus.REJECTED:
                 review.flag_clock_suspect(b, current, eff)
             _ledger(b, batch, op, eff, result)
+        batchcache.after_op(b.s, op, rolled_back=False)
         return result
     except Exception as exc:  # the per-op savepoint turns any failure into a stored result
+        batchcache.after_op(b.s, op, rolled_back=True, mark=mark)
         b.seq = before
         errors = exc.errors if isinstance(exc, InvalidOp) else {"op": [type(exc).__name__]}
         if not isinstance(exc, InvalidOp):
@@ -266,21 +273,24 @@ def _change(
         k: {"version_seq": f.version_seq, "last_op_id": f.last_op_id}
         for k, f in (fields or {}).items()
     }
-    b.s.add(
-        SyncChange(
-            server_seq=seq,
-            person_id=op.person_id,
-            entity_type=op.entity_type,
-            entity_id=op.entity_id,
-            kind=kind.value,
-            fields=canonical(versions) if fields else None,
-            payload_enc=b.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
-            origin_op_id=op.op_id,
-            origin_device_id=b.device.id,
-            hlc=op.hlc,
-            committed_at=iso(b.now_ms),
-        )
-    )
+    row = {
+        "server_seq": seq,
+        "person_id": op.person_id,
+        "entity_type": op.entity_type,
+        "entity_id": op.entity_id,
+        "kind": kind.value,
+        "fields": canonical(versions) if fields else None,
+        "payload_enc": b.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+        "origin_op_id": op.op_id,
+        "origin_device_id": b.device.id,
+        "hlc": op.hlc,
+        "committed_at": iso(b.now_ms),
+    }
+    cache = batchcache.current(b.s)
+    if cache is not None:  # inserted with the batch's other change rows (batchcache)
+        cache.pending.append(row)
+    else:
+        b.s.add(SyncChange(**row))
     return seq
 
 
@@ -317,16 +327,21 @@ def _create(b: _Batch, handler: EntityHandler, op: Op, ctx: ApplyContext) -> OpR
                 in_conflict=False,
             )
         )
-    if (
-        op.entity_type == "person"
-        and b.s.get(PersonSiteAccess, (op.entity_id, b.device.site_id)) is None
-    ):
+    if op.entity_type == "person" and not _has_access(b, op.entity_id):
         b.s.add(
             PersonSiteAccess(
                 person_id=op.entity_id, site_id=b.device.site_id, role="owner", granted_seq=seq
             )
         )
     return OpResult(op.op_id, OpStatus.APPLIED, server_seq=seq, fields=fields)
+
+
+def _has_access(b: _Batch, person_id: str) -> bool:
+    """Whether the device's site already has an access row for ``person_id``."""
+    cache = batchcache.current(b.s)
+    if cache is not None and person_id in cache.person_ids:
+        return any(a[0] == b.device.site_id for a in cache.access_of(person_id))
+    return b.s.get(PersonSiteAccess, (person_id, b.device.site_id)) is not None
 
 
 def _patch(b: _Batch, handler: EntityHandler, op: Op, eff: str) -> OpResult:

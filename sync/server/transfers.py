@@ -33,7 +33,7 @@ from sync.handlers import HandlerRegistry, InvalidOp, MissingDependency
 from sync.merge import canonical
 from sync.models import PersonSiteAccess, SyncChange
 from sync.protocol import ChangeKind, ConflictKind, Op, OpResult, OpStatus, OpType, ReviewSeverity
-from sync.server import iso, review
+from sync.server import batchcache, iso, review
 from sync.transfer_models import OPEN_STATE, PersonTransfer
 
 ENTITY_TYPE = "person_transfer"
@@ -97,6 +97,13 @@ def authorize(b: Batch, op: Op) -> None:
     """
     if b.device.id == "central" or op.type in _UNCHECKED or not op.person_id:
         return
+    cache = batchcache.current(b.s)
+    if cache is not None:
+        now, site = iso(b.now_ms), b.device.site_id
+        rows = cache.access_of(op.person_id)
+        if rows and not any(a[0] == site and (a[2] is None or a[2] > now) for a in rows):
+            raise InvalidOp({"person_id": [FORBIDDEN]})
+        return
     known = b.s.scalar(
         select(PersonSiteAccess.site_id).where(PersonSiteAccess.person_id == op.person_id)
     )
@@ -112,12 +119,17 @@ def post_transfer_writes(s: Session, facts: review.OpFacts) -> list[review.Findi
     op = facts.op
     if op.type is not OpType.ENCOUNTER_CREATE or not op.person_id:
         return []
-    role = s.scalar(
-        select(PersonSiteAccess.role).where(
-            PersonSiteAccess.person_id == op.person_id,
-            PersonSiteAccess.site_id == facts.site_id,
+    cache = batchcache.current(s)
+    if cache is not None and op.person_id in cache.person_ids:
+        roles = [a[1] for a in cache.access_of(op.person_id) if a[0] == facts.site_id]
+        role = roles[0] if roles else None
+    else:
+        role = s.scalar(
+            select(PersonSiteAccess.role).where(
+                PersonSiteAccess.person_id == op.person_id,
+                PersonSiteAccess.site_id == facts.site_id,
+            )
         )
-    )
     if role != "previous_owner":
         return []
     return [

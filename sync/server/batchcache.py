@@ -1,0 +1,154 @@
+"""Reads a push batch needs for every op, made once for the whole batch (push throughput).
+
+A batch of encounters used to ask the database, for each op, who may write for its person
+(``person_site_access``), whether the entity exists and what the finders look for: a dozen round
+trips per op. :func:`begin` reads the access rows of every person the batch names in one query,
+and gives the application a per-batch memo (:meth:`BatchCache.memo`) for its own batched reads
+(existing encounters, sites by code, same-day measurements), kept in ``Session.info`` while the
+batch is applied.
+
+The cache only answers while it is exact. It is dropped for the rest of the batch (every later
+read goes to the database, as before) as soon as an op could change what it holds behind its
+back: any op outside :data:`SAFE` (transfers, lifecycle, resolutions write access rows, move
+records, purge) and any op whose savepoint was rolled back (what it added to a memo is gone).
+A ``person.create`` adds its owner row, so that person's entry is read again from the database.
+
+The change rows of the ops applied while the cache is active (:attr:`BatchCache.pending`) are
+inserted in one statement (:func:`write_pending`) before any op outside :data:`SAFE` runs, when
+the cache is dropped and at the end of the batch: nothing a SAFE op does reads the change log,
+and a rolled-back op's rows are taken out first (they never reach the database).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from sqlalchemy import insert, select
+from sqlalchemy.orm import Session
+
+from sync.models import PersonSiteAccess, SyncChange
+from sync.protocol import Op, OpType
+
+KEY = "sync.server.batchcache"
+SAFE = frozenset(
+    {
+        OpType.PERSON_CREATE,
+        OpType.PERSON_PATCH,
+        OpType.ENCOUNTER_CREATE,
+        OpType.ENCOUNTER_VOID,
+        OpType.CARE_EPISODE_CREATE,
+        OpType.CARE_EPISODE_PATCH,
+        OpType.CARE_EPISODE_CLOSE,
+    }
+)
+"""Ops that change no access row and move no record (a create adds rows the memos record)."""
+
+Access = tuple[str, str, str | None]
+"""One access row as ``(site_id, role, expires_at)``."""
+T = TypeVar("T")
+
+
+@dataclass
+class BatchCache:
+    """What one batch read up front: ops' person and entity ids, access rows, memos."""
+
+    s: Session
+    person_ids: frozenset[str]
+    entity_ids: frozenset[str]
+    access: dict[str, tuple[Access, ...]] = field(default_factory=dict)
+    memos: dict[str, Any] = field(default_factory=dict)
+    pending: list[dict[str, Any]] = field(default_factory=list)
+
+    def access_of(self, person_id: str) -> tuple[Access, ...]:
+        """The access rows of ``person_id`` (read from the database when not held)."""
+        found = self.access.get(person_id)
+        if found is None:
+            found = self.access[person_id] = _read_access(self.s, [person_id]).get(person_id, ())
+        return found
+
+    def memo(self, key: str, factory: Callable[[], T]) -> T:
+        """The batch's value under ``key``, made by ``factory`` on first use."""
+        if key not in self.memos:
+            self.memos[key] = factory()
+        value: T = self.memos[key]
+        return value
+
+
+def _read_access(s: Session, person_ids: Iterable[str]) -> dict[str, tuple[Access, ...]]:
+    out: dict[str, list[Access]] = {}
+    rows = s.execute(
+        select(
+            PersonSiteAccess.person_id,
+            PersonSiteAccess.site_id,
+            PersonSiteAccess.role,
+            PersonSiteAccess.expires_at,
+        ).where(PersonSiteAccess.person_id.in_(list(person_ids)))
+    )
+    for person_id, site_id, role, expires_at in rows:
+        out.setdefault(person_id, []).append((site_id, role, expires_at))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+def begin(s: Session, ops: Iterable[Op]) -> BatchCache:
+    """Hold a cache for the batch of ``ops`` in ``s`` (one query for their access rows).
+
+    Keeps: read-only; every person of the batch has an entry (empty: no access known)."""
+    ops = list(ops)
+    persons = frozenset(op.person_id for op in ops if op.person_id)
+    cache = BatchCache(s, persons, frozenset(op.entity_id for op in ops))
+    held = _read_access(s, persons) if persons else {}
+    cache.access = {p: held.get(p, ()) for p in persons}
+    s.info[KEY] = cache
+    return cache
+
+
+def current(s: Session) -> BatchCache | None:
+    """The batch cache of ``s`` while it is exact, else ``None`` (then read the database)."""
+    found: BatchCache | None = s.info.get(KEY)
+    return found
+
+
+def before_op(s: Session, op: Op) -> int:
+    """Called before ``op`` is applied; returns the mark :func:`after_op` rolls back to.
+    Keeps: an op outside :data:`SAFE` runs on the database alone (the pending change rows
+    written, the cache dropped before it starts: it may change what the cache holds)."""
+    cache = current(s)
+    if cache is None:
+        return 0
+    if op.type not in SAFE:
+        write_pending(s)
+        end(s)
+        return 0
+    return len(cache.pending)
+
+
+def write_pending(s: Session) -> None:
+    """Insert the pending change rows (one statement). Keeps: each row is inserted once."""
+    cache = current(s)
+    if cache is not None and cache.pending:
+        rows, cache.pending = cache.pending, []
+        s.execute(insert(SyncChange), rows)
+
+
+def after_op(s: Session, op: Op, rolled_back: bool, mark: int = 0) -> None:
+    """Drop what ``op`` may have made stale (``mark`` from :func:`before_op`). Keeps: the cache
+    never answers differently from the database (dropped whole, its pending rows written,
+    after an unsafe or rolled-back op); a rolled-back op's change rows are never written."""
+    cache = current(s)
+    if cache is None:
+        return
+    if rolled_back:
+        del cache.pending[mark:]
+    if rolled_back or op.type not in SAFE:
+        write_pending(s)
+        end(s)
+    elif op.type is OpType.PERSON_CREATE:
+        cache.access.pop(op.entity_id, None)
+
+
+def end(s: Session) -> None:
+    """Stop answering from the cache (end of batch, or it may be stale); pending rows not
+    written by :func:`write_pending` are dropped. Keeps: idempotent."""
+    s.info.pop(KEY, None)
