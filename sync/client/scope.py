@@ -31,8 +31,8 @@ from sync.protocol import (
     MAX_SNAPSHOT_PERSONS,
     Change,
     SnapshotRequest,
-    parse_pull_response,
     parse_snapshot_response,
+    snapshot_changes,
 )
 from sync.transfer_models import TRANSFER_STATES, PersonTransfer
 
@@ -118,19 +118,10 @@ def fetch_snapshots(
         if resp.status != 200:
             return done
         _as_of, persons = parse_snapshot_response(resp.body, SnapshotRequest(ids))
+        changes = snapshot_changes(persons)
         with sessions() as s, s.begin():
-            for person in persons:
-                page = parse_pull_response(
-                    {
-                        "changes": person.get("changes") or [],
-                        "next_cursor": "",
-                        "has_more": False,
-                        "server_hlc": "0000000000000-00000-central",
-                        "control": None,
-                    }
-                )
-                for change in page.changes:
-                    apply_change(s, registry, change, encrypt)
+            for change in changes:
+                apply_change(s, registry, change, encrypt)
             _store(s, ADD_KEY, [p for p in _pending(s, ADD_KEY) if p not in ids])
         done += len(ids)
     return done

@@ -9,8 +9,7 @@ from sync.client.apply import apply_change
 from sync.client.transport import Transport
 from sync.handlers import HandlerRegistry
 from sync.outbox import Encrypt
-from sync.protocol import ProtocolError, SnapshotRequest, parse_snapshot_response
-from sync.protocol.results import Change, _parse_change
+from sync.protocol import ProtocolError, SnapshotRequest, parse_snapshot_response, snapshot_changes
 
 
 class SnapshotFailed(Exception):
@@ -41,13 +40,9 @@ def fetch_snapshot(
         raise SnapshotFailed(resp.status)
     try:
         _as_of, persons = parse_snapshot_response(resp.body, request)
-        changes: list[Change] = [
-            _parse_change(raw, f"persons[{i}].changes[{j}]")
-            for i, person in enumerate(persons)
-            for j, raw in enumerate(person.get("changes") or [])
-        ]
-    except (ProtocolError, AttributeError):
+        changes = snapshot_changes(persons)
+    except ProtocolError:
         raise SnapshotFailed(resp.status) from None
-    for change in sorted(changes, key=lambda c: c.seq):
+    for change in changes:
         apply_change(s, registry, change, encrypt)
     return len(changes)

@@ -58,6 +58,7 @@ from sync.protocol.results import (
     parse_pull_response,
     parse_push_response,
     parse_snapshot_response,
+    snapshot_changes,
 )
 from sync.protocol.signing import (
     DEVICE_HEADER,
@@ -113,5 +114,6 @@ __all__ = [
     "parse_snapshot",
     "parse_snapshot_response",
     "sign_request",
+    "snapshot_changes",
     "verify_request",
 ]

@@ -233,3 +233,16 @@ def parse_snapshot_response(body: object, request: SnapshotRequest) -> tuple[int
         if Reader(person, f"persons[{i}]").ident("id") not in asked:
             raise ProtocolError("a person not asked for", where=f"persons[{i}].id")
     return as_of, persons
+
+
+def snapshot_changes(persons: list[Any]) -> list[Change]:
+    """Every change of a checked snapshot answer's ``persons`` (:func:`parse_snapshot_response`),
+    in seq order, each checked like a pulled change. Raises :class:`ProtocolError`."""
+    changes = [
+        _parse_change(raw, f"persons[{i}].changes[{j}]")
+        for i, person in enumerate(persons)
+        for j, raw in enumerate(
+            Reader(person, f"persons[{i}]").get("changes", list, optional=True) or []
+        )
+    ]
+    return sorted(changes, key=lambda c: c.seq)
