@@ -14,15 +14,14 @@ from typing import Any
 
 from sqlalchemy.orm import Session
 
-from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import check_write
 from contigo.db import utcnow
 from contigo.errors import UnknownPerson, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.models import Person
+from contigo.persons.services import record_change
 from contigo.vault import Vault
-from sync.outbox import record_op
 from sync.policies import RISK_FLAG_POLICIES, FieldPolicy, UnknownSeverity
 
 PREFIX = "risk_flags."
@@ -81,23 +80,5 @@ def record(s: Session, v: Vault, actor: User, person_id: str, changes: Mapping[s
     write(v, person, data)
     person.updated_at = utcnow()
     s.flush()
-    record_op(
-        s,
-        op_type="person.patch",
-        entity_type="person",
-        entity_id=person_id,
-        person_id=person_id,
-        data=data,
-        fields=list(data),
-        encrypt=v.outbox_encrypter(),
-    )
-    audit(
-        s,
-        user_id=actor.id,
-        action="update",
-        entity_type="person",
-        entity_id=person_id,
-        person_id=person_id,
-        site_id=person.owning_site_id,
-    )
+    record_change(s, v, actor, person, data)
     return person

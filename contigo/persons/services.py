@@ -326,6 +326,42 @@ def changed_fields(view: PersonView, data: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if getattr(view, k, None) != v}
 
 
+def record_change(s: Session, v: Vault, actor: User, person: Person, data: dict[str, Any]) -> None:
+    """Record a change of some of ``person``'s synced fields (wire values in ``data``), already
+    written locally: one ``person.patch`` op naming exactly those fields, or, for a person whose
+    ``person.create`` the server refused, the correction folded into that create (SYNC.md S19);
+    and one audit entry. Flushes, never commits."""
+    # A correction of a person the server refused goes out inside its create.
+    amended = amend_rejected_create(
+        s,
+        entity_type="person",
+        entity_id=person.id,
+        changes=data,
+        encrypt=v.outbox_encrypter(),
+        decrypt=v.outbox_decrypt,
+    )
+    if amended is None:
+        record_op(
+            s,
+            op_type="person.patch",
+            entity_type="person",
+            entity_id=person.id,
+            person_id=person.id,
+            data=data,
+            fields=list(data),
+            encrypt=v.outbox_encrypter(),
+        )
+    audit(
+        s,
+        user_id=actor.id,
+        action="update",
+        entity_type="person",
+        entity_id=person.id,
+        person_id=person.id,
+        site_id=person.owning_site_id,
+    )
+
+
 def update(s: Session, v: Vault, actor: User, person_id: str, changes: dict[str, Any]) -> Person:
     """Change some of a person's mutable fields; records one ``person.patch`` op whose base
     names, per field, the last op this laptop knew for it (the sync engine's concurrency token).
@@ -357,42 +393,5 @@ def update(s: Session, v: Vault, actor: User, person_id: str, changes: dict[str,
         s.add_all(_index_entries(v, person_id, full))
         v.index_person(person_id, view.given_names, view.family_names)
     s.flush()
-    audit(
-        s,
-        user_id=actor.id,
-        action="update",
-        entity_type="person",
-        entity_id=person_id,
-        person_id=person_id,
-        site_id=person.owning_site_id,
-    )
-    # A correction of a person the server refused goes out inside its create (SYNC.md S19).
-    amended = amend_rejected_create(
-        s,
-        entity_type="person",
-        entity_id=person_id,
-        changes=data,
-        encrypt=v.outbox_encrypter(),
-        decrypt=v.outbox_decrypt,
-    )
-    if amended is None:
-        record_op(
-            s,
-            op_type="person.patch",
-            entity_type="person",
-            entity_id=person_id,
-            person_id=person_id,
-            data=data,
-            fields=fields,
-            encrypt=v.outbox_encrypter(),
-        )
-    audit(
-        s,
-        user_id=actor.id,
-        action="update",
-        entity_type="person",
-        entity_id=person_id,
-        person_id=person_id,
-        site_id=person.owning_site_id,
-    )
+    record_change(s, v, actor, person, data)
     return person
