@@ -1,21 +1,57 @@
 """Contigo's batched reads for a push batch on central (see :mod:`sync.server.batchcache`).
 
 The handlers ask, for every op, whether the encounter exists and for its person: within a batch
-these are read once for the whole batch and kept up to date as the batch creates rows; outside a
-batch (pull on a laptop, a central page) nothing changes. Sites by code are remembered per
+these are read once for the whole batch and kept up to date as the batch creates rows (no op
+that may delete or move a row runs while the batch cache holds); outside a batch (pull on a
+laptop, a central page) nothing changes. Sites by code are remembered per
 session by :func:`contigo.sync_handlers.ensure_site`, for push and pull alike.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contigo.db import utcnow
 from contigo.encounters.models import Encounter
 from contigo.persons.models import Person
 from sync.server import batchcache
 
 _ENCOUNTERS = "contigo.encounter_ids"
+_CREATED = "contigo.encounters_created"
+_PERSONS = "contigo.persons"
+
+
+def _persons(s: Session, cache: batchcache.BatchCache) -> dict[str, Person]:
+    """The batch's persons by id, read in one query (a person the batch creates is added)."""
+
+    def read() -> dict[str, Person]:
+        found = s.scalars(select(Person).where(Person.id.in_(list(cache.person_ids))))
+        return {p.id: p for p in found}
+
+    return cache.memo(_PERSONS, read)
+
+
+def batch_person(s: Session, person_id: str) -> Person | None:
+    """A person by id: within a push batch from the batch's one read of its persons (every op
+    asks for its person several times), else from the session."""
+    cache = batchcache.current(s)
+    if cache is not None and person_id in cache.person_ids:
+        found = _persons(s, cache).get(person_id)
+        if found is not None:
+            return found
+    return s.get(Person, person_id)
+
+
+def note_person(s: Session, person: Person) -> None:
+    """Within a push batch, remember a person the batch just created."""
+    cache = batchcache.current(s)
+    if cache is not None and person.id in cache.person_ids:
+        _persons(s, cache)[person.id] = person
 
 
 def batch_encounters(s: Session, entity_id: str | None = None) -> set[str] | None:
@@ -28,8 +64,57 @@ def batch_encounters(s: Session, entity_id: str | None = None) -> set[str] | Non
         return None
 
     def read() -> set[str]:
-        list(s.scalars(select(Person).where(Person.id.in_(list(cache.person_ids)))))
+        _persons(s, cache)
         ids = list(cache.entity_ids)
         return set(s.scalars(select(Encounter.id).where(Encounter.id.in_(ids))))
 
     return cache.memo(_ENCOUNTERS, read)
+
+
+@dataclass(frozen=True, slots=True)
+class NewEncounter:
+    """An encounter the push batch just inserted, as the finders read it (its row is pending in
+    the batch, see :mod:`sync.server.batchcache`)."""
+
+    id: str
+    person_id: str
+    site_id: str
+    occurred_on: date
+    payload_enc: bytes
+
+
+def _created() -> dict[str, NewEncounter]:
+    return {}
+
+
+def insert_encounter(s: Session, values: dict[str, Any]) -> None:
+    """Insert an encounter from the values of every column but ``schema_version`` and
+    ``created_at``: pended with the push batch's other rows while a batch is applied (it
+    refers only to its person, site, user and superseded visit, all flushed or pended
+    before it), else through the ORM."""
+    cache = batchcache.current(s)
+    if cache is None:
+        s.add(Encounter(**values))
+        return
+    cache.pend(Encounter, values | {"schema_version": 1, "created_at": utcnow()})
+    new = NewEncounter(
+        values["id"],
+        values["person_id"],
+        values["site_id"],
+        values["occurred_on"],
+        values["payload_enc"],
+    )
+    cache.memo(_CREATED, _created)[new.id] = new
+    known = batch_encounters(s, new.id)
+    if known is not None:
+        known.add(new.id)
+
+
+def created_encounter(s: Session, encounter_id: str) -> Encounter | NewEncounter | None:
+    """An encounter by id: one the batch just inserted without a query, else the stored one."""
+    cache = batchcache.current(s)
+    if cache is not None:
+        found = cache.memo(_CREATED, _created).get(encounter_id)
+        if found is not None:
+            return found
+    return s.get(Encounter, encounter_id)

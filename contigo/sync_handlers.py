@@ -25,7 +25,13 @@ from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
 from contigo.sites.models import SITE_KINDS, Site
-from contigo.sync_batch import batch_encounters
+from contigo.sync_batch import (
+    batch_encounters,
+    batch_person,
+    created_encounter,
+    insert_encounter,
+    note_person,
+)
 from contigo.transfers.sync import install as install_transfers
 from contigo.usersync.authors import AUTHOR, author_of, with_author
 from contigo.vault import Vault
@@ -38,6 +44,7 @@ from sync.policies import (
     Policy,
     PolicyRegistry,
 )
+from sync.server import batchcache
 
 PERSON_FIELDS = (
     "given_names",
@@ -56,17 +63,23 @@ EPISODE_FIELDS = ("programme", "status", "exit_outcome", "next_visit_on", "exit_
 
 
 def site_descriptor(s: Session, site_id: str) -> dict[str, Any]:
-    """A site as the wire carries it (by code)."""
+    """A site as the wire carries it (by code); made once per session and site (a push batch
+    names the same site on nearly every op)."""
+    made: dict[str, dict[str, Any]] = s.info.setdefault("contigo_site_descriptors", {})
+    found = made.get(site_id)
+    if found is not None:
+        return dict(found)
     site = s.get(Site, site_id)
     if site is None:
         raise InvalidOp({"site": ["unknown site"]})
-    return {
+    made[site_id] = {
         "code": site.code,
         "name": site.name,
         "country": site.country,
         "kind": site.kind,
         "elevation_m": site.elevation_m,
     }
+    return dict(made[site_id])
 
 
 def ensure_site(s: Session, desc: Any) -> Site:
@@ -99,6 +112,11 @@ def ensure_site(s: Session, desc: Any) -> Site:
 def stand_in_user(s: Session, device_id: str, site_id: str) -> str:
     """The inactive user that rows from ``device_id`` are attributed to (it cannot sign in)."""
     uid = (device_id or "unknown")[:32]
+    cache = batchcache.current(s)  # a push batch names the same device on every row
+    known = cache.memo("contigo.stand_ins", set) if cache is not None else set()
+    if uid in known:
+        return uid
+    known.add(uid)
     if s.get(User, uid) is None:
         s.add(
             User(
@@ -139,6 +157,13 @@ def _existing(s: Session, model: Any, ids: list[str]) -> set[str]:
     return set(s.scalars(select(model.id).where(model.id.in_(ids))))
 
 
+def _preload(s: Session, model: Any, ids: list[str]) -> None:
+    """Load the rows of ``ids`` into the session in one query (see :func:`sync.handlers.preload`:
+    a push batch's ``to_wire`` then reads them without a query per op)."""
+    for start in range(0, len(ids), 500):
+        s.scalars(select(model).where(model.id.in_(ids[start : start + 500]))).all()
+
+
 class PersonHandler:
     """Persons: a mutable aggregate merged field by field."""
 
@@ -149,10 +174,13 @@ class PersonHandler:
         self.vault = vault
 
     def exists(self, s: Session, entity_id: str) -> bool:
-        return s.get(Person, entity_id) is not None
+        return batch_person(s, entity_id) is not None
 
     def existing(self, s: Session, ids: list[str]) -> set[str]:
         return _existing(s, Person, ids)
+
+    def preload(self, s: Session, ids: list[str]) -> None:
+        _preload(s, Person, ids)
 
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         writes = {k: data[k] for k in (*PERSON_FIELDS, *risk_flags.FIELDS) if k in data}
@@ -213,6 +241,7 @@ class PersonHandler:
             risk_flags.write(self.vault, person, flags)
         s.add(person)
         s.flush()
+        note_person(s, person)
         self._reindex(s, person, fresh=True)
 
     def _reindex(self, s: Session, person: Person, *, fresh: bool = False) -> None:
@@ -232,9 +261,11 @@ class PersonHandler:
         self.vault.index_person(person.id, view.given_names, view.family_names)
 
     def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
-        person = s.get(Person, entity_id)
+        person = batch_person(s, entity_id)
         assert person is not None
-        view = decrypt(self.vault, person).as_dict()
+        # Every op about a person asks for its lifecycle alone: decrypt the rest only if asked.
+        wanted = set(names) & set(PERSON_FIELDS)
+        view = decrypt(self.vault, person).as_dict() if wanted else {}
         if any(n in risk_flags.FIELDS for n in names):
             view |= risk_flags.read(self.vault, person)
         if lifecycle.FIELD in names:  # the Controlled pseudo-field (sync.lifecycle)
@@ -296,44 +327,49 @@ class EncounterHandler:
     def existing(self, s: Session, ids: list[str]) -> set[str]:
         return _existing(s, Encounter, ids)
 
+    def preload(self, s: Session, ids: list[str]) -> None:
+        # to_wire needs only each visit's author: read those, not whole rows
+        authors: dict[str, str] = s.info.setdefault(_AUTHORS, {})
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            query = select(Encounter.id, Encounter.user_id).where(Encounter.id.in_(chunk))
+            for encounter_id, user_id in s.execute(query):
+                authors[encounter_id] = user_id
+
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         return {}
 
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
     ) -> None:
-        person = s.get(Person, person_id) if person_id else None
+        person = batch_person(s, person_id) if person_id else None
         if person is None:
             raise MissingDependency("person", person_id or "")
         occurred = _iso_date(data.get("occurred_on"), "occurred_on")
         assessment = data.get("assessment")
         if not isinstance(assessment, dict) or "reference_version" not in assessment:
             raise InvalidOp({"assessment": ["required"]})
-        if data.get("supersedes_id") and s.get(Encounter, data["supersedes_id"]) is None:
+        if data.get("supersedes_id") and created_encounter(s, data["supersedes_id"]) is None:
             raise MissingDependency("encounter", data["supersedes_id"])
         site = ensure_site(s, data.get("site"))
         body = {k: v for k, v in data.items() if k not in ("site", "site_id", AUTHOR)}
-        s.add(
-            Encounter(
-                id=entity_id,
-                person_id=person.id,
-                site_id=site.id,
-                user_id=_author(s, ctx, data, site.id),
-                device_id=ctx.device_id[:32],
-                kind=person.kind,
-                occurred_on=occurred,
-                country=site.country,
-                recorded_hlc=ctx.hlc,
-                reference_version=str(assessment["reference_version"])[:40],
-                payload_enc=self.vault.encrypt_with(
-                    self.vault.person_key(person), "encounters", entity_id, "payload", body
-                ),
-                supersedes_id=data.get("supersedes_id"),
-            )
-        )
-        known = batch_encounters(s)
-        if known is not None:
-            known.add(entity_id)
+        values = {
+            "id": entity_id,
+            "person_id": person.id,
+            "site_id": site.id,
+            "user_id": _author(s, ctx, data, site.id),
+            "device_id": ctx.device_id[:32],
+            "kind": person.kind,
+            "occurred_on": occurred,
+            "country": site.country,
+            "recorded_hlc": ctx.hlc,
+            "reference_version": str(assessment["reference_version"])[:40],
+            "payload_enc": self.vault.encrypt_with(
+                self.vault.person_key(person), "encounters", entity_id, "payload", body
+            ),
+            "supersedes_id": data.get("supersedes_id"),
+        }
+        insert_encounter(s, values)
 
     def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
         return {}
@@ -344,12 +380,18 @@ class EncounterHandler:
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
-        encounter = s.get(Encounter, entity_id)
-        author = encounter.user_id if encounter is not None else None
+        author = s.info.get(_AUTHORS, {}).get(entity_id)
+        if author is None:
+            encounter = s.get(Encounter, entity_id)
+            author = encounter.user_id if encounter is not None else None
         return with_author(s, _to_wire_site(s, data, "site_id"), author)
 
     def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
         return {}
+
+
+_AUTHORS = "contigo_encounter_authors"
+"""``Session.info`` key: encounter id → author id, read by :meth:`EncounterHandler.preload`."""
 
 
 class EncounterVoidHandler(EncounterHandler):
@@ -363,6 +405,9 @@ class EncounterVoidHandler(EncounterHandler):
 
     def existing(self, s: Session, ids: list[str]) -> set[str]:
         return _existing(s, EncounterVoid, ids)
+
+    def preload(self, s: Session, ids: list[str]) -> None:
+        _preload(s, EncounterVoid, ids)
 
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
@@ -411,6 +456,9 @@ class EpisodeHandler:
 
     def exists(self, s: Session, entity_id: str) -> bool:
         return s.get(CareEpisode, entity_id) is not None
+
+    def preload(self, s: Session, ids: list[str]) -> None:
+        _preload(s, CareEpisode, ids)
 
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         if op_type == "care_episode.close":

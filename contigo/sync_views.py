@@ -11,7 +11,6 @@ import binascii
 import gzip
 import hashlib
 import hmac
-import json
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
@@ -20,6 +19,7 @@ from contigo.db import session
 from contigo.sync_handlers import build_registry
 from contigo.transfers.sync import site_directory
 from contigo.vault import get_vault
+from sync import fastjson
 from sync.protocol import (
     MAX_BATCH_BYTES,
     Control,
@@ -61,7 +61,7 @@ def server_config(app: Flask) -> ServerConfig:
 
 
 def _json(body: Any, status: int = 200) -> Response:
-    raw = json.dumps(body, separators=(",", ":")).encode()
+    raw = fastjson.dumps(body)
     resp = Response(raw, status=status, mimetype="application/json")
     if len(raw) > 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
         resp.set_data(gzip.compress(raw))
@@ -85,7 +85,7 @@ def _body(raw: bytes) -> Any:
         if len(raw) > MAX_BATCH_BYTES:
             raise ProtocolError("batch too large", code=ErrorCode.BATCH_TOO_LARGE)
     try:
-        return json.loads(raw or b"{}")
+        return fastjson.loads(raw or b"{}")
     except ValueError:
         raise ProtocolError("body is not JSON") from None
 

@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 from contigo import crypto
 from contigo.errors import Locked
 from contigo.search_index import FuzzyNameIndex
+from sync import fastjson
 
 log = logging.getLogger(__name__)
 KEY_ID = b"mk01"
@@ -35,6 +36,7 @@ class Vault:
         self._ring = crypto.KeyRing()
         self._index_key: bytes | None = None
         self._person_keys: dict[str, bytes] = {}
+        self._subkeys: dict[str, tuple[bytes, bytes]] = {}
         self._fuzzy: FuzzyNameIndex | None = None
         self.scrypt_n = scrypt_n
         self.last_activity = time.monotonic()
@@ -62,6 +64,7 @@ class Vault:
             self._ring.lock()
             self._index_key = None
             self._person_keys.clear()
+            self._subkeys.clear()
             self._fuzzy = None
 
     # ── set-up and unlock ──────────────────────────────────────────────────
@@ -178,16 +181,25 @@ class Vault:
     def encrypt_with(self, key: bytes, table: str, pk: str, column: str, value: Any) -> bytes:
         """Encrypt a JSON value bound to ``table:pk:column``."""
         aad = f"{table}:{pk}:{column}"
-        return crypto.encrypt_value(key, KEY_ID, json.dumps(value, default=str).encode(), aad)
+        return crypto.encrypt_value(key, KEY_ID, fastjson.dumps(value), aad)
 
     def decrypt_with(self, key: bytes, table: str, pk: str, column: str, blob: bytes) -> Any:
         """Decrypt a value; a moved or altered ciphertext raises, it is never returned as data."""
         aad = f"{table}:{pk}:{column}"
         return json.loads(crypto.decrypt_value(key, blob, aad))
 
+    def _subkey(self, label: str) -> bytes:
+        """The subkey ``label`` of the master key, derived once while unlocked (every synced
+        op and change is sealed or opened with one)."""
+        master = self._master()
+        found = self._subkeys.get(label)
+        if found is None or found[0] != master:  # a key ring unlocked with another key
+            found = self._subkeys[label] = (master, crypto.derive_subkey(master, label))
+        return found[1]
+
     def outbox_encrypter(self) -> Callable[[str, bytes], bytes]:
         """Encrypts outbox payloads under a key derived from the master key."""
-        key = crypto.derive_subkey(self._master(), "outbox")
+        key = self._subkey("outbox")
 
         def encrypt(op_id: str, data: bytes) -> bytes:
             return crypto.encrypt_value(key, KEY_ID, data, f"sync_outbox:{op_id}:payload")
@@ -195,7 +207,7 @@ class Vault:
         return encrypt
 
     def outbox_decrypt(self, op_id: str, blob: bytes) -> bytes:
-        key = crypto.derive_subkey(self._master(), "outbox")
+        key = self._subkey("outbox")
         return crypto.decrypt_value(key, blob, f"sync_outbox:{op_id}:payload")
 
     def shred(self, person_id: str) -> None:

@@ -15,7 +15,7 @@ An op type maps to one :class:`Action`:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any, Protocol
@@ -92,6 +92,22 @@ class EntityHandler(Protocol):
 
     def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
         """The entity's full current wire state (what a ``create`` would need)."""
+
+
+def preload(s: Session, registry: HandlerRegistry, ops: Iterable[tuple[str, str]]) -> None:
+    """Load the entities that ``(op_type, entity_id)`` pairs name, one query per handler that
+    offers the optional ``preload(s, ids)``, so that the per-op reads which follow (a push
+    batch's ``to_wire``) are answered from the session (hold the rows with
+    :func:`sync.identity.rows_held`). Keeps: read-only; a handler without it is skipped."""
+    ids: dict[str, tuple[EntityHandler, list[str]]] = {}
+    for op_type, entity_id in ops:
+        found = registry.for_op(op_type)
+        if found is not None:
+            ids.setdefault(found[0].entity_type, (found[0], []))[1].append(entity_id)
+    for handler, entity_ids in ids.values():
+        load: Callable[[Session, list[str]], None] | None = getattr(handler, "preload", None)
+        if load is not None:
+            load(s, entity_ids)
 
 
 DirectoryApply = Callable[[Session, int, str, Mapping[str, Any]], None]

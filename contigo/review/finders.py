@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.persons.models import Person, PersonIndex
 from contigo.sites.models import Site
+from contigo.sync_batch import NewEncounter, batch_person, created_encounter
 from contigo.vault import Vault, get_vault
 from sync.models import SyncOp
 from sync.protocol import ConflictKind, OpType, ReviewSeverity
@@ -131,7 +132,7 @@ def possible_duplicates(s: Session, facts: OpFacts) -> list[Finding]:
     return [finding]
 
 
-def _weight(v: Vault, person: Person, encounter: Encounter) -> float | None:
+def _weight(v: Vault, person: Person, encounter: Encounter | NewEncounter) -> float | None:
     body = v.decrypt_with(
         v.person_key(person), "encounters", encounter.id, "payload", encounter.payload_enc
     )
@@ -139,7 +140,7 @@ def _weight(v: Vault, person: Person, encounter: Encounter) -> float | None:
     return float(weight) if isinstance(weight, int | float) and weight > 0 else None
 
 
-def _measurement(s: Session, encounter: Encounter, weight: float) -> dict[str, Any]:
+def _measurement(s: Session, encounter: Encounter | NewEncounter, weight: float) -> dict[str, Any]:
     return {
         "encounter_id": encounter.id,
         "occurred_on": encounter.occurred_on.isoformat(),
@@ -148,7 +149,7 @@ def _measurement(s: Session, encounter: Encounter, weight: float) -> dict[str, A
     }
 
 
-def _may_have_other_site_day(s: Session, new: Encounter) -> bool:
+def _may_have_other_site_day(s: Session, new: Encounter | NewEncounter) -> bool:
     """Whether the person of ``new`` may have an encounter on its day at another site.
 
     Within a push batch this is answered from the days and sites of the batch's persons'
@@ -183,8 +184,8 @@ def implausible_sequences(v: Vault) -> Finder:
         op = facts.op
         if op.type is not OpType.ENCOUNTER_CREATE:
             return []
-        new = s.get(Encounter, op.entity_id)
-        person = s.get(Person, new.person_id) if new is not None else None
+        new = created_encounter(s, op.entity_id)
+        person = batch_person(s, new.person_id) if new is not None else None
         if new is None or person is None or person.kind != "child":
             return []
         if not _may_have_other_site_day(s, new):

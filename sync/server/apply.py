@@ -1,9 +1,17 @@
-"""Push: apply a batch of ops under the server_seq lock, each in its own savepoint (SYNC.md §2.6).
+"""Push: apply a batch of ops under the server_seq lock, each op isolated (SYNC.md §2.6).
 
 Every op gets exactly one ledger row (``sync_ops``) holding its encrypted payload and the result
 returned; a retry replays that result with ``replayed: true``. Mutable fields merge one by one
 with :func:`sync.merge.decide`; every result carries the authoritative post-merge state of each
 field the op touched (rule 7). Events are inserted once; a known id is ``identical``.
+
+A batch is first applied *optimistically*: one savepoint for the whole batch, no flush between
+ops, its rows written together at the end. Nearly every batch is a day's visits that all apply,
+and a savepoint and a flush per op cost more than the ops themselves. If anything in that pass
+raises (an op the handler refuses, a constraint the final flush trips), the batch savepoint is
+rolled back and the batch is applied again *carefully*, each op in its own savepoint, which is
+what turns one op's failure into its own stored ``rejected`` result. Both passes make the same
+decisions from the same database state, so the results are those of the careful pass alone.
 """
 
 from __future__ import annotations
@@ -11,12 +19,13 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from sync import fastjson
 from sync.handlers import Action, ApplyContext, EntityHandler, InvalidOp, MissingDependency
 from sync.hlc import HLC, ClockSkewError
 from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
@@ -41,13 +50,28 @@ _PRECEDENCE = (
 
 @dataclass
 class _Batch:
-    """State of one batch being applied: the next free server_seq and the receipt time."""
+    """State of one batch being applied: the next free server_seq, the receipt time, and
+    whether each op runs in a savepoint of its own (``careful``) or the batch is optimistic."""
 
     s: Session
     cfg: ServerConfig
     device: Device
     seq: int
     now_ms: int
+    careful: bool = True
+    received_at: str = ""
+    _data_json: dict[str, tuple[Mapping[str, Any], bytes]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.received_at = iso(self.now_ms)
+
+    def data_json(self, op: Op) -> bytes:
+        """``op.data`` as JSON (keys sorted), made once per op: the ledger row and an event's
+        change both hold it."""
+        found = self._data_json.get(op.op_id)
+        if found is None or found[0] is not op.data:
+            found = self._data_json[op.op_id] = (op.data, fastjson.dumps(op.data, sort_keys=True))
+        return found[1]
 
     def next_seq(self) -> int:
         self.seq += 1
@@ -79,29 +103,50 @@ def apply_batch(
     """
     upcast.refuse_below(cfg.min_push_schema, batch.schema_version)
     counter = lock_counter(s)
-    state = _Batch(s, cfg, device, counter.value, now_ms)
-    results: list[dict[str, Any]] = []
     with rows_held(s):
-        known = ledger_rows(s, [op.op_id for op in batch.ops])
-        batchcache.begin(s, batch.ops)
-        try:
-            for op in batch.ops:
-                stored = known.get(op.op_id)
-                if stored is not None and stored.status != OpStatus.DEFERRED:
-                    results.append(_replay(state, stored))
-                    continue
-                if stored is not None:
-                    s.delete(stored)
-                    s.flush()
-                results.append(_apply_one(state, batch, op).to_json())
-            batchcache.write_pending(s)
-        finally:
-            batchcache.end(s)
+        done = _optimistic(_Batch(s, cfg, device, counter.value, now_ms, careful=False), batch)
+        if done is None:
+            done = _run(_Batch(s, cfg, device, counter.value, now_ms), batch)
+    state, results = done
     counter.value = state.seq
-    device.last_seen_at = iso(now_ms)
+    device.last_seen_at = state.received_at
     if device.schema_version is None:  # hello records it; an old op's batch must not lower it
         device.schema_version = batch.schema_version
     return {"batch_id": batch.batch_id, "server_hlc": cfg.clock.now().encode(), "results": results}
+
+
+def _optimistic(b: _Batch, batch: PushBatch) -> tuple[_Batch, list[dict[str, Any]]] | None:
+    """The batch applied in one savepoint with no per-op isolation, or ``None`` (everything it
+    did rolled back) when any op or the final flush raised: then apply it carefully."""
+    try:
+        with b.s.begin_nested():
+            return _run(b, batch)
+    except Exception as exc:  # any failure means: apply op by op, each in its savepoint
+        log.info("batch %s applied op by op (%s)", batch.batch_id, type(exc).__name__)
+        return None
+
+
+def _run(b: _Batch, batch: PushBatch) -> tuple[_Batch, list[dict[str, Any]]]:
+    """Apply every op of ``batch`` in order (see :class:`_Batch` for ``careful``)."""
+    s = b.s
+    results: list[dict[str, Any]] = []
+    known = ledger_rows(s, [op.op_id for op in batch.ops])
+    batchcache.begin(s, batch.ops)
+    try:
+        for op in batch.ops:
+            stored = known.get(op.op_id)
+            if stored is not None and stored.status != OpStatus.DEFERRED:
+                results.append(_replay(b, stored))
+                continue
+            if stored is not None:
+                s.delete(stored)
+                s.flush()
+            results.append(_apply_one(b, batch, op).to_json())
+        batchcache.write_pending(s)
+        s.flush()
+    finally:
+        batchcache.end(s)
+    return b, results
 
 
 def apply_server_op(
@@ -170,18 +215,20 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
             suspect = True
     if suspect:
         b.device.clock_suspect = True
-    before, mark = b.seq, batchcache.before_op(b.s, op)
+    if not b.careful:  # a failure abandons the whole optimistic pass (see the module docstring)
+        result = _applied(b, batch, op, eff, suspect)
+        batchcache.after_op(b.s, op, rolled_back=False)
+        return result
+    before = b.seq
+    batchcache.before_op(b.s, op)
     try:
         with b.s.begin_nested():
-            current = op if batch.device_id == "central" else _upcast(b, batch, op)
-            result = _dispatch(b, current, eff)
-            if suspect and result.status is not OpStatus.REJECTED:
-                review.flag_clock_suspect(b, current, eff)
-            _ledger(b, batch, op, eff, result)
+            result = _applied(b, batch, op, eff, suspect)
+            batchcache.write_pending(b.s)  # a row the database refuses fails this op alone
         batchcache.after_op(b.s, op, rolled_back=False)
         return result
     except Exception as exc:  # the per-op savepoint turns any failure into a stored result
-        batchcache.after_op(b.s, op, rolled_back=True, mark=mark)
+        batchcache.after_op(b.s, op, rolled_back=True)
         b.seq = before
         errors = exc.errors if isinstance(exc, InvalidOp) else {"op": [type(exc).__name__]}
         if not isinstance(exc, InvalidOp):
@@ -191,6 +238,18 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
         return result
 
 
+def _applied(b: _Batch, batch: PushBatch, op: Op, eff: str, suspect: bool) -> OpResult:
+    """Apply ``op`` and write its ledger row; raises what applying it raised."""
+    if not b.careful:
+        batchcache.before_op(b.s, op)
+    current = op if batch.device_id == "central" else _upcast(b, batch, op)
+    result = _dispatch(b, current, eff)
+    if suspect and result.status is not OpStatus.REJECTED:
+        review.flag_clock_suspect(b, current, eff)
+    _ledger(b, batch, op, eff, result)
+    return result
+
+
 def _upcast(b: _Batch, batch: PushBatch, op: Op) -> Op:
     """The op at the current schema (SYNC.md §2.12 item 3); the ledger keeps the original."""
     return upcast.upcast(b.cfg.registry, op, batch.schema_version)
@@ -198,28 +257,26 @@ def _upcast(b: _Batch, batch: PushBatch, op: Op) -> Op:
 
 def _ledger(b: _Batch, batch: PushBatch, op: Op, eff: str, result: OpResult) -> None:
     aad = f"sync_ops:{op.op_id}:payload"
-    b.s.add(
-        SyncOp(
-            op_id=op.op_id,
-            batch_id=batch.batch_id,
-            device_id=b.device.id,
-            site_id=b.device.site_id,
-            op_type=op.type.value,
-            entity_type=op.entity_type,
-            entity_id=op.entity_id,
-            person_id=op.person_id,
-            schema_version=batch.schema_version,
-            hlc=op.hlc,
-            effective_hlc=eff,
-            base=canonical(dict(op.base)),
-            payload_enc=b.cfg.seal(aad, canonical(dict(op.data)).encode()),
-            received_at=iso(b.now_ms),
-            status=result.status.value,
-            result=canonical(result.to_json()),
-            server_seq=result.server_seq,
-        )
-    )
-    b.s.flush()
+    row = {
+        "op_id": op.op_id,
+        "batch_id": batch.batch_id,
+        "device_id": b.device.id,
+        "site_id": b.device.site_id,
+        "op_type": op.type.value,
+        "entity_type": op.entity_type,
+        "entity_id": op.entity_id,
+        "person_id": op.person_id,
+        "schema_version": batch.schema_version,
+        "hlc": op.hlc,
+        "effective_hlc": eff,
+        "base": canonical(dict(op.base)),
+        "payload_enc": b.cfg.seal(aad, b.data_json(op)),
+        "received_at": b.received_at,
+        "status": result.status.value,
+        "result": canonical(result.to_json()),
+        "server_seq": result.server_seq,
+    }
+    _insert(b, SyncOp, row)
 
 
 def _dispatch(b: _Batch, op: Op, eff: str) -> OpResult:
@@ -268,7 +325,10 @@ def _change(
 ) -> int:
     seq = b.next_seq()
     assert op.person_id is not None
-    payload = {"body": body, "fields": {k: f.to_json() for k, f in (fields or {}).items()}}
+    # {"body": body, "fields": ...} as JSON, reusing the op's data text when it is the body
+    body_json = b.data_json(op) if body is op.data else fastjson.dumps(body, sort_keys=True)
+    fields_json = fastjson.dumps({k: f.to_json() for k, f in (fields or {}).items()})
+    payload = b'{"body":' + body_json + b',"fields":' + fields_json + b"}"
     versions = {
         k: {"version_seq": f.version_seq, "last_op_id": f.last_op_id}
         for k, f in (fields or {}).items()
@@ -280,25 +340,34 @@ def _change(
         "entity_id": op.entity_id,
         "kind": kind.value,
         "fields": canonical(versions) if fields else None,
-        "payload_enc": b.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+        "payload_enc": b.cfg.seal(f"sync_changes:{seq}:payload", payload),
         "origin_op_id": op.op_id,
         "origin_device_id": b.device.id,
         "hlc": op.hlc,
-        "committed_at": iso(b.now_ms),
+        "committed_at": b.received_at,
     }
-    cache = batchcache.current(b.s)
-    if cache is not None:  # inserted with the batch's other change rows (batchcache)
-        cache.pending.append(row)
-    else:
-        b.s.add(SyncChange(**row))
+    _insert(b, SyncChange, row)
     return seq
+
+
+def _insert(b: _Batch, model: type[SyncChange] | type[SyncOp], row: dict[str, Any]) -> None:
+    """Insert ``row`` with the batch's other rows while the batch cache holds (batchcache),
+    else now."""
+    cache = batchcache.current(b.s)
+    if cache is not None:
+        cache.pend(model, row)
+    else:
+        b.s.add(model(**row))
+        if b.careful:
+            b.s.flush()
 
 
 def _event(b: _Batch, handler: EntityHandler, op: Op, ctx: ApplyContext) -> OpResult:
     if handler.exists(b.s, op.entity_id):
         return OpResult(op.op_id, OpStatus.IDENTICAL)
     handler.create(b.s, ctx, op.entity_id, op.person_id, dict(op.data))
-    b.s.flush()
+    if b.careful:
+        b.s.flush()
     kind = ChangeKind.VOID if op.type.value.endswith(".void") else ChangeKind.INSERT
     seq = _change(b, op, kind, op.data, None)
     return OpResult(op.op_id, OpStatus.APPLIED, server_seq=seq)

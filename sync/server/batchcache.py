@@ -1,4 +1,5 @@
-"""Reads a push batch needs for every op, made once for the whole batch (push throughput).
+"""Reads a push batch needs for every op, made once for the whole batch, and the rows it writes,
+inserted together (push throughput).
 
 A batch of encounters used to ask the database, for each op, who may write for its person
 (``person_site_access``), whether the entity exists and what the finders look for: a dozen round
@@ -13,10 +14,14 @@ back: any op outside :data:`SAFE` (transfers, lifecycle, resolutions write acces
 records, purge) and any op whose savepoint was rolled back (what it added to a memo is gone).
 A ``person.create`` adds its owner row, so that person's entry is read again from the database.
 
-The change rows of the ops applied while the cache is active (:attr:`BatchCache.pending`) are
-inserted in one statement (:func:`write_pending`) before any op outside :data:`SAFE` runs, when
-the cache is dropped and at the end of the batch: nothing a SAFE op does reads the change log,
-and a rolled-back op's rows are taken out first (they never reach the database).
+**Pending rows.** The rows a batch inserts in bulk (its visits, ledger rows and change rows)
+are handed to :meth:`BatchCache.pend` instead of the ORM and inserted table by table, one
+executemany each, by :func:`write_pending`: at the end of the batch (of each op, when ops run
+in savepoints of their own), before an op outside :data:`SAFE`, and, like the ORM's autoflush,
+before the session runs any query or flushes any object. So nothing ever reads the database
+without the batch's rows, and nothing flushed can point at a row still pending. The one rule
+for a caller of :meth:`~BatchCache.pend`: a row may refer only to rows already flushed or
+pended before it.
 """
 
 from __future__ import annotations
@@ -25,10 +30,10 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import insert, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Table, event, insert, select
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
-from sync.models import PersonSiteAccess, SyncChange
+from sync.models import PersonSiteAccess
 from sync.protocol import Op, OpType
 
 KEY = "sync.server.batchcache"
@@ -59,7 +64,12 @@ class BatchCache:
     entity_ids: frozenset[str]
     access: dict[str, tuple[Access, ...]] = field(default_factory=dict)
     memos: dict[str, Any] = field(default_factory=dict)
-    pending: list[dict[str, Any]] = field(default_factory=list)
+    pending: dict[type[Any], list[dict[str, Any]]] = field(default_factory=dict)
+
+    def pend(self, model: type[Any], row: dict[str, Any]) -> None:
+        """Insert ``row`` into the table of the mapped class ``model`` with the batch's other
+        rows (see the module docstring). Every row pended for one model has the same keys."""
+        self.pending.setdefault(model, []).append(row)
 
     def access_of(self, person_id: str) -> tuple[Access, ...]:
         """The access rows of ``person_id`` (read from the database when not held)."""
@@ -101,6 +111,8 @@ def begin(s: Session, ops: Iterable[Op]) -> BatchCache:
     held = _read_access(s, persons) if persons else {}
     cache.access = {p: held.get(p, ()) for p in persons}
     s.info[KEY] = cache
+    event.listen(s, "do_orm_execute", _before_execute)
+    event.listen(s, "before_flush", _before_flush)
     return cache
 
 
@@ -110,37 +122,69 @@ def current(s: Session) -> BatchCache | None:
     return found
 
 
-def before_op(s: Session, op: Op) -> int:
-    """Called before ``op`` is applied; returns the mark :func:`after_op` rolls back to.
-    Keeps: an op outside :data:`SAFE` runs on the database alone (the pending change rows
-    written, the cache dropped before it starts: it may change what the cache holds)."""
-    cache = current(s)
-    if cache is None:
-        return 0
-    if op.type not in SAFE:
+def before_op(s: Session, op: Op) -> None:
+    """Called before ``op`` is applied. Keeps: an op outside :data:`SAFE` runs on the database
+    alone (the pending rows written, the cache dropped before it starts: it may change what the
+    cache holds)."""
+    if current(s) is not None and op.type not in SAFE:
         write_pending(s)
         end(s)
-        return 0
-    return len(cache.pending)
 
 
 def write_pending(s: Session) -> None:
-    """Insert the pending change rows (one statement). Keeps: each row is inserted once."""
+    """Insert the pending rows, one executemany per table in the order the tables were first
+    pended. Keeps: each row is inserted once; the ORM's pending objects are not flushed here."""
     cache = current(s)
-    if cache is not None and cache.pending:
-        rows, cache.pending = cache.pending, []
-        s.execute(insert(SyncChange), rows)
+    if cache is None or not cache.pending:
+        return
+    pending, cache.pending = cache.pending, {}
+    conn = s.connection()  # Core: no ORM events, no autoflush
+    for model, rows in pending.items():
+        if conn.dialect.name == "postgresql":
+            _copy(conn, model.__table__, rows)
+        else:
+            conn.execute(insert(model), rows)
 
 
-def after_op(s: Session, op: Op, rolled_back: bool, mark: int = 0) -> None:
-    """Drop what ``op`` may have made stale (``mark`` from :func:`before_op`). Keeps: the cache
-    never answers differently from the database (dropped whole, its pending rows written,
-    after an unsafe or rolled-back op); a rolled-back op's change rows are never written."""
+def _copy(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert ``rows`` with PostgreSQL's COPY, in the connection's transaction: a push batch's
+    rows in one statement, several times faster than an executemany of INSERTs. Values pass
+    through the columns' bind processors (type decorators) as an INSERT's would."""
+    names = list(rows[0])
+    quote = conn.dialect.identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in names)
+    binds = [
+        table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in names
+    ]
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    types = [table.c[n].type.compile(conn.dialect).split("(")[0].lower() for n in names]
+    sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN (FORMAT BINARY)"
+    with driver.cursor() as cur, cur.copy(sql) as copy:
+        copy.set_types(types)
+        for row in rows:
+            copy.write_row(
+                [row[n] if b is None else b(row[n]) for n, b in zip(names, binds, strict=True)]
+            )
+
+
+def _before_execute(state: ORMExecuteState) -> None:
+    write_pending(state.session)
+
+
+def _before_flush(s: Session, _flush: UOWTransaction, _instances: object) -> None:
+    write_pending(s)
+
+
+def after_op(s: Session, op: Op, rolled_back: bool) -> None:
+    """Drop what ``op`` may have made stale. Keeps: the cache never answers differently from
+    the database (dropped whole after an unsafe or rolled-back op, the rolled-back op's pending
+    rows with it: they never reach the database)."""
     cache = current(s)
     if cache is None:
         return
     if rolled_back:
-        del cache.pending[mark:]
+        cache.pending.clear()
     if rolled_back or op.type not in SAFE:
         write_pending(s)
         end(s)
@@ -151,4 +195,6 @@ def after_op(s: Session, op: Op, rolled_back: bool, mark: int = 0) -> None:
 def end(s: Session) -> None:
     """Stop answering from the cache (end of batch, or it may be stale); pending rows not
     written by :func:`write_pending` are dropped. Keeps: idempotent."""
-    s.info.pop(KEY, None)
+    if s.info.pop(KEY, None) is not None:
+        event.remove(s, "do_orm_execute", _before_execute)
+        event.remove(s, "before_flush", _before_flush)

@@ -6,12 +6,12 @@ expiry), never stored in the changes. Pages are ordered by ``server_seq``; the c
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session
 
+from sync import fastjson
 from sync.cursor import BadCursor, Cursor, decode_cursor, encode_cursor, scope_fingerprint
 from sync.models import Device, PersonSiteAccess, SyncChange
 from sync.protocol import SCHEMA_VERSION, ErrorCode, ProtocolError, PullRequest, SnapshotRequest
@@ -49,7 +49,7 @@ def change_json(cfg: ServerConfig, row: SyncChange) -> dict[str, Any]:
     payload: dict[str, Any] = {"body": None, "fields": {}}
     if row.payload_enc is not None:
         aad = f"sync_changes:{row.server_seq}:payload"
-        payload = json.loads(cfg.open(aad, row.payload_enc))
+        payload = fastjson.loads(cfg.open(aad, row.payload_enc))
     out: dict[str, Any] = {
         "seq": row.server_seq,
         "kind": row.kind,

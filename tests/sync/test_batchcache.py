@@ -67,43 +67,66 @@ def test_an_unsafe_or_rolled_back_op_drops_the_cache(central: Flask) -> None:
         batchcache.end(s)
 
 
-def test_change_rows_wait_for_one_insert_and_a_rolled_back_ops_are_never_written(
+def _change_row(seq: int) -> dict[str, object]:
+    return {
+        "server_seq": seq,
+        "person_id": "p1",
+        "site_id": None,
+        "entity_type": "encounter",
+        "entity_id": f"e{seq}",
+        "kind": "insert",
+        "fields": None,
+        "payload_enc": b"x",
+        "origin_op_id": f"op{seq}",
+        "origin_device_id": "d",
+        "hlc": "h",
+        "committed_at": "2026",
+    }
+
+
+def _seqs(s: Session) -> list[int]:
+    return list(s.scalars(select(SyncChange.server_seq).order_by(SyncChange.server_seq)))
+
+
+def test_pending_rows_wait_for_one_insert_and_a_rolled_back_ops_are_never_written(
     central: Flask,
 ) -> None:
-    def row(seq: int) -> dict[str, object]:
-        return {
-            "server_seq": seq,
-            "person_id": "p1",
-            "entity_type": "encounter",
-            "entity_id": f"e{seq}",
-            "kind": "insert",
-            "fields": None,
-            "payload_enc": b"x",
-            "origin_op_id": f"op{seq}",
-            "origin_device_id": "d",
-            "hlc": "h",
-            "committed_at": "2026",
-        }
-
-    def seqs(s: Session) -> list[int]:
-        return list(s.scalars(select(SyncChange.server_seq).order_by(SyncChange.server_seq)))
-
     with session_scope(central) as s:
-        start = seqs(s)
+        start = _seqs(s)
         ok, bad = _op(OpType.ENCOUNTER_CREATE, "e1", "p1"), _op(OpType.ENCOUNTER_CREATE, "e2", "p1")
         cache = batchcache.begin(s, [ok, bad, _op(OpType.TRANSFER_DECIDE, "t", "p1")])
-        mark = batchcache.before_op(s, ok)
-        cache.pending.append(row(1001))
-        batchcache.after_op(s, ok, rolled_back=False, mark=mark)
-        assert seqs(s) == start  # not yet written
-        mark = batchcache.before_op(s, bad)
-        cache.pending.append(row(1002))
-        batchcache.after_op(s, bad, rolled_back=True, mark=mark)
-        assert seqs(s) == [*start, 1001]  # written when the cache is dropped, 1002 never
-        assert batchcache.current(s) is None
+        batchcache.before_op(s, ok)
+        cache.pend(SyncChange, _change_row(1001))
+        batchcache.after_op(s, ok, rolled_back=False)
+        assert cache.pending == {SyncChange: [_change_row(1001)]}  # not yet written
+        batchcache.before_op(s, bad)
+        cache.pend(SyncChange, _change_row(1002))
+        batchcache.after_op(s, bad, rolled_back=True)
+        assert batchcache.current(s) is None and cache.pending == {}
+        assert _seqs(s) == start  # a rolled-back op's rows, and those with them, never written
 
         cache = batchcache.begin(s, [ok])
-        cache.pending.append(row(1003))
-        assert batchcache.before_op(s, _op(OpType.PERSON_MERGE, "p1", "p1")) == 0
-        assert seqs(s) == [*start, 1001, 1003] and batchcache.current(s) is None
+        cache.pend(SyncChange, _change_row(1003))
+        batchcache.before_op(s, _op(OpType.PERSON_MERGE, "p1", "p1"))
+        assert batchcache.current(s) is None  # an unsafe op runs on the database alone
+        assert _seqs(s) == [*start, 1003]
+        s.rollback()
+
+
+def test_pending_rows_are_written_before_any_query_or_flush(central: Flask) -> None:
+    op = _op(OpType.ENCOUNTER_CREATE, "e1", "p1")
+    with session_scope(central) as s:
+        start = _seqs(s)
+        cache = batchcache.begin(s, [op])
+        cache.pend(SyncChange, _change_row(2001))
+        cache.pend(SyncChange, _change_row(2002))
+        # A read sees the batch's rows, like the ORM's autoflush: one insert for both.
+        assert _seqs(s) == [*start, 2001, 2002] and cache.pending == {}
+        cache.pend(SyncChange, _change_row(2003))
+        s.add(PersonSiteAccess(person_id="p9", site_id="A", role="owner", granted_seq=2003))
+        s.flush()  # a flushed object never points at a row still pending
+        assert cache.pending == {}
+        batchcache.end(s)
+        cache.pend(SyncChange, _change_row(2004))  # a dropped cache writes nothing more
+        assert _seqs(s) == [*start, 2001, 2002, 2003]
         s.rollback()
