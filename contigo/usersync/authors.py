@@ -21,11 +21,15 @@ AUTHOR = "author"
 
 
 def with_author(s: Session, data: dict[str, Any], user_id: str | None) -> dict[str, Any]:
-    """``data`` plus its author's id when central knows that user."""
-    user = s.get(User, user_id) if user_id else None
-    if user is None or user.directory_seq is None:
+    """``data`` plus its author's id when central knows that user (asked once per session and
+    user: a push batch names the same few authors again and again)."""
+    if not user_id:
         return data
-    return {**data, AUTHOR: user.id}
+    managed: dict[str, bool] = s.info.setdefault("contigo_managed_authors", {})
+    if user_id not in managed:
+        user = s.get(User, user_id)
+        managed[user_id] = user is not None and user.directory_seq is not None
+    return {**data, AUTHOR: user_id} if managed[user_id] else data
 
 
 def author_of(s: Session, ctx: ApplyContext, data: Any) -> str | None:

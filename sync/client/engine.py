@@ -11,19 +11,21 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from sync import fastjson
 from sync.client import scope
 from sync.client.apply import apply_change, apply_field_state
 from sync.client.hints import page_hints
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport
-from sync.handlers import HandlerRegistry, InvalidOp
+from sync.handlers import HandlerRegistry, InvalidOp, preload
 from sync.hlc import HLC, Clock
 from sync.identity import rows_held
 from sync.models import OutboxOp
@@ -37,7 +39,9 @@ from sync.protocol import (
     Change,
     Control,
     HelloReply,
+    Op,
     OpStatus,
+    OpType,
     PushBatch,
     parse_hello_response,
     parse_pull_response,
@@ -98,6 +102,35 @@ def _error(resp: Response) -> SyncFailed:
     code = err.get("code", f"HTTP {resp.status}") if isinstance(err, dict) else resp.status
     control = body.get("control") if isinstance(body.get("control"), str) else None
     return SyncFailed(f"server refused ({code})", status=resp.status, control=control)
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    """A push batch ready to send: its body (empty when every op selected was marked rejected
+    instead) and the outbox seqs it covers, ``first`` exclusive, ``last`` inclusive."""
+
+    body: dict[str, Any]
+    first: int
+    last: int
+
+
+def _sent(body: dict[str, Any]) -> PushBatch:
+    """The batch this client built and sent as ``body``, without checking it again (it was
+    made by :meth:`SyncEngine._next_batch`; the answer is checked against it)."""
+    ops = tuple(
+        Op(
+            op_id=o["op_id"],
+            type=OpType(o["type"]),
+            entity_type=o["entity_type"],
+            entity_id=o["entity_id"],
+            person_id=o["person_id"],
+            hlc=o["hlc"],
+            base=o["base"],
+            data=o["data"],
+        )
+        for o in body["ops"]
+    )
+    return PushBatch(body["batch_id"], body["device_id"], body["schema_version"], ops)
 
 
 class SyncEngine:
@@ -215,26 +248,41 @@ class SyncEngine:
         with self.sessions() as s, s.begin():
             scope.purge_removed(s, self.registry)
 
-    def _next_batch(self, tried: set[str]) -> dict[str, Any] | None:
-        with self.sessions() as s, s.begin():
-            ops = list(
-                s.scalars(
-                    select(OutboxOp)
-                    .where(OutboxOp.state.in_(("pending", "deferred")))
-                    .where(OutboxOp.op_id.not_in(tried or {""}))
-                    .order_by(OutboxOp.local_seq)
-                    .limit(self.batch_size)
+    def _next_batch(self, after: int) -> Outgoing | None:
+        """The next push batch: the oldest pending or deferred ops written after outbox seq
+        ``after``, in wire form (``None`` when there are none; an empty body when every op
+        selected had to be marked rejected, so select again after it)."""
+        with self.sessions() as s, s.begin(), rows_held(s):
+            rows = s.execute(
+                select(
+                    OutboxOp.local_seq,
+                    OutboxOp.op_id,
+                    OutboxOp.op_type,
+                    OutboxOp.entity_type,
+                    OutboxOp.entity_id,
+                    OutboxOp.person_id,
+                    OutboxOp.hlc,
+                    OutboxOp.base,
+                    OutboxOp.payload_enc,
+                    OutboxOp.schema_version,
                 )
-            )
-            if not ops:
+                .where(OutboxOp.state.in_(("pending", "deferred")), OutboxOp.local_seq > after)
+                .order_by(OutboxOp.local_seq)
+                .limit(self.batch_size)
+            ).all()
+            if not rows:
                 return None
             # One batch carries one schema: ops written before an app update keep theirs and are
             # upcast by the server (SYNC.md §2.12 item 7).
-            schema = self._op_schema(ops[0])
-            ops = ops[: next((i for i, o in enumerate(ops) if self._op_schema(o) != schema), None)]
+            schema = self._op_schema(rows[0].schema_version)
+            cut = next(
+                (i for i, o in enumerate(rows) if self._op_schema(o.schema_version) != schema), None
+            )
+            rows = rows[:cut]
+            preload(s, self.registry, [(op.op_type, op.entity_id) for op in rows])
             wire: list[dict[str, Any]] = []
-            for op in ops:
-                data = json.loads(self.decrypt(op.op_id, op.payload_enc))
+            for op in rows:
+                data = fastjson.loads(self.decrypt(op.op_id, op.payload_enc))
                 handler = self.registry.for_op(op.op_type)
                 if handler is not None:
                     data = handler[0].to_wire(s, op.op_type, op.entity_id, data)
@@ -246,86 +294,110 @@ class SyncEngine:
                         "entity_id": op.entity_id,
                         "person_id": op.person_id,
                         "hlc": op.hlc,
-                        "base": json.loads(op.base),
+                        "base": fastjson.loads(op.base),
                         "data": data,
                     }
                 )
-                if op.schema_version < schema and not self._upcast_own(s, op, wire):
+                if op.schema_version < schema and not self._upcast_own(
+                    s, op.op_id, op.schema_version, wire
+                ):
                     wire.pop()
-            if not wire:  # every op of this selection was marked rejected: select again
-                return {}
-            return {
+            body = {
                 "batch_id": uuid.uuid4().hex,
                 "device_id": device_id(s),
                 "schema_version": schema,
                 "ops": wire,
             }
+            return Outgoing(body if wire else {}, rows[0].local_seq - 1, rows[-1].local_seq)
 
-    def _op_schema(self, op: OutboxOp) -> int:
-        """The schema an outbox op is pushed under: its own, never above this client's; raised
-        to the server's ``min_push_schema`` when this (updated) client can upcast it there."""
-        own = min(op.schema_version, self.schema_version)
+    def _op_schema(self, written: int) -> int:
+        """The schema an outbox op written under schema ``written`` is pushed under: its own,
+        never above this client's; raised to the server's ``min_push_schema`` when this
+        (updated) client can upcast it there."""
+        own = min(written, self.schema_version)
         return (
             max(own, self.min_push_schema) if self.schema_version >= self.min_push_schema else own
         )
 
-    def _upcast_own(self, s: Session, op: OutboxOp, wire: list[dict[str, Any]]) -> bool:
+    def _upcast_own(self, s: Session, op_id: str, written: int, wire: list[dict[str, Any]]) -> bool:
         """Upcast the last wire op (written under an older schema than the server accepts) with
         this client's own upcasters; an op that cannot be upcast is kept, marked rejected with
         the reason, never deleted."""
-        target = self._op_schema(op)
-        envelope = {"batch_id": "local", "device_id": "local", "schema_version": op.schema_version}
+        target = self._op_schema(written)
+        envelope = {"batch_id": "local", "device_id": "local", "schema_version": written}
         try:
             parsed = parse_push(envelope | {"ops": [wire[-1]]}).ops[0]
-            done = upcast(self.registry, parsed, op.schema_version, target=target)
+            done = upcast(self.registry, parsed, written, target=target)
         except InvalidOp as exc:
+            op = s.get(OutboxOp, op_id)
+            assert op is not None
             op.state, op.last_error = "rejected", json.dumps(exc.errors, sort_keys=True)[:2000]
             return False
         wire[-1] = wire[-1] | {"data": dict(done.data), "base": dict(done.base)}
         return True
 
     def push(self, report: SyncReport) -> None:
-        """Push the outbox in batches; halve the batch on 413. Keeps every unacknowledged op."""
-        tried: set[str] = set()
-        while (body := self._next_batch(tried)) is not None:
-            if not body:
-                continue
-            resp = self.transport.send("POST", "/sync/v1/push", body)
-            if resp.status == 413 and len(body["ops"]) > 1:
-                self.batch_size = max(1, len(body["ops"]) // 2)
-                continue
-            if resp.status != 200:
-                raise _error(resp)
-            batch = parse_push(body)
-            self._apply_results(batch, resp.body, report)
-            tried |= {op.op_id for op in batch.ops}
-            report.pushed += len(batch.ops)
-            self.progress(f"pushed {report.pushed} ops")
+        """Push the outbox in batches; halve the batch on 413. Keeps every unacknowledged op.
+
+        Batches reach the server one after the other, in outbox order, but the laptop's work
+        overlaps the server's: the next batch is read, decrypted and encoded while the current
+        one is in flight, and a batch's answer is applied locally while the next one is in
+        flight. Nothing sent depends on an answer not yet applied (an op is acknowledged only
+        by its own answer), so the order of effects on both sides is that of a strict
+        request-answer loop. An op recorded while a batch is in flight goes out in this run."""
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contigo-push") as wire:
+            batch = self._next_batch(0)
+            answered: tuple[dict[str, Any], Any] | None = None
+            while batch is not None or answered is not None:
+                flight: Future[Response] | None = None
+                if batch is not None and batch.body:
+                    flight = wire.submit(self.transport.send, "POST", "/sync/v1/push", batch.body)
+                try:
+                    if answered is not None:
+                        self._apply_results(_sent(answered[0]), answered[1], report)
+                        report.pushed += len(answered[0]["ops"])
+                        self.progress(f"pushed {report.pushed} ops")
+                        answered = None
+                    upcoming = self._next_batch(batch.last) if batch is not None else None
+                finally:
+                    resp = flight.result() if flight is not None else None
+                if resp is not None and batch is not None:
+                    if resp.status == 413 and len(batch.body["ops"]) > 1:
+                        self.batch_size = max(1, len(batch.body["ops"]) // 2)
+                        batch = self._next_batch(batch.first)  # again, at the smaller size
+                        continue
+                    if resp.status != 200:
+                        raise _error(resp)
+                    answered = (batch.body, resp.body)
+                    if upcoming is None:  # an op recorded while this batch was in flight?
+                        upcoming = self._next_batch(batch.last)
+                batch = upcoming
 
     def _apply_results(self, batch: PushBatch, raw: Any, report: SyncReport) -> None:
+        """Apply one push answer: acknowledged ops leave the outbox (one statement), the others
+        are kept with their reason, and every result's authoritative field state is recorded
+        (rule 7)."""
         response = parse_push_response(raw, batch)
         entities = {op.op_id: (op.entity_type, op.entity_id) for op in batch.ops}
         with self.sessions() as s, s.begin():
-            ids = [r.op_id for r in response.results]
-            outbox = {
-                o.op_id: o for o in s.scalars(select(OutboxOp).where(OutboxOp.op_id.in_(ids)))
-            }
-            for r in response.results:
-                op = outbox.get(r.op_id)
-                if op is None:
-                    continue
-                op.attempts += 1
-                if r.status in ACKNOWLEDGED:
-                    s.delete(op)
-                    report.acknowledged += 1
-                else:
+            done = [r.op_id for r in response.results if r.status in ACKNOWLEDGED]
+            kept = {r.op_id: r for r in response.results if r.status not in ACKNOWLEDGED}
+            for start in range(0, len(done), 500):
+                gone = s.execute(
+                    delete(OutboxOp).where(OutboxOp.op_id.in_(done[start : start + 500]))
+                )
+                report.acknowledged += int(getattr(gone, "rowcount", 0) or 0)
+            if kept:
+                for op in s.scalars(select(OutboxOp).where(OutboxOp.op_id.in_(list(kept)))):
+                    r = kept[op.op_id]
+                    op.attempts += 1
                     op.state = "rejected" if r.status is OpStatus.REJECTED else "deferred"
                     op.last_error = json.dumps(dict(r.errors or {}), sort_keys=True)[:2000]
                     if r.status is OpStatus.REJECTED:
                         report.rejected += 1
                     else:
                         report.deferred += 1
-            s.flush()
+                s.flush()
             for r in response.results:
                 if r.fields:
                     etype, eid = entities[r.op_id]

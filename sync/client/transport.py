@@ -8,7 +8,6 @@ sees it, a response lost after the server committed, and a failure after N pull 
 from __future__ import annotations
 
 import gzip
-import json
 import secrets
 import time
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from typing import Any, Protocol
 import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sync import fastjson
 from sync.protocol import sign_request
 
 GZIP_OVER = 1024
@@ -60,7 +60,7 @@ class RequestsTransport:
 
     def send(self, method: str, path: str, body: Any | None = None) -> Response:
         """Sign and send; gzip a body over 1 KB. Keeps: a fresh nonce on every request."""
-        raw = b"" if body is None else json.dumps(body, separators=(",", ":")).encode()
+        raw = b"" if body is None else fastjson.dumps(body)
         headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
         if len(raw) > GZIP_OVER:
             raw = gzip.compress(raw)
@@ -81,7 +81,7 @@ class RequestsTransport:
         except requests.RequestException as exc:
             raise TransportError(type(exc).__name__) from exc
         try:
-            decoded = resp.json()
+            decoded = fastjson.loads(resp.content)
         except ValueError:
             decoded = None
         return Response(resp.status_code, decoded)

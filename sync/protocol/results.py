@@ -16,7 +16,7 @@ from sync.protocol.codes import (
     OpStatus,
     ProtocolError,
 )
-from sync.protocol.envelopes import PushBatch, Reader, SnapshotRequest
+from sync.protocol.envelopes import ID_PATTERN, PushBatch, Reader, SnapshotRequest
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,6 +81,16 @@ class OpResult:
     @classmethod
     def from_json(cls, raw: object, where: str) -> OpResult:
         """Read the wire form; an unknown status is malformed (the client could lose the op)."""
+        if isinstance(raw, dict) and raw.keys() <= _PLAIN:
+            # The common answer (a visit applied): checked here, as the general path would.
+            op_id, status, seq = raw.get("op_id"), raw.get("status"), raw.get("server_seq")
+            if (
+                isinstance(op_id, str)
+                and ID_PATTERN.fullmatch(op_id)
+                and status in _STATUSES
+                and (seq is None or (type(seq) is int and seq >= 0))
+            ):
+                return cls(op_id=op_id, status=_STATUSES[status], server_seq=seq)
         r = Reader(raw, where)
         status = r.get("status", str)
         if status not in OpStatus.__members__.values():
@@ -96,6 +106,10 @@ class OpResult:
             errors=r.get("errors", dict, optional=True),
             replayed=bool(r.get("replayed", bool, optional=True)),
         )
+
+
+_PLAIN = frozenset({"op_id", "status", "server_seq"})
+_STATUSES = {s.value: s for s in OpStatus}
 
 
 @dataclass(frozen=True, slots=True)

@@ -254,8 +254,9 @@ def test_s9_after_the_ack_the_edit_made_in_flight_is_still_pending(
     engine = a.engine()
     with a.app.app_context():
         engine.hello()
-        body = engine._next_batch(set())
-        assert body is not None
+        batch = engine._next_batch(0)
+        assert batch is not None
+        body = batch.body
         resp = engine.transport.send("POST", "/sync/v1/push", body)
         from sync.protocol import parse_push
 
