@@ -20,6 +20,7 @@ from contigo.db import utcnow
 from contigo.encounters.models import Encounter
 from contigo.persons.models import Person
 from sync.server import batchcache
+from sync.sqlin import among
 
 _ENCOUNTERS = "contigo.encounter_ids"
 _CREATED = "contigo.encounters_created"
@@ -30,7 +31,7 @@ def _persons(s: Session, cache: batchcache.BatchCache) -> dict[str, Person]:
     """The batch's persons by id, read in one query (a person the batch creates is added)."""
 
     def read() -> dict[str, Person]:
-        found = s.scalars(select(Person).where(Person.id.in_(list(cache.person_ids))))
+        found = s.scalars(select(Person).where(among(s, Person.id, cache.person_ids)))
         return {p.id: p for p in found}
 
     return cache.memo(_PERSONS, read)
@@ -66,7 +67,7 @@ def batch_encounters(s: Session, entity_id: str | None = None) -> set[str] | Non
     def read() -> set[str]:
         _persons(s, cache)
         ids = list(cache.entity_ids)
-        return set(s.scalars(select(Encounter.id).where(Encounter.id.in_(ids))))
+        return set(s.scalars(select(Encounter.id).where(among(s, Encounter.id, ids))))
 
     return cache.memo(_ENCOUNTERS, read)
 

@@ -86,12 +86,17 @@ def ensure_site(s: Session, desc: Any) -> Site:
     """The local site with the descriptor's code, created from it when unknown here."""
     if not isinstance(desc, dict) or not isinstance(desc.get("code"), str):
         raise InvalidOp({"site": ["required"]})
+    cache = batchcache.current(s)  # a push batch: held while exact (dropped on any rollback)
+    held: dict[str, Site] = cache.memo("contigo.sites", dict) if cache is not None else {}
+    if desc["code"] in held:
+        return held[desc["code"]]
     # A pulled page names the same site on nearly every change: remember the id per session
     # and find the row in the identity map (a rolled-back savepoint drops it: then query).
     known: dict[str, str] = s.info.setdefault("contigo_site_ids", {})
     cached = known.get(desc["code"])
     site = s.get(Site, cached) if cached else None
     if site is not None and site.code == desc["code"]:
+        held[site.code] = site
         return site
     site = s.scalar(select(Site).where(Site.code == desc["code"]))
     if site is None:
@@ -106,6 +111,7 @@ def ensure_site(s: Session, desc: Any) -> Site:
         s.add(site)
         s.flush()
     known[site.code] = site.id
+    held[site.code] = site
     return site
 
 
@@ -181,6 +187,11 @@ class PersonHandler:
 
     def preload(self, s: Session, ids: list[str]) -> None:
         _preload(s, Person, ids)
+
+    def lifecycle_state(self, s: Session, entity_id: str) -> str:
+        person = batch_person(s, entity_id)
+        assert person is not None
+        return person.lifecycle
 
     def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
         writes = {k: data[k] for k in (*PERSON_FIELDS, *risk_flags.FIELDS) if k in data}

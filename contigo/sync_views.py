@@ -21,6 +21,7 @@ from contigo.transfers.sync import site_directory
 from contigo.vault import get_vault
 from sync import fastjson
 from sync.protocol import (
+    GZIP_LEVEL,
     MAX_BATCH_BYTES,
     Control,
     ErrorCode,
@@ -64,7 +65,7 @@ def _json(body: Any, status: int = 200) -> Response:
     raw = fastjson.dumps(body)
     resp = Response(raw, status=status, mimetype="application/json")
     if len(raw) > 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
-        resp.set_data(gzip.compress(raw))
+        resp.set_data(gzip.compress(raw, compresslevel=GZIP_LEVEL))
         resp.headers["Content-Encoding"] = "gzip"
     return resp
 

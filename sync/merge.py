@@ -30,9 +30,12 @@ MAX_FORWARD_MS = 300_000
 """How far ahead of the server an op's HLC may be and still be trusted (SYNC.md §2.2)."""
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(value: Any) -> str:
     """The canonical JSON text of a value: equal values, and only they, give equal text."""
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return _CANONICAL.encode(value)
 
 
 @dataclass(frozen=True, slots=True)

@@ -26,6 +26,7 @@ from sync.models import SyncOp
 from sync.protocol import ConflictKind, OpType, ReviewSeverity
 from sync.server import batchcache
 from sync.server.review import Finder, Finding, OpFacts, hooks
+from sync.sqlin import among
 
 WEIGHT_TOLERANCE = 0.10
 """Two same-day weights of one child may differ by this share of the lower one."""
@@ -164,7 +165,7 @@ def _may_have_other_site_day(s: Session, new: Encounter | NewEncounter) -> bool:
         out: dict[str, set[tuple[date, str]]] = {}
         rows = s.execute(
             select(Encounter.person_id, Encounter.occurred_on, Encounter.site_id).where(
-                Encounter.person_id.in_(list(cache.person_ids))
+                among(s, Encounter.person_id, cache.person_ids)
             )
         )
         for person_id, day, site_id in rows:

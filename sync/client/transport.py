@@ -17,7 +17,7 @@ import requests
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from sync import fastjson
-from sync.protocol import sign_request
+from sync.protocol import GZIP_LEVEL, sign_request
 
 GZIP_OVER = 1024
 
@@ -63,7 +63,7 @@ class RequestsTransport:
         raw = b"" if body is None else fastjson.dumps(body)
         headers = {"Content-Type": "application/json", "Accept-Encoding": "gzip"}
         if len(raw) > GZIP_OVER:
-            raw = gzip.compress(raw)
+            raw = gzip.compress(raw, compresslevel=GZIP_LEVEL)
             headers["Content-Encoding"] = "gzip"
         headers |= sign_request(
             self.private_key,

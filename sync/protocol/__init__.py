@@ -17,6 +17,7 @@ Pure: no Flask, no database, no network.
 from sync.protocol.codes import (
     ACKNOWLEDGED,
     DEFAULT_PULL_LIMIT,
+    GZIP_LEVEL,
     HTTP_STATUS,
     MAX_BATCH_BYTES,
     MAX_BATCH_OPS,
@@ -73,6 +74,7 @@ __all__ = [
     "ACKNOWLEDGED",
     "DEFAULT_PULL_LIMIT",
     "DEVICE_HEADER",
+    "GZIP_LEVEL",
     "HTTP_STATUS",
     "MAX_BATCH_BYTES",
     "MAX_BATCH_OPS",

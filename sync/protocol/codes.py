@@ -13,6 +13,9 @@ SCHEMA_VERSION = 2
 (``risk_flags.*``) are synced."""
 MAX_BATCH_OPS = 200
 MAX_BATCH_BYTES = 2_000_000
+GZIP_LEVEL = 6
+"""Bodies are gzipped at zlib's default level: a push body comes within 5 % of level 9's size
+in half the time."""
 DEFAULT_PULL_LIMIT = 500
 MAX_PULL_LIMIT = 1000
 """The largest pull page a server serves (announced in ``hello`` as ``max_pull_limit``; a

@@ -35,6 +35,7 @@ from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from sync.models import PersonSiteAccess
 from sync.protocol import Op, OpType
+from sync.sqlin import among
 
 KEY = "sync.server.batchcache"
 SAFE = frozenset(
@@ -94,7 +95,7 @@ def _read_access(s: Session, person_ids: Iterable[str]) -> dict[str, tuple[Acces
             PersonSiteAccess.site_id,
             PersonSiteAccess.role,
             PersonSiteAccess.expires_at,
-        ).where(PersonSiteAccess.person_id.in_(list(person_ids)))
+        ).where(among(s, PersonSiteAccess.person_id, person_ids))
     )
     for person_id, site_id, role, expires_at in rows:
         out.setdefault(person_id, []).append((site_id, role, expires_at))

@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from sync.identity import rows_held
 from sync.models import SyncOp
+from sync.sqlin import among
 
 __all__ = ["ledger_rows", "rows_held"]
 
@@ -17,4 +18,6 @@ __all__ = ["ledger_rows", "rows_held"]
 def ledger_rows(s: Session, op_ids: Sequence[str]) -> dict[str, SyncOp]:
     """The ledger rows of ``op_ids`` that exist, in one query (a batch's op ids are distinct,
     so an op absent here is new to the server). Keeps: read-only."""
-    return {row.op_id: row for row in s.scalars(select(SyncOp).where(SyncOp.op_id.in_(op_ids)))}
+    return {
+        row.op_id: row for row in s.scalars(select(SyncOp).where(among(s, SyncOp.op_id, op_ids)))
+    }

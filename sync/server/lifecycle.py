@@ -17,10 +17,12 @@ read paths resolve through the alias) and come back ``redirected``.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sync.handlers import EntityHandler, InvalidOp
 from sync.lifecycle import ALIAS_ENTITY, FIELD, OPS, LifecycleState, Verdict, decide
@@ -38,7 +40,7 @@ from sync.protocol import (
     OpType,
     ReviewSeverity,
 )
-from sync.server import iso, review
+from sync.server import review
 from sync.server.review import Finding, Resolution, Writer
 
 __all__ = ["OPS", "apply", "follow_up", "read_state"]
@@ -68,6 +70,14 @@ def read_state(w: Writer, handler: EntityHandler, person_id: str) -> LifecycleSt
     """A held person's current lifecycle."""
     raw = handler.read_fields(w.s, person_id, [FIELD]).get(FIELD)
     return LifecycleState.from_wire(raw) if raw else LifecycleState()
+
+
+def _state_name(w: Writer, handler: EntityHandler, person_id: str) -> str:
+    """A held person's lifecycle state alone (``active``, ``deleted`` …), through the
+    handler's optional ``lifecycle_state(s, id)`` when it has one: every op about a person asks,
+    and the whole lifecycle (reason, date) is encrypted."""
+    quick: Callable[[Session, str], str] | None = getattr(handler, "lifecycle_state", None)
+    return quick(w.s, person_id) if quick is not None else read_state(w, handler, person_id).state
 
 
 def _field_result(w: Writer, op: Op, state: LifecycleState) -> dict[str, FieldResult]:
@@ -109,7 +119,7 @@ def _emit(
             origin_op_id=op.op_id,
             origin_device_id=w.device.id,
             hlc=op.hlc,
-            committed_at=iso(w.now_ms),
+            committed_at=w.received_at,
         )
     )
     return seq
@@ -299,10 +309,10 @@ def follow_up(w: Writer, op: Op, eff: str, result: OpResult) -> OpResult:
     handler = w.cfg.registry.for_entity(PERSON)
     if handler is None or not handler.exists(w.s, op.person_id):
         return result
-    state = read_state(w, handler, op.person_id)
-    if state.state == "merged":
+    state = _state_name(w, handler, op.person_id)
+    if state == "merged":
         return replace(result, status=OpStatus.REDIRECTED)
-    if state.state != "deleted":
+    if state != "deleted":
         return result
     what = dict(op.data) if op.type is OpType.PERSON_PATCH else {op.entity_type: op.entity_id}
     finding = Finding(

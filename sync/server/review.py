@@ -34,7 +34,7 @@ from sync.merge import Candidate, canonical
 from sync.merge import ReviewItem as ReviewDecision
 from sync.models import Device, PersonSiteAccess, ReviewItem, SyncChange, SyncOp
 from sync.protocol import ChangeKind, ConflictKind, Op, ReviewSeverity
-from sync.server import ServerConfig, iso
+from sync.server import ServerConfig
 
 ENTITY_TYPE = "sync_conflict"
 """The ``entity_type`` of review items in the pull log."""
@@ -58,6 +58,8 @@ class Writer(Protocol):
     cfg: ServerConfig
     device: Device
     now_ms: int
+    received_at: str
+    """``now_ms`` as ISO text (:func:`sync.server.iso`), made once per batch."""
 
     def next_seq(self) -> int:
         """Allocate the next ``server_seq`` of the batch."""
@@ -208,7 +210,7 @@ def emit(w: Writer, item: ReviewItem, kind: ChangeKind, origin: Op) -> int:
             origin_op_id=origin.op_id,
             origin_device_id=w.device.id,
             hlc=origin.hlc,
-            committed_at=iso(w.now_ms),
+            committed_at=w.received_at,
         )
     )
     return seq
@@ -229,7 +231,7 @@ def open_item(w: Writer, finding: Finding, origin: Op, provisional: str | None =
         assigned_site_id=owning_site(w, finding.person_id),
         status=OPEN,
         opened_seq=0,
-        opened_at=iso(w.now_ms),
+        opened_at=w.received_at,
         updated_seq=0,
     )
     _seal_candidates(w, item, list(finding.candidates))
@@ -320,7 +322,7 @@ def flag_clock_suspect(w: Writer, op: Op, effective_hlc: str) -> str | None:
             ReviewItem.status == OPEN,
         )
     )
-    value = {"device_hlc": op.hlc, "received_at": iso(w.now_ms)}
+    value = {"device_hlc": op.hlc, "received_at": w.received_at}
     origin = (w.device.id, w.device.site_id)
     wire = candidate(w, op.op_id, value, effective_hlc, origin=origin)
     if item is None:
@@ -423,7 +425,7 @@ def close(w: Writer, res: Resolution, op: Op) -> bool:
     item.status = DISMISSED if res.dismiss else RESOLVED
     item.resolved_op_id = op.op_id
     item.resolved_by = res.user_id or w.device.id
-    item.resolved_at = iso(w.now_ms)
+    item.resolved_at = w.received_at
     detail = {"value": res.value if res.has_value else None, "note": res.note}
     item.resolution_enc = w.cfg.seal(resolution_aad(item.id), canonical(detail).encode())
     emit(w, item, ChangeKind.CONFLICT_CLOSED, op)

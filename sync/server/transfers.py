@@ -76,7 +76,7 @@ class Batch(review.Writer, Protocol):
 
 
 def _live_access(b: Batch, person_id: str) -> list[PersonSiteAccess]:
-    now = iso(b.now_ms)
+    now = b.received_at
     return list(
         b.s.scalars(
             select(PersonSiteAccess).where(
@@ -99,7 +99,7 @@ def authorize(b: Batch, op: Op) -> None:
         return
     cache = batchcache.current(b.s)
     if cache is not None:
-        now, site = iso(b.now_ms), b.device.site_id
+        now, site = b.received_at, b.device.site_id
         rows = cache.access_of(op.person_id)
         if rows and not any(a[0] == site and (a[2] is None or a[2] > now) for a in rows):
             raise InvalidOp({"person_id": [FORBIDDEN]})
@@ -208,7 +208,7 @@ def _emit(b: Batch, t: PersonTransfer, op: Op) -> int:
             origin_op_id=op.op_id,
             origin_device_id=b.device.id,
             hlc=op.hlc,
-            committed_at=iso(b.now_ms),
+            committed_at=b.received_at,
         )
     )
     b.s.flush()
@@ -275,7 +275,7 @@ def _request(b: Batch, op: Op, eff: str) -> OpResult:
         reason_enc=b.cfg.seal(f"person_transfers:{op.entity_id}:reason", reason.encode()),
         requested_by=str(data.get("requested_by") or "")[:64] or None,
         requested_hlc=eff,
-        requested_at=iso(b.now_ms),
+        requested_at=b.received_at,
         updated_seq=0,
     )
     b.s.add(t)
@@ -297,7 +297,7 @@ def _request(b: Batch, op: Op, eff: str) -> OpResult:
 
 def _race(b: Batch, t: PersonTransfer, op: Op, winner: str | None) -> OpResult:
     t.state = "cancelled"
-    t.decided_op_id, t.decided_at = op.op_id, iso(b.now_ms)
+    t.decided_op_id, t.decided_at = op.op_id, b.received_at
     seq = _emit(b, t, op)
     finding = review.Finding(
         kind=ConflictKind.TRANSFER_RACE,
@@ -355,7 +355,7 @@ def _close(b: Batch, t: PersonTransfer, op: Op, state: str, by_code: str) -> OpR
     if t.state == state and t.decided_op_id:
         return OpResult(op.op_id, OpStatus.IDENTICAL)
     _decider(b, t, by_code)
-    t.state, t.decided_op_id, t.decided_at = state, op.op_id, iso(b.now_ms)
+    t.state, t.decided_op_id, t.decided_at = state, op.op_id, b.received_at
     site_id_for = hooks(b.cfg.registry).site_id_for_code
     to_site = site_id_for(b.s, t.to_site_code) if site_id_for else None
     seq = _emit(b, t, op)
@@ -395,7 +395,7 @@ def _accept(b: Batch, t: PersonTransfer, op: Op) -> OpResult:
         b.s.add(new)
     new.role, new.expires_at, new.granted_seq = "owner", None, seq
     h.set_owner(b.s, t.person_id, t.to_site_code)
-    t.state, t.decided_op_id, t.decided_at = "accepted", op.op_id, iso(b.now_ms)
+    t.state, t.decided_op_id, t.decided_at = "accepted", op.op_id, b.received_at
     b.s.flush()
     seq = _emit(b, t, op)
     return OpResult(op.op_id, OpStatus.APPLIED, server_seq=seq)
