@@ -19,12 +19,17 @@ from sqlalchemy.orm import Session
 from contigo.db import utcnow
 from contigo.encounters.models import Encounter
 from contigo.persons.models import Person
+from sync import bulk
 from sync.server import batchcache
 from sync.sqlin import among
 
 _ENCOUNTERS = "contigo.encounter_ids"
 _CREATED = "contigo.encounters_created"
 _PERSONS = "contigo.persons"
+_INDEXED = "contigo.indexed_persons"
+IndexEntry = tuple[str, frozenset[str], str]
+"""A person's kind, name entries and date-of-birth entry (blind indexes)."""
+_CREATED_PERSONS = "contigo.created_persons"
 
 
 def _persons(s: Session, cache: batchcache.BatchCache) -> dict[str, Person]:
@@ -39,20 +44,44 @@ def _persons(s: Session, cache: batchcache.BatchCache) -> dict[str, Person]:
 
 def batch_person(s: Session, person_id: str) -> Person | None:
     """A person by id: within a push batch from the batch's one read of its persons (every op
-    asks for its person several times), else from the session."""
+    asks for its person several times), else one just created in this session (not flushed
+    yet: ``Session.get`` would flush to find it), else from the session."""
     cache = batchcache.current(s)
     if cache is not None and person_id in cache.person_ids:
-        found = _persons(s, cache).get(person_id)
-        if found is not None:
-            return found
+        # Exact while the cache holds: read at the start of the batch, with every person the
+        # batch created since (no op that deletes or merges one runs while it holds).
+        return _persons(s, cache).get(person_id)
+    created: Person | None = s.info.get(_CREATED_PERSONS, {}).get(person_id)
+    if created is not None and created in s:  # (gone from the session after a rollback)
+        return created
     return s.get(Person, person_id)
 
 
 def note_person(s: Session, person: Person) -> None:
-    """Within a push batch, remember a person the batch just created."""
+    """Remember a person just created in ``s`` (and within a push batch, in the batch)."""
+    s.info.setdefault(_CREATED_PERSONS, {})[person.id] = person
     cache = batchcache.current(s)
     if cache is not None and person.id in cache.person_ids:
         _persons(s, cache)[person.id] = person
+
+
+def batch_index(s: Session) -> dict[str, IndexEntry] | None:
+    """Within a push batch, the persons whose blind index the batch wrote (created or
+    renamed), with their kind, name entries and date-of-birth entry; ``None`` outside one."""
+    cache = batchcache.current(s)
+    return cache.memo(_INDEXED, _indexed) if cache is not None else None
+
+
+def note_index(s: Session, person: Person, keys: list[tuple[str, str]]) -> None:
+    """Within a push batch, remember the blind index just written for ``person``."""
+    indexed = batch_index(s)
+    if indexed is not None:
+        names = frozenset(b for f, b in keys if f == "name")
+        indexed[person.id] = (person.kind, names, next((b for f, b in keys if f == "dob"), ""))
+
+
+def _indexed() -> dict[str, IndexEntry]:
+    return {}
 
 
 def batch_encounters(s: Session, entity_id: str | None = None) -> set[str] | None:
@@ -90,14 +119,16 @@ def _created() -> dict[str, NewEncounter]:
 
 def insert_encounter(s: Session, values: dict[str, Any]) -> None:
     """Insert an encounter from the values of every column but ``schema_version`` and
-    ``created_at``: pended with the push batch's other rows while a batch is applied (it
-    refers only to its person, site, user and superseded visit, all flushed or pended
-    before it), else through the ORM."""
-    cache = batchcache.current(s)
-    if cache is None:
+    ``created_at``: held with the other rows of a push batch or pulled page (:mod:`sync.bulk`;
+    it refers only to its person, site, user and superseded visit, all flushed or held before
+    it), else through the ORM. Within a push batch the finders then see it as a
+    :class:`NewEncounter`."""
+    if not bulk.pend(s, Encounter, values | {"schema_version": 1, "created_at": utcnow()}):
         s.add(Encounter(**values))
         return
-    cache.pend(Encounter, values | {"schema_version": 1, "created_at": utcnow()})
+    cache = batchcache.current(s)
+    if cache is None:
+        return
     new = NewEncounter(
         values["id"],
         values["person_id"],

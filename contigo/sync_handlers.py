@@ -23,18 +23,20 @@ from contigo.episodes.models import CareEpisode
 from contigo.persons import lifecycle, risk_flags
 from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
-from contigo.persons.services import ENCRYPTED, _index_entries, decrypt
+from contigo.persons.services import ENCRYPTED, decrypt, index_keys, index_values
 from contigo.sites.models import SITE_KINDS, Site
 from contigo.sync_batch import (
     batch_encounters,
     batch_person,
     created_encounter,
     insert_encounter,
+    note_index,
     note_person,
 )
 from contigo.transfers.sync import install as install_transfers
 from contigo.usersync.authors import AUTHOR, author_of, with_author
 from contigo.vault import Vault
+from sync import bulk
 from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
 from sync.lifecycle import ALIAS_ENTITY
 from sync.policies import (
@@ -221,7 +223,10 @@ class PersonHandler:
         writes = self.field_writes("person.create", data)
         if data.get("kind") not in PERSON_KINDS or not data.get("contigo_id"):
             raise InvalidOp({"kind": ["not a choice"]})
-        if s.scalar(select(Person.id).where(Person.contigo_id == data["contigo_id"])):
+        # Rows held together (sync.bulk) belong to a batch or page applied optimistically: a
+        # Contigo ID already used then fails the unique constraint, and the careful re-run asks.
+        taken = select(Person.id).where(Person.contigo_id == data["contigo_id"])
+        if not bulk.active(s) and s.scalar(taken):
             raise InvalidOp({"contigo_id": ["already used"]})
         if writes.get("mother_id") and s.get(Person, writes["mother_id"]) is None:
             raise MissingDependency("person", writes["mother_id"])
@@ -251,25 +256,31 @@ class PersonHandler:
         if flags:
             risk_flags.write(self.vault, person, flags)
         s.add(person)
-        s.flush()
         note_person(s, person)
-        self._reindex(s, person, fresh=True)
+        self._reindex(s, person, fresh=index_values(writes))
 
-    def _reindex(self, s: Session, person: Person, *, fresh: bool = False) -> None:
+    def _reindex(self, s: Session, person: Person, *, fresh: dict[str, Any] | None = None) -> None:
         """Rewrite the person's blind-index entries and the in-memory name index. A ``fresh``
-        person (just inserted) has no entries to delete: the bulk delete's session sync scanned
-        the whole identity map once per pulled person."""
-        view = decrypt(self.vault, person)
-        if not fresh:
+        person (just inserted, with its plain values: names, date of birth, documents) has no
+        entries to delete and nothing to decrypt; its entries are held with a pulled page's
+        other rows (:mod:`sync.bulk`)."""
+        data = fresh
+        if data is None:
+            view = decrypt(self.vault, person)
             s.execute(delete(PersonIndexTable).where(PersonIndexTable.person_id == person.id))
-        data = {
-            "given_names": view.given_names,
-            "family_names": view.family_names,
-            "birth_date": view.birth_date,
-            "documents": view.documents,
-        }
-        s.add_all(_index_entries(self.vault, person.id, data))
-        self.vault.index_person(person.id, view.given_names, view.family_names)
+            data = {
+                "given_names": view.given_names,
+                "family_names": view.family_names,
+                "birth_date": view.birth_date,
+                "documents": view.documents,
+            }
+        keys = index_keys(self.vault, data)
+        for field, bidx in keys:
+            row = {"person_id": person.id, "field": field, "bidx": bidx}
+            if not bulk.pend(s, PersonIndexTable, row):
+                s.add(PersonIndexTable(**row))
+        note_index(s, person, keys)
+        self.vault.index_person(person.id, data["given_names"], data["family_names"])
 
     def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
         person = batch_person(s, entity_id)

@@ -7,6 +7,7 @@ entry land together or not at all.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -66,18 +67,30 @@ class PersonView:
         return out
 
 
+def index_keys(v: Vault, data: dict[str, Any]) -> list[tuple[str, str]]:
+    """A person's distinct blind-index entries as ``(field, bidx)``: name tokens, date of birth
+    (a :class:`date`) and document numbers."""
+    keys = [
+        ("name", v.bidx("name", t))
+        for t in v.name_tokens(f"{data['given_names']} {data['family_names']}")
+    ]
+    keys.append(("dob", v.bidx("dob", data["birth_date"].isoformat())))
+    keys += [("doc", v.bidx("doc", doc["number"])) for doc in data.get("documents") or []]
+    return list(dict.fromkeys(keys))
+
+
+def index_values(wire: Mapping[str, Any]) -> dict[str, Any]:
+    """What :func:`index_keys` reads, from a person's wire values (dates as ISO text)."""
+    return {
+        "given_names": wire.get("given_names"),
+        "family_names": wire.get("family_names"),
+        "birth_date": date.fromisoformat(str(wire.get("birth_date"))),
+        "documents": wire.get("documents"),
+    }
+
+
 def _index_entries(v: Vault, person_id: str, data: dict[str, Any]) -> list[PersonIndex]:
-    entries: dict[tuple[str, str], PersonIndex] = {}
-    names = f"{data['given_names']} {data['family_names']}"
-    for token in v.name_tokens(names):
-        key = ("name", v.bidx("name", token))
-        entries[key] = PersonIndex(person_id=person_id, field=key[0], bidx=key[1])
-    dob = ("dob", v.bidx("dob", data["birth_date"].isoformat()))
-    entries[dob] = PersonIndex(person_id=person_id, field=dob[0], bidx=dob[1])
-    for doc in data.get("documents") or []:
-        key = ("doc", v.bidx("doc", doc["number"]))
-        entries[key] = PersonIndex(person_id=person_id, field=key[0], bidx=key[1])
-    return list(entries.values())
+    return [PersonIndex(person_id=person_id, field=f, bidx=b) for f, b in index_keys(v, data)]
 
 
 def _serialise(name: str, value: Any) -> Any:

@@ -19,8 +19,9 @@ from sqlalchemy.orm import Session
 
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.persons.models import Person, PersonIndex
+from contigo.persons.services import index_keys, index_values
 from contigo.sites.models import Site
-from contigo.sync_batch import NewEncounter, batch_person, created_encounter
+from contigo.sync_batch import NewEncounter, batch_index, batch_person, created_encounter
 from contigo.vault import Vault, get_vault
 from sync.models import SyncOp
 from sync.protocol import ConflictKind, OpType, ReviewSeverity
@@ -72,42 +73,66 @@ def _creating_op(s: Session, person_id: str) -> str | None:
     )
 
 
-def possible_duplicates(s: Session, facts: OpFacts) -> list[Finding]:
-    """Persons the new person may duplicate, as one item holding every match and the new one."""
-    op = facts.op
-    if op.type is not OpType.PERSON_CREATE:
-        return []
-    person = s.get(Person, op.entity_id)
-    if person is None:
-        return []
-    rows = s.execute(
-        select(PersonIndex.field, PersonIndex.bidx).where(PersonIndex.person_id == person.id)
-    )
-    names = {b for f, b in rows if f == "name"}
-    dob = s.scalar(
-        select(PersonIndex.bidx).where(
-            PersonIndex.person_id == person.id, PersonIndex.field == "dob"
-        )
-    )
-    if not names or dob is None:
-        return []
+def possible_duplicates(v: Vault) -> Finder:
+    """A finder over ``v`` (the central vault, which computes the new person's blind indexes)."""
+
+    def find(s: Session, facts: OpFacts) -> list[Finding]:
+        op = facts.op
+        if op.type is not OpType.PERSON_CREATE:
+            return []
+        person = batch_person(s, op.entity_id)
+        if person is None:
+            return []
+        # The new person's own entries, as its create wrote them (not read back)
+        keys = index_keys(v, index_values(op.data))
+        names = frozenset(b for f, b in keys if f == "name")
+        dob = next((b for f, b in keys if f == "dob"), None)
+        if not names or dob is None:
+            return []
+        return _duplicates(s, facts, person, names, dob)
+
+    return find
+
+
+def _duplicates(
+    s: Session, facts: OpFacts, person: Person, names: frozenset[str], dob: str
+) -> list[Finding]:
+    """One item holding every active person of the same kind sharing the date of birth and at
+    least two name entries (one for a single-token name) with ``person``, and ``person``.
+
+    Within a push batch, the persons the batch indexed (created, or renamed) are matched from
+    the batch's memo and the others by a query that does not wait for the batch's held rows (so
+    registering a family does not write the batch's rows once per person)."""
+    need = min(2, len(names))
+    indexed = batch_index(s)
+    matches = {
+        pid
+        for pid, (kind, their_names, their_dob) in (indexed or {}).items()
+        if pid != person.id
+        and (kind, their_dob) == (person.kind, dob)
+        and len(names & their_names) >= need
+    }
     same_dob = select(PersonIndex.person_id).where(
         PersonIndex.field == "dob", PersonIndex.bidx == dob
     )
-    matches = s.scalars(
+    query = (
         select(PersonIndex.person_id)
         .join(Person, Person.id == PersonIndex.person_id)
         .where(
             PersonIndex.field == "name",
             PersonIndex.bidx.in_(names),
             PersonIndex.person_id != person.id,
+            PersonIndex.person_id.not_in(list(indexed or ())),
             PersonIndex.person_id.in_(same_dob),
             Person.kind == person.kind,
             Person.lifecycle == "active",
         )
         .group_by(PersonIndex.person_id)
-        .having(func.count() >= min(2, len(names)))
-    ).all()
+        .having(func.count() >= need)
+    )
+    # Core, past the session: the batch's own rows may be held still (matched above).
+    run = s.connection().execute if indexed is not None else s.execute
+    matches |= set(run(query).scalars())
     if not matches:
         return []
     candidates = [
@@ -238,4 +263,5 @@ def install(app: Flask) -> None:
     if found.finders:
         return
     found.site_code = site_code
-    found.finders.extend([possible_duplicates, implausible_sequences(get_vault(app))])
+    vault = get_vault(app)
+    found.finders.extend([possible_duplicates(vault), implausible_sequences(vault)])

@@ -13,6 +13,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sync import bulk
 from sync.client.hints import PageHints
 from sync.client.lifecycle import apply_alias
 from sync.client.scope import apply_transfer
@@ -71,11 +72,12 @@ def apply_field_state(
     The entity's versions and its pending fields are read once, not once per field.
     ``write_values=False`` records the versions only: the caller has just created the entity
     from a body carrying these very values. ``hints`` (a pulled page's, :mod:`sync.client.hints`)
-    answer both reads without a query where they can.
+    answer both reads without a query where they can. First versions are held with the page's
+    other rows when :mod:`sync.bulk` holds rows (then nothing is flushed here).
     """
     handler = registry.for_entity(entity_type)
-    if handler is None or not handler.exists(s, entity_id):
-        return
+    if handler is None or (write_values and not handler.exists(s, entity_id)):
+        return  # (without values to write, the caller has just created the entity)
     entity = (entity_type, entity_id)
     if hints is None:
         pending = pending_fields(s, entity_type, entity_id)
@@ -96,20 +98,34 @@ def apply_field_state(
     if hints is not None:
         hints.wrote_versions(entity)
     values: dict[str, Any] = {}
+    held = bulk.active(s)
     for name, state in fields.items():
         fv = known.get(name)
         if fv is not None and state.version_seq < fv.version_seq:
+            continue
+        if name not in pending:
+            values[name] = state.value
+        if fv is None and held:
+            row = {
+                "entity_type": entity_type,
+                "entity_id": entity_id,
+                "field": name,
+                "version_seq": state.version_seq,
+                "last_op_id": state.last_op_id,
+                "order_hlc": hlc,
+                "in_conflict": state.in_conflict,
+            }
+            bulk.pend(s, FieldVersion, row)
             continue
         if fv is None:
             fv = FieldVersion(entity_type=entity_type, entity_id=entity_id, field=name)
             s.add(fv)
         fv.version_seq, fv.last_op_id = state.version_seq, state.last_op_id
         fv.order_hlc, fv.in_conflict = hlc, state.in_conflict
-        if name not in pending:
-            values[name] = state.value
     if values and write_values:
         handler.write_fields(s, entity_id, values)
-    s.flush()
+    if not held:
+        s.flush()
 
 
 def _park(
@@ -150,6 +166,7 @@ def apply_change(
     *,
     schema: int = SCHEMA_VERSION,
     hints: PageHints | None = None,
+    careful: bool = True,
 ) -> bool:
     """Apply one pulled change, idempotently; ``False`` when it was parked instead.
 
@@ -158,6 +175,10 @@ def apply_change(
     client (the known fields of the change are applied, the whole change is parked), a value the
     handler or the database refuses (an unknown enum value) or a missing dependency. The page
     still commits, so the cursor advances (SYNC.md §2.8).
+
+    ``careful=False`` (a page applied optimistically, see :meth:`SyncEngine.pull`) applies the
+    change without a savepoint of its own and lets a refusal raise instead of parking it: the
+    caller then rolls the whole page back and applies it again carefully.
     """
     if change.kind in ("conflict", "conflict_closed") and change.entity_type == "sync_conflict":
         return apply_review_item(s, change, encrypt, schema=schema)
@@ -181,6 +202,11 @@ def apply_change(
     known = {
         k: f for k, f in fields.items() if registry.policies.known_at(change.entity_type, k, schema)
     }
+    if not careful:
+        _apply_known(s, registry, change, known, hints)
+        return (
+            True if len(known) == len(fields) else _park(s, change, "newer_fields", encrypt, schema)
+        )
     try:
         with s.begin_nested():
             _apply_known(s, registry, change, known, hints)
@@ -214,7 +240,8 @@ def _apply_known(
             hlc=str(data.get("hlc")),
         )
         handler.create(s, ctx, change.entity_id, data.get("person_id"), data.get("body"))
-        s.flush()
+        if not bulk.active(s):  # held rows are written before anything reads them
+            s.flush()
         created = True
         if hints is not None:
             hints.created(entity)

@@ -9,6 +9,7 @@ their reason, and are never deleted here.
 from __future__ import annotations
 
 import json
+import logging
 import uuid
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -19,7 +20,7 @@ from urllib.parse import urlencode
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from sync import fastjson
+from sync import bulk, fastjson
 from sync.client import scope
 from sync.client.apply import apply_change, apply_field_state
 from sync.client.hints import page_hints
@@ -42,6 +43,7 @@ from sync.protocol import (
     Op,
     OpStatus,
     OpType,
+    PullPage,
     PushBatch,
     parse_hello_response,
     parse_pull_response,
@@ -49,6 +51,8 @@ from sync.protocol import (
     parse_push_response,
 )
 from sync.server.upcast import upcast
+
+log = logging.getLogger(__name__)
 
 CURSOR_KEY = "pull_cursor"
 LAST_SYNC_KEY = "last_ok_sync_at"
@@ -406,29 +410,70 @@ class SyncEngine:
 
     def pull(self, report: SyncReport, limit: int | None = None) -> None:
         """Pull pages until ``has_more`` is false; each page and its cursor commit together.
-        Pages are as large as the server announced in ``hello`` (500 until then)."""
+        Pages are as large as the server announced in ``hello`` (500 until then).
+
+        The next page is asked for (with the cursor the current page names) while the current
+        one is applied, so the server's work and the laptop's overlap. A page is still applied
+        and committed in order, before the next one; if a page cannot be fetched, every page
+        before it is kept and the run fails with the cursor on the last one applied."""
         limit = limit or self.pull_limit
-        while True:
-            with self.sessions() as s:
-                cursor = get_state(s, CURSOR_KEY)
-            query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
-            resp = self.transport.send("GET", "/sync/v1/pull?" + urlencode(query))
-            if resp.status != 200:
-                raise _error(resp)
-            page = parse_pull_response(resp.body)
-            with self.sessions() as s, s.begin(), rows_held(s):
-                hints = page_hints(s, self.registry, list(page.changes))
-                for change in page.changes:
-                    if not apply_change(
-                        s, self.registry, change, self.encrypt, schema=self.schema_version,
-                        hints=hints,
-                    ):  # fmt: skip
-                        report.parked += 1
-                scope.note_scope(s, resp.body)
-                set_state(s, CURSOR_KEY, page.next_cursor)
-                self._observe(s, page.server_hlc)
-            report.pages += 1
-            report.pulled += len(page.changes)
-            self.progress(f"pulled {report.pulled} changes")
-            if not page.has_more:
-                return
+        with self.sessions() as s:
+            cursor = get_state(s, CURSOR_KEY)
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contigo-pull") as wire:
+            flight: Future[Response] | None = wire.submit(self._fetch, cursor, limit)
+            while flight is not None:
+                resp = flight.result()
+                if resp.status != 200:
+                    raise _error(resp)
+                page = parse_pull_response(resp.body)
+                flight = (
+                    wire.submit(self._fetch, page.next_cursor, limit) if page.has_more else None
+                )
+                self._apply_page(page, resp.body, report)
+                report.pages += 1
+                report.pulled += len(page.changes)
+                self.progress(f"pulled {report.pulled} changes")
+
+    def _fetch(self, cursor: str | None, limit: int) -> Response:
+        query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
+        return self.transport.send("GET", "/sync/v1/pull?" + urlencode(query))
+
+    def _apply_page(self, page: PullPage, body: Any, report: SyncReport) -> None:
+        """Apply one page and store its cursor in one transaction.
+
+        The page is first applied in one savepoint, its rows held and written together
+        (:mod:`sync.bulk`): nearly every page applies whole. If any change raises, that is
+        rolled back and the page applied change by change, each in a savepoint of its own, so
+        that what this client cannot apply is parked (SYNC.md §2.8), never lost."""
+        with self.sessions() as s, s.begin(), rows_held(s):
+            try:
+                with s.begin_nested(), bulk.rows(s):
+                    parked = self._apply_changes(s, page, careful=False)
+            except Exception as exc:  # any failure means: change by change, each in a savepoint
+                log.info(
+                    "page %s applied change by change (%s)",
+                    page.next_cursor[:12],
+                    type(exc).__name__,
+                )
+                parked = self._apply_changes(s, page, careful=True)
+            scope.note_scope(s, body)
+            set_state(s, CURSOR_KEY, page.next_cursor)
+            self._observe(s, page.server_hlc)
+        report.parked += parked
+
+    def _apply_changes(self, s: Session, page: PullPage, *, careful: bool) -> int:
+        """Apply every change of ``page``; returns how many were parked."""
+        hints = page_hints(s, self.registry, list(page.changes))
+        parked = 0
+        for change in page.changes:
+            if not apply_change(
+                s,
+                self.registry,
+                change,
+                self.encrypt,
+                schema=self.schema_version,
+                hints=hints,
+                careful=careful,
+            ):
+                parked += 1
+        return parked

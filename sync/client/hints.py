@@ -20,11 +20,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
-from sync.handlers import HandlerRegistry
+from sync.handlers import HandlerRegistry, preload
 from sync.models import FieldVersion, OutboxOp
-from sync.protocol import Change
+from sync.protocol import Change, OpType
 
 Entity = tuple[str, str]
+PERSON_CREATE = OpType.PERSON_CREATE.value
 _CHUNK = 400  # bound parameters per IN (SQLite allows 32,766; two per tuple)
 
 
@@ -90,6 +91,9 @@ def page_hints(s: Session, registry: HandlerRegistry, changes: list[Change]) -> 
     """
     entities = sorted({(c.entity_type, c.entity_id) for c in changes if c.fields})
     hints = PageHints(absent=_absent(s, registry, changes))
+    # Nearly every change is about a person the page's handlers look up: load them at once.
+    persons = {str(c.data["person_id"]) for c in changes if c.data and c.data.get("person_id")}
+    preload(s, registry, [(PERSON_CREATE, p) for p in sorted(persons)])
     for chunk in _chunks(entities):
         for etype, eid, base in s.execute(
             select(OutboxOp.entity_type, OutboxOp.entity_id, OutboxOp.base).where(

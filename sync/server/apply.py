@@ -25,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from sync import fastjson
+from sync import bulk, fastjson
 from sync.handlers import Action, ApplyContext, EntityHandler, InvalidOp, MissingDependency
 from sync.hlc import HLC, ClockSkewError
 from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
@@ -132,6 +132,7 @@ def _run(b: _Batch, batch: PushBatch) -> tuple[_Batch, list[dict[str, Any]]]:
     results: list[dict[str, Any]] = []
     known = ledger_rows(s, [op.op_id for op in batch.ops])
     batchcache.begin(s, batch.ops)
+    bulk.begin(s)
     try:
         for op in batch.ops:
             stored = known.get(op.op_id)
@@ -142,9 +143,10 @@ def _run(b: _Batch, batch: PushBatch) -> tuple[_Batch, list[dict[str, Any]]]:
                 s.delete(stored)
                 s.flush()
             results.append(_apply_one(b, batch, op).to_json())
-        batchcache.write_pending(s)
+        bulk.write(s)
         s.flush()
     finally:
+        bulk.end(s)
         batchcache.end(s)
     return b, results
 
@@ -224,10 +226,11 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
     try:
         with b.s.begin_nested():
             result = _applied(b, batch, op, eff, suspect)
-            batchcache.write_pending(b.s)  # a row the database refuses fails this op alone
+            bulk.write(b.s)  # a row the database refuses fails this op alone
         batchcache.after_op(b.s, op, rolled_back=False)
         return result
     except Exception as exc:  # the per-op savepoint turns any failure into a stored result
+        bulk.discard(b.s)
         batchcache.after_op(b.s, op, rolled_back=True)
         b.seq = before
         errors = exc.errors if isinstance(exc, InvalidOp) else {"op": [type(exc).__name__]}
@@ -235,6 +238,7 @@ def _apply_one(b: _Batch, batch: PushBatch, op: Op) -> OpResult:
             log.warning("op %s rejected: %s", op.op_id, type(exc).__name__)
         result = OpResult(op.op_id, OpStatus.REJECTED, errors=errors)
         _ledger(b, batch, op, eff, result)
+        bulk.write(b.s)  # now, outside any op's savepoint: a later op's failure cannot lose it
         return result
 
 
@@ -350,16 +354,12 @@ def _change(
     return seq
 
 
-def _insert(b: _Batch, model: type[SyncChange] | type[SyncOp], row: dict[str, Any]) -> None:
-    """Insert ``row`` with the batch's other rows while the batch cache holds (batchcache),
-    else now."""
-    cache = batchcache.current(b.s)
-    if cache is not None:
-        cache.pend(model, row)
-    else:
+def _insert(b: _Batch, model: type[Any], row: dict[str, Any]) -> None:
+    """Insert ``row`` with the batch's other rows (:mod:`sync.bulk`), else now (an op written
+    on a central page)."""
+    if not bulk.pend(b.s, model, row):
         b.s.add(model(**row))
-        if b.careful:
-            b.s.flush()
+        b.s.flush()
 
 
 def _event(b: _Batch, handler: EntityHandler, op: Op, ctx: ApplyContext) -> OpResult:
@@ -377,7 +377,8 @@ def _create(b: _Batch, handler: EntityHandler, op: Op, ctx: ApplyContext) -> OpR
     if handler.exists(b.s, op.entity_id):
         raise InvalidOp({"entity_id": ["already exists"]})
     handler.create(b.s, ctx, op.entity_id, op.person_id, dict(op.data))
-    b.s.flush()
+    if b.careful:
+        b.s.flush()
     writes = handler.field_writes(op.type.value, op.data)
     for name in writes:
         b.cfg.registry.policies.field_policy(op.entity_type, name)  # unknown field: rejected
@@ -385,23 +386,28 @@ def _create(b: _Batch, handler: EntityHandler, op: Op, ctx: ApplyContext) -> OpR
     fields = {name: FieldResult(value, seq, op.op_id) for name, value in writes.items()}
     _change(b, op, ChangeKind.INSERT, op.data, fields)
     for name in writes:
-        b.s.add(
-            FieldVersion(
-                entity_type=op.entity_type,
-                entity_id=op.entity_id,
-                field=name,
-                version_seq=seq,
-                last_op_id=op.op_id,
-                order_hlc=ctx.hlc,
-                in_conflict=False,
-            )
-        )
+        version = {
+            "entity_type": op.entity_type,
+            "entity_id": op.entity_id,
+            "field": name,
+            "version_seq": seq,
+            "last_op_id": op.op_id,
+            "order_hlc": ctx.hlc,
+            "in_conflict": False,
+        }
+        _insert(b, FieldVersion, version)
     if op.entity_type == "person" and not _has_access(b, op.entity_id):
-        b.s.add(
-            PersonSiteAccess(
-                person_id=op.entity_id, site_id=b.device.site_id, role="owner", granted_seq=seq
-            )
-        )
+        owner = {
+            "person_id": op.entity_id,
+            "site_id": b.device.site_id,
+            "role": "owner",
+            "granted_seq": seq,
+            "expires_at": None,
+        }
+        _insert(b, PersonSiteAccess, owner)
+        cache = batchcache.current(b.s)
+        if cache is not None:
+            cache.granted(op.entity_id, (b.device.site_id, "owner", None))
     return OpResult(op.op_id, OpStatus.APPLIED, server_seq=seq, fields=fields)
 
 

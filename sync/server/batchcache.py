@@ -1,5 +1,4 @@
-"""Reads a push batch needs for every op, made once for the whole batch, and the rows it writes,
-inserted together (push throughput).
+"""Reads a push batch needs for every op, made once for the whole batch (push throughput).
 
 A batch of encounters used to ask the database, for each op, who may write for its person
 (``person_site_access``), whether the entity exists and what the finders look for: a dozen round
@@ -12,16 +11,9 @@ The cache only answers while it is exact. It is dropped for the rest of the batc
 read goes to the database, as before) as soon as an op could change what it holds behind its
 back: any op outside :data:`SAFE` (transfers, lifecycle, resolutions write access rows, move
 records, purge) and any op whose savepoint was rolled back (what it added to a memo is gone).
-A ``person.create`` adds its owner row, so that person's entry is read again from the database.
+A ``person.create`` adds its owner row, and records it here (:meth:`BatchCache.granted`).
 
-**Pending rows.** The rows a batch inserts in bulk (its visits, ledger rows and change rows)
-are handed to :meth:`BatchCache.pend` instead of the ORM and inserted table by table, one
-executemany each, by :func:`write_pending`: at the end of the batch (of each op, when ops run
-in savepoints of their own), before an op outside :data:`SAFE`, and, like the ORM's autoflush,
-before the session runs any query or flushes any object. So nothing ever reads the database
-without the batch's rows, and nothing flushed can point at a row still pending. The one rule
-for a caller of :meth:`~BatchCache.pend`: a row may refer only to rows already flushed or
-pended before it.
+The rows a batch inserts are held and written together by :mod:`sync.bulk`.
 """
 
 from __future__ import annotations
@@ -30,8 +22,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Table, event, insert, select
-from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from sync.models import PersonSiteAccess
 from sync.protocol import Op, OpType
@@ -65,12 +57,6 @@ class BatchCache:
     entity_ids: frozenset[str]
     access: dict[str, tuple[Access, ...]] = field(default_factory=dict)
     memos: dict[str, Any] = field(default_factory=dict)
-    pending: dict[type[Any], list[dict[str, Any]]] = field(default_factory=dict)
-
-    def pend(self, model: type[Any], row: dict[str, Any]) -> None:
-        """Insert ``row`` into the table of the mapped class ``model`` with the batch's other
-        rows (see the module docstring). Every row pended for one model has the same keys."""
-        self.pending.setdefault(model, []).append(row)
 
     def access_of(self, person_id: str) -> tuple[Access, ...]:
         """The access rows of ``person_id`` (read from the database when not held)."""
@@ -78,6 +64,10 @@ class BatchCache:
         if found is None:
             found = self.access[person_id] = _read_access(self.s, [person_id]).get(person_id, ())
         return found
+
+    def granted(self, person_id: str, row: Access) -> None:
+        """Record an access row the batch just added (a ``person.create``'s owner row)."""
+        self.access[person_id] = (*self.access_of(person_id), row)
 
     def memo(self, key: str, factory: Callable[[], T]) -> T:
         """The batch's value under ``key``, made by ``factory`` on first use."""
@@ -112,8 +102,6 @@ def begin(s: Session, ops: Iterable[Op]) -> BatchCache:
     held = _read_access(s, persons) if persons else {}
     cache.access = {p: held.get(p, ()) for p in persons}
     s.info[KEY] = cache
-    event.listen(s, "do_orm_execute", _before_execute)
-    event.listen(s, "before_flush", _before_flush)
     return cache
 
 
@@ -125,77 +113,21 @@ def current(s: Session) -> BatchCache | None:
 
 def before_op(s: Session, op: Op) -> None:
     """Called before ``op`` is applied. Keeps: an op outside :data:`SAFE` runs on the database
-    alone (the pending rows written, the cache dropped before it starts: it may change what the
-    cache holds)."""
-    if current(s) is not None and op.type not in SAFE:
-        write_pending(s)
+    alone (the cache dropped before it starts: it may change what the cache holds)."""
+    if op.type not in SAFE:
         end(s)
-
-
-def write_pending(s: Session) -> None:
-    """Insert the pending rows, one executemany per table in the order the tables were first
-    pended. Keeps: each row is inserted once; the ORM's pending objects are not flushed here."""
-    cache = current(s)
-    if cache is None or not cache.pending:
-        return
-    pending, cache.pending = cache.pending, {}
-    conn = s.connection()  # Core: no ORM events, no autoflush
-    for model, rows in pending.items():
-        if conn.dialect.name == "postgresql":
-            _copy(conn, model.__table__, rows)
-        else:
-            conn.execute(insert(model), rows)
-
-
-def _copy(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Insert ``rows`` with PostgreSQL's COPY, in the connection's transaction: a push batch's
-    rows in one statement, several times faster than an executemany of INSERTs. Values pass
-    through the columns' bind processors (type decorators) as an INSERT's would."""
-    names = list(rows[0])
-    quote = conn.dialect.identifier_preparer.quote
-    columns = ", ".join(quote(name) for name in names)
-    binds = [
-        table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect) for name in names
-    ]
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    types = [table.c[n].type.compile(conn.dialect).split("(")[0].lower() for n in names]
-    sql = f"COPY {quote(table.name)} ({columns}) FROM STDIN (FORMAT BINARY)"
-    with driver.cursor() as cur, cur.copy(sql) as copy:
-        copy.set_types(types)
-        for row in rows:
-            copy.write_row(
-                [row[n] if b is None else b(row[n]) for n, b in zip(names, binds, strict=True)]
-            )
-
-
-def _before_execute(state: ORMExecuteState) -> None:
-    write_pending(state.session)
-
-
-def _before_flush(s: Session, _flush: UOWTransaction, _instances: object) -> None:
-    write_pending(s)
 
 
 def after_op(s: Session, op: Op, rolled_back: bool) -> None:
     """Drop what ``op`` may have made stale. Keeps: the cache never answers differently from
-    the database (dropped whole after an unsafe or rolled-back op, the rolled-back op's pending
-    rows with it: they never reach the database)."""
+    the database (dropped whole after an unsafe or rolled-back op)."""
     cache = current(s)
     if cache is None:
         return
-    if rolled_back:
-        cache.pending.clear()
     if rolled_back or op.type not in SAFE:
-        write_pending(s)
         end(s)
-    elif op.type is OpType.PERSON_CREATE:
-        cache.access.pop(op.entity_id, None)
 
 
 def end(s: Session) -> None:
-    """Stop answering from the cache (end of batch, or it may be stale); pending rows not
-    written by :func:`write_pending` are dropped. Keeps: idempotent."""
-    if s.info.pop(KEY, None) is not None:
-        event.remove(s, "do_orm_execute", _before_execute)
-        event.remove(s, "before_flush", _before_flush)
+    """Stop answering from the cache (end of batch, or it may be stale). Keeps: idempotent."""
+    s.info.pop(KEY, None)
