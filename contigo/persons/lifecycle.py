@@ -3,7 +3,8 @@ records of one person and unmerge them (SYNC.md §2.11; ``person.unmerge`` is an
 
 Each action is one service call: it decides with the same pure rules as the central server
 (:func:`sync.lifecycle.decide`), writes the local state, records the op through
-:func:`sync.outbox.record_op` and an audit entry, all in the caller's transaction. Only a
+:func:`sync.outbox.record_op` and an audit entry, all in the caller's transaction. On a central
+page the same call applies the op through the push path instead (:mod:`contigo.central_ops`). Only a
 supervisor acts, within the site scope; a health worker sees the state, a nutrition lead reads.
 
 The delete reason and the date of death are personal: they are stored only encrypted under the
@@ -22,6 +23,7 @@ from sqlalchemy.orm import Session
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import check_write
+from contigo.central_ops import apply_on_central
 from contigo.db import utcnow
 from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.i18n import translate
@@ -31,6 +33,7 @@ from sync.lifecycle import FIELD, LifecycleState, decide
 from sync.models import PersonAlias
 from sync.outbox import record_op
 from sync.protocol import OpType
+from sync.server import ServerConfig
 
 __all__ = [
     "FIELD",
@@ -46,6 +49,10 @@ __all__ = [
     "unmerge",
     "write_state",
 ]
+
+Central = ServerConfig | None
+"""The central server's sync configuration when an action is taken on a central page (the op is
+then applied there at once); ``None`` on a laptop (the op goes to the outbox)."""
 
 ACTORS = frozenset({"supervisor"})
 """Roles that may change a lifecycle (DESIGN.md §4: supervisors manage their site's records)."""
@@ -118,9 +125,16 @@ def _target(s: Session, actor: User, person_id: str) -> Person:
 
 
 def _act(
-    s: Session, v: Vault, actor: User, op_type: OpType, person: Person, data: Mapping[str, Any]
+    s: Session,
+    v: Vault,
+    actor: User,
+    op_type: OpType,
+    person: Person,
+    data: Mapping[str, Any],
+    server: ServerConfig | None,
 ) -> bool:
-    """Decide, write, record the op and audit; returns whether anything changed."""
+    """Decide, write, record the op and audit; returns whether anything changed. On central
+    (``server`` given) the op is applied through the push path instead of the outbox."""
     survivor = None
     into_target = False
     if op_type is OpType.PERSON_MERGE:
@@ -142,18 +156,30 @@ def _act(
         raise ValidationFailed(fields={key: [translate(f"lifecycle.error.{code.value}")]})
     if verdict.after is None:
         return False
-    write_state(s, v, person, verdict.after)
-    s.flush()
-    record_op(
-        s,
-        op_type=op_type.value,
-        entity_type="person",
-        entity_id=person.id,
-        person_id=person.id,
-        data=dict(data) | {"user_id": actor.id},
-        fields=(FIELD,),
-        encrypt=v.outbox_encrypter(),
-    )
+    if server is not None:
+        apply_on_central(
+            s,
+            server,
+            actor,
+            op_type=op_type,
+            entity=("person", person.id, person.id),
+            data=dict(data) | {"user_id": actor.id},
+            fields=(FIELD,),
+            error=("person", "lifecycle.error.rejected"),
+        )
+    else:
+        write_state(s, v, person, verdict.after)
+        s.flush()
+        record_op(
+            s,
+            op_type=op_type.value,
+            entity_type="person",
+            entity_id=person.id,
+            person_id=person.id,
+            data=dict(data) | {"user_id": actor.id},
+            fields=(FIELD,),
+            encrypt=v.outbox_encrypter(),
+        )
     audit(
         s,
         user_id=actor.id,
@@ -166,46 +192,45 @@ def _act(
     return True
 
 
-def delete(s: Session, v: Vault, actor: User, person_id: str, reason: str) -> bool:
+def delete(
+    s: Session, v: Vault, actor: User, person_id: str, reason: str, server: Central = None
+) -> bool:
     """Delete a person as a soft tombstone with a reason (kept encrypted); the record stays, and
     edits that arrive later are kept and reviewed."""
-    return _act(s, v, actor, OpType.PERSON_DELETE, _target(s, actor, person_id), {"reason": reason})
+    person = _target(s, actor, person_id)
+    return _act(s, v, actor, OpType.PERSON_DELETE, person, {"reason": reason}, server)
 
 
-def restore(s: Session, v: Vault, actor: User, person_id: str) -> bool:
+def restore(s: Session, v: Vault, actor: User, person_id: str, server: Central = None) -> bool:
     """Bring a deleted person back, with every edit that arrived meanwhile."""
-    return _act(s, v, actor, OpType.PERSON_RESTORE, _target(s, actor, person_id), {})
+    return _act(s, v, actor, OpType.PERSON_RESTORE, _target(s, actor, person_id), {}, server)
 
 
-def mark_deceased(s: Session, v: Vault, actor: User, person_id: str, on: str) -> bool:
+def mark_deceased(
+    s: Session, v: Vault, actor: User, person_id: str, on: str, server: Central = None
+) -> bool:
     """Record a person's death on ``on`` (ISO date). Death is not deletion."""
-    return _act(
-        s, v, actor, OpType.PERSON_MARK_DECEASED, _target(s, actor, person_id), {"date": on}
-    )
+    person = _target(s, actor, person_id)
+    return _act(s, v, actor, OpType.PERSON_MARK_DECEASED, person, {"date": on}, server)
 
 
-def merge(s: Session, v: Vault, actor: User, survivor_id: str, merged_id: str) -> bool:
+def merge(
+    s: Session, v: Vault, actor: User, survivor_id: str, merged_id: str, server: Central = None
+) -> bool:
     """Merge ``merged_id`` into ``survivor_id``: both must be in the actor's scope; the merged
     record keeps its encounters, and every read of it shows the survivor."""
     survivor = _target(s, actor, survivor_id)
     merged = _target(s, actor, merged_id)
     if survivor.kind != merged.kind:
         raise ValidationFailed(fields={"survivor_id": [translate("lifecycle.error.kind")]})
-    return _act(
-        s,
-        v,
-        actor,
-        OpType.PERSON_MERGE,
-        merged,
-        {"survivor_id": survivor.id, "merged_id": merged.id},
-    )
+    data = {"survivor_id": survivor.id, "merged_id": merged.id}
+    return _act(s, v, actor, OpType.PERSON_MERGE, merged, data, server)
 
 
-def unmerge(s: Session, v: Vault, actor: User, merged_id: str) -> bool:
+def unmerge(s: Session, v: Vault, actor: User, merged_id: str, server: Central = None) -> bool:
     """Separate a merged person from its survivor again."""
-    return _act(
-        s, v, actor, OpType.PERSON_UNMERGE, _target(s, actor, merged_id), {"merged_id": merged_id}
-    )
+    person = _target(s, actor, merged_id)
+    return _act(s, v, actor, OpType.PERSON_UNMERGE, person, {"merged_id": merged_id}, server)
 
 
 def _local_alias(s: Session, person: Person) -> None:

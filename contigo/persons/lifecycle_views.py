@@ -1,7 +1,7 @@
-"""Lifecycle actions on the field pages: delete with a reason, restore, mark deceased and unmerge
-on the person page, "Merge" on a possible-duplicate review item. Each is a CSRF-protected POST
-that calls one service and redirects back; who may act is decided in the services
-(:mod:`contigo.persons.lifecycle`)."""
+"""Lifecycle actions: delete with a reason, restore, mark deceased and unmerge on the person page,
+"Merge" on a possible-duplicate review item, on a laptop or on the central server (there the op is
+applied at once, :mod:`contigo.central_ops`). Each is a CSRF-protected POST that calls one service
+and redirects back; who may act is decided in the services (:mod:`contigo.persons.lifecycle`)."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from werkzeug.wrappers import Response
 from contigo import db
 from contigo.auth.current import current_user, login_required
 from contigo.auth.models import User
-from contigo.errors import Forbidden, ValidationFailed
+from contigo.errors import ValidationFailed
 from contigo.i18n import translate
 from contigo.persons import duplicates, lifecycle
 from contigo.persons.models import Person
@@ -23,12 +23,13 @@ from contigo.vault import get_vault
 bp = Blueprint("lifecycle", __name__)
 
 
-@bp.before_request
-def _field_only() -> None:
-    """Lifecycle ops are written on a field laptop and synced; the central server only applies
-    them (its pages would need the server-side op path)."""
-    if current_app.config["CONTIGO_MODE"] != "field":
-        raise Forbidden()
+def _central() -> lifecycle.Central:
+    """The sync server's configuration on the central server (``None`` on a laptop)."""
+    if current_app.config["CONTIGO_MODE"] != "central":
+        return None
+    from contigo.sync_views import server_config
+
+    return server_config(current_app)
 
 
 def redirect_if_merged(person_id: str) -> Response | None:
@@ -50,9 +51,7 @@ def panel(s: Session, user: User, person_id: str) -> dict[str, Any]:
     return {
         "state": lifecycle.state_of(v, person),
         "merged": merged,
-        "can_act": user.role in lifecycle.ACTORS
-        and person.owning_site_id in user.site_ids
-        and current_app.config["CONTIGO_MODE"] == "field",
+        "can_act": user.role in lifecycle.ACTORS and person.owning_site_id in user.site_ids,
         "is_supervisor_view": user.role in lifecycle.ACTORS,
     }
 
@@ -76,7 +75,7 @@ def delete(person_id: str) -> Response:
     reason = (request.form.get("reason") or "").strip()
     s, v, user = db.session(), get_vault(), current_user()
     return _done(
-        lambda: lifecycle.delete(s, v, user, person_id, reason),
+        lambda: lifecycle.delete(s, v, user, person_id, reason, _central()),
         person_id,
         "lifecycle.flash.deleted",
     )
@@ -88,7 +87,9 @@ def restore(person_id: str) -> Response:
     """Restore a deleted person."""
     s, v, user = db.session(), get_vault(), current_user()
     return _done(
-        lambda: lifecycle.restore(s, v, user, person_id), person_id, "lifecycle.flash.restored"
+        lambda: lifecycle.restore(s, v, user, person_id, _central()),
+        person_id,
+        "lifecycle.flash.restored",
     )
 
 
@@ -99,7 +100,7 @@ def deceased(person_id: str) -> Response:
     on = (request.form.get("date") or "").strip()
     s, v, user = db.session(), get_vault(), current_user()
     return _done(
-        lambda: lifecycle.mark_deceased(s, v, user, person_id, on),
+        lambda: lifecycle.mark_deceased(s, v, user, person_id, on, _central()),
         person_id,
         "lifecycle.flash.deceased",
     )
@@ -112,7 +113,9 @@ def unmerge(person_id: str) -> Response:
     s, v, user = db.session(), get_vault(), current_user()
     survivor = lifecycle.survivor_of(s, person_id) or person_id
     return _done(
-        lambda: lifecycle.unmerge(s, v, user, person_id), survivor, "lifecycle.flash.unmerged"
+        lambda: lifecycle.unmerge(s, v, user, person_id, _central()),
+        survivor,
+        "lifecycle.flash.unmerged",
     )
 
 
@@ -123,7 +126,7 @@ def merge(item_id: str) -> Response:
     survivor = (request.form.get("survivor_id") or "").strip()
     s, v, user = db.session(), get_vault(), current_user()
     try:
-        duplicates.merge_duplicate(s, v, user, item_id, survivor)
+        duplicates.merge_duplicate(s, v, user, item_id, survivor, _central())
     except ValidationFailed:
         flash(translate("lifecycle.error.not_duplicate"), "error")
         return redirect(url_for("review.show", item_id=item_id))

@@ -18,8 +18,6 @@ everyone only when the server has applied it. Services flush and never commit.
 from __future__ import annotations
 
 import json
-import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -31,6 +29,7 @@ from sqlalchemy.orm import Session
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import visible_site_ids
+from contigo.central_ops import apply_on_central
 from contigo.errors import ContigoError, ErrorCode, Forbidden, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.models import Person
@@ -38,9 +37,9 @@ from contigo.sites.models import Site
 from contigo.sync_handlers import build_registry
 from contigo.vault import Vault
 from sync.hlc import HLC
-from sync.models import FieldVersion, OutboxOp, ReviewItem
+from sync.models import OutboxOp, ReviewItem
 from sync.outbox import get_state, record_op
-from sync.protocol import Op, OpStatus, OpType
+from sync.protocol import OpType
 from sync.server import ServerConfig, iso
 from sync.server.review import candidates_aad
 
@@ -298,7 +297,17 @@ def resolve(
     item = view.item
     writes_field = chosen is not None and item.field is not None
     if server is not None:
-        _apply_on_central(s, server, actor, item, data, writes_field)
+        entity = (item.entity_type, item.entity_id, item.person_id)
+        fields = [item.field] if writes_field and item.field else []
+        apply_on_central(
+            s,
+            server,
+            actor,
+            op_type=OpType.CONFLICT_RESOLVE,
+            entity=entity,
+            data=data,
+            fields=fields,
+        )
     else:
         record_op(
             s,
@@ -324,39 +333,3 @@ def resolve(
         site_id=view.person.owning_site_id,
     )
     s.flush()
-
-
-def _apply_on_central(
-    s: Session,
-    server: ServerConfig,
-    actor: User,
-    item: ReviewItem,
-    data: dict[str, Any],
-    writes_field: bool,
-) -> None:
-    from sync.server.apply import apply_server_op
-
-    base: dict[str, str | None] = {}
-    if writes_field and item.field:
-        base[item.field] = s.scalar(
-            select(FieldVersion.last_op_id).where(
-                FieldVersion.entity_type == item.entity_type,
-                FieldVersion.entity_id == item.entity_id,
-                FieldVersion.field == item.field,
-            )
-        )
-    op = Op(
-        op_id=uuid.uuid4().hex,
-        type=OpType.CONFLICT_RESOLVE,
-        entity_type=item.entity_type,
-        entity_id=item.entity_id,
-        person_id=item.person_id,
-        hlc=server.clock.now().encode(),
-        base=base,
-        data=data,
-    )
-    result = apply_server_op(
-        s, server, op, site_id=actor.home_site_id, now_ms=time.time_ns() // 1_000_000
-    )
-    if result["status"] == OpStatus.REJECTED.value:
-        raise ValidationFailed(fields={"action": [translate("review.error.action")]})
