@@ -3,7 +3,8 @@ a PostgreSQL central.
 
 Each example builds a central and 2-5 enrolled laptops (real SQLite files), each with a clock
 skewed within ±7 days, then runs random user actions through Contigo's services (register,
-LWW and REVIEW edits, visits, voids, admissions, review resolutions) interleaved with sync runs
+LWW and REVIEW edits, visits, voids, admissions, review resolutions, delete, restore, deceased,
+merge and unmerge, transfer requests and their withdrawal) interleaved with sync runs
 that may lose a request, lose a response after the server committed, or break a pull after a
 page. After a final fault-free round (every laptop syncs twice) it checks the five properties of
 S24. The examples are derandomized (a fixed sequence, no example database) so CI is
@@ -47,7 +48,20 @@ NAMES = ["Ana", "Luz", "Rosa"]
 FAULTS = [None, None, "drop_request", "drop_response", "break_pull"]
 COUNTER = itertools.count()
 # Edits first: Hypothesis's simplest draws come first, and an edit is the most telling one.
-ACTIONS = ["edit", "visit", "sync", "edit", "resolve", "sync", "void", "admit", "register"]
+ACTIONS = [
+    "edit",
+    "visit",
+    "sync",
+    "edit",
+    "resolve",
+    "sync",
+    "void",
+    "admit",
+    "register",
+    "lifecycle",
+    "transfer",
+]
+LIFECYCLE = ["delete", "merge", "restore", "unmerge", "deceased"]
 
 
 @dataclass
@@ -116,6 +130,12 @@ def _act(data: st.DataObject, dev: Device, model: Model) -> None:
             dev.admit(data.draw(st.sampled_from(people)))
         elif kind == "resolve":
             _resolve(data, dev)
+        elif kind == "lifecycle" and people:
+            pid = data.draw(st.sampled_from(people))
+            other = data.draw(st.sampled_from(people))
+            dev.lifecycle(data.draw(st.sampled_from(LIFECYCLE)), pid, other)
+        elif kind == "transfer" and people:
+            dev.transfer(data.draw(st.sampled_from(people)), "HQ")
         elif kind == "sync":
             _sync(dev, data.draw(st.sampled_from(FAULTS)))
     except ContigoError:
@@ -139,7 +159,7 @@ def _resolve(data: st.DataObject, dev: Device) -> None:
 
 
 @settings(
-    max_examples=5,
+    max_examples=8,
     deadline=None,
     derandomize=True,
     database=None,

@@ -28,17 +28,21 @@ from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes import services as episodes
 from contigo.episodes.models import CareEpisode
+from contigo.persons import lifecycle
 from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.review import services as review
+from contigo.sites.models import Site
 from contigo.sites.services import add_site
 from contigo.sync_client import engine_for, run_sync
 from contigo.sync_handlers import EPISODE_FIELDS, PERSON_FIELDS
+from contigo.transfers import services as transfers
 from contigo.vault import get_vault
 from sync.client.engine import SyncEngine, SyncFailed, SyncReport
 from sync.client.transport import FaultyTransport, TransportError
 from sync.models import OutboxOp, ReviewItem
 from sync.outbox import PHYSICAL_CLOCK, device_id
+from sync.transfer_models import PersonTransfer
 from tests.factories import CHILD, VISIT
 from tests.sync.conftest import PASSWORD, SITE, enrol_in_process
 
@@ -172,6 +176,36 @@ class Device:
         self.note_ops()
         return eid
 
+    def lifecycle(self, action: str, person_id: str, other_id: str | None = None) -> None:
+        """A supervisor's lifecycle action: ``delete``, ``restore``, ``deceased``, ``merge``
+        (``person_id`` into ``other_id``) or ``unmerge``."""
+        with self.app.test_request_context(), session_scope(self.app) as s:
+            v, actor = get_vault(self.app), sup(s)
+            if action == "delete":
+                lifecycle.delete(s, v, actor, person_id, "registered twice")
+            elif action == "restore":
+                lifecycle.restore(s, v, actor, person_id)
+            elif action == "deceased":
+                lifecycle.mark_deceased(s, v, actor, person_id, date.today().isoformat())
+            elif action == "merge" and other_id is not None:
+                lifecycle.merge(s, v, actor, other_id, person_id)
+            elif action == "unmerge":
+                lifecycle.unmerge(s, v, actor, person_id)
+        self.note_ops()
+
+    def transfer(self, person_id: str, to_code: str) -> None:
+        """Ask to move a person to the site ``to_code``, or withdraw the open request."""
+        with self.app.test_request_context(), session_scope(self.app) as s:
+            v, actor = get_vault(self.app), sup(s)
+            found = transfers.open_transfer(s, person_id)
+            if found is not None:
+                transfers.cancel(s, v, actor, found.id)
+            else:
+                site = s.scalar(select(Site).where(Site.code == to_code))
+                if site is not None:
+                    transfers.request(s, v, actor, person_id, site.id, "family moved")
+        self.note_ops()
+
     def resolve(self, item_id: str, chosen_op_id: str | None) -> None:
         """Resolve a review item (choosing a candidate) or, with no choice, dismiss it."""
         with self.app.test_request_context(), session_scope(self.app) as s:
@@ -202,8 +236,9 @@ def new_device(
 
 
 def visible_state(app: Flask) -> dict[str, Any]:
-    """What users of ``app`` see: persons' fields, encounters (and which are voided), care
-    episodes and review items' status, keyed by id. Works on a laptop and on the central."""
+    """What users of ``app`` see: persons' fields and lifecycle, encounters (and which are
+    voided), care episodes, review items' status and transfers' state, keyed by id. Works on a
+    laptop and on the central."""
     vault = get_vault(app)
     with app.app_context(), session_scope(app) as s:
         people = {
@@ -218,7 +253,11 @@ def visible_state(app: Flask) -> dict[str, Any]:
             for e in s.scalars(select(CareEpisode))
         }
         items = {i.id: (i.status, i.field) for i in s.scalars(select(ReviewItem))}
+        states = {p.id: (p.lifecycle, p.merged_into_id) for p in s.scalars(select(Person))}
+        moves = {t.id: (t.person_id, t.state) for t in s.scalars(select(PersonTransfer))}
     return {
+        "lifecycle": states,
+        "transfers": moves,
         "persons": people,
         "encounters": visits,
         "voided": voided,
