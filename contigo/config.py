@@ -33,6 +33,11 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_STALE_DAYS": 3,  # field: warn when the last successful sync is older than this
     "TRANSFER_GRACE_DAYS": 90,  # central: the old owner keeps access this long after a transfer
     "TRANSFER_VISITOR_DAYS": 30,  # central: the receiving site's access while a request waits
+    # central: laptops below SYNC_MIN_PULL_SCHEMA no longer receive changes (they still push);
+    # those below SYNC_SOFT_EOL_SCHEMA are warned, with the date of SYNC_HARD_EOL_ON if set
+    "SYNC_MIN_PULL_SCHEMA": 1,
+    "SYNC_SOFT_EOL_SCHEMA": 0,
+    "SYNC_HARD_EOL_ON": None,
 }
 
 INSTANCE_FILE = "contigo.json"

@@ -56,6 +56,9 @@ def server_config(app: Flask) -> ServerConfig:
             seal=seal,
             open=open_,
             cursor_key=hmac.new(secret, b"contigo/sync-cursor", hashlib.sha256).digest(),
+            min_pull_schema=int(app.config["SYNC_MIN_PULL_SCHEMA"]),
+            soft_eol_schema=int(app.config["SYNC_SOFT_EOL_SCHEMA"]),
+            hard_eol_on=app.config["SYNC_HARD_EOL_ON"] or None,
         )
         app.extensions["contigo.sync_server"] = cfg
     return cfg

@@ -19,7 +19,13 @@ from sqlalchemy.orm import Session
 from contigo.auth.models import KeyEntry
 from contigo.persons.models import Person
 from contigo.sync_client import CENTRAL_URL, SIGNING_KEY
-from sync.client.engine import CLOCK_OFFSET_KEY, LAST_SYNC_KEY, REVOKED_KEY
+from sync.client.engine import (
+    CLOCK_OFFSET_KEY,
+    LAST_SYNC_KEY,
+    REVOKED_KEY,
+    SOFT_EOL_KEY,
+    UPGRADE_KEY,
+)
 from sync.models import OutboxOp
 from sync.outbox import get_state
 
@@ -166,12 +172,14 @@ def central_url(s: Session) -> str | None:
 @dataclass(frozen=True, slots=True)
 class Banner:
     """A warning shown on every page: ``kind`` is ``revoked``, ``clock_behind``,
-    ``clock_ahead`` or ``stale``; ``amount`` and ``unit`` (``minutes``, ``hours``, ``days``) say
-    how far off (how long ago, for ``revoked``)."""
+    ``clock_ahead``, ``stale``, ``upgrade`` (the central no longer syncs with this version) or
+    ``eol_soft``/``eol_soft_on`` (it soon will not, on ``date``); ``amount`` and ``unit``
+    (``minutes``, ``hours``, ``days``) say how far off (how long ago, for ``revoked``)."""
 
     kind: str
-    amount: int
-    unit: str
+    amount: int = 0
+    unit: str = "minutes"
+    date: str | None = None
 
 
 def _span(ms: int) -> tuple[int, str]:
@@ -193,8 +201,8 @@ def _int_state(s: Session, key: str) -> int | None:
 
 def banners(s: Session, now_ms: int, stale_days: int) -> list[Banner]:
     """Warnings from the last sync: the central server revoked this laptop, the device clock
-    off by more than five minutes at the last ``hello`` (visits would carry a wrong date), and no
-    successful sync for ``stale_days``."""
+    off by more than five minutes at the last ``hello`` (visits would carry a wrong date), no
+    successful sync for ``stale_days``, and this version too old to sync or soon to be."""
     out: list[Banner] = []
     revoked = _int_state(s, REVOKED_KEY)
     if revoked is not None:
@@ -205,6 +213,10 @@ def banners(s: Session, now_ms: int, stale_days: int) -> list[Banner]:
     last = _int_state(s, LAST_SYNC_KEY)
     if last is not None and stale_days > 0 and now_ms - last > stale_days * DAY_MS:
         out.append(Banner("stale", *_span(now_ms - last)))
+    if get_state(s, UPGRADE_KEY):
+        out.append(Banner("upgrade"))
+    elif eol := get_state(s, SOFT_EOL_KEY):
+        out.append(Banner("eol_soft", date=None) if eol == "-" else Banner("eol_soft_on", date=eol))
     return out
 
 

@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from urllib.parse import urlencode
 
@@ -60,6 +61,9 @@ CLOCK_OFFSET_KEY = "clock_offset_ms"
 REVOKED_KEY = "revoked_at"
 UPGRADE_KEY = "upgrade_required"
 """Set to the server's schema while the server asks this laptop to update ("" otherwise)."""
+SOFT_EOL_KEY = "soft_eol"
+"""While the server warns that this version reaches its end of life: the date it announced
+(ISO), or "-" with none ("" otherwise)."""
 Decrypt = Callable[[str, bytes], bytes]
 Progress = Callable[[str], None]
 
@@ -116,6 +120,14 @@ class Outgoing:
     body: dict[str, Any]
     first: int
     last: int
+
+
+def _eol_date(alert: Mapping[str, Any]) -> str:
+    """The end-of-life date a ``soft-eol`` alert announces (ISO), or "-" when it names none."""
+    try:
+        return date.fromisoformat(str(alert.get("hard_eol_on"))).isoformat()
+    except ValueError:
+        return "-"
 
 
 def _sent(body: dict[str, Any]) -> PushBatch:
@@ -236,6 +248,8 @@ class SyncEngine:
             set_state(s, CLOCK_OFFSET_KEY, str(reply.clock_offset_ms))
             upgrade = reply.control == Control.UPGRADE_REQUIRED
             set_state(s, UPGRADE_KEY, str(reply.schema_version) if upgrade else "")
+            soft = [a for a in reply.alerts if a["code"] == "soft-eol"]
+            set_state(s, SOFT_EOL_KEY, _eol_date(soft[0]) if soft else "")
             if reply.backfill and not upgrade:
                 set_state(s, CURSOR_KEY, "")
             scope.note_hello(s, self.registry, resp.body)

@@ -208,6 +208,7 @@ class HelloReply:
     control: str | None
     backfill: tuple[str, ...] = ()
     max_pull_limit: int = DEFAULT_PULL_LIMIT
+    alerts: tuple[Mapping[str, Any], ...] = ()
 
 
 def parse_hello_response(body: object) -> HelloReply:
@@ -226,6 +227,12 @@ def parse_hello_response(body: object) -> HelloReply:
         clock_suspect=r.get("clock_suspect", bool),
         control=r.get("control", str, optional=True),
         max_pull_limit=_pull_limit(r.get("max_pull_limit", int, optional=True)),
+        # Read leniently: an alert this client does not know is kept for the page to ignore.
+        alerts=tuple(
+            a
+            for a in r.get("alerts", list, optional=True) or []
+            if isinstance(a, dict) and isinstance(a.get("code"), str)
+        ),
     )
 
 

@@ -42,6 +42,12 @@ class ServerConfig:
     physical_ms: Callable[[], int] = wall_ms
     min_push_schema: int = field(default_factory=oldest_upcastable)
     min_pull_schema: int = 1
+    soft_eol_schema: int = 0
+    """Clients below this schema are warned in ``hello`` that their version reaches its end of
+    life (``soft-eol``); below ``min_pull_schema`` they are told it has (``hard-eol``)."""
+    hard_eol_on: str | None = None
+    """The date (ISO) from which ``min_pull_schema`` will be raised, announced with
+    ``soft-eol``."""
     clock: Clock = field(init=False)
 
     def __post_init__(self) -> None:

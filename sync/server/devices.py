@@ -31,7 +31,7 @@ from sync.protocol import (
     verify_request,
 )
 from sync.server import ServerConfig, iso
-from sync.server.upcast import negotiate
+from sync.server.upcast import alerts, negotiate
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
 CODE_TTL_MS = 24 * 3600 * 1000
@@ -158,7 +158,12 @@ def hello(s: Session, cfg: ServerConfig, device: Device, msg: Hello, now_ms: int
         "max_pull_limit": MAX_PULL_LIMIT,
         "clock_offset_ms": offset,
         "clock_suspect": suspect,
-        "alerts": [],
+        "alerts": alerts(
+            msg.schema_version,
+            min_pull_schema=cfg.min_pull_schema,
+            soft_eol_schema=cfg.soft_eol_schema,
+            hard_eol_on=cfg.hard_eol_on,
+        ),
         **schema,
     }
 

@@ -100,6 +100,19 @@ def upcast(
     return op
 
 
+def alerts(
+    schema: int, *, min_pull_schema: int, soft_eol_schema: int, hard_eol_on: str | None
+) -> list[dict[str, Any]]:
+    """``hello.alerts`` for a client at ``schema`` (SYNC.md §2.12 item 6, Kinto's ``Alert``):
+    ``hard-eol`` when it is below ``min_pull_schema`` (pull refused, push still open through the
+    upcasters), else ``soft-eol`` when below ``soft_eol_schema``, with the announced date."""
+    if schema < min_pull_schema:
+        return [{"code": "hard-eol", "min_schema": min_pull_schema}]
+    if schema < soft_eol_schema:
+        return [{"code": "soft-eol", "min_schema": soft_eol_schema, "hard_eol_on": hard_eol_on}]
+    return []
+
+
 def refuse_below(minimum: int, schema: int) -> None:
     """A push (or pull) from below ``minimum`` is refused whole (``S104`` / 426) before anything
     is read or written; the client keeps its outbox and asks its user to update."""
