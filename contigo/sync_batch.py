@@ -95,6 +95,8 @@ def batch_encounters(s: Session, entity_id: str | None = None) -> set[str] | Non
 
     def read() -> set[str]:
         _persons(s, cache)
+        if cache.optimistic:  # a visit stored already fails the batch's insert: then asked
+            return set()
         ids = list(cache.entity_ids)
         return set(s.scalars(select(Encounter.id).where(among(s, Encounter.id, ids))))
 

@@ -142,8 +142,17 @@ def stand_in_user(s: Session, device_id: str, site_id: str) -> str:
 
 
 def _author(s: Session, ctx: ApplyContext, data: Any, site_id: str) -> str:
-    """The real author of a synced row when the directory names them, else the stand-in."""
-    return author_of(s, ctx, data) or stand_in_user(s, ctx.device_id, site_id)
+    """The real author of a synced row when the directory names them, else the stand-in
+    (decided once per push batch for each author, device and site: every visit names them)."""
+    cache = batchcache.current(s)
+    if cache is None:
+        return author_of(s, ctx, data) or stand_in_user(s, ctx.device_id, site_id)
+    named = data.get(AUTHOR) if isinstance(data, dict) else None
+    key = (named, ctx.device_id, ctx.site_id, site_id)
+    decided: dict[tuple[Any, ...], str] = cache.memo("contigo.authors", dict)
+    if key not in decided:
+        decided[key] = author_of(s, ctx, data) or stand_in_user(s, ctx.device_id, site_id)
+    return decided[key]
 
 
 def _iso_date(value: Any, name: str) -> date:
@@ -374,7 +383,9 @@ class EncounterHandler:
         if data.get("supersedes_id") and created_encounter(s, data["supersedes_id"]) is None:
             raise MissingDependency("encounter", data["supersedes_id"])
         site = ensure_site(s, data.get("site"))
-        body = {k: v for k, v in data.items() if k not in ("site", "site_id", AUTHOR)}
+        body = dict(data)
+        for key in ("site", "site_id", AUTHOR):
+            body.pop(key, None)
         values = {
             "id": entity_id,
             "person_id": person.id,

@@ -131,7 +131,7 @@ def _run(b: _Batch, batch: PushBatch) -> tuple[_Batch, list[dict[str, Any]]]:
     s = b.s
     results: list[dict[str, Any]] = []
     known = ledger_rows(s, [op.op_id for op in batch.ops])
-    batchcache.begin(s, batch.ops)
+    batchcache.begin(s, batch.ops, optimistic=not b.careful)
     bulk.begin(s)
     try:
         for op in batch.ops:

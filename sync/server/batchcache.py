@@ -57,6 +57,10 @@ class BatchCache:
     entity_ids: frozenset[str]
     access: dict[str, tuple[Access, ...]] = field(default_factory=dict)
     memos: dict[str, Any] = field(default_factory=dict)
+    optimistic: bool = False
+    """The batch is applied optimistically (``sync.server.apply``): a row inserted twice fails
+    the batch's insert, and the careful re-run asks. A read made only to avoid a duplicate
+    insert may then be skipped."""
 
     def access_of(self, person_id: str) -> tuple[Access, ...]:
         """The access rows of ``person_id`` (read from the database when not held)."""
@@ -92,13 +96,13 @@ def _read_access(s: Session, person_ids: Iterable[str]) -> dict[str, tuple[Acces
     return {k: tuple(v) for k, v in out.items()}
 
 
-def begin(s: Session, ops: Iterable[Op]) -> BatchCache:
+def begin(s: Session, ops: Iterable[Op], *, optimistic: bool = False) -> BatchCache:
     """Hold a cache for the batch of ``ops`` in ``s`` (one query for their access rows).
 
     Keeps: read-only; every person of the batch has an entry (empty: no access known)."""
     ops = list(ops)
     persons = frozenset(op.person_id for op in ops if op.person_id)
-    cache = BatchCache(s, persons, frozenset(op.entity_id for op in ops))
+    cache = BatchCache(s, persons, frozenset(op.entity_id for op in ops), optimistic=optimistic)
     held = _read_access(s, persons) if persons else {}
     cache.access = {p: held.get(p, ()) for p in persons}
     s.info[KEY] = cache

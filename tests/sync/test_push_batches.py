@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,8 +23,10 @@ from sync.models import Device, OutboxOp, SyncChange, SyncCounter, SyncOp
 from sync.protocol import parse_push
 from sync.server import apply as push_apply
 from sync.server import wall_ms
+from tests.pgserver import new_database, postgres_cluster
 from tests.sync.conftest import enrol_in_process
 from tests.sync.test_server_apply import record_visit, register_child
+from tests.sync.world import close_app, make_central
 
 
 class Recording:
@@ -150,3 +154,59 @@ def test_one_failing_op_is_rejected_alone_and_the_batch_gives_back_its_seq(
         assert counter is not None and counter.value == before + 2
         kept = set(s.scalars(select(Encounter.id).where(Encounter.person_id == pid)))
         assert kept == {visits[0], visits[2]}
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[str]:
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_central(request: pytest.FixtureRequest, tmp_path: Path, central: Flask) -> Iterator[Flask]:
+    """The SQLite central, or one on PostgreSQL (where a batch's rows go in with COPY)."""
+    if request.param == "sqlite":
+        yield central
+        return
+    url = new_database(request.getfixturevalue("pg_cluster"), f"push_{tmp_path.name[-12:]}")
+    app = make_central(tmp_path / "pg-central", url)
+    yield app
+    close_app(app)
+
+
+def test_a_visit_stored_already_under_another_op_is_identical(
+    any_central: Flask, laptop: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    central = any_central
+    a = laptop("a")
+    transport = enrol_in_process(a, central)
+    pid = register_child(a)
+    run_sync(a, transport)
+    record_visit(a, pid, 2)
+    record_visit(a, pid, 1)
+    with a.app_context():
+        batch = engine_for(a, transport)._next_batch(0)
+    assert batch is not None
+    first = json.loads(json.dumps(batch.body))
+
+    def apply(body: dict[str, Any]) -> list[str]:
+        with session_scope(central) as s:
+            device = s.get(Device, body["device_id"])
+            assert device is not None
+            out = push_apply.apply_batch(
+                s, server_config(central), device, parse_push(body), wall_ms()
+            )
+        return [r["status"] for r in out["results"]]
+
+    assert apply(first) == ["applied", "applied"]
+    # The same first visit under a new op id (no ledger row names it), and a new visit: the
+    # optimistic pass skips the existence read, its insert fails, the careful pass sees it.
+    again = json.loads(json.dumps(first))
+    again["batch_id"] = "b" * 32
+    for i, op in enumerate(again["ops"]):
+        op["op_id"] = f"{i}" * 32
+    again["ops"][1]["entity_id"] = "e" * 32
+    with caplog.at_level(logging.INFO, logger="sync.server.apply"):
+        assert apply(again) == ["identical", "applied"]
+    # (IntegrityError from SQLite's INSERT, UniqueViolation from PostgreSQL's COPY)
+    assert any("applied op by op" in m for m in caplog.messages)
