@@ -156,7 +156,56 @@ def parse_hello(body: object) -> Hello:
     return hello
 
 
+_OP_KEYS = frozenset(
+    {"op_id", "type", "entity_type", "entity_id", "person_id", "hlc", "base", "data"}
+)
+_OP_TYPES = {t.value: t for t in OpType}
+
+
+def _is_id(value: object, *, optional: bool = False) -> bool:
+    if value is None:
+        return optional
+    return type(value) is str and ID_PATTERN.fullmatch(value) is not None
+
+
+def _quick_op(raw: object) -> Op | None:
+    """A well-formed op read without :class:`Reader` (nearly every op of a batch), or ``None``
+    to read it the long way, which names what is wrong. Checks exactly what that way checks."""
+    if type(raw) is not dict or not raw.keys() <= _OP_KEYS or "person_id" not in raw:
+        return None
+    base, data, hlc, kind = raw.get("base") or {}, raw.get("data"), raw.get("hlc"), raw.get("type")
+    op_type = _OP_TYPES.get(kind) if type(kind) is str else None
+    if (
+        op_type is None
+        or type(base) is not dict
+        or type(data) is not dict
+        or not all(type(k) is str for k in data)
+        or not all(type(k) is str and _is_id(v, optional=True) for k, v in base.items())
+        or not (_is_id(raw.get("op_id")) and _is_id(raw.get("entity_type")))
+        or not (_is_id(raw.get("entity_id")) and _is_id(raw.get("person_id"), optional=True))
+        or type(hlc) is not str
+    ):
+        return None
+    try:
+        HLC.decode(hlc)
+    except ValueError:
+        return None
+    return Op(
+        op_id=raw["op_id"],
+        type=op_type,
+        entity_type=raw["entity_type"],
+        entity_id=raw["entity_id"],
+        person_id=raw["person_id"],
+        hlc=hlc,
+        base=dict(base),
+        data=data,
+    )
+
+
 def _parse_op(raw: object, where: str) -> Op:
+    quick = _quick_op(raw)
+    if quick is not None:
+        return quick
     r = Reader(raw, where)
     op_type = r.get("type", str)
     if op_type not in OpType.__members__.values():

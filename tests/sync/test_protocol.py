@@ -149,6 +149,52 @@ def test_a_malformed_push_names_the_offending_key(body: dict[str, Any], where: s
     assert caught.value.where == where
 
 
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _op(),
+        _op(person_id=None, base=None),
+        _op(type="encounter.create", entity_type="encounter", base={}),
+    ],
+)
+def test_the_quick_read_of_a_well_formed_op_is_the_checked_read(raw: dict[str, Any]) -> None:
+    from sync.protocol.envelopes import Reader, _quick_op
+
+    quick = _quick_op(raw)
+    assert quick is not None
+    r = Reader(raw, "op")  # the long way, key by key
+    assert quick.op_id == r.ident("op_id") and quick.type.value == r.get("type", str)
+    assert dict(quick.base) == (raw["base"] or {}) and quick.data == raw["data"]
+    assert (quick.entity_id, quick.person_id, quick.hlc) == (
+        raw["entity_id"],
+        raw["person_id"],
+        raw["hlc"],
+    )
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        _op(type="person.teleport"),
+        _op(type=["person.patch"]),
+        _op(hlc="x"),
+        _op(hlc=5),
+        _op(base={"phone": 5}),
+        _op(base=[1]),
+        _op(data=[1]),
+        _op(surprise=1),
+        _op(person_id=""),
+        _op(op_id="not an id!"),
+        {k: v for k, v in _op().items() if k != "person_id"},
+        "an op",
+    ],
+)
+def test_anything_unusual_takes_the_checked_read(raw: Any) -> None:
+    from sync.protocol.envelopes import _quick_op
+
+    assert _quick_op(raw) is None
+
+
 def test_every_documented_op_type_is_accepted() -> None:
     for op_type in OpType:
         assert parse_push(_push(_op(type=op_type.value))).ops[0].type is op_type
