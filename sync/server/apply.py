@@ -16,7 +16,6 @@ decisions from the same database state, so the results are those of the careful 
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
@@ -175,7 +174,7 @@ def _replay(b: _Batch, stored: SyncOp) -> dict[str, Any]:
     while its op's response was lost skips the stored, older state and keeps showing its own
     losing value. The current state is never older than anything the device has seen.
     """
-    result: dict[str, Any] = json.loads(stored.result)
+    result: dict[str, Any] = fastjson.loads(stored.result)
     names = list(result.get("fields") or {})
     if names:
         current = _current_fields(b.s, b.cfg, stored.entity_type, stored.entity_id, names)
@@ -273,11 +272,11 @@ def _ledger(b: _Batch, batch: PushBatch, op: Op, eff: str, result: OpResult) -> 
         "schema_version": batch.schema_version,
         "hlc": op.hlc,
         "effective_hlc": eff,
-        "base": canonical(dict(op.base)),
+        "base": fastjson.dumps(dict(op.base), sort_keys=True).decode(),
         "payload_enc": b.cfg.seal(aad, b.data_json(op)),
         "received_at": b.received_at,
         "status": result.status.value,
-        "result": canonical(result.to_json()),
+        "result": fastjson.dumps(result.to_json(), sort_keys=True).decode(),
         "server_seq": result.server_seq,
     }
     _insert(b, SyncOp, row)
