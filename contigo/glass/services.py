@@ -26,6 +26,7 @@ from contigo.glass.models import AccessGrant
 from contigo.persons import contigo_id
 from contigo.persons.models import Person, PersonIndex
 from contigo.vault import Vault
+from sync.server import scope
 from sync.server.visitors import grant_visitor
 
 #: Who may break the glass on the central server.
@@ -214,4 +215,7 @@ def grant_for_device(
         requested_by=requested_by[:32],
     )
     grant_visitor(s, person.id, site_id, expiry_text(grant))
+    # The laptop fetches the person's snapshot now, outside its pull: make its scope say so,
+    # so that its pulls announce the end of the visit whenever it comes.
+    scope.note_held(s, device_id, [person.id])
     return grant

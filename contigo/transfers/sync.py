@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode
+from contigo.glass.models import AccessGrant
 from contigo.persons.models import Person, PersonIndex
 from contigo.sites.models import Site
 from contigo.vault import Vault
@@ -109,6 +110,8 @@ def purger(vault: Vault) -> Any:
         s.execute(delete(ReviewItem).where(ReviewItem.person_id == person_id))
         s.execute(delete(PersonTransfer).where(PersonTransfer.person_id == person_id))
         s.execute(delete(PersonIndex).where(PersonIndex.person_id == person_id))
+        # This laptop's record of a visit that has ended (who asked and why stays audited)
+        s.execute(delete(AccessGrant).where(AccessGrant.person_id == person_id))
         s.execute(delete(Person).where(Person.id == person_id))
         vault.shred(person_id)
         vault.unindex_person(person_id)

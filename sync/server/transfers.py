@@ -30,6 +30,7 @@ from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
 from sync.handlers import HandlerRegistry, InvalidOp, MissingDependency
+from sync.hlc import HLC
 from sync.merge import canonical
 from sync.models import PersonSiteAccess, SyncChange
 from sync.protocol import ChangeKind, ConflictKind, Op, OpResult, OpStatus, OpType, ReviewSeverity
@@ -88,29 +89,37 @@ def _live_access(b: Batch, person_id: str) -> list[PersonSiteAccess]:
 
 
 def authorize(b: Batch, op: Op) -> None:
-    """Refuse an op for a person the device's site holds no live access to.
+    """Refuse an op for a person the device's site held no live access to when it was written.
 
     Keeps: a site writes only for persons it owns, previously owned within the grace period, or
     visits until the visit expires; an op for a person the server knows no access for at all
-    (not yet created here) passes, so the handler can defer it. Raises :class:`InvalidOp`,
+    (not yet created here) passes, so the handler can defer it. An op is judged at the time it
+    was recorded (its HLC, never later than its receipt): a visit typed offline during a visit's
+    access and pushed after it expired is kept, like any late write. Raises :class:`InvalidOp`,
     which stores the op ``rejected`` (kept, shown on the device).
     """
     if b.device.id == "central" or op.type in _UNCHECKED or not op.person_id:
         return
     cache = batchcache.current(b.s)
     if cache is not None:
-        now, site = b.received_at, b.device.site_id
-        rows = cache.access_of(op.person_id)
-        if rows and not any(a[0] == site and (a[2] is None or a[2] > now) for a in rows):
-            raise InvalidOp({"person_id": [FORBIDDEN]})
+        rows: list[tuple[str, str | None]] = [(a[0], a[2]) for a in cache.access_of(op.person_id)]
+    else:
+        access = b.s.scalars(
+            select(PersonSiteAccess).where(PersonSiteAccess.person_id == op.person_id)
+        )
+        rows = [(a.site_id, a.expires_at) for a in access]
+    if not rows:
         return
-    known = b.s.scalar(
-        select(PersonSiteAccess.site_id).where(PersonSiteAccess.person_id == op.person_id)
-    )
-    if known is None:
-        return
-    if not any(a.site_id == b.device.site_id for a in _live_access(b, op.person_id)):
+    mine = [expires for site, expires in rows if site == b.device.site_id]
+    if None in mine:
+        return  # the owner, or access without an end
+    if not mine or max(e for e in mine if e) <= _recorded_at(b, op):
         raise InvalidOp({"person_id": [FORBIDDEN]})
+
+
+def _recorded_at(b: Batch, op: Op) -> str:
+    """When ``op`` was written, as ISO text: its HLC's wall time, capped at its receipt."""
+    return min(iso(HLC.decode(op.hlc).wall_ms), b.received_at)
 
 
 def post_transfer_writes(s: Session, facts: review.OpFacts) -> list[review.Finding]:

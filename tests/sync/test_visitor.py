@@ -8,6 +8,7 @@ talking to the central through the Flask test client, signed like real HTTP.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -254,3 +255,46 @@ def test_a_snapshot_applied_twice_changes_nothing_the_second_time(
         fetch_snapshot(
             s, transport, build_registry(vault), ("not an id!",), vault.outbox_encrypter()
         )
+
+
+def test_when_the_visit_expires_the_laptop_purges_the_person_once_its_outbox_is_pushed(
+    tmp_path: Path, central: Flask, owner_site: dict[str, Any]
+) -> None:
+    from sqlalchemy import update
+
+    from contigo.sync_client import engine_for
+    from sync.client.engine import SyncReport
+    from sync.models import OutboxOp
+    from sync.server import iso
+
+    b, transport_b = laptop_at(tmp_path, central, OTHER)
+    person_id = owner_site["person_id"]
+    assert post(sign_in(b), lookup(owner_site)).status_code == 302
+    with b.test_request_context(), session_scope(b) as s:  # a visit recorded while visiting
+        actor = sup(s)
+        visit = {**VISIT, "occurred_on": date.today()}
+        encounters.record(s, get_vault(b), actor, person_id, actor.home_site_id, visit)
+    time.sleep(0.01)
+    with session_scope(central) as s:  # the visitor access runs out on central, just now
+        s.execute(
+            update(PersonSiteAccess)
+            .where(PersonSiteAccess.person_id == person_id, PersonSiteAccess.role == "visitor")
+            .values(expires_at=iso(time.time_ns() // 1_000_000))
+        )
+    time.sleep(0.01)
+    engine = engine_for(b, transport_b)
+    with b.app_context():  # a pull (the push not made yet) says the person left the scope
+        engine.hello()
+        engine.pull(SyncReport())
+        engine.settle_scope()
+    with session_scope(b) as s:
+        assert s.get(Person, person_id) is not None  # kept: an op for it is still pending
+        assert s.scalar(select(func.count()).select_from(OutboxOp)) == 1
+    run_sync(b, transport_b)  # the visit was written while the access ran: it is kept
+    with session_scope(b) as s:
+        assert s.get(Person, person_id) is None
+        assert s.scalar(select(func.count()).select_from(Encounter)) == 0
+        assert s.scalar(select(func.count()).select_from(OutboxOp)) == 0
+    with session_scope(central) as s:  # the visit reached the owner's record
+        count = select(func.count()).select_from(Encounter)
+        assert s.scalar(count.where(Encounter.person_id == person_id)) == 2
