@@ -81,8 +81,10 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(usersync_bp)
     from contigo.persons.lifecycle_views import bp as lifecycle_bp
+    from contigo.persons.risk_views import bp as risk_bp
 
     app.register_blueprint(lifecycle_bp)
+    app.register_blueprint(risk_bp)
     app.register_blueprint(transfers_bp)
     install_banner(app)
     from contigo.glass.views import bp as glass_bp

@@ -20,7 +20,7 @@ from contigo.episodes import services as episodes
 from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.forms import FormState, form_input
 from contigo.i18n import current_language, translate
-from contigo.persons import contigo_id, lifecycle_views, services
+from contigo.persons import contigo_id, lifecycle_views, risk_views, services
 from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES
 from contigo.persons.schemas import (
     DOCUMENT_TYPES,
@@ -270,6 +270,7 @@ def show(person_id: str) -> Any:
     context = record_context(person_id)
     context["charts"] = _charts(context["person"], context["history"])
     context["lifecycle"] = lifecycle_views.panel(db.session(), current_user(), person_id)
+    context["risk"] = risk_views.panel(db.session(), current_user(), person_id)
     return render_template("persons/show.html", **context)
 
 
