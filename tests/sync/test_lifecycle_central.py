@@ -13,7 +13,7 @@ from sqlalchemy import select
 from contigo.auth import services as auth
 from contigo.db import session_scope
 from contigo.persons.models import Person
-from contigo.sites.services import by_code
+from contigo.sites.services import add_site, by_code
 from contigo.sync_client import run_sync
 from contigo.vault import get_vault
 from sync.models import ReviewItem, SyncOp
@@ -24,14 +24,15 @@ from tests.sync.test_server_apply import register_child
 URL = "http://localhost"
 
 
-def _central_supervisor(central: Flask) -> FlaskClient:
+def _central_supervisor(central: Flask, site_code: str = SITE) -> FlaskClient:
+    """A supervisor of ``site_code`` (created on central when new) signed in on central."""
+    username = f"sup_{site_code}"
     with central.test_request_context(), session_scope(central) as s:
-        site = by_code(s, SITE)
-        assert site is not None
+        site = by_code(s, site_code) or add_site(s, code=site_code, name=site_code, country="EC")
         auth.add_user(
             s,
             get_vault(central),
-            username="sup_central",
+            username=username,
             display_name="Sup",
             role="supervisor",
             password=PASSWORD,
@@ -39,7 +40,7 @@ def _central_supervisor(central: Flask) -> FlaskClient:
             language="en",
         )
     client = central.test_client()
-    form = {"username": "sup_central", "password": PASSWORD, "csrf_token": csrf_of(client)}
+    form = {"username": username, "password": PASSWORD, "csrf_token": csrf_of(client)}
     assert client.post("/login", data=form, base_url=URL).status_code == 302
     return client
 
@@ -100,22 +101,6 @@ def test_a_central_action_outside_the_supervisors_site_is_refused(
     transport = enrol_in_process(a, central)
     pid = register_child(a)
     run_sync(a, transport)
-    with central.test_request_context(), session_scope(central) as s:
-        from contigo.sites.services import add_site
-
-        other = add_site(s, code="EC-TUL", name="Tulcán", country="EC")
-        auth.add_user(
-            s,
-            get_vault(central),
-            username="sup_ec",
-            display_name="Sup EC",
-            role="supervisor",
-            password=PASSWORD,
-            site_id=other.id,
-            language="en",
-        )
-    client = central.test_client()
-    form = {"username": "sup_ec", "password": PASSWORD, "csrf_token": csrf_of(client)}
-    assert client.post("/login", data=form, base_url=URL).status_code == 302
+    client = _central_supervisor(central, "EC-TUL")
     assert _post(client, f"/persons/{pid}/delete", reason="x").status_code == 403
     assert _lifecycle(central, pid) == ("active", None)
