@@ -163,9 +163,10 @@ def _iso_date(value: Any, name: str) -> date:
 
 
 def _to_wire_site(s: Session, data: dict[str, Any], key: str) -> dict[str, Any]:
-    out = {k: v for k, v in data.items() if k != key}
-    if data.get(key):
-        out["site"] = site_descriptor(s, data[key])
+    out = dict(data)
+    site_id = out.pop(key, None)
+    if site_id:
+        out["site"] = site_descriptor(s, site_id)
     return out
 
 

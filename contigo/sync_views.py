@@ -19,7 +19,7 @@ from contigo.db import session
 from contigo.sync_handlers import build_registry
 from contigo.transfers.sync import site_directory
 from contigo.vault import get_vault
-from sync import fastjson
+from sync import fastjson, gcpause
 from sync.protocol import (
     GZIP_LEVEL,
     MAX_BATCH_BYTES,
@@ -155,6 +155,7 @@ def hello() -> Response:
 
 
 @bp.post("/push")
+@gcpause.paused()
 def push() -> Response:
     """Apply a batch of ops; always 200 with per-op results when the envelope is valid."""
     device, raw = _signed()
@@ -167,6 +168,7 @@ def push() -> Response:
 
 
 @bp.get("/pull")
+@gcpause.paused()
 def pull() -> Response:
     """One page of the device's change feed."""
     device, _raw = _signed()
@@ -175,6 +177,7 @@ def pull() -> Response:
 
 
 @bp.post("/snapshot")
+@gcpause.paused()
 def snapshot() -> Response:
     """Full state of the asked persons within the device's scope."""
     device, raw = _signed()

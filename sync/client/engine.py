@@ -21,7 +21,7 @@ from urllib.parse import urlencode
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from sync import bulk, fastjson
+from sync import bulk, fastjson, gcpause
 from sync.client import scope
 from sync.client.apply import apply_change, apply_field_state
 from sync.client.hints import page_hints
@@ -266,6 +266,7 @@ class SyncEngine:
         with self.sessions() as s, s.begin():
             scope.purge_removed(s, self.registry)
 
+    @gcpause.paused()
     def _next_batch(self, after: int) -> Outgoing | None:
         """The next push batch: the oldest pending or deferred ops written after outbox seq
         ``after``, in wire form (``None`` when there are none; an empty body when every op
@@ -391,6 +392,7 @@ class SyncEngine:
                         upcoming = self._next_batch(batch.last)
                 batch = upcoming
 
+    @gcpause.paused()
     def _apply_results(self, batch: PushBatch, raw: Any, report: SyncReport) -> None:
         """Apply one push answer: acknowledged ops leave the outbox (one statement), the others
         are kept with their reason, and every result's authoritative field state is recorded
@@ -452,6 +454,7 @@ class SyncEngine:
         query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
         return self.transport.send("GET", "/sync/v1/pull?" + urlencode(query))
 
+    @gcpause.paused()
     def _apply_page(self, page: PullPage, body: Any, report: SyncReport) -> None:
         """Apply one page and store its cursor in one transaction.
 
