@@ -96,6 +96,8 @@ def write(s: Session, tables: set[Table] | None = None) -> None:
         batch = held.pop(by_table[table])
         if conn.dialect.name == "postgresql":
             _copy(conn, table, batch)
+        elif conn.dialect.name == "sqlite":
+            _executemany(conn, table, batch)
         else:
             conn.execute(insert(by_table[table]), batch)
 
@@ -143,6 +145,27 @@ def _read_tables(statement: Any) -> set[Table] | None:
 def _before_execute(state: ORMExecuteState) -> None:
     if state.session.info.get(KEY):
         write(state.session, _read_tables(state.statement))
+
+
+@lru_cache(maxsize=64)
+def _insert_plan(
+    table: Table, names: tuple[str, ...], dialect: Dialect
+) -> tuple[str, tuple[str, ...], list[Any]]:
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
+    order = tuple(compiled.positiontup or ())
+    binds = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in order]
+    return compiled.string, order, binds
+
+
+def _executemany(conn: Connection, table: Table, batch: list[dict[str, Any]]) -> None:
+    """Insert ``batch`` with one executemany of the SQLite driver, values passed through the
+    columns' bind processors as SQLAlchemy's own INSERT would (without its per-row work)."""
+    sql, order, binds = _insert_plan(table, tuple(batch[0]), conn.dialect)
+    rows = [
+        tuple(row[n] if b is None else b(row[n]) for n, b in zip(order, binds, strict=True))
+        for row in batch
+    ]
+    conn.exec_driver_sql(sql, rows)
 
 
 @lru_cache(maxsize=64)

@@ -36,6 +36,16 @@ class FieldResult:
     @classmethod
     def from_json(cls, raw: object, where: str) -> FieldResult:
         """Read the wire form; raises :class:`ProtocolError` if malformed."""
+        if type(raw) is dict:  # the usual shape, checked as the reader below checks it
+            seq, op_id, flag = raw.get("version_seq"), raw.get("last_op_id"), raw.get("in_conflict")
+            if (
+                type(seq) is int
+                and seq >= 0
+                and type(op_id) is str
+                and ID_PATTERN.fullmatch(op_id)
+                and (flag is None or type(flag) is bool)
+            ):
+                return cls(raw.get("value"), seq, op_id, bool(flag))
         r = Reader(raw, where)
         r.read.add("value")
         return cls(
@@ -163,6 +173,21 @@ class PullPage:
 
 
 def _parse_change(raw: object, where: str) -> Change:
+    if type(raw) is dict:  # the usual shape, checked as the reader below checks it
+        seq, kind, etype, eid = (raw.get(k) for k in ("seq", "kind", "entity_type", "entity_id"))
+        fields, data = raw.get("fields"), raw.get("data")
+        if (
+            type(seq) is int
+            and seq >= 0
+            and type(kind) is str
+            and type(etype) is str
+            and type(eid) is str
+            and ID_PATTERN.fullmatch(eid)
+            and (fields is None or type(fields) is dict)
+            and (data is None or type(data) is dict)
+        ):
+            parsed = _fields(fields, f"{where}.fields") if fields is not None else None
+            return Change(seq, kind, etype, eid, parsed, data)
     r = Reader(raw, where)
     fields = r.get("fields", dict, optional=True)
     return Change(

@@ -308,6 +308,44 @@ def test_a_pull_page_must_increase_strictly_past_the_cursor() -> None:
             parse_pull_response(bad, after_seq=after)
 
 
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        ({"seq": True}, "changes[0].seq"),
+        ({"entity_id": "not an id!"}, "changes[0].entity_id"),
+        ({"data": ["x"]}, "changes[0].data"),
+        ({"fields": {"phone": {"value": 1, "version_seq": -2, "last_op_id": "o"}}}, None),
+        ({"fields": {"phone": {"value": 1, "version_seq": 2, "last_op_id": "o o"}}}, None),
+        (
+            {
+                "fields": {
+                    "phone": {"value": 1, "version_seq": 2, "last_op_id": "o", "in_conflict": 1}
+                }
+            },
+            None,
+        ),
+    ],
+)
+def test_a_malformed_pulled_change_names_the_offending_key(
+    change: dict[str, Any], where: str | None
+) -> None:
+    body = _page(1)
+    body["changes"][0] |= change
+    with pytest.raises(ProtocolError) as caught:
+        parse_pull_response(body)
+    assert caught.value.where == (where or caught.value.where)
+    assert str(caught.value.where).startswith("changes[0]")
+
+
+def test_a_well_formed_pulled_change_is_read_whole() -> None:
+    body = _page(3)
+    body["changes"][0]["fields"]["phone"]["in_conflict"] = True
+    [change] = parse_pull_response(body).changes
+    assert change.fields == {"phone": FieldResult("1", 3, "o-1", in_conflict=True)}
+    assert (change.seq, change.entity_id) == (3, body["changes"][0]["entity_id"])
+    assert change.data == body["changes"][0].get("data")
+
+
 def test_an_unknown_change_kind_is_kept_for_parking() -> None:
     body = _page(1)
     body["changes"][0]["kind"] = "hologram"
