@@ -120,12 +120,12 @@ def pull(
     # and hashed twice: 20,000 rows each time on a large site).
     persons = _scope_persons(s, device.site_id, now)
     fingerprint = scope_fingerprint((p, device.site_id) for p in persons)
-    cursor = Cursor(seq=last, scope=fingerprint, schema=schema)
     device.last_seen_at = now
     presented_scope = presented.scope if presented else None
-    changed = scope.diff(
+    changed, issued = scope.diff(
         s, device.id, device.site_id, presented_scope, persons, last, fingerprint=fingerprint
     )
+    cursor = Cursor(seq=last, scope=issued, schema=schema)
     return ({"scope": changed} if changed else {}) | {
         "changes": _downcast(cfg, rows, schema),
         "next_cursor": encode_cursor(cursor, cfg.cursor_key),

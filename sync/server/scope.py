@@ -24,6 +24,9 @@ EMPTY = scope_fingerprint(())
 HELD = ""
 """The ``person_id`` of the marker row of a set that :func:`note_held` grew (no person id is
 empty)."""
+CONFIRMED = "~"
+"""Appended to a fingerprint for the cursor of an answer that announced the removal of persons
+held beyond it (fingerprints are hexadecimal, so the two never meet)."""
 
 
 def diff(
@@ -35,42 +38,56 @@ def diff(
     seq: int,
     *,
     fingerprint: str | None = None,
-) -> dict[str, list[str]] | None:
-    """The ``{"add", "remove"}`` persons since the ``presented`` fingerprint, or ``None`` when
-    nothing changed; records the current set under its fingerprint for the next pull.
+) -> tuple[dict[str, list[str]] | None, str]:
+    """The ``{"add", "remove"}`` persons since the ``presented`` fingerprint (``None`` when
+    nothing changed), and the fingerprint the answer's cursor is to carry; records the current
+    set under that fingerprint for the next pull.
 
     Keeps: announcing is idempotent (a lost answer is announced again, since the device then
-    presents the older fingerprint); a first pull (no cursor) announces nothing, because it
-    reads the whole feed from the start. ``fingerprint``, when given, is the caller's own
-    :func:`scope_fingerprint` of ``current`` at ``site_id`` (not recomputed). A set that
-    :func:`note_held` grew is read even when the fingerprints match, and announced once.
+    presents the older fingerprint); a first pull (no cursor) announces no additions, because
+    it reads the whole feed from the start. ``fingerprint``, when given, is the caller's own
+    :func:`scope_fingerprint` of ``current`` at ``site_id`` (not recomputed).
+
+    A set that :func:`note_held` grew is read even when the fingerprints match, and so is the
+    empty scope's on a first pull: the persons the device holds beyond ``current`` are
+    announced as removed until the device presents a cursor issued after the announcement.
+    When the grown set's fingerprint is also the current one, that cursor carries
+    ``fingerprint + CONFIRMED`` (the same persons, recorded apart), so that presenting it proves
+    the answer was applied and presenting the old one proves it was lost.
     """
     if fingerprint is None:
         fingerprint = scope_fingerprint((p, site_id) for p in current)
-    grown = presented is not None and _held(s, device_id, presented)
+    first = presented is None
+    basis = EMPTY if first and _held(s, device_id, EMPTY) else presented
+    grown = basis is not None and _held(s, device_id, basis)
+    issued = fingerprint + CONFIRMED if grown and basis == fingerprint else fingerprint
     known: set[str]
-    if presented is None or (presented == fingerprint and not grown):
+    if basis is None or (basis == fingerprint and not grown):
         known = current
     else:
         rows = s.scalars(
             select(DeviceScope.person_id).where(
                 DeviceScope.device_id == device_id,
-                DeviceScope.fingerprint == presented,
+                DeviceScope.fingerprint == basis,
                 DeviceScope.person_id != HELD,
             )
         )
         # none recorded: an empty scope, or a cursor from before this table existed
-        known = set(rows) or (set() if presented == EMPTY else current)
-    _record(s, device_id, presented, fingerprint, current, seq, rewrite=grown)
+        empty = basis.removesuffix(CONFIRMED) == EMPTY
+        known = set(rows) or (set() if empty else current)
+        if first:  # the feed from the start brings every current person
+            known |= current
+    _record(s, device_id, basis, issued, current, seq)
     add, remove = sorted(current - known), sorted(known - current)
-    return {"add": add, "remove": remove} if add or remove else None
+    return ({"add": add, "remove": remove} if add or remove else None), issued
 
 
 def note_held(s: Session, device_id: str, person_ids: Iterable[str]) -> None:
     """Record that ``device_id`` now holds ``person_ids`` though no pull sent them (a visitor
     lookup's snapshot): every scope set recorded for the device gains them (the empty scope's
     when none is) and is marked grown, so the pull that follows the end of their access
-    announces their removal even if the scope's fingerprint did not change. Keeps: idempotent.
+    announces their removal even if the scope's fingerprint did not change, and even if that
+    pull is the device's first. Keeps: idempotent.
     """
     rows = s.execute(
         select(DeviceScope.fingerprint, func.max(DeviceScope.recorded_seq))
@@ -94,35 +111,32 @@ def _held(s: Session, device_id: str, fingerprint: str) -> bool:
 def _record(
     s: Session,
     device_id: str,
-    presented: str | None,
-    fingerprint: str,
+    basis: str | None,
+    issued: str,
     current: set[str],
     seq: int,
-    *,
-    rewrite: bool = False,
 ) -> None:
-    """Keep the sets of ``presented`` and ``fingerprint`` only, ``fingerprint``'s being
-    ``current``. ``rewrite``: the presented set had grown; when it is also the current
-    fingerprint, it is written again as ``current`` (the growth was just announced; a lost
-    answer then leaves the person on that laptop, where its visit has ended too)."""
-    keep = {fingerprint} | ({presented} if presented else set())
+    """Keep the sets of ``basis`` (what the device holds now) and ``issued`` only, ``issued``'s
+    being ``current``. A grown set recorded under ``issued`` is written again as ``current``:
+    a device that applies this answer holds exactly ``current``."""
+    keep = {issued} | ({basis} if basis else set())
     s.execute(
         delete(DeviceScope).where(
             DeviceScope.device_id == device_id, DeviceScope.fingerprint.not_in(keep)
         )
     )
-    if rewrite and presented == fingerprint:
+    if basis != issued and _held(s, device_id, issued):
         s.execute(
             delete(DeviceScope).where(
-                DeviceScope.device_id == device_id, DeviceScope.fingerprint == fingerprint
+                DeviceScope.device_id == device_id, DeviceScope.fingerprint == issued
             )
         )
-    elif _recorded(s, device_id, fingerprint):
+    elif _recorded(s, device_id, issued):
         return
-    if fingerprint == EMPTY:
+    if issued == EMPTY:
         return
     s.add_all(
-        DeviceScope(device_id=device_id, fingerprint=fingerprint, person_id=p, recorded_seq=seq)
+        DeviceScope(device_id=device_id, fingerprint=issued, person_id=p, recorded_seq=seq)
         for p in sorted(current)
     )
     s.flush()

@@ -298,3 +298,56 @@ def test_when_the_visit_expires_the_laptop_purges_the_person_once_its_outbox_is_
     with session_scope(central) as s:  # the visit reached the owner's record
         count = select(func.count()).select_from(Encounter)
         assert s.scalar(count.where(Encounter.person_id == person_id)) == 2
+
+
+def end_visit(central: Flask, person_id: str) -> None:
+    """Make the visitor access to ``person_id`` run out on central, just now."""
+    from sqlalchemy import update
+
+    from sync.server import iso
+
+    time.sleep(0.01)
+    with session_scope(central) as s:
+        s.execute(
+            update(PersonSiteAccess)
+            .where(PersonSiteAccess.person_id == person_id, PersonSiteAccess.role == "visitor")
+            .values(expires_at=iso(time.time_ns() // 1_000_000))
+        )
+    time.sleep(0.01)
+
+
+def lost_pull(app: Flask, transport: FlaskTransport) -> Any:
+    """A pull whose answer never reaches the laptop (sent with its cursor, not applied)."""
+    from sync.client.engine import CURSOR_KEY
+    from sync.outbox import get_state
+
+    with session_scope(app) as s:
+        cursor = get_state(s, CURSOR_KEY)
+    query = "limit=500" + (f"&cursor={cursor}" if cursor else "")
+    resp = transport.send("GET", "/sync/v1/pull?" + query)
+    assert resp.status == 200
+    return resp.body
+
+
+@pytest.mark.parametrize("pulled_before", [True, False], ids=["synced-laptop", "first-pull"])
+def test_a_visit_ended_is_announced_again_after_a_lost_answer_until_the_laptop_purges(
+    tmp_path: Path, central: Flask, owner_site: dict[str, Any], pulled_before: bool
+) -> None:
+    b, transport_b = laptop_at(tmp_path, central, OTHER)
+    person_id = owner_site["person_id"]
+    if pulled_before:  # the laptop has a cursor when the lookup happens
+        run_sync(b, transport_b)
+    assert post(sign_in(b), lookup(owner_site)).status_code == 302
+    end_visit(central, person_id)
+    for _lost in range(2):  # the answers announcing the end of the visit are lost, twice
+        assert lost_pull(b, transport_b)["scope"] == {"add": [], "remove": [person_id]}
+    with session_scope(b) as s:
+        assert s.get(Person, person_id) is not None
+    run_sync(b, transport_b)
+    with session_scope(b) as s:
+        assert s.get(Person, person_id) is None
+        assert s.scalar(select(func.count()).select_from(Encounter)) == 0
+    # applied: announced no more, and the laptop's cursor keeps working
+    assert "scope" not in lost_pull(b, transport_b)
+    run_sync(b, transport_b)
+    assert "scope" not in lost_pull(b, transport_b)
