@@ -15,6 +15,13 @@ from sync.models import SyncBase
 
 TRANSFER_STATES = ("requested", "accepted", "rejected", "cancelled")
 OPEN_STATE = "requested"
+SIDES = ("from", "to")
+"""The two sides of a transfer: the sending site (``from``) and the receiving one (``to``)."""
+
+
+def other_side(side: str) -> str:
+    """The side that is not ``side``: the one that decides what ``side`` requested."""
+    return "to" if side == "from" else "from"
 
 
 class PersonTransfer(SyncBase):
@@ -24,12 +31,15 @@ class PersonTransfer(SyncBase):
     last accepted transfer, ``None`` before any), so two requests made offline from the same
     ownership are recognisably concurrent. ``reason_enc`` is the free-text reason, encrypted with
     the side's own key. ``updated_seq`` is the ``server_seq`` of the row's latest change, so a
-    laptop's mirror only moves forward.
+    laptop's mirror only moves forward. ``initiator`` is the side that asked (``from``: the
+    owner sends the person; ``to``: a site holding the person as a visitor or previous owner
+    asks to take it over); the other side decides, and only the initiator may cancel.
     """
 
     __tablename__ = "person_transfers"
     __table_args__ = (
         CheckConstraint(f"state IN {TRANSFER_STATES!r}", name="state"),
+        CheckConstraint(f"initiator IN {SIDES!r}", name="initiator"),
         Index("ix_person_transfers_to_site_code_state", "to_site_code", "state"),
     )
 
@@ -47,6 +57,7 @@ class PersonTransfer(SyncBase):
     requested_at: Mapped[str] = mapped_column(String(32))
     decided_at: Mapped[str | None] = mapped_column(String(32))
     updated_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    initiator: Mapped[str] = mapped_column(String(4), default="from", server_default="from")
 
 
 class DeviceScope(SyncBase):

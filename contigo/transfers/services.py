@@ -7,15 +7,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, and_, func, or_, select
 from sqlalchemy.orm import Session
 
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
-from contigo.auth.scope import CLINICAL_WRITERS, check_write
+from contigo.auth.scope import CLINICAL_WRITERS, check_record, check_write
 from contigo.db import new_id
 from contigo.episodes.models import CareEpisode
 from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
+from contigo.glass.grants import live_grant
 from contigo.i18n import translate
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt
@@ -24,7 +25,7 @@ from contigo.transfers.access import site_codes, transferred_away
 from contigo.vault import Vault
 from sync.client.scope import reason_aad
 from sync.outbox import record_op
-from sync.transfer_models import OPEN_STATE, PersonTransfer
+from sync.transfer_models import OPEN_STATE, PersonTransfer, other_side
 
 MAX_REASON = 500
 
@@ -40,6 +41,10 @@ class Incoming:
     reason: str
     next_visit_on: date | None
     programme: str | None
+    asks_in: bool = False
+    """The receiving site asked to take the person over (``other_site``); this site owns it."""
+    other_site: str = ""
+    """The site on the other side: the sending one, or the one asking to take over."""
 
 
 def owner_version(s: Session, person_id: str) -> str | None:
@@ -72,9 +77,7 @@ def request(
         raise UnknownPerson()
     check_write(s, actor, person)
     reason = reason.strip()
-    errors: dict[str, list[str]] = {}
-    if not reason or len(reason) > MAX_REASON:
-        errors["reason"] = [translate("v.required")]
+    errors = _reason_errors(reason)
     to_site = s.get(Site, to_site_id)
     if to_site is None or to_site.id == person.owning_site_id:
         errors["to_site_id"] = [translate("transfers.v.destination")]
@@ -83,13 +86,53 @@ def request(
     if errors:
         raise ValidationFailed(fields=errors)
     assert to_site is not None
+    return _open(s, v, actor, person, to_site, reason, "from")
+
+
+def request_in(
+    s: Session, v: Vault, actor: User, person_id: str, site_id: str, reason: str
+) -> PersonTransfer:
+    """Ask the owning site to hand ``person_id`` over to ``site_id``, one of the actor's sites
+    (a writer who may record visits for the person there: a visitor, or a site the person was
+    transferred away from); records ``transfer.request`` naming the actor's own site. The
+    owning site accepts or rejects it."""
+    person = s.get(Person, person_id)
+    if person is None:
+        raise UnknownPerson()
+    check_record(s, actor, person)
+    if person.owning_site_id in actor.site_ids or site_id not in actor.site_ids:
+        raise Forbidden()
+    site = s.get(Site, site_id)
+    if site is None:
+        raise Forbidden()
+    reason = reason.strip()
+    errors = _reason_errors(reason)
+    if open_transfer(s, person_id) is not None:
+        errors["reason"] = [translate("transfers.v.already_open")]
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return _open(s, v, actor, person, site, reason, "to")
+
+
+def _reason_errors(reason: str) -> dict[str, list[str]]:
+    if not reason:
+        return {"reason": [translate("v.required")]}
+    if len(reason) > MAX_REASON:
+        return {"reason": [translate("v.length", min=1, max=MAX_REASON)]}
+    return {}
+
+
+def _open(
+    s: Session, v: Vault, actor: User, person: Person, to_site: Site, reason: str, initiator: str
+) -> PersonTransfer:
+    """Record the ``transfer.request`` of ``person`` to ``to_site`` and its local mirror."""
     from_site = s.get(Site, person.owning_site_id)
     assert from_site is not None
     tid = new_id()
     data = {
         "to_site": to_site.code,
         "reason": reason,
-        "base_owner_op_id": owner_version(s, person_id),
+        "base_owner_op_id": owner_version(s, person.id),
         "requested_by": actor.id,
     }
     op = record_op(
@@ -97,15 +140,16 @@ def request(
         op_type="transfer.request",
         entity_type="person_transfer",
         entity_id=tid,
-        person_id=person_id,
+        person_id=person.id,
         data=data,
         encrypt=v.outbox_encrypter(),
     )
     row = PersonTransfer(
         id=tid,
-        person_id=person_id,
+        person_id=person.id,
         from_site_code=from_site.code,
         to_site_code=to_site.code,
+        initiator=initiator,
         state=OPEN_STATE,
         base_owner_op_id=data["base_owner_op_id"],
         requested_op_id=op.op_id,
@@ -117,7 +161,8 @@ def request(
     )
     s.add(row)
     s.flush()
-    _audit(s, actor, "transfer_request", row, person.owning_site_id)
+    site_id = person.owning_site_id if initiator == "from" else to_site.id
+    _audit(s, actor, "transfer_request", row, site_id)
     return row
 
 
@@ -133,13 +178,16 @@ def _audit(s: Session, actor: User, action: str, row: PersonTransfer, site_id: s
     )
 
 
-def _mine(s: Session, actor: User, transfer_id: str, side: str) -> PersonTransfer:
+def _mine(s: Session, actor: User, transfer_id: str, action: str) -> PersonTransfer:
+    """The open transfer ``transfer_id`` if ``actor`` works on the side that may take
+    ``action`` on it: ``decide`` is the side that did not ask, ``cancel`` the one that did."""
     if actor.role not in CLINICAL_WRITERS:
         raise Forbidden()
     row = s.get(PersonTransfer, transfer_id)
     if row is None:
         raise UnknownPerson()
-    code = row.to_site_code if side == "to" else row.from_site_code
+    side = row.initiator if action == "cancel" else deciding_side(row)
+    code = row.from_site_code if side == "from" else row.to_site_code
     if code not in site_codes(s, actor.site_ids):
         raise Forbidden()
     if row.state != OPEN_STATE:
@@ -147,12 +195,26 @@ def _mine(s: Session, actor: User, transfer_id: str, side: str) -> PersonTransfe
     return row
 
 
+def deciding_side(row: PersonTransfer) -> str:
+    """The side that accepts or rejects ``row``: the one that did not ask."""
+    return other_side(row.initiator)
+
+
+def side_of(s: Session, actor: User, row: PersonTransfer) -> str | None:
+    """The side of ``row`` among ``actor``'s sites (``from``, ``to``), or ``None``."""
+    codes = site_codes(s, actor.site_ids)
+    if row.from_site_code in codes:
+        return "from"
+    return "to" if row.to_site_code in codes else None
+
+
 def decide(s: Session, v: Vault, actor: User, transfer_id: str, decision: str) -> PersonTransfer:
-    """Accept or reject an incoming transfer (the receiving site); records ``transfer.decide``.
-    On accept the person's owner here becomes the receiving site at once."""
+    """Accept or reject an open transfer (the receiving site, or the owning site when the
+    receiving one asked); records ``transfer.decide``. On accept the person's owner here
+    becomes the receiving site at once."""
     if decision not in ("accept", "reject"):
         raise ValidationFailed(fields={"decision": [translate("v.invalid")]})
-    row = _mine(s, actor, transfer_id, "to")
+    row = _mine(s, actor, transfer_id, "decide")
     op = record_op(
         s,
         op_type="transfer.decide",
@@ -174,8 +236,8 @@ def decide(s: Session, v: Vault, actor: User, transfer_id: str, decision: str) -
 
 
 def cancel(s: Session, v: Vault, actor: User, transfer_id: str) -> PersonTransfer:
-    """Withdraw an open request (the sending site); records ``transfer.cancel``."""
-    row = _mine(s, actor, transfer_id, "from")
+    """Withdraw an open request (the side that asked); records ``transfer.cancel``."""
+    row = _mine(s, actor, transfer_id, "cancel")
     op = record_op(
         s,
         op_type="transfer.cancel",
@@ -192,17 +254,30 @@ def cancel(s: Session, v: Vault, actor: User, transfer_id: str) -> PersonTransfe
     return row
 
 
+def _waiting(codes: set[str]) -> ColumnElement[bool]:
+    """Open transfers for sites ``codes`` to decide: sent to them, or asked of them."""
+    return and_(
+        PersonTransfer.state == OPEN_STATE,
+        or_(
+            and_(PersonTransfer.initiator == "from", PersonTransfer.to_site_code.in_(codes)),
+            and_(PersonTransfer.initiator == "to", PersonTransfer.from_site_code.in_(codes)),
+        ),
+    )
+
+
+def _label(site: Site | None, code: str) -> str:
+    return f"{site.name} ({site.country})" if site else code
+
+
 def inbox(s: Session, v: Vault, actor: User) -> list[Incoming]:
-    """Open transfers to one of ``actor``'s sites, with who, from where, why and the follow-up
+    """Open transfers for one of ``actor``'s sites to decide — sent to it, or asked of it by a
+    site that wants to take the person over — with who, from where, why and the follow-up
     schedule (the active care episode and its next visit)."""
     if actor.role not in CLINICAL_WRITERS:
         raise Forbidden()
     rows = s.scalars(
         select(PersonTransfer)
-        .where(
-            PersonTransfer.state == OPEN_STATE,
-            PersonTransfer.to_site_code.in_(site_codes(s, actor.site_ids)),
-        )
+        .where(_waiting(site_codes(s, actor.site_ids)))
         .order_by(PersonTransfer.requested_at)
     )
     out = []
@@ -218,15 +293,21 @@ def inbox(s: Session, v: Vault, actor: User) -> list[Incoming]:
             .limit(1)
         )
         site = s.scalar(select(Site).where(Site.code == row.from_site_code))
+        asks_in = row.initiator == "to"
+        other = site
+        if asks_in:
+            other = s.scalar(select(Site).where(Site.code == row.to_site_code))
         out.append(
             Incoming(
                 transfer=row,
                 person_name=view.full_name,
                 contigo_id=person.contigo_id,
-                from_site=f"{site.name} ({site.country})" if site else row.from_site_code,
+                from_site=_label(site, row.from_site_code),
                 reason=v.outbox_decrypt(reason_aad(row.id), row.reason_enc).decode(),
                 next_visit_on=episode.next_visit_on if episode else None,
                 programme=episode.programme if episode else None,
+                asks_in=asks_in,
+                other_site=_label(other, row.to_site_code if asks_in else row.from_site_code),
             )
         )
     audit(s, user_id=actor.id, action="view", entity_type="transfer_inbox")
@@ -246,7 +327,7 @@ def pending_count(s: Session, actor: User) -> int:
         select(func.count())
         .select_from(PersonTransfer)
         .join(Person, Person.id == PersonTransfer.person_id)
-        .where(PersonTransfer.state == OPEN_STATE, PersonTransfer.to_site_code.in_(codes))
+        .where(_waiting(codes))
     )
     return int(found or 0)
 
@@ -255,6 +336,19 @@ def banner(s: Session, actor: User, person: Person) -> PersonTransfer | None:
     """The accepted transfer that moved ``person`` away from ``actor``'s site (for the
     "Transferred to B on …" banner), or the open request, if any."""
     return transferred_away(s, actor, person) or open_transfer(s, person.id)
+
+
+def action_for(s: Session, actor: User, person: Person) -> str | None:
+    """Which transfer ``actor`` may start for ``person``: ``out`` (send it from the owning
+    site), ``in`` (ask the owner for it: a site that may record visits for it, as a visitor or
+    after a transfer away), or ``None``. Reads no personal data and audits nothing."""
+    if actor.role not in CLINICAL_WRITERS:
+        return None
+    if person.owning_site_id in actor.site_ids:
+        return "out"
+    if transferred_away(s, actor, person) or live_grant(s, actor, person.id):
+        return "in"
+    return None
 
 
 def destinations(s: Session, person: Person) -> list[Site]:

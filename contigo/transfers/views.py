@@ -1,6 +1,7 @@
-"""Transfer pages: the request form on a person, the incoming inbox with accept / reject, and
-the cancel of an open request. Views parse, call one service, and redirect; the request
-boundary commits. Who may do what: :mod:`.services`."""
+"""Transfer pages: the request form on a person (send it to another site, or ask its owner to
+hand it over to this one), the inbox with accept / reject, and the cancel of an open request.
+Views parse, call one service, and redirect; the request boundary commits. Who may do what:
+:mod:`.services`."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from contigo import db
-from contigo.auth.current import current_user, login_required
+from contigo.auth.current import current_site_id, current_user, login_required
 from contigo.auth.scope import CLINICAL_WRITERS, check_write
-from contigo.errors import UnknownPerson, ValidationFailed
+from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt
@@ -65,6 +66,50 @@ def create(person_id: str) -> Any:
     return redirect(url_for("persons.show", person_id=person_id))
 
 
+def _visiting(person_id: str) -> Person:
+    person = db.session().get(Person, person_id)
+    if person is None:
+        raise UnknownPerson()
+    if services.action_for(db.session(), current_user(), person) != "in":
+        raise Forbidden()
+    return person
+
+
+def _ask_form(person: Person, errors: dict[str, list[str]]) -> str:
+    view = decrypt(get_vault(), person)
+    return render_template("transfers/new.html", person=view, sites=None, errors=errors)
+
+
+@bp.get("/persons/<person_id>/in")
+@login_required
+def new_in(person_id: str) -> str:
+    """The "Ask to take over this person" form (a required reason), for a site that sees the
+    person as a visitor or after a transfer away."""
+    return _ask_form(_visiting(person_id), {})
+
+
+@bp.post("/persons/<person_id>/in")
+@login_required
+def create_in(person_id: str) -> Any:
+    """Record the request in (``transfer.request`` naming this site), then back to the
+    person."""
+    person = _visiting(person_id)
+    try:
+        services.request_in(
+            db.session(),
+            get_vault(),
+            current_user(),
+            person_id,
+            current_site_id(),
+            request.form.get("reason", ""),
+        )
+    except ValidationFailed as exc:
+        db.session().rollback()
+        return _ask_form(_visiting(person.id), exc.fields), 422
+    flash(translate("transfers.flash.requested_in"), "success")
+    return redirect(url_for("persons.show", person_id=person_id))
+
+
 @bp.get("/")
 @login_required
 def inbox() -> str:
@@ -103,6 +148,27 @@ def install_banner(app: Any) -> None:
         return services.banner(db.session(), current_user(), person)
 
     app.jinja_env.globals["transfer_banner"] = transfer_banner
+
+    def transfer_action(person_id: str) -> str | None:
+        """``out``, ``in`` or ``None``: the transfer the user may start for the person."""
+        person = db.session().get(Person, person_id)
+        if person is None:
+            return None
+        return services.action_for(db.session(), current_user(), person)
+
+    app.jinja_env.globals["transfer_action"] = transfer_action
+
+    def open_transfer(person_id: str) -> Any:
+        """The person's open transfer request, if any."""
+        return services.open_transfer(db.session(), person_id)
+
+    app.jinja_env.globals["open_transfer"] = open_transfer
+
+    def transfer_side(transfer: Any) -> str | None:
+        """The user's side of a transfer (``from``, ``to``) or ``None``."""
+        return services.side_of(db.session(), current_user(), transfer)
+
+    app.jinja_env.globals["transfer_side"] = transfer_side
 
     def incoming_transfers() -> int | None:
         """The inbox count for the menu, or ``None`` when the user cannot decide transfers."""

@@ -175,6 +175,7 @@ def apply_transfer(s: Session, registry: HandlerRegistry, change: Change, encryp
     row.requested_op_id = str(body.get("requested_op_id") or "")
     row.decided_op_id = body.get("decided_op_id")
     row.requested_by = body.get("requested_by")
+    row.initiator = "to" if body.get("initiator") == "to" else "from"
     row.requested_hlc = str(body.get("requested_hlc") or "")
     row.requested_at = str(body.get("requested_at") or "")
     row.decided_at = body.get("decided_at")

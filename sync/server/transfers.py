@@ -7,10 +7,14 @@ Ops:
   ``requested`` transfer and grants the receiving site ``visitor`` access with an expiry, so its
   next pull sees the request and its laptops fetch the person's snapshot although they had no
   access before;
-* ``transfer.decide {transfer_id, decision}`` from the receiving site: on ``accept`` the
-  receiving site becomes ``owner``, the old owner ``previous_owner`` until the grace period
-  ends; on ``reject`` the temporary access goes;
-* ``transfer.cancel {transfer_id}`` from the sending site withdraws an open request.
+* the same op with ``to_site`` naming the device's own site is a request *in*: a site that
+  holds the person as a visitor or previous owner (a family that turned up there) asks the
+  owner to hand it over. Its access is left as it is; the owner's laptops see the request;
+* ``transfer.decide {transfer_id, decision}`` from the side that did not ask (the receiving
+  site, or the owner for a request in): on ``accept`` the receiving site becomes ``owner``, the
+  old owner ``previous_owner`` until the grace period ends; on ``reject`` the temporary access
+  a request out gave goes;
+* ``transfer.cancel {transfer_id}`` from the side that asked withdraws an open request.
 
 The ownership version is the deciding op of the last accepted transfer (``None`` before any). A
 request whose ``base_owner_op_id`` is not the current version, or that meets another open
@@ -35,7 +39,7 @@ from sync.merge import canonical
 from sync.models import PersonSiteAccess, SyncChange
 from sync.protocol import ChangeKind, ConflictKind, Op, OpResult, OpStatus, OpType, ReviewSeverity
 from sync.server import batchcache, iso, review
-from sync.transfer_models import OPEN_STATE, PersonTransfer
+from sync.transfer_models import OPEN_STATE, PersonTransfer, other_side
 
 ENTITY_TYPE = "person_transfer"
 OPS = frozenset({OpType.TRANSFER_REQUEST, OpType.TRANSFER_DECIDE, OpType.TRANSFER_CANCEL})
@@ -194,6 +198,7 @@ def transfer_json(b: Batch, t: PersonTransfer) -> dict[str, Any]:
         "decided_op_id": t.decided_op_id,
         "reason": reason,
         "requested_by": t.requested_by,
+        "initiator": t.initiator,
         "requested_hlc": t.requested_hlc,
         "requested_at": t.requested_at,
         "decided_at": t.decided_at,
@@ -234,7 +239,7 @@ def _site_code(b: Batch, site_id: str) -> str:
 
 def apply(b: Batch, op: Op, eff: str) -> OpResult:
     """Apply one ``transfer.*`` op. Keeps: at most one open request per person; ownership
-    changes only on an accepted decision by the receiving site; every state change emits one
+    changes only on an accepted decision by the side that did not ask; every state change emits one
     ``transfer`` change to every site with access (the receiving one included)."""
     if op.entity_type != ENTITY_TYPE or not op.person_id:
         raise InvalidOp({"entity_type": [f"must be {ENTITY_TYPE} with a person_id"]})
@@ -246,13 +251,18 @@ def apply(b: Batch, op: Op, eff: str) -> OpResult:
         errors = {missing.entity_type: ["not known to the server"]}
         return OpResult(op.op_id, OpStatus.DEFERRED, errors=errors)
     if op.type is OpType.TRANSFER_CANCEL:
-        return _close(b, t, op, "cancelled", t.from_site_code)
+        return _close(b, t, op, "cancelled", _code(t, t.initiator))
     decision = op.data.get("decision")
     if decision not in ("accept", "reject"):
         raise InvalidOp({"decision": ["accept or reject"]})
     if decision == "reject":
-        return _close(b, t, op, "rejected", t.to_site_code)
+        return _close(b, t, op, "rejected", _code(t, other_side(t.initiator)))
     return _accept(b, t, op)
+
+
+def _code(t: PersonTransfer, side: str) -> str:
+    """The site code of one side of ``t``."""
+    return t.from_site_code if side == "from" else t.to_site_code
 
 
 def _request(b: Batch, op: Op, eff: str) -> OpResult:
@@ -269,15 +279,22 @@ def _request(b: Batch, op: Op, eff: str) -> OpResult:
     assert op.person_id is not None
     access = {a.site_id: a for a in _live_access(b, op.person_id)}
     mine = access.get(b.device.site_id)
-    if mine is None or mine.role not in ("owner", "previous_owner"):
-        raise InvalidOp({"person_id": [FORBIDDEN]})
-    if to_site == b.device.site_id:
+    initiator = "to" if to_site == b.device.site_id else "from"
+    allowed = ("visitor", "previous_owner") if initiator == "to" else ("owner", "previous_owner")
+    if mine is not None and mine.role == "owner" and initiator == "to":
         raise InvalidOp({"to_site": ["already the owner"]})
+    if mine is None or mine.role not in allowed:
+        raise InvalidOp({"person_id": [FORBIDDEN]})
+    owner = next((a.site_id for a in access.values() if a.role == "owner"), None)
+    if initiator == "to" and owner is None:
+        raise InvalidOp({"person_id": ["the person has no owning site"]})
+    from_site = owner if initiator == "to" and owner else b.device.site_id
     t = PersonTransfer(
         id=op.entity_id,
         person_id=op.person_id,
-        from_site_code=_site_code(b, b.device.site_id),
+        from_site_code=_site_code(b, from_site),
         to_site_code=str(to_code),
+        initiator=initiator,
         state=OPEN_STATE,
         base_owner_op_id=data.get("base_owner_op_id"),
         requested_op_id=op.op_id,
@@ -297,9 +314,10 @@ def _request(b: Batch, op: Op, eff: str) -> OpResult:
         )
     )
     stale = t.base_owner_op_id != owner_version(b.s, op.person_id)
-    if open_request is not None or stale or mine.role != "owner":
+    if open_request is not None or stale or (initiator == "from" and mine.role != "owner"):
         return _race(b, t, op, open_request)
-    _grant_visitor(b, op.person_id, to_site, access.get(to_site))
+    if initiator == "from":
+        _grant_visitor(b, op.person_id, to_site, access.get(to_site))
     seq = _emit(b, t, op)
     return OpResult(op.op_id, OpStatus.APPLIED, server_seq=seq)
 
@@ -368,7 +386,7 @@ def _close(b: Batch, t: PersonTransfer, op: Op, state: str, by_code: str) -> OpR
     site_id_for = hooks(b.cfg.registry).site_id_for_code
     to_site = site_id_for(b.s, t.to_site_code) if site_id_for else None
     seq = _emit(b, t, op)
-    if to_site is not None:
+    if to_site is not None and t.initiator == "from":  # the visit the request out gave
         b.s.execute(
             delete(PersonSiteAccess).where(
                 PersonSiteAccess.person_id == t.person_id,
@@ -380,7 +398,7 @@ def _close(b: Batch, t: PersonTransfer, op: Op, state: str, by_code: str) -> OpR
 
 
 def _accept(b: Batch, t: PersonTransfer, op: Op) -> OpResult:
-    _decider(b, t, t.to_site_code)
+    _decider(b, t, _code(t, other_side(t.initiator)))
     h = hooks(b.cfg.registry)
     assert h.site_id_for_code is not None and h.set_owner is not None
     to_site, from_site = (

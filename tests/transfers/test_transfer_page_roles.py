@@ -2,6 +2,7 @@
 
 DESIGN.md §4 and SYNC.md §2.10: health workers and supervisors of the owning site may request
 (and cancel) a transfer; only the receiving site's health workers and supervisors decide it;
+a visiting site's writers may instead ask for the person, and then only the owner decides;
 the nutrition lead reads but never acts, and the admin has no clinical access at all. A refusal
 is 403 and records nothing (no row change, no outbox op). The menu shows the inbox with the
 count of waiting requests to those who can decide them.
@@ -173,3 +174,65 @@ def test_only_the_sending_site_cancels(app: Flask, world: dict[str, str], as_use
     assert _state(app, world["two"]) == "requested"
     assert _post(as_user("hw"), f"/transfers/{tid}/cancel") == 302
     assert _state(app, world["two"]) == "cancelled"
+
+
+def _site_grant(app: Flask, pid: str, site_id: str) -> None:
+    """What a laptop keeps after a visitor lookup: a site grant to the person, live for a day."""
+    from datetime import timedelta
+
+    from contigo.db import new_id
+    from contigo.glass import grants
+    from contigo.glass.models import AccessGrant
+    from sync.client.scope import reason_aad
+
+    with session_scope(app) as s:
+        grant = AccessGrant(
+            id=new_id(),
+            kind="site",
+            person_id=pid,
+            site_id=site_id,
+            granted_at=grants.now(),
+            expires_at=grants.now() + timedelta(days=1),
+        )
+        grant.reason_enc = get_vault(app).outbox_encrypter()(reason_aad(grant.id), b"lookup")
+        s.add(grant)
+
+
+def _ask_in(client: FlaskClient, pid: str) -> int:
+    return _post(client, f"/transfers/persons/{pid}/in", reason="family settled here")
+
+
+@pytest.mark.parametrize("user", ["hw", "sup", "lead", "admin", "hw_lim"])
+def test_only_a_visiting_sites_writers_may_ask_to_take_a_person_over(
+    app: Flask, world: dict[str, str], as_user: As, user: str
+) -> None:
+    """The owner sends rather than asks; a site without access to the person cannot ask."""
+    client, ops = as_user(user), _ops(app)
+    assert client.get(f"/transfers/persons/{world['one']}/in", base_url=BASE).status_code == 403
+    assert _ask_in(client, world["one"]) == 403
+    assert _ops(app) == ops and _state(app, world["one"]) is None
+
+
+@pytest.mark.parametrize("user", ["hw_lim", "sup_lim"])
+def test_a_visiting_sites_writer_asks_and_only_the_owner_decides(
+    app: Flask, world: dict[str, str], as_user: As, user: str
+) -> None:
+    _site_grant(app, world["one"], world["lima"])
+    client = as_user(user)
+    assert b'id="transfer-in-link"' in client.get(f"/persons/{world['one']}", base_url=BASE).data
+    assert client.get(f"/transfers/persons/{world['one']}/in", base_url=BASE).status_code == 200
+    assert _ask_in(client, world["one"]) == 302
+    tid = _transfer_id(app, world["one"])
+    for other in ("hw_lim", "sup_lim", *NEVER_ACT):
+        assert _post(as_user(other), f"/transfers/{tid}/decide", decision="accept") == 403
+    for other in ("hw", "sup", *NEVER_ACT):
+        assert _post(as_user(other), f"/transfers/{tid}/cancel") == 403
+    assert _state(app, world["one"]) == "requested"
+    owner = as_user("sup")
+    home = owner.get("/", base_url=BASE).data
+    assert b'id="nav-transfers-count"' in home and b"1 transfers waiting" in home
+    assert (
+        b"Lima (PE) asks to take this person over" in owner.get("/transfers/", base_url=BASE).data
+    )
+    assert _post(owner, f"/transfers/{tid}/decide", decision="accept") == 302
+    assert _state(app, world["one"]) == "accepted"
