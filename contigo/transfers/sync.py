@@ -2,17 +2,20 @@
 
 On the central server: site codes to ids and back, and the person's owner column. On a laptop:
 the owner column by site code, the purge of a person that left the site's scope (its rows and
-its data key: a crypto-shred), and the sites directory that ``hello`` carries.
+its data key: a crypto-shred), the sites directory that ``hello`` carries, and the site grant
+that lets the site's users read a person it visits.
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 from flask import Flask
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
+from contigo.db import new_id, utcnow
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode
 from contigo.glass.models import AccessGrant
@@ -120,6 +123,57 @@ def purger(vault: Vault) -> Any:
     return purge
 
 
+def visit_noter(vault: Vault) -> Any:
+    """The laptop's copy of a visit the central server announced with a scope addition: a
+    ``site`` grant to the person for this laptop's site until the visit ends, so the site's
+    clinical users may read it (as after a visitor lookup made here). Audited, idempotent."""
+    from contigo.audit.services import record as audit
+    from contigo.glass.services import reason_aad
+    from contigo.sync_client import SITE_CODE
+    from sync.outbox import get_state
+
+    def note(s: Session, person_id: str, expires_at: str) -> None:
+        site_id = site_id_for_code(s, get_state(s, SITE_CODE) or "")
+        try:
+            until = datetime.fromisoformat(expires_at).astimezone(UTC)
+        except ValueError:
+            return
+        if site_id is None or s.get(Person, person_id) is None:
+            return
+        held = s.scalar(
+            select(AccessGrant.id).where(
+                AccessGrant.person_id == person_id,
+                AccessGrant.kind == "site",
+                AccessGrant.site_id == site_id,
+                AccessGrant.expires_at >= until,
+            )
+        )
+        if held is not None:
+            return
+        grant = AccessGrant(
+            id=new_id(),
+            kind="site",
+            person_id=person_id,
+            site_id=site_id,
+            granted_at=utcnow(),
+            expires_at=until,
+        )
+        grant.reason_enc = vault.outbox_encrypter()(reason_aad(grant.id), b"")
+        s.add(grant)
+        s.flush()
+        audit(
+            s,
+            user_id=None,
+            action="visit_received",
+            entity_type="access_grant",
+            entity_id=grant.id,
+            person_id=person_id,
+            site_id=site_id,
+        )
+
+    return note
+
+
 def _without_append_only_guard(s: Session, off: bool) -> None:
     """Lift (``off``) or restore the laptop's append-only triggers, inside the purge's own
     transaction, so only a purge of a person out of scope ever deletes an encounter."""
@@ -143,6 +197,7 @@ def install(registry: HandlerRegistry, vault: Vault) -> None:
     device = client_scope.hooks(registry)
     device.set_owner, device.store_sites = set_owner, store_sites
     device.purge_person = purger(vault)
+    device.note_visit = visit_noter(vault)
 
 
 def install_central(app: Flask) -> None:

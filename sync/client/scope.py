@@ -7,7 +7,10 @@ the pull:
 * **add** — the person's full history is fetched with ``POST /sync/v1/snapshot`` and applied
   with the ordinary, version-gated apply (overlap with the feed is harmless);
 * **remove** — the person is purged locally (rows and data key: a crypto-shred), but only once
-  no outbox op names the person; until then it is kept and retried on every sync.
+  no outbox op names the person; until then it is kept and retried on every sync;
+* **visits** — ``{person_id: expires_at}`` for added persons the site holds as a visitor (a
+  visitor lookup, or a transfer sent to it): handed to the application with the snapshot, so
+  the site's users may read the person until then.
 
 ``transfer`` changes upsert the local mirror of ``person_transfers`` and set the person's owner.
 """
@@ -38,17 +41,20 @@ from sync.transfer_models import TRANSFER_STATES, PersonTransfer
 
 ADD_KEY = "scope_add_pending"
 REMOVE_KEY = "scope_remove_pending"
+VISITS_KEY = "scope_visits_pending"
 SITES_KEY = "sites"
 
 
 @dataclass
 class ClientHooks:
     """The application's part on the device: set a person's owner by site code, purge a person
-    (rows and key), and store the sites directory from ``hello``."""
+    (rows and key), store the sites directory from ``hello``, and note a visit."""
 
     set_owner: Callable[[Session, str, str], None] | None = None
     purge_person: Callable[[Session, str], None] | None = None
     store_sites: Callable[[Session, list[dict[str, Any]]], None] | None = None
+    note_visit: Callable[[Session, str, str], None] | None = None
+    """``(person_id, expires_at)``: the site may read a person it visits until then."""
 
 
 _HOOKS: WeakKeyDictionary[HandlerRegistry, ClientHooks] = WeakKeyDictionary()
@@ -84,6 +90,17 @@ def note_scope(s: Session, body: Any) -> None:
     removes = (removes - set(add)) | set(remove)
     _store(s, ADD_KEY, list(adds))
     _store(s, REMOVE_KEY, list(removes))
+    visits = scope.get("visits")
+    noted = _visits(s)
+    if isinstance(visits, dict):
+        noted |= {p: e for p, e in visits.items() if p in adds and isinstance(e, str)}
+    set_state(s, VISITS_KEY, json.dumps({p: e for p, e in noted.items() if p not in removes}))
+
+
+def _visits(s: Session) -> dict[str, str]:
+    raw = get_state(s, VISITS_KEY)
+    found = json.loads(raw) if raw else {}
+    return found if isinstance(found, dict) else {}
 
 
 def note_hello(s: Session, registry: HandlerRegistry, body: Any) -> None:
@@ -123,8 +140,20 @@ def fetch_snapshots(
             for change in changes:
                 apply_change(s, registry, change, encrypt)
             _store(s, ADD_KEY, [p for p in _pending(s, ADD_KEY) if p not in ids])
+            _note_visits(s, registry, ids)
         done += len(ids)
     return done
+
+
+def _note_visits(s: Session, registry: HandlerRegistry, ids: tuple[str, ...]) -> None:
+    """Hand the visits noted for ``ids`` (their snapshots just applied) to the application."""
+    visits = _visits(s)
+    note = hooks(registry).note_visit
+    for person_id in ids:
+        expires = visits.pop(person_id, None)
+        if expires is not None and note is not None:
+            note(s, person_id, expires)
+    set_state(s, VISITS_KEY, json.dumps(visits))
 
 
 def purge_removed(s: Session, registry: HandlerRegistry) -> list[str]:

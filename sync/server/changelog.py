@@ -126,6 +126,9 @@ def pull(
         s, device.id, device.site_id, presented_scope, persons, last, fingerprint=fingerprint
     )
     cursor = Cursor(seq=last, scope=issued, schema=schema)
+    visiting = scope.visits(s, device.site_id, changed["add"], now) if changed else {}
+    if changed and visiting:
+        changed["visits"] = visiting
     return ({"scope": changed} if changed else {}) | {
         "changes": _downcast(cfg, rows, schema),
         "next_cursor": encode_cursor(cursor, cfg.cursor_key),

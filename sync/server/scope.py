@@ -13,11 +13,14 @@ scope, which is what such a device was last sent.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from sync.cursor import scope_fingerprint
+from sync.models import PersonSiteAccess
+from sync.sqlin import among
 from sync.transfer_models import DeviceScope
 
 EMPTY = scope_fingerprint(())
@@ -38,7 +41,7 @@ def diff(
     seq: int,
     *,
     fingerprint: str | None = None,
-) -> tuple[dict[str, list[str]] | None, str]:
+) -> tuple[dict[str, Any] | None, str]:
     """The ``{"add", "remove"}`` persons since the ``presented`` fingerprint (``None`` when
     nothing changed), and the fingerprint the answer's cursor is to carry; records the current
     set under that fingerprint for the next pull.
@@ -80,6 +83,23 @@ def diff(
     _record(s, device_id, basis, issued, current, seq)
     add, remove = sorted(current - known), sorted(known - current)
     return ({"add": add, "remove": remove} if add or remove else None), issued
+
+
+def visits(s: Session, site_id: str, person_ids: list[str], now: str) -> dict[str, str]:
+    """Of ``person_ids``, those ``site_id`` holds as a live visitor, with the visit's end (ISO
+    text): announced with a scope addition, so the laptops let the site's clinical users read
+    the person until then (a visitor lookup elsewhere, or a transfer sent to the site)."""
+    if not person_ids:
+        return {}
+    rows = s.execute(
+        select(PersonSiteAccess.person_id, PersonSiteAccess.expires_at).where(
+            PersonSiteAccess.site_id == site_id,
+            PersonSiteAccess.role == "visitor",
+            PersonSiteAccess.expires_at > now,
+            among(s, PersonSiteAccess.person_id, person_ids),
+        )
+    )
+    return {person_id: str(expires) for person_id, expires in rows}
 
 
 def note_held(s: Session, device_id: str, person_ids: Iterable[str]) -> None:

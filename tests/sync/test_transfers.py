@@ -303,3 +303,44 @@ def test_rejecting_removes_the_temporary_access(central: Flask, field: Field) ->
     assert owner_code(b, pid) is None
     run_sync(a, ta)
     assert state(a, tid) == "rejected" and owner_code(a, pid) == "CO-A"
+
+
+def test_the_receiving_site_reads_the_person_until_it_decides(central: Flask, field: Field) -> None:
+    """The visit a request gives the receiving site reaches its laptops with the scope
+    addition: its users may open the record they are asked to take on, until the visit ends."""
+    from datetime import datetime
+
+    from contigo.audit.models import AuditEntry
+    from contigo.glass.models import AccessGrant
+    from tests.sync.test_visitor import sign_in
+
+    a, ta = field("a", "CO-A")
+    b, tb = field("b", "PE-B")
+    pid = register_child(a)
+    run_sync(a, ta)
+    run_sync(b, tb)
+    client = sign_in(b)
+    assert client.get(f"/persons/{pid}", base_url="http://localhost").status_code == 404
+    tid = request_transfer(a, pid, "PE-B", "moved to Lima")
+    run_sync(a, ta)
+    run_sync(b, tb)
+    run_sync(b, tb)  # nothing announced twice
+    page = client.get(f"/persons/{pid}", base_url="http://localhost")
+    assert page.status_code == 200 and b"Ana" in page.data
+    b_on_central = site_id(central, "PE-B")
+    with session_scope(central) as s:
+        visit = s.get(PersonSiteAccess, (pid, b_on_central))
+        assert visit is not None and visit.role == "visitor" and visit.expires_at
+        until = datetime.fromisoformat(visit.expires_at)
+    b_here = site_id(b, "PE-B")
+    with session_scope(b) as s:
+        grants = list(s.scalars(select(AccessGrant).where(AccessGrant.person_id == pid)))
+        assert [(g.kind, g.site_id, g.expires_at) for g in grants] == [("site", b_here, until)]
+        actions = s.scalars(select(AuditEntry.action).where(AuditEntry.person_id == pid))
+        assert "visit_received" in set(actions)
+    decide(b, tid, "reject")
+    run_sync(b, tb)
+    run_sync(b, tb)  # scope remove: the person and its grant go
+    assert client.get(f"/persons/{pid}", base_url="http://localhost").status_code == 404
+    with session_scope(b) as s:
+        assert s.scalar(select(AccessGrant.id).where(AccessGrant.person_id == pid)) is None

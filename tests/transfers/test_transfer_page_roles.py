@@ -183,7 +183,7 @@ def _site_grant(app: Flask, pid: str, site_id: str) -> None:
     from contigo.db import new_id
     from contigo.glass import grants
     from contigo.glass.models import AccessGrant
-    from sync.client.scope import reason_aad
+    from contigo.glass.services import reason_aad
 
     with session_scope(app) as s:
         grant = AccessGrant(
