@@ -126,20 +126,23 @@ def purger(vault: Vault) -> Any:
 def visit_noter(vault: Vault) -> Any:
     """The laptop's copy of a visit the central server announced with a scope addition: a
     ``site`` grant to the person for this laptop's site until the visit ends, so the site's
-    clinical users may read it (as after a visitor lookup made here). Audited, idempotent."""
+    clinical users may read it (as after a visitor lookup made here). Audited, idempotent;
+    returns False while the person is not on this laptop."""
     from contigo.audit.services import record as audit
     from contigo.glass.services import reason_aad
     from contigo.sync_client import SITE_CODE
     from sync.outbox import get_state
 
-    def note(s: Session, person_id: str, expires_at: str) -> None:
+    def note(s: Session, person_id: str, expires_at: str) -> bool:
+        if s.get(Person, person_id) is None:
+            return False
         site_id = site_id_for_code(s, get_state(s, SITE_CODE) or "")
         try:
             until = datetime.fromisoformat(expires_at).astimezone(UTC)
         except ValueError:
-            return
-        if site_id is None or s.get(Person, person_id) is None:
-            return
+            return True  # unreadable: nothing to keep
+        if site_id is None:
+            return True
         held = s.scalar(
             select(AccessGrant.id).where(
                 AccessGrant.person_id == person_id,
@@ -149,7 +152,7 @@ def visit_noter(vault: Vault) -> Any:
             )
         )
         if held is not None:
-            return
+            return True
         grant = AccessGrant(
             id=new_id(),
             kind="site",
@@ -170,6 +173,7 @@ def visit_noter(vault: Vault) -> Any:
             person_id=person_id,
             site_id=site_id,
         )
+        return True
 
     return note
 

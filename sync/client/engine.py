@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
@@ -256,14 +256,16 @@ class SyncEngine:
         return reply
 
     def settle_scope(self) -> None:
-        """Fetch snapshots of persons added to scope; purge removed ones whose outbox is empty
-        (see :mod:`sync.client.scope`)."""
+        """Fetch snapshots of persons added to scope; note the visits whose persons are here;
+        purge removed ones whose outbox is empty (see :mod:`sync.client.scope`)."""
 
         def apply(s: Session, r: HandlerRegistry, change: Change, e: Encrypt) -> bool:
             return apply_change(s, r, change, e, schema=self.schema_version)
 
         scope.fetch_snapshots(self.sessions, self.transport, self.registry, self.encrypt, apply)
+        now = datetime.now(UTC).isoformat(timespec="microseconds")
         with self.sessions() as s, s.begin():
+            scope.note_visits(s, self.registry, now)
             scope.purge_removed(s, self.registry)
 
     @gcpause.paused()

@@ -8,9 +8,10 @@ the pull:
   with the ordinary, version-gated apply (overlap with the feed is harmless);
 * **remove** — the person is purged locally (rows and data key: a crypto-shred), but only once
   no outbox op names the person; until then it is kept and retried on every sync;
-* **visits** — ``{person_id: expires_at}`` for added persons the site holds as a visitor (a
-  visitor lookup, or a transfer sent to it): handed to the application with the snapshot, so
-  the site's users may read the person until then.
+* **visits** — ``{person_id: expires_at}``: visits of the site that began or were extended
+  since the cursor (a visitor lookup, or a transfer sent to it), noted with the page and handed
+  to the application once the person is on the laptop, so the site's users may read the
+  person until then.
 
 ``transfer`` changes upsert the local mirror of ``person_transfers`` and set the person's owner.
 """
@@ -53,8 +54,9 @@ class ClientHooks:
     set_owner: Callable[[Session, str, str], None] | None = None
     purge_person: Callable[[Session, str], None] | None = None
     store_sites: Callable[[Session, list[dict[str, Any]]], None] | None = None
-    note_visit: Callable[[Session, str, str], None] | None = None
-    """``(person_id, expires_at)``: the site may read a person it visits until then."""
+    note_visit: Callable[[Session, str, str], bool] | None = None
+    """``(person_id, expires_at)``: the site may read a person it visits until then; returns
+    False when the person is not on the laptop (yet)."""
 
 
 _HOOKS: WeakKeyDictionary[HandlerRegistry, ClientHooks] = WeakKeyDictionary()
@@ -93,7 +95,7 @@ def note_scope(s: Session, body: Any) -> None:
     visits = scope.get("visits")
     noted = _visits(s)
     if isinstance(visits, dict):
-        noted |= {p: e for p, e in visits.items() if p in adds and isinstance(e, str)}
+        noted |= {p: e for p, e in visits.items() if isinstance(e, str)}
     set_state(s, VISITS_KEY, json.dumps({p: e for p, e in noted.items() if p not in removes}))
 
 
@@ -140,20 +142,26 @@ def fetch_snapshots(
             for change in changes:
                 apply_change(s, registry, change, encrypt)
             _store(s, ADD_KEY, [p for p in _pending(s, ADD_KEY) if p not in ids])
-            _note_visits(s, registry, ids)
         done += len(ids)
     return done
 
 
-def _note_visits(s: Session, registry: HandlerRegistry, ids: tuple[str, ...]) -> None:
-    """Hand the visits noted for ``ids`` (their snapshots just applied) to the application."""
+def note_visits(s: Session, registry: HandlerRegistry, now: str) -> int:
+    """Hand every noted visit whose person is on this laptop to the application; returns how
+    many. Keeps: a visit whose person has not arrived yet (its snapshot is still to come)
+    stays noted until it does or the visit has ended (``now``, ISO text)."""
     visits = _visits(s)
     note = hooks(registry).note_visit
-    for person_id in ids:
-        expires = visits.pop(person_id, None)
-        if expires is not None and note is not None:
-            note(s, person_id, expires)
-    set_state(s, VISITS_KEY, json.dumps(visits))
+    if note is None or not visits:
+        return 0
+    kept, done = {}, 0
+    for person_id, expires in visits.items():
+        if note(s, person_id, expires):
+            done += 1
+        elif expires > now:
+            kept[person_id] = expires
+    set_state(s, VISITS_KEY, json.dumps(kept))
+    return done
 
 
 def purge_removed(s: Session, registry: HandlerRegistry) -> list[str]:

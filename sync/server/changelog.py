@@ -126,9 +126,10 @@ def pull(
         s, device.id, device.site_id, presented_scope, persons, last, fingerprint=fingerprint
     )
     cursor = Cursor(seq=last, scope=issued, schema=schema)
-    visiting = scope.visits(s, device.site_id, changed["add"], now) if changed else {}
-    if changed and visiting:
-        changed["visits"] = visiting
+    added = changed["add"] if changed else []
+    visiting = scope.visits(s, device.site_id, added, presented.seq if presented else None, now)
+    if visiting:
+        changed = (changed or {"add": [], "remove": []}) | {"visits": visiting}
     return ({"scope": changed} if changed else {}) | {
         "changes": _downcast(cfg, rows, schema),
         "next_cursor": encode_cursor(cursor, cfg.cursor_key),

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import delete, func, or_, select
 from sqlalchemy.orm import Session
 
 from sync.cursor import scope_fingerprint
@@ -85,18 +85,23 @@ def diff(
     return ({"add": add, "remove": remove} if add or remove else None), issued
 
 
-def visits(s: Session, site_id: str, person_ids: list[str], now: str) -> dict[str, str]:
-    """Of ``person_ids``, those ``site_id`` holds as a live visitor, with the visit's end (ISO
-    text): announced with a scope addition, so the laptops let the site's clinical users read
-    the person until then (a visitor lookup elsewhere, or a transfer sent to the site)."""
-    if not person_ids:
-        return {}
+def visits(
+    s: Session, site_id: str, added: list[str], after: int | None, now: str
+) -> dict[str, str]:
+    """The live visits of ``site_id`` to announce, person → the visit's end (ISO text): those
+    to the persons just ``added`` to its scope, and those granted or extended since the
+    cursor's ``after`` (``None``: a first pull, which announces every live visit). The
+    laptops let the site's clinical users read a visited person until then (a visitor lookup
+    elsewhere, or a transfer sent to the site). Keeps: announcing again is harmless."""
+    since = PersonSiteAccess.granted_seq > (after or 0)
+    if added:
+        since = or_(since, among(s, PersonSiteAccess.person_id, added))
     rows = s.execute(
         select(PersonSiteAccess.person_id, PersonSiteAccess.expires_at).where(
             PersonSiteAccess.site_id == site_id,
             PersonSiteAccess.role == "visitor",
             PersonSiteAccess.expires_at > now,
-            among(s, PersonSiteAccess.person_id, person_ids),
+            since,
         )
     )
     return {person_id: str(expires) for person_id, expires in rows}

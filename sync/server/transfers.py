@@ -367,7 +367,7 @@ def _grant_visitor(
             )
         )
     elif existing.expires_at is not None and existing.expires_at < expires:
-        existing.expires_at = expires
+        existing.expires_at, existing.granted_seq = expires, b.seq + 1  # announced anew
     b.s.flush()
 
 

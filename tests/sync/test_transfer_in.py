@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from contigo.db import session_scope
 from contigo.errors import Forbidden
@@ -27,6 +27,7 @@ from sync.models import OutboxOp, PersonSiteAccess
 from sync.outbox import record_op
 from sync.transfer_models import PersonTransfer
 from tests.conftest import csrf_of
+from tests.sync.test_server_apply import record_visit
 from tests.sync.test_visitor import OTHER, laptop_at, lookup, owner_site, post, sign_in, sup
 
 __all__ = ["owner_site"]  # the fixture, shared with the visitor tests
@@ -197,3 +198,39 @@ def test_the_server_refuses_a_site_deciding_its_own_request_or_asking_without_ac
     assert [e for e in rejections(c) if "S301_not_in_scope" in e]
     with session_scope(central) as s:
         assert s.get(PersonTransfer, "f" * 32) is None
+
+
+def test_a_transfer_sent_to_a_visiting_site_lengthens_the_visit_on_its_laptops(
+    tmp_path: Path, central: Flask, owner_site: dict[str, Any]
+) -> None:
+    from datetime import datetime
+
+    from contigo.glass.models import AccessGrant
+
+    a, transport_a = owner_site["app"], owner_site["transport"]
+    pid = owner_site["person_id"]
+    b, transport_b = visiting(tmp_path, central, owner_site)
+    run_sync(b, transport_b)
+
+    def until_on_b() -> datetime | None:
+        with session_scope(b) as s:
+            return s.scalar(
+                select(func.max(AccessGrant.expires_at)).where(AccessGrant.person_id == pid)
+            )
+
+    looked_up = until_on_b()
+    assert looked_up is not None
+    record_visit(a, pid, 0)  # B's cursor moves past the lookup's visit
+    run_sync(a, transport_a)
+    run_sync(b, transport_b)
+    with session_scope(a) as s:
+        tulcan = s.scalar(select(Site.id).where(Site.code == OTHER))
+    assert tulcan is not None
+    with a.test_request_context(), session_scope(a) as s:
+        transfers.request(s, get_vault(a), sup(s), pid, tulcan, "The family moves to Tulcán")
+    run_sync(a, transport_a)
+    run_sync(b, transport_b)
+    role, expires = access(central, pid)[OTHER]
+    assert role == "visitor" and expires is not None
+    lengthened = datetime.fromisoformat(expires)
+    assert lengthened > looked_up and until_on_b() == lengthened

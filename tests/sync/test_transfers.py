@@ -338,6 +338,10 @@ def test_the_receiving_site_reads_the_person_until_it_decides(central: Flask, fi
         assert [(g.kind, g.site_id, g.expires_at) for g in grants] == [("site", b_here, until)]
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.person_id == pid))
         assert "visit_received" in set(actions)
+    # A laptop of the site enrolled now: its first pull brings the person and the visit.
+    b2, tb2 = field("b2", "PE-B")
+    run_sync(b2, tb2)
+    assert sign_in(b2).get(f"/persons/{pid}", base_url="http://localhost").status_code == 200
     decide(b, tid, "reject")
     run_sync(b, tb)
     run_sync(b, tb)  # scope remove: the person and its grant go
