@@ -19,14 +19,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from sqlalchemy.orm import Session
 
-from contigo.audit.services import record as audit
 from contigo.auth.models import KeyEntry, User
 from contigo.auth.scope import CLINICAL_WRITERS
-from contigo.db import new_id
 from contigo.errors import ContigoError, ErrorCode, Forbidden
-from contigo.glass import grants
 from contigo.glass.models import AccessGrant
-from contigo.glass.services import Lookup, LookupLocked, NoMatch, reason_aad
+from contigo.glass.services import Lookup, LookupLocked, NoMatch, add_site_grant
 from contigo.persons.models import Person
 from contigo.sync_client import CENTRAL_URL, SIGNING_KEY
 from contigo.sync_handlers import build_registry
@@ -105,25 +102,13 @@ def request_visitor(
         raise CentralUnavailable() from None
     if s.get(Person, person_id) is None:
         raise CentralUnavailable()
-    grant = AccessGrant(
-        id=new_id(),
-        kind="site",
-        person_id=person_id,
-        user_id=actor.id,
-        site_id=site_id,
-        granted_at=grants.now(),
-        expires_at=expires_at,
-    )
-    grant.reason_enc = v.outbox_encrypter()(reason_aad(grant.id), lookup.reason.encode())
-    s.add(grant)
-    s.flush()
-    audit(
+    return add_site_grant(
         s,
+        v,
+        person_id=person_id,
+        site_id=site_id,
+        expires_at=expires_at,
+        reason=lookup.reason,
         user_id=actor.id,
         action="glass_grant",
-        entity_type="access_grant",
-        entity_id=grant.id,
-        person_id=person_id,
-        site_id=site_id,
     )
-    return grant

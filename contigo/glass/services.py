@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -169,6 +169,44 @@ def expiry_text(grant: AccessGrant) -> str:
 def reason_aad(grant_id: str) -> str:
     """The associated data binding a grant's encrypted reason to its row."""
     return f"access_grants:{grant_id}:reason"
+
+
+def add_site_grant(
+    s: Session,
+    v: Vault,
+    *,
+    person_id: str,
+    site_id: str,
+    expires_at: datetime,
+    reason: str,
+    user_id: str | None,
+    action: str,
+) -> AccessGrant:
+    """A laptop's ``site`` grant to ``person_id`` for ``site_id`` until ``expires_at``, its
+    reason encrypted, audited as ``action`` by ``user_id`` (``None``: the sync engine), in the
+    caller's transaction."""
+    grant = AccessGrant(
+        id=new_id(),
+        kind="site",
+        person_id=person_id,
+        user_id=user_id,
+        site_id=site_id,
+        granted_at=grants.now(),
+        expires_at=expires_at,
+    )
+    grant.reason_enc = v.outbox_encrypter()(reason_aad(grant.id), reason.encode())
+    s.add(grant)
+    s.flush()
+    audit(
+        s,
+        user_id=user_id,
+        action=action,
+        entity_type="access_grant",
+        entity_id=grant.id,
+        person_id=person_id,
+        site_id=site_id,
+    )
+    return grant
 
 
 def break_glass(

@@ -15,7 +15,6 @@ from flask import Flask
 from sqlalchemy import delete, or_, select
 from sqlalchemy.orm import Session
 
-from contigo.db import new_id, utcnow
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode
 from contigo.glass.models import AccessGrant
@@ -128,8 +127,7 @@ def visit_noter(vault: Vault) -> Any:
     ``site`` grant to the person for this laptop's site until the visit ends, so the site's
     clinical users may read it (as after a visitor lookup made here). Audited, idempotent;
     returns False while the person is not on this laptop."""
-    from contigo.audit.services import record as audit
-    from contigo.glass.services import reason_aad
+    from contigo.glass.services import add_site_grant
     from contigo.sync_client import SITE_CODE
     from sync.outbox import get_state
 
@@ -153,25 +151,15 @@ def visit_noter(vault: Vault) -> Any:
         )
         if held is not None:
             return True
-        grant = AccessGrant(
-            id=new_id(),
-            kind="site",
+        add_site_grant(
+            s,
+            vault,
             person_id=person_id,
             site_id=site_id,
-            granted_at=utcnow(),
             expires_at=until,
-        )
-        grant.reason_enc = vault.outbox_encrypter()(reason_aad(grant.id), b"")
-        s.add(grant)
-        s.flush()
-        audit(
-            s,
+            reason="",
             user_id=None,
             action="visit_received",
-            entity_type="access_grant",
-            entity_id=grant.id,
-            person_id=person_id,
-            site_id=site_id,
         )
         return True
 
