@@ -24,6 +24,11 @@ def other_side(side: str) -> str:
     return "to" if side == "from" else "from"
 
 
+def side_code(t: PersonTransfer, side: str) -> str:
+    """The site code of one side (``from``, ``to``) of ``t``."""
+    return t.from_site_code if side == "from" else t.to_site_code
+
+
 class PersonTransfer(SyncBase):
     """One request to move a person's ownership from one site to another.
 

@@ -25,7 +25,7 @@ from contigo.transfers.access import site_codes, transferred_away
 from contigo.vault import Vault
 from sync.client.scope import reason_aad
 from sync.outbox import record_op
-from sync.transfer_models import OPEN_STATE, PersonTransfer, other_side
+from sync.transfer_models import OPEN_STATE, PersonTransfer, other_side, side_code
 
 MAX_REASON = 500
 
@@ -187,8 +187,7 @@ def _mine(s: Session, actor: User, transfer_id: str, action: str) -> PersonTrans
     if row is None:
         raise UnknownPerson()
     side = row.initiator if action == "cancel" else deciding_side(row)
-    code = row.from_site_code if side == "from" else row.to_site_code
-    if code not in site_codes(s, actor.site_ids):
+    if side_code(row, side) not in site_codes(s, actor.site_ids):
         raise Forbidden()
     if row.state != OPEN_STATE:
         raise ValidationFailed(fields={"transfer": [translate("transfers.v.not_open")]})

@@ -39,7 +39,7 @@ from sync.merge import canonical
 from sync.models import PersonSiteAccess, SyncChange
 from sync.protocol import ChangeKind, ConflictKind, Op, OpResult, OpStatus, OpType, ReviewSeverity
 from sync.server import batchcache, iso, review
-from sync.transfer_models import OPEN_STATE, PersonTransfer, other_side
+from sync.transfer_models import OPEN_STATE, PersonTransfer, other_side, side_code
 
 ENTITY_TYPE = "person_transfer"
 OPS = frozenset({OpType.TRANSFER_REQUEST, OpType.TRANSFER_DECIDE, OpType.TRANSFER_CANCEL})
@@ -251,18 +251,13 @@ def apply(b: Batch, op: Op, eff: str) -> OpResult:
         errors = {missing.entity_type: ["not known to the server"]}
         return OpResult(op.op_id, OpStatus.DEFERRED, errors=errors)
     if op.type is OpType.TRANSFER_CANCEL:
-        return _close(b, t, op, "cancelled", _code(t, t.initiator))
+        return _close(b, t, op, "cancelled", side_code(t, t.initiator))
     decision = op.data.get("decision")
     if decision not in ("accept", "reject"):
         raise InvalidOp({"decision": ["accept or reject"]})
     if decision == "reject":
-        return _close(b, t, op, "rejected", _code(t, other_side(t.initiator)))
+        return _close(b, t, op, "rejected", side_code(t, other_side(t.initiator)))
     return _accept(b, t, op)
-
-
-def _code(t: PersonTransfer, side: str) -> str:
-    """The site code of one side of ``t``."""
-    return t.from_site_code if side == "from" else t.to_site_code
 
 
 def _request(b: Batch, op: Op, eff: str) -> OpResult:
@@ -398,7 +393,7 @@ def _close(b: Batch, t: PersonTransfer, op: Op, state: str, by_code: str) -> OpR
 
 
 def _accept(b: Batch, t: PersonTransfer, op: Op) -> OpResult:
-    _decider(b, t, _code(t, other_side(t.initiator)))
+    _decider(b, t, side_code(t, other_side(t.initiator)))
     h = hooks(b.cfg.registry)
     assert h.site_id_for_code is not None and h.set_owner is not None
     to_site, from_site = (
