@@ -43,6 +43,8 @@ def _grantee(s: Session, grant: AccessGrant) -> str:
     if grant.user_id:
         user = s.get(User, grant.user_id)
         return user.display_name if user is not None else grant.user_id
+    if not grant.device_id and not grant.requested_by:
+        return ""  # a visit this laptop received by sync: no one here asked
     return f"{grant.device_id or ''} / {grant.requested_by or ''}"
 
 

@@ -311,7 +311,10 @@ def test_the_receiving_site_reads_the_person_until_it_decides(central: Flask, fi
     from datetime import datetime
 
     from contigo.audit.models import AuditEntry
+    from contigo.auth.models import User
     from contigo.glass.models import AccessGrant
+    from contigo.glass.review import grant_rows
+    from tests.conftest import csrf_of
     from tests.sync.test_visitor import sign_in
 
     a, ta = field("a", "CO-A")
@@ -338,6 +341,27 @@ def test_the_receiving_site_reads_the_person_until_it_decides(central: Flask, fi
         assert [(g.kind, g.site_id, g.expires_at) for g in grants] == [("site", b_here, until)]
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.person_id == pid))
         assert "visit_received" in set(actions)
+        reviewed = grant_rows(s, get_vault(b), User(role="admin"))
+        assert [(r.kind, r.grantee, r.reason) for r in reviewed] == [("site", "", "")]
+        auth.add_user(
+            s,
+            get_vault(b),
+            username="admin",
+            display_name="Admin",
+            role="admin",
+            password=PASSWORD,
+            site_id=b_here,
+            language="en",
+        )
+    admin = b.test_client()
+    signed = admin.post(
+        "/login",
+        data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(admin)},
+        base_url="http://localhost",
+    )
+    assert signed.status_code == 302
+    listed = admin.get("/glass/grants", base_url="http://localhost")
+    assert b"Central server (a visit of this site)" in listed.data  # who gave it, on the page
     # A laptop of the site enrolled now: its first pull brings the person and the visit.
     b2, tb2 = field("b2", "PE-B")
     run_sync(b2, tb2)
