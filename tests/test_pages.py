@@ -19,7 +19,10 @@ from werkzeug.test import TestResponse
 from contigo.db import session_scope
 from contigo.encounters.models import Encounter
 
-TODAY = date.today()
+
+def today() -> date:
+    """Read at each use, not at import: a run that crosses midnight keeps its dates true."""
+    return date.today()
 
 
 @dataclass
@@ -54,7 +57,7 @@ def pages(login: Callable[..., FlaskClient]) -> Pages:
 
 
 def months_ago(months: int) -> date:
-    return TODAY - timedelta(days=round(months * 30.4375))
+    return today() - timedelta(days=round(months * 30.4375))
 
 
 @pytest.fixture
@@ -77,7 +80,7 @@ SAM_VISIT = {"weight_kg": "7.0", "lenhei_cm": "78.5", "measure": "l", "muac_mm":
 
 
 def visit(pages: Pages, person_id: str, **values: str) -> TestResponse:
-    data = {"occurred_on": TODAY.isoformat(), "oedema_grade": "0", "referral": "none", **values}
+    data = {"occurred_on": today().isoformat(), "oedema_grade": "0", "referral": "none", **values}
     return pages.post(f"/persons/{person_id}/encounters/new", data)
 
 
@@ -236,7 +239,7 @@ def test_the_preview_classifies_without_saving(
     app: Flask, pages: Pages, register: Callable[..., str]
 ) -> None:
     pid = register()
-    data = {"occurred_on": TODAY.isoformat(), **SAM_VISIT}
+    data = {"occurred_on": today().isoformat(), **SAM_VISIT}
     response = pages.client.post(f"/persons/{pid}/encounters/preview", data=data,
                                  headers={"X-CSRF-Token": pages.token})  # fmt: skip
     assert response.status_code == 200
@@ -300,15 +303,15 @@ def test_admission_is_prefilled_and_the_exit_closes_it(
     assert re.search(r'name="criteria" value="whz_lt_-3" checked', form)
     admitted = pages.post(
         f"/persons/{pid}/episodes/new",
-        {"programme": "sam_otp", "criteria": "whz_lt_-3", "admitted_on": TODAY.isoformat()},
+        {"programme": "sam_otp", "criteria": "whz_lt_-3", "admitted_on": today().isoformat()},
     )
     assert admitted.status_code == 302
     episode_url = admitted.headers["Location"]
     schedule = pages.text(pages.get(episode_url))
     assert 'id="schedule"' in schedule
-    bad_exit = pages.post(f"{episode_url}/exit", {"outcome": "", "exit_on": TODAY.isoformat()})
+    bad_exit = pages.post(f"{episode_url}/exit", {"outcome": "", "exit_on": today().isoformat()})
     assert bad_exit.status_code == 422 and 'id="outcome-error"' in pages.text(bad_exit)
-    done = pages.post(f"{episode_url}/exit", {"outcome": "cured", "exit_on": TODAY.isoformat()})
+    done = pages.post(f"{episode_url}/exit", {"outcome": "cured", "exit_on": today().isoformat()})
     assert done.status_code == 302
     assert 'id="admit"' in pages.text(pages.get(f"/persons/{pid}"))
 
@@ -339,7 +342,7 @@ def test_a_pregnant_womans_visit(pages: Pages, register: Callable[..., str]) -> 
     saved = pages.post(
         f"/persons/{pid}/encounters/new",
         {
-            "occurred_on": TODAY.isoformat(),
+            "occurred_on": today().isoformat(),
             "muac_mm": "205",
             "hb_g_l": "95",
             "pregnancy_status": "pregnant",
@@ -355,7 +358,7 @@ def test_a_pregnant_womans_visit(pages: Pages, register: Callable[..., str]) -> 
 
 def test_home_lists_a_person_once_per_day(pages: Pages, register: Callable[..., str]) -> None:
     pid = register()
-    week_ago = (TODAY - timedelta(days=7)).isoformat()
+    week_ago = (today() - timedelta(days=7)).isoformat()
     visit(pages, pid, **{**SAM_VISIT, "occurred_on": week_ago})
     pages.post(
         f"/persons/{pid}/episodes/new",
@@ -371,7 +374,7 @@ def test_the_exit_form_proposes_what_the_visit_log_says(
     pages: Pages, register: Callable[..., str]
 ) -> None:
     pid = register()
-    month_ago = (TODAY - timedelta(days=30)).isoformat()
+    month_ago = (today() - timedelta(days=30)).isoformat()
     visit(pages, pid, **{**SAM_VISIT, "occurred_on": month_ago})
     admitted = pages.post(
         f"/persons/{pid}/episodes/new",
