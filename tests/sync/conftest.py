@@ -149,3 +149,21 @@ def enrol_in_process(field: Flask, central: Flask) -> FlaskTransport:
     enrol_laptop(field, central_url="http://localhost", code=enrolment_code(central), post=post)
     dev, _url, key = signing_key(field)
     return FlaskTransport(client, dev, key)
+
+
+SyncedPair = tuple[Flask, Flask, FlaskTransport, FlaskTransport, str]
+"""Laptops ``a`` and ``b``, their transports, and the id of the child both hold."""
+
+
+@pytest.fixture
+def synced_pair(central: Flask, laptop: Callable[[str], Flask]) -> SyncedPair:
+    """Laptops a and b enrolled at CO-NEC, both holding one child registered on a."""
+    from contigo.sync_client import run_sync
+    from tests.sync.test_server_apply import register_child
+
+    a, b = laptop("a"), laptop("b")
+    ta, tb = enrol_in_process(a, central), enrol_in_process(b, central)
+    pid = register_child(a)
+    run_sync(a, ta)
+    run_sync(b, tb)
+    return a, b, ta, tb, pid

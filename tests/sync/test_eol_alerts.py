@@ -17,8 +17,8 @@ from contigo.syncui import services as syncui
 from sync.client.engine import UpgradeRequired
 from sync.protocol import SCHEMA_VERSION
 from sync.server.upcast import alerts
-from tests.sync.conftest import enrol_in_process
-from tests.sync.test_server_apply import encounter_ids, record_visit, register_child
+from tests.sync.conftest import SyncedPair, enrol_in_process
+from tests.sync.test_server_apply import encounter_ids, record_visit
 
 NOW_MS = 1_800_000_000_000
 
@@ -56,13 +56,9 @@ def test_a_laptop_warned_of_its_end_of_life_shows_the_date_then_drops_the_warnin
 
 
 def test_a_laptop_past_its_end_of_life_still_pushes_but_no_longer_pulls(
-    central: Flask, laptop: Any
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b = laptop("a"), laptop("b")
-    ta, tb = enrol_in_process(a, central), enrol_in_process(b, central)
-    pid = register_child(a)
-    run_sync(a, ta)
-    run_sync(b, tb)
+    a, b, ta, tb, pid = synced_pair
     record_visit(b, pid)
     server_config(central).min_pull_schema = SCHEMA_VERSION + 1
     with pytest.raises(UpgradeRequired):

@@ -24,22 +24,9 @@ from sync.client.engine import CURSOR_KEY
 from sync.models import PersonSiteAccess, SyncOp
 from sync.outbox import set_state
 from tests.factories import CHILD
-from tests.sync.conftest import enrol_in_process
+from tests.sync.conftest import SyncedPair
 from tests.sync.test_review_queue import Recording, candidates, edit, items, view
-from tests.sync.test_server_apply import _sup, encounter_ids, record_visit, register_child
-
-World = tuple[Flask, Flask, Any, Any, str]
-
-
-@pytest.fixture
-def world(central: Flask, laptop: Any) -> World:
-    """Laptops a and b enrolled at CO-NEC, both holding one child registered on a."""
-    a, b = laptop("a"), laptop("b")
-    ta, tb = enrol_in_process(a, central), enrol_in_process(b, central)
-    pid = register_child(a)
-    run_sync(a, ta)
-    run_sync(b, tb)
-    return a, b, ta, tb, pid
+from tests.sync.test_server_apply import _sup, encounter_ids, record_visit
 
 
 def act(app: Flask, fn: Any, *args: Any) -> Any:
@@ -75,8 +62,8 @@ def register_twin(app: Flask, **overrides: Any) -> str:
         return persons.register(s, get_vault(app), actor, actor.home_site_id, data).id
 
 
-def test_s11_delete_vs_concurrent_edit(central: Flask, world: World) -> None:
-    a, b, ta, tb, pid = world
+def test_s11_delete_vs_concurrent_edit(central: Flask, synced_pair: SyncedPair) -> None:
+    a, b, ta, tb, pid = synced_pair
     assert act(a, lifecycle.delete, pid, "registered by mistake")
     edit(b, pid, phone="+57 311 000")
     run_sync(a, ta)
@@ -110,9 +97,9 @@ def test_s11_delete_vs_concurrent_edit(central: Flask, world: World) -> None:
 
 
 def test_an_encounter_for_a_deleted_person_is_stored_and_reviewed(
-    central: Flask, world: World
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, pid = world
+    a, b, ta, tb, pid = synced_pair
     act(a, lifecycle.delete, pid, "moved away")
     run_sync(a, ta)
     visit = record_visit(b, pid)
@@ -123,9 +110,9 @@ def test_an_encounter_for_a_deleted_person_is_stored_and_reviewed(
 
 
 def test_s12_encounter_recorded_offline_for_a_person_merged_meanwhile(
-    central: Flask, world: World
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, first = world
+    a, b, ta, tb, first = synced_pair
     second = register_twin(b)
     run_sync(b, tb)
     run_sync(a, ta)
@@ -152,9 +139,9 @@ def test_s12_encounter_recorded_offline_for_a_person_merged_meanwhile(
 
 
 def test_s21_duplicate_merge_redirects_later_ops_and_unmerge_separates_them(
-    central: Flask, world: World
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, first = world
+    a, b, ta, tb, first = synced_pair
     second = register_twin(b, nationality="CO")
     visit = record_visit(b, second, 3)
     run_sync(b, tb)
@@ -191,8 +178,8 @@ def test_s21_duplicate_merge_redirects_later_ops_and_unmerge_separates_them(
         assert sorted(found(app)) == sorted([first, second])
 
 
-def test_impossible_merges_are_refused_locally(world: World) -> None:
-    a, _b, _ta, _tb, first = world
+def test_impossible_merges_are_refused_locally(synced_pair: SyncedPair) -> None:
+    a, _b, _ta, _tb, first = synced_pair
     second = register_twin(a)
     third = register_twin(a)
     with pytest.raises(ValidationFailed) as self_merge:
@@ -209,9 +196,9 @@ def test_impossible_merges_are_refused_locally(world: World) -> None:
 
 
 def test_a_stale_reverse_merge_is_rejected_and_the_laptop_returns_to_server_state(
-    central: Flask, world: World
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, first = world
+    a, b, ta, tb, first = synced_pair
     second = register_twin(a)
     run_sync(a, ta)
     run_sync(b, tb)
@@ -229,8 +216,8 @@ def test_a_stale_reverse_merge_is_rejected_and_the_laptop_returns_to_server_stat
     assert survivor(b, second) == first and survivor(b, first) is None
 
 
-def test_replaying_the_whole_feed_is_idempotent(central: Flask, world: World) -> None:
-    a, b, ta, tb, first = world
+def test_replaying_the_whole_feed_is_idempotent(central: Flask, synced_pair: SyncedPair) -> None:
+    a, b, ta, tb, first = synced_pair
     second = register_twin(a)
     run_sync(a, ta)
     act(a, lifecycle.merge, first, second)
@@ -250,11 +237,11 @@ def test_replaying_the_whole_feed_is_idempotent(central: Flask, world: World) ->
         assert lifecycle.state_of(get_vault(b), person).deceased_on == "2025-06-01"
 
 
-def test_a_health_worker_cannot_change_a_lifecycle(world: World) -> None:
+def test_a_health_worker_cannot_change_a_lifecycle(synced_pair: SyncedPair) -> None:
     from contigo.auth import services as auth
     from contigo.errors import Forbidden
 
-    a, _b, _ta, _tb, first = world
+    a, _b, _ta, _tb, first = synced_pair
     with a.test_request_context(), session_scope(a) as s:
         sup = _sup(s)
         auth.add_user(

@@ -27,7 +27,7 @@ from sync.hlc import HLC
 from sync.models import FieldVersion, ReviewItem, SyncOp
 from sync.protocol import SCHEMA_VERSION
 from sync.server import iso
-from tests.sync.conftest import PASSWORD, enrol_in_process
+from tests.sync.conftest import PASSWORD, SyncedPair
 from tests.sync.test_server_apply import _sup, record_visit, register_child
 
 
@@ -90,25 +90,14 @@ def field_version(app: Flask, person_id: str, name: str) -> FieldVersion:
         return fv
 
 
-@pytest.fixture
-def world(central: Flask, laptop: Any) -> tuple[Flask, Flask, Any, Any, str]:
-    """Laptops a and b enrolled at CO-NEC, both holding one child registered on a."""
-    a, b = laptop("a"), laptop("b")
-    ta, tb = enrol_in_process(a, central), enrol_in_process(b, central)
-    pid = register_child(a)
-    run_sync(a, ta)
-    run_sync(b, tb)
-    return a, b, ta, tb, pid
-
-
 def test_a_replay_carries_current_state_so_a_lost_response_converges(
-    central: Flask, world: tuple[Flask, Flask, Any, Any, str]
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
     """SYNC.md §6 in four steps with the real engine: B's push commits but its answer is lost;
     A's later edit wins; B pulls while its op is still pending; B's retry is a replay. The stored
     result names version 1, older than the version B pulled, so only the *current* state in the
     replay lets B drop its losing value."""
-    a, b, ta, tb, pid = world
+    a, b, ta, tb, pid = synced_pair
     recording = Recording(tb)
     faulty = FaultyTransport(recording)
     edit(b, pid, phone="+57 B")
@@ -149,9 +138,9 @@ def _device(app: Flask) -> str:
 
 
 def test_s3_clinical_conflict_reaches_every_device_and_a_resolution_closes_it(
-    central: Flask, world: tuple[Flask, Flask, Any, Any, str]
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, pid = world
+    a, b, ta, tb, pid = synced_pair
     first, second = date(2024, 3, 1), date(2024, 2, 1)
     edit(a, pid, birth_date=first)
     edit(b, pid, birth_date=second)
@@ -199,9 +188,9 @@ def test_s3_clinical_conflict_reaches_every_device_and_a_resolution_closes_it(
 
 
 def test_s2_the_lww_loser_is_kept_in_an_administrative_item(
-    central: Flask, world: tuple[Flask, Flask, Any, Any, str]
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, pid = world
+    a, b, ta, tb, pid = synced_pair
     edit(a, pid, phone="+57 A")
     time.sleep(0.005)
     edit(b, pid, phone="+57 B")
@@ -224,9 +213,9 @@ def test_s2_the_lww_loser_is_kept_in_an_administrative_item(
 
 
 def test_s4_identical_concurrent_edits_open_nothing(
-    central: Flask, world: tuple[Flask, Flask, Any, Any, str]
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, pid = world
+    a, b, ta, tb, pid = synced_pair
     edit(a, pid, birth_date=date(2024, 3, 1), phone="+57 1")
     edit(b, pid, birth_date=date(2024, 3, 1), phone="+57 1")
     run_sync(a, ta)
@@ -237,9 +226,9 @@ def test_s4_identical_concurrent_edits_open_nothing(
 
 
 def test_s21_a_child_registered_twice_opens_a_possible_duplicate(
-    central: Flask, world: tuple[Flask, Flask, Any, Any, str]
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, first = world
+    a, b, ta, tb, first = synced_pair
     second = register_child(b)
     run_sync(b, tb)
     (item,) = items(central, kind="possible_duplicate")
@@ -250,10 +239,8 @@ def test_s21_a_child_registered_twice_opens_a_possible_duplicate(
     assert items(a, id=item.id)[0].status == "open"
 
 
-def test_an_unrelated_child_is_not_a_duplicate(
-    central: Flask, world: tuple[Flask, Flask, Any, Any, str]
-) -> None:
-    _a, b, _ta, tb, _first = world
+def test_an_unrelated_child_is_not_a_duplicate(central: Flask, synced_pair: SyncedPair) -> None:
+    _a, b, _ta, tb, _first = synced_pair
     with b.test_request_context(), session_scope(b) as s:
         from tests.sync.test_server_apply import CHILD
 
@@ -293,9 +280,9 @@ def _push_visit_from_another_site(central: Flask, tb: Any, pid: str, weight: flo
 
 
 def test_same_day_weights_far_apart_at_two_sites_are_implausible(
-    central: Flask, world: tuple[Flask, Flask, Any, Any, str]
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, _b, ta, tb, pid = world
+    a, _b, ta, tb, pid = synced_pair
     record_visit(a, pid, 1)  # 7.1 kg at CO-NEC
     run_sync(a, ta)
     _push_visit_from_another_site(central, tb, pid, 7.5)  # within 10 %
@@ -310,9 +297,9 @@ def test_same_day_weights_far_apart_at_two_sites_are_implausible(
 
 
 def test_items_open_over_seven_days_escalate_to_the_country_lead_who_resolves_on_central(
-    central: Flask, world: tuple[Flask, Flask, Any, Any, str]
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b, ta, tb, pid = world
+    a, b, ta, tb, pid = synced_pair
     edit(a, pid, given_names="Ana María")
     edit(b, pid, given_names="Anna")
     run_sync(a, ta)

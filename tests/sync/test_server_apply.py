@@ -18,7 +18,7 @@ from contigo.sync_client import run_sync
 from contigo.vault import get_vault
 from sync.models import OutboxOp, SyncChange, SyncOp
 from tests.factories import CHILD, VISIT
-from tests.sync.conftest import enrol_in_process
+from tests.sync.conftest import SyncedPair, enrol_in_process
 
 
 def _sup(s: Any) -> User:
@@ -63,13 +63,9 @@ def test_two_laptops_converge_on_one_history(central: Flask, laptop: Any) -> Non
 
 
 def test_field_edit_merges_and_result_carries_authoritative_state(
-    central: Flask, laptop: Any
+    central: Flask, synced_pair: SyncedPair
 ) -> None:
-    a, b = laptop("a"), laptop("b")
-    ta, tb = enrol_in_process(a, central), enrol_in_process(b, central)
-    pid = register_child(a)
-    run_sync(a, ta)
-    run_sync(b, tb)
+    a, b, ta, tb, pid = synced_pair
     with a.test_request_context(), session_scope(a) as s:
         persons.update(s, get_vault(a), _sup(s), pid, {"phone": "+57 300"})
     with b.test_request_context(), session_scope(b) as s:
