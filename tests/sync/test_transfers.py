@@ -314,7 +314,6 @@ def test_the_receiving_site_reads_the_person_until_it_decides(central: Flask, fi
     from contigo.auth.models import User
     from contigo.glass.models import AccessGrant
     from contigo.glass.review import grant_rows
-    from tests.conftest import csrf_of
     from tests.sync.test_visitor import sign_in
 
     a, ta = field("a", "CO-A")
@@ -353,14 +352,7 @@ def test_the_receiving_site_reads_the_person_until_it_decides(central: Flask, fi
             site_id=b_here,
             language="en",
         )
-    admin = b.test_client()
-    signed = admin.post(
-        "/login",
-        data={"username": "admin", "password": PASSWORD, "csrf_token": csrf_of(admin)},
-        base_url="http://localhost",
-    )
-    assert signed.status_code == 302
-    listed = admin.get("/glass/grants", base_url="http://localhost")
+    listed = sign_in(b, "admin").get("/glass/grants", base_url="http://localhost")
     assert b"Central server (a visit of this site)" in listed.data  # who gave it, on the page
     # A laptop of the site enrolled now: its first pull brings the person and the visit.
     b2, tb2 = field("b2", "PE-B")

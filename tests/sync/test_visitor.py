@@ -82,11 +82,11 @@ def laptop_at(tmp_path: Path, central: Flask, site: str) -> tuple[Flask, FlaskTr
     return app, transport
 
 
-def sign_in(app: Flask) -> FlaskClient:
+def sign_in(app: Flask, username: str = "sup") -> FlaskClient:
     client = app.test_client()
     resp = client.post(
         "/login",
-        data={"username": "sup", "password": PASSWORD, "csrf_token": csrf_of(client)},
+        data={"username": username, "password": PASSWORD, "csrf_token": csrf_of(client)},
         base_url="http://localhost",
     )
     assert resp.status_code == 302
