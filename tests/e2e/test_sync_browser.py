@@ -8,9 +8,7 @@ presses "Sync now", watches the progress, and sees the record synced and on the 
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -24,7 +22,7 @@ from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.vault import get_vault
 from sync.models import SyncOp
-from tests.e2e.conftest import Server, _wait_until_up, contigo_command, free_port
+from tests.e2e.conftest import Instance, Server
 from tests.e2e.test_flow import months_ago, register
 from tests.sync.live import (
     FAST,
@@ -50,17 +48,8 @@ def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
 def serve(instance: Path) -> Server:
     """``contigo serve`` over an enrolled laptop's folder; automatic sync off, so only the
     button syncs."""
-    port = free_port()
-    log = instance.parent / f"serve-{port}.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CONTIGO_")}
-    env |= FAST | {"CONTIGO_AUTO_SYNC_SECONDS": "0"}
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*contigo_command(), "--instance", str(instance), "serve", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
-    server = Server(instance, port, process, log, username="sup", password=PASSWORD)
-    _wait_until_up(server)
+    server = Instance(instance).serve(CONTIGO_AUTO_SYNC_SECONDS="0", **FAST)
+    server.username, server.password = "sup", PASSWORD  # the laptop's supervisor
     return server
 
 
@@ -102,8 +91,8 @@ def test_sync_now_sends_a_new_record_with_progress_and_marks_it_synced(
 
 def sign_in(page: Page, server: Server) -> None:
     page.goto(f"{server.url}/login")
-    page.fill("#username", "sup")
-    page.fill("#password", PASSWORD)
+    page.fill("#username", server.username)
+    page.fill("#password", server.password)
     page.click("button[type=submit].primary")
     expect(page.locator(".lock-form button")).to_be_visible()
 
