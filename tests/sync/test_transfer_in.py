@@ -9,7 +9,7 @@ talking to the central through the Flask test client, signed like real HTTP.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from flask import Flask
@@ -69,19 +69,29 @@ def ask_in(b: Flask, client: FlaskClient, person_id: str, reason: str) -> Any:
     )
 
 
-def visiting(tmp_path: Path, central: Flask, owner_site: dict[str, Any]) -> tuple[Flask, Any]:
+class Visit(NamedTuple):
+    """The owner's laptop A and its child, and laptop B at another site visiting the child."""
+
+    a: Flask
+    transport_a: Any
+    person_id: str
+    b: Flask
+    transport_b: Any
+
+
+@pytest.fixture
+def visit(tmp_path: Path, central: Flask, owner_site: dict[str, Any]) -> Visit:
     """Laptop B at another site, whose supervisor found the owner's child by a visitor lookup."""
     b, transport_b = laptop_at(tmp_path, central, OTHER)
     assert post(sign_in(b), lookup(owner_site)).status_code == 302
-    return b, transport_b
+    a, transport_a = owner_site["app"], owner_site["transport"]
+    return Visit(a, transport_a, owner_site["person_id"], b, transport_b)
 
 
 def test_a_visiting_site_asks_to_take_over_and_the_owner_accepts(
-    tmp_path: Path, central: Flask, owner_site: dict[str, Any]
+    central: Flask, visit: Visit
 ) -> None:
-    a, transport_a = owner_site["app"], owner_site["transport"]
-    pid = owner_site["person_id"]
-    b, transport_b = visiting(tmp_path, central, owner_site)
+    a, transport_a, pid, b, transport_b = visit
     home = owner_of(a, pid)
     client_b = sign_in(b)
     page = client_b.get(f"/persons/{pid}", base_url=BASE)
@@ -133,12 +143,8 @@ def test_a_visiting_site_asks_to_take_over_and_the_owner_accepts(
     assert rows[OTHER] == ("owner", None) and rows[str(home)][0] == "previous_owner"
 
 
-def test_the_owner_rejects_and_the_visit_stays_as_it_was(
-    tmp_path: Path, central: Flask, owner_site: dict[str, Any]
-) -> None:
-    a, transport_a = owner_site["app"], owner_site["transport"]
-    pid = owner_site["person_id"]
-    b, transport_b = visiting(tmp_path, central, owner_site)
+def test_the_owner_rejects_and_the_visit_stays_as_it_was(central: Flask, visit: Visit) -> None:
+    a, transport_a, pid, b, transport_b = visit
     assert ask_in(b, sign_in(b), pid, "Settled here").status_code == 302
     tid = the_transfer(b, pid).id
     run_sync(b, transport_b)
@@ -176,10 +182,9 @@ def rejections(app: Flask) -> list[str]:
 
 
 def test_the_server_refuses_a_site_deciding_its_own_request_or_asking_without_access(
-    tmp_path: Path, central: Flask, owner_site: dict[str, Any]
+    tmp_path: Path, central: Flask, visit: Visit
 ) -> None:
-    pid = owner_site["person_id"]
-    b, transport_b = visiting(tmp_path, central, owner_site)
+    _a, _ta, pid, b, transport_b = visit
     assert ask_in(b, sign_in(b), pid, "Settled here").status_code == 302
     tid = the_transfer(b, pid).id
     forge(b, "transfer.decide", tid, pid, {"transfer_id": tid, "decision": "accept"})
@@ -201,15 +206,13 @@ def test_the_server_refuses_a_site_deciding_its_own_request_or_asking_without_ac
 
 
 def test_a_transfer_sent_to_a_visiting_site_lengthens_the_visit_on_its_laptops(
-    tmp_path: Path, central: Flask, owner_site: dict[str, Any]
+    central: Flask, visit: Visit
 ) -> None:
     from datetime import datetime
 
     from contigo.glass.models import AccessGrant
 
-    a, transport_a = owner_site["app"], owner_site["transport"]
-    pid = owner_site["person_id"]
-    b, transport_b = visiting(tmp_path, central, owner_site)
+    a, transport_a, pid, b, transport_b = visit
     run_sync(b, transport_b)
 
     def until_on_b() -> datetime | None:
