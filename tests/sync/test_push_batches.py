@@ -56,6 +56,14 @@ def _outbox_ids(app: Flask) -> list[str]:
         return list(s.scalars(select(OutboxOp.op_id).order_by(OutboxOp.local_seq)))
 
 
+def _child_with_visits(app: Flask, visits: int) -> list[str]:
+    """Register a child on ``app`` and record ``visits`` visits; the outbox's op ids in order."""
+    pid = register_child(app)
+    for days in range(1, visits + 1):
+        record_visit(app, pid, days)
+    return _outbox_ids(app)
+
+
 def _ledger_count(central: Flask) -> int:
     with session_scope(central) as s:
         return int(s.scalar(select(func.count()).select_from(SyncOp)) or 0)
@@ -66,10 +74,7 @@ def test_batches_reach_the_server_in_outbox_order_and_all_are_acknowledged(
 ) -> None:
     a = laptop("a")
     net = Recording(enrol_in_process(a, central))
-    pid = register_child(a)
-    for days in range(1, 8):
-        record_visit(a, pid, days)
-    written = _outbox_ids(a)
+    written = _child_with_visits(a, 7)
     with a.app_context():
         engine = engine_for(a, net)
         engine.batch_size = 3
@@ -82,10 +87,7 @@ def test_batches_reach_the_server_in_outbox_order_and_all_are_acknowledged(
 def test_a_413_halves_the_batch_and_every_op_still_goes_once(central: Flask, laptop: Any) -> None:
     a = laptop("a")
     net = Recording(enrol_in_process(a, central), limit=2)
-    pid = register_child(a)
-    for days in range(1, 8):
-        record_visit(a, pid, days)
-    written = _outbox_ids(a)
+    written = _child_with_visits(a, 7)
     report = run_sync(a, net)
     assert net.refused == [8, 4]
     assert [len(batch) for batch in net.pushed] == [2, 2, 2, 2]
@@ -99,10 +101,7 @@ def test_a_refused_batch_stops_the_run_and_keeps_its_ops_and_the_rest(
 ) -> None:
     a = laptop("a")
     net = Recording(enrol_in_process(a, central), status=500, fail_at=2)
-    pid = register_child(a)
-    for days in range(1, 6):
-        record_visit(a, pid, days)
-    written = _outbox_ids(a)
+    written = _child_with_visits(a, 5)
     with a.app_context():
         engine = engine_for(a, net)
         engine.batch_size = 2
