@@ -331,6 +331,31 @@ def pending_count(s: Session, actor: User) -> int:
     return int(found or 0)
 
 
+@dataclass(frozen=True, slots=True)
+class PageState:
+    """What a person page shows of transfers, for ``actor``."""
+
+    moved: PersonTransfer | None
+    """The accepted transfer that moved the person away from the actor's sites."""
+    pending: PersonTransfer | None
+    """The person's open request."""
+    side: str | None
+    """The actor's side of ``pending`` (``from``, ``to``), if any."""
+    action: str | None
+    """The transfer the actor may start (:func:`action_for`) when none is pending."""
+
+
+def page_state(s: Session, actor: User, person: Person) -> PageState:
+    """The transfers part of ``person``'s page for ``actor``; reads nothing personal."""
+    pending = open_transfer(s, person.id)
+    return PageState(
+        moved=transferred_away(s, actor, person),
+        pending=pending,
+        side=side_of(s, actor, pending) if pending is not None else None,
+        action=action_for(s, actor, person) if pending is None else None,
+    )
+
+
 def banner(s: Session, actor: User, person: Person) -> PersonTransfer | None:
     """The accepted transfer that moved ``person`` away from ``actor``'s site (for the
     "Transferred to B on …" banner), or the open request, if any."""

@@ -138,37 +138,17 @@ def cancel(transfer_id: str) -> Any:
 
 
 def install_banner(app: Any) -> None:
-    """Give templates ``transfer_banner(person_id)``, the transfer to show on a person page, and
-    ``incoming_transfers()``, the count of waiting requests shown in the menu."""
+    """Give templates ``transfer_state(person_id)``, what a person page shows of transfers
+    (:class:`.services.PageState`), and ``incoming_transfers()``, the count of waiting requests
+    shown in the menu."""
 
-    def transfer_banner(person_id: str) -> Any:
+    def transfer_state(person_id: str) -> services.PageState | None:
         person = db.session().get(Person, person_id)
         if person is None:
             return None
-        return services.banner(db.session(), current_user(), person)
+        return services.page_state(db.session(), current_user(), person)
 
-    app.jinja_env.globals["transfer_banner"] = transfer_banner
-
-    def transfer_action(person_id: str) -> str | None:
-        """``out``, ``in`` or ``None``: the transfer the user may start for the person."""
-        person = db.session().get(Person, person_id)
-        if person is None:
-            return None
-        return services.action_for(db.session(), current_user(), person)
-
-    app.jinja_env.globals["transfer_action"] = transfer_action
-
-    def open_transfer(person_id: str) -> Any:
-        """The person's open transfer request, if any."""
-        return services.open_transfer(db.session(), person_id)
-
-    app.jinja_env.globals["open_transfer"] = open_transfer
-
-    def transfer_side(transfer: Any) -> str | None:
-        """The user's side of a transfer (``from``, ``to``) or ``None``."""
-        return services.side_of(db.session(), current_user(), transfer)
-
-    app.jinja_env.globals["transfer_side"] = transfer_side
+    app.jinja_env.globals["transfer_state"] = transfer_state
 
     def incoming_transfers() -> int | None:
         """The inbox count for the menu, or ``None`` when the user cannot decide transfers."""
