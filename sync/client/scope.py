@@ -93,10 +93,13 @@ def note_scope(s: Session, body: Any) -> None:
     _store(s, ADD_KEY, list(adds))
     _store(s, REMOVE_KEY, list(removes))
     visits = scope.get("visits")
-    noted = _visits(s)
-    if isinstance(visits, dict):
-        noted |= {p: e for p, e in visits.items() if isinstance(e, str)}
-    set_state(s, VISITS_KEY, json.dumps({p: e for p, e in noted.items() if p not in removes}))
+    before = _visits(s)
+    noted = before | (
+        {p: e for p, e in visits.items() if isinstance(e, str)} if isinstance(visits, dict) else {}
+    )
+    noted = {p: e for p, e in noted.items() if p not in removes}
+    if noted != before:
+        set_state(s, VISITS_KEY, json.dumps(noted))
 
 
 def _visits(s: Session) -> dict[str, str]:
