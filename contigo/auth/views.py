@@ -10,6 +10,7 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from contigo import db
 from contigo.auth import services
 from contigo.auth.current import current_user
+from contigo.auth.redirects import safe_next
 from contigo.errors import AccountLocked, Locked, Unauthenticated, WrongCredentials
 from contigo.i18n import LANGUAGES, translate
 from contigo.vault import get_vault
@@ -18,9 +19,7 @@ bp = Blueprint("auth", __name__)
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//"):
-        return target
-    return url_for("home.index")
+    return safe_next(target, url_for("home.index"))
 
 
 def unlock_session(s: Any, username: str, password: str) -> Any:
