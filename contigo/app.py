@@ -38,6 +38,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     errors.init_app(app)
     security.init_app(app)
     vault.init_app(app)
+    from contigo.auth import sessions
+
+    sessions.init_app(app)
 
     if app.config.get("AUTO_MIGRATE", True):
         from contigo.migrate import upgrade

@@ -93,6 +93,9 @@ def load(instance: Path, test_config: dict[str, Any] | None = None) -> dict[str,
         merged.update(test_config)
     if not merged.get("SECRET_KEY"):
         merged["SECRET_KEY"] = _secret_key(instance)
+    # Central is served behind TLS: its session cookie never travels in clear. A laptop serves
+    # plain HTTP on 127.0.0.1, where a Secure cookie would not come back.
+    merged.setdefault("SESSION_COOKIE_SECURE", merged.get("CONTIGO_MODE") == "central")
     if not merged.get("DATABASE_URL"):
         merged["DATABASE_URL"] = f"sqlite:///{(instance / 'contigo.sqlite3').as_posix()}"
     return merged

@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import MetaData
 
 from contigo.audit.models import AuditEntry
-from contigo.auth.models import ApiToken, KeyEntry, User, UserSite
+from contigo.auth.models import AuthSession, KeyEntry, User, UserSite
 from contigo.db import Base
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode
@@ -20,9 +20,9 @@ METADATA: list[MetaData] = [Base.metadata, SyncBase.metadata]
 __all__ = [
     "METADATA",
     "AccessGrant",
-    "ApiToken",
     "Appointment",
     "AuditEntry",
+    "AuthSession",
     "CareEpisode",
     "DeviceScope",
     "Encounter",

@@ -40,6 +40,8 @@ class Vault:
         self._fuzzy: FuzzyNameIndex | None = None
         self.scrypt_n = scrypt_n
         self.last_activity = time.monotonic()
+        # Called after every lock (contigo.auth.sessions: a laptop's sessions and tokens end).
+        self.on_lock: list[Callable[[], None]] = []
 
     # ── state ──────────────────────────────────────────────────────────────
     @property
@@ -66,6 +68,8 @@ class Vault:
             self._person_keys.clear()
             self._subkeys.clear()
             self._fuzzy = None
+        for hook in self.on_lock:
+            hook()
 
     # ── set-up and unlock ──────────────────────────────────────────────────
     def initialise(self) -> None:

@@ -138,12 +138,12 @@ def _one_encounter(
     public=True,
     request=TokenRequestSchema,
     response=TokenOutSchema,
-    errors=(401, 429),
+    errors=(401,),
 )
 def token() -> Response:
     """On a locked laptop a valid password also unlocks it, exactly as the login page does.
-    Wrong credentials answer 401 (an unknown user and a wrong password look the same); after
-    too many failures the account is locked for a while (429 with Retry-After)."""
+    Every refusal answers the same 401 after the same work: an unknown user, a wrong password
+    and a locked-out or deactivated account cannot be told apart (the login page likewise)."""
     creds = _body(TokenRequestSchema())
     s = db.session()
     user: User = unlock_session(s, creds["username"], creds["password"])

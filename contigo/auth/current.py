@@ -31,12 +31,20 @@ def _api_user() -> User | None:
 
 
 def current_user() -> User:
-    """The request's user; raises when there is none or the vault is locked."""
+    """The request's user; raises when there is none or the vault is locked.
+
+    A browser session or token is only ever found in the server-side store
+    (:mod:`contigo.auth.sessions`), which a laptop empties when it locks: after a lock, the
+    next person's unlock opens nothing of the previous one's.
+    """
     if "user" in g:
         user: User = g.user
         return user
     vault = get_vault()
-    if request.path.startswith("/api/"):
+    is_api = request.path.startswith("/api/")
+    if is_api and not vault.is_unlocked:
+        raise Locked()  # every token ended with the lock: ask for a new one (it unlocks)
+    if is_api:
         found = _api_user()
     else:
         uid = session.get("uid")
@@ -47,26 +55,33 @@ def current_user() -> User:
     g.lang = session.get("lang") or found.language
     if not vault.is_unlocked:
         raise Locked()
-    if current_app.config["CONTIGO_MODE"] == "central":
-        _expire_idle_session(found)
-    elif vault.idle_for() > current_app.config["IDLE_LOCK_SECONDS"]:
-        vault.lock()
-        raise Locked()
-    vault.touch()
+    if not is_api:
+        _expire_idle_session()
+    if current_app.config["CONTIGO_MODE"] != "central":
+        if vault.idle_for() > current_app.config["IDLE_LOCK_SECONDS"]:
+            vault.lock()
+            raise Locked()
+        vault.touch()
     g.user = found
     return found
 
 
-def _expire_idle_session(user: User) -> None:
-    """On the central server the key stays loaded for sync; an idle *session* ends instead."""
-    if request.path.startswith("/api/"):
-        return
+#: How stale a session's last-seen time may get before a request writes it again (central
+#: writes it to the database; a few seconds of slack spares a write on every request).
+SEEN_SLACK_SECONDS = 5.0
+
+
+def _expire_idle_session() -> None:
+    """Each browser session ends after its own idle time: one user's activity on a shared
+    laptop keeps nobody else's session open. (The laptop as a whole also locks once nobody
+    at all has been active that long, dropping the keys.)"""
     now = time.time()
     seen = float(session.get("seen", now))
     if now - seen > current_app.config["IDLE_LOCK_SECONDS"]:
         session.clear()
         raise Unauthenticated()
-    session["seen"] = now
+    if "seen" not in session or now - seen >= SEEN_SLACK_SECONDS:
+        session["seen"] = now
 
 
 def login_required(view: F) -> F:

@@ -1,4 +1,4 @@
-"""Users, their sites, API tokens and the laptop's key ring.
+"""Users, their sites, central's sessions and the laptop's key ring.
 
 A user's password never verifies against a hash on a laptop: it derives a key that unwraps the
 user's copy of the device master key. A wrong password fails to unwrap; nothing else is stored.
@@ -71,16 +71,18 @@ class UserSite(Base):
     site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), primary_key=True)
 
 
-class ApiToken(Base):
-    """A bearer token for the JSON API; only its SHA-256 is stored."""
+class AuthSession(Base):
+    """A browser session or API bearer token held on central (:mod:`contigo.auth.sessions`);
+    keyed by the SHA-256 of its id, never the id itself. Laptops keep these in memory."""
 
-    __tablename__ = "api_tokens"
+    __tablename__ = "auth_sessions"
 
-    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
-    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(8))
+    user_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime, index=True)
 
 
 class KeyEntry(Base):

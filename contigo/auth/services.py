@@ -2,25 +2,55 @@
 
 On a laptop the password is checked by unwrapping the user's copy of the master key: a wrong
 password fails to unwrap. After ``MAX_FAILED_LOGINS`` failures the account is locked for
-``LOCKOUT_SECONDS``; a success resets the count.
+``LOCKOUT_SECONDS``; a success resets the count. A refusal never says which check failed.
 """
 
 from __future__ import annotations
 
-import hashlib
 import secrets
-from datetime import datetime, timedelta
+from contextlib import suppress
+from datetime import UTC, datetime, timedelta
 
+from flask import current_app
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contigo import crypto
 from contigo.audit.services import record as audit
-from contigo.auth.models import ROLES, ApiToken, User, UserSite
+from contigo.auth import sessions
+from contigo.auth.models import ROLES, User, UserSite
 from contigo.db import utcnow
-from contigo.errors import AccountLocked, ValidationFailed, WrongCredentials
+from contigo.errors import ValidationFailed, WrongCredentials
 from contigo.i18n import translate
 from contigo.usersync.keys import unlock_vault
 from contigo.vault import Vault
+
+
+class LoginRefused(WrongCredentials):
+    """One answer for every refused sign-in: unknown user, wrong password, locked-out or
+    deactivated account (same status, same message, same work), so none can be told apart."""
+
+    message_id = "sess.login_refused"
+
+
+_DECOYS: dict[int, crypto.WrappedKey] = {}
+
+
+def _decoy(n: int) -> crypto.WrappedKey:
+    """A wrapped key no password opens, at the cost users' keys have (made once per cost)."""
+    found = _DECOYS.get(n)
+    if found is None:
+        found = _DECOYS[n] = crypto.wrap_with_password(
+            secrets.token_urlsafe(32), crypto.new_key(), params=crypto.KdfParams(n=n)
+        )
+    return found
+
+
+def _spend_as_a_real_check(v: Vault, password: str) -> None:
+    """Run the password through the same derivation a real unlock runs, against a decoy, so a
+    refusal takes as long whether or not the account exists or may sign in."""
+    with suppress(crypto.WrongPassword):
+        crypto.unwrap_with_password(password, _decoy(v.scrypt_n))
 
 
 def authenticate(
@@ -28,16 +58,24 @@ def authenticate(
 ) -> User:
     """Check a password and unlock the vault with it (or confirm it against an unlocked vault).
 
-    Raises :class:`WrongCredentials` (an unknown user and a wrong password look the same) or
-    :class:`AccountLocked`. Failures and successes are audited. This is the one service that
-    commits: a failed attempt must count towards the lockout even though the request fails.
+    Raises :class:`LoginRefused`, whatever the reason (see there): an unknown, deactivated or
+    locked-out account costs the same key derivation as a wrong password and writes one audit
+    entry as it does. This is the one service that commits: a failed attempt must count towards
+    the lockout even though the request fails.
     """
     user = s.scalar(select(User).where(User.username == username.strip().lower()))
     now = utcnow()
-    if user is None or not user.active or user.wrapped_master_key is None:
-        raise WrongCredentials()
-    if user.locked_until is not None and user.locked_until > now:
-        raise AccountLocked()
+    if (
+        user is None
+        or not user.active
+        or user.wrapped_master_key is None
+        or (user.locked_until is not None and user.locked_until > now)
+    ):
+        _spend_as_a_real_check(v, password)
+        uid = user.id if user is not None else None
+        audit(s, user_id=uid, action="login_refused", entity_type="user", entity_id=uid)
+        s.commit()
+        raise LoginRefused()
     if not unlock_vault(v, user, password):
         user.failed_logins += 1
         if user.failed_logins >= max_failed:
@@ -45,7 +83,7 @@ def authenticate(
             user.failed_logins = 0
         audit(s, user_id=user.id, action="login_failed", entity_type="user", entity_id=user.id)
         s.commit()
-        raise WrongCredentials()
+        raise LoginRefused()
     user.failed_logins = 0
     user.locked_until = None
     audit(s, user_id=user.id, action="login", entity_type="user", entity_id=user.id)
@@ -53,24 +91,22 @@ def authenticate(
 
 
 def issue_token(s: Session, user: User, ttl_s: int) -> tuple[str, datetime]:
-    """A new bearer token for the API; only its hash is stored."""
-    token = secrets.token_urlsafe(32)
-    expires = utcnow() + timedelta(seconds=ttl_s)
-    s.add(ApiToken(user_id=user.id, token_hash=_hash(token), expires_at=expires))
-    return token, expires
+    """A new bearer token for the API, held in the session store (:mod:`contigo.auth.sessions`)
+    with the browser sessions, so lock and sign-out end it too; only its hash is stored."""
+    token, expires = sessions.issue_token(current_app, user.id, ttl_s)
+    return token, datetime.fromtimestamp(expires, UTC)
 
 
 def user_for_token(s: Session, token: str) -> User | None:
-    """The user a valid, unexpired token belongs to."""
-    row = s.scalar(select(ApiToken).where(ApiToken.token_hash == _hash(token)))
-    if row is None or row.expires_at <= utcnow():
-        return None
-    user = s.get(User, row.user_id)
+    """The active user a live (unexpired, unrevoked) token belongs to."""
+    uid = sessions.token_user_id(current_app, token)
+    user = s.get(User, uid) if uid else None
     return user if user is not None and user.active else None
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def end_sessions(user_id: str) -> None:
+    """Sign a user out everywhere: every browser session and API token of theirs ends."""
+    sessions.store(current_app).revoke_user(user_id)
 
 
 def add_user(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from contextlib import suppress
 from typing import Any
 
@@ -11,7 +12,7 @@ from contigo import db
 from contigo.auth import services
 from contigo.auth.current import current_user
 from contigo.auth.redirects import safe_next
-from contigo.errors import AccountLocked, Locked, Unauthenticated, WrongCredentials
+from contigo.errors import Locked, Unauthenticated, WrongCredentials
 from contigo.i18n import LANGUAGES, translate
 from contigo.vault import get_vault
 
@@ -50,12 +51,12 @@ def login() -> Any:
         username = request.form.get("username", "")
         try:
             user = unlock_session(db.session(), username, request.form.get("password", ""))
-        except (WrongCredentials, AccountLocked) as exc:
+        except WrongCredentials as exc:
             error = exc.message()
         else:
-            session.clear()
-            session["uid"] = user.id
-            session["lang"] = session.get("lang") or user.language
+            lang = session.get("lang") or user.language
+            session.clear()  # a new user: a new session id (contigo.auth.sessions)
+            session.update(uid=user.id, lang=lang, seen=time.time())
             return redirect(_safe_next(request.args.get("next")))
     return render_template(
         "auth/login.html", error=error, username=username, locked=not get_vault().is_unlocked
@@ -64,8 +65,15 @@ def login() -> Any:
 
 @bp.route("/lock", methods=["POST"])
 def lock() -> Any:
-    """Lock the laptop now: keys leave memory; the next user must unlock again."""
-    get_vault().lock()
+    """Lock the laptop now: keys leave memory and every session and token on it ends; the next
+    user must unlock again. On central the same button signs the user out (all their sessions
+    and tokens) and nothing else: the server key stays loaded, so laptops keep syncing."""
+    uid = session.get("uid")
+    if current_app.config["CONTIGO_MODE"] == "central":
+        if uid:
+            services.end_sessions(str(uid))
+    else:
+        get_vault().lock()
     lang = session.get("lang")
     session.clear()
     if lang:

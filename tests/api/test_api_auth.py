@@ -3,7 +3,9 @@ the locked laptop, and errors in the caller's language."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import datetime, timedelta
 
 import pytest
@@ -12,13 +14,15 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, update
 
 from contigo.audit.models import AuditEntry
-from contigo.auth.models import ApiToken, User
+from contigo.auth import sessions
+from contigo.auth.models import User
 from contigo.db import session_scope, utcnow
 from contigo.i18n import catalogue
 from contigo.vault import get_vault
 from tests.conftest import PASSWORD
 
 TOKEN = "/api/v1/auth/token"
+PT = {"Accept-Language": "pt"}
 
 Bearer = Callable[..., dict[str, str]]
 
@@ -63,10 +67,11 @@ def test_token_is_issued_for_a_valid_password(app: Flask, client: FlaskClient) -
     assert before + ttl <= expires <= utcnow() + ttl
     assert resp.headers["Cache-Control"] == "no-store"
     with session_scope(app) as s:
-        stored = s.scalars(select(ApiToken.token_hash)).all()
         actions = s.scalars(select(AuditEntry.action).where(AuditEntry.origin.like("api:%")))
         assert "login" in set(actions)
-    assert resp.json["token"] not in stored, "only a hash of the token is stored"
+    store = sessions.store(app)
+    assert store.get(sessions.hash_id(resp.json["token"])) is not None
+    assert store.get(resp.json["token"]) is None, "only a hash of the token is stored"
 
 
 def test_the_token_opens_the_api(client: FlaskClient, bearer: Bearer, person_id: str) -> None:
@@ -87,7 +92,7 @@ def test_wrong_credentials_are_refused_alike(
     assert resp.json == {
         "error": {
             "code": "E203_wrong_credentials",
-            "message": catalogue("es")["error.wrong_credentials"],
+            "message": catalogue("es")["sess.login_refused"],
             "fields": {},
         }
     }
@@ -101,21 +106,25 @@ def test_errors_before_sign_in_follow_accept_language(client: FlaskClient) -> No
             json={"username": "sup", "password": "wrong password"},
             headers={"Accept-Language": f"{lang},en;q=0.5"},
         )
-        assert resp.json["error"]["message"] == catalogue(lang)["error.wrong_credentials"]
+        assert resp.json["error"]["message"] == catalogue(lang)["sess.login_refused"]
 
 
 def test_lockout_after_max_failed_logins(app: Flask, client: FlaskClient) -> None:
+    """A locked-out account answers exactly as an unknown user does (no enumeration)."""
     limit = app.config["MAX_FAILED_LOGINS"]
     for _ in range(limit):
         resp = client.post(TOKEN, json={"username": "sup", "password": "wrong password"})
         assert resp.status_code == 401
-    resp = client.post(
-        TOKEN, json={"username": "sup", "password": PASSWORD}, headers={"Accept-Language": "pt"}
-    )
-    assert resp.status_code == 429
-    assert resp.json["error"]["code"] == "E204_account_locked"
-    assert resp.json["error"]["message"] == catalogue("pt")["error.account_locked"]
-    assert int(resp.headers["Retry-After"]) == app.config["LOCKOUT_SECONDS"]
+    answers = [
+        client.post(TOKEN, json={"username": name, "password": PASSWORD}, headers=PT)
+        for name in ("sup", "nobody")
+    ]
+    assert not get_vault(app).is_unlocked
+    for resp in answers:
+        assert resp.status_code == 401
+        assert resp.json["error"]["code"] == "E203_wrong_credentials"
+        assert resp.json["error"]["message"] == catalogue("pt")["sess.login_refused"]
+        assert "Retry-After" not in resp.headers
     with session_scope(app) as s:
         failures = s.scalars(select(AuditEntry).where(AuditEntry.action == "login_failed"))
         assert len(list(failures)) == limit
@@ -142,8 +151,10 @@ def test_expired_token_is_refused(
     app: Flask, client: FlaskClient, bearer: Bearer, person_id: str
 ) -> None:
     headers = bearer()
-    with session_scope(app) as s:
-        s.execute(update(ApiToken).values(expires_at=utcnow() - timedelta(seconds=1)))
+    store = sessions.store(app)
+    record = store.get(sessions.hash_id(headers["Authorization"][7:]))
+    assert record is not None
+    assert store.update(replace(record, expires_at=time.time() - 1))
     resp = client.get(f"/api/v1/persons/{person_id}", headers=headers)
     assert resp.status_code == 401
     assert resp.json["error"]["code"] == "E201_unauthenticated"
@@ -154,19 +165,22 @@ def test_a_locked_laptop_refuses_then_a_token_request_unlocks_it(
 ) -> None:
     headers = bearer()
     get_vault(app).lock()
-    resp = client.get(f"/api/v1/persons/{person_id}", headers=headers)
+    resp = client.get(f"/api/v1/persons/{person_id}", headers={**headers, **PT})
     assert resp.status_code == 401
     assert resp.json["error"]["code"] == "E202_locked"
-    assert resp.json["error"]["message"] == catalogue("en")["error.locked"]  # sup reads English
+    assert resp.json["error"]["message"] == catalogue("pt")["error.locked"]
 
     refused = client.post(TOKEN, json={"username": "sup", "password": "wrong password"})
     assert refused.status_code == 401
     assert not get_vault(app).is_unlocked
 
-    bearer()  # a valid password unlocks, as the login page does
+    fresh = bearer()  # a valid password unlocks, as the login page does
     assert get_vault(app).is_unlocked
-    assert client.get(f"/api/v1/persons/{person_id}", headers=headers).status_code == 200
-    found = client.post("/api/v1/persons/search", json={"q": "ana perez"}, headers=headers)
+    old = client.get(f"/api/v1/persons/{person_id}", headers=headers)
+    assert old.status_code == 401, "the lock ended the token issued before it"
+    assert old.json["error"]["code"] == "E201_unauthenticated"
+    assert client.get(f"/api/v1/persons/{person_id}", headers=fresh).status_code == 200
+    found = client.post("/api/v1/persons/search", json={"q": "ana perez"}, headers=fresh)
     assert [p["id"] for p in found.json["results"]] == [person_id], "name index rebuilt"
 
 

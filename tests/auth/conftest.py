@@ -1,0 +1,7 @@
+"""The sync harness's central and laptops, for the sign-in tests that run on central."""
+
+from __future__ import annotations
+
+from tests.sync.conftest import central, laptop
+
+__all__ = ["central", "laptop"]
