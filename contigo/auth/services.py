@@ -22,7 +22,7 @@ from contigo.auth.models import ROLES, User, UserSite
 from contigo.db import utcnow
 from contigo.errors import ValidationFailed, WrongCredentials
 from contigo.i18n import translate
-from contigo.usersync.keys import unlock_vault
+from contigo.usersync.keys import UnlockKey, unlock_vault
 from contigo.vault import Vault
 
 
@@ -33,24 +33,35 @@ class LoginRefused(WrongCredentials):
     message_id = "sess.login_refused"
 
 
-_DECOYS: dict[int, crypto.WrappedKey] = {}
+def _kdf_of(user: User, fallback: crypto.KdfParams) -> crypto.KdfParams:
+    """The key-derivation cost of ``user``'s copy of the master key (what a check costs)."""
+    try:
+        if user.directory_seq is not None and user.unlock_public_key is not None:
+            return UnlockKey.from_json(user.unlock_public_key).kdf
+        if user.wrapped_master_key is not None:
+            return crypto.WrappedKey.from_bytes(user.wrapped_master_key).kdf
+    except crypto.MalformedKeyRecord:
+        pass
+    return fallback
 
 
-def _decoy(n: int) -> crypto.WrappedKey:
-    """A wrapped key no password opens, at the cost users' keys have (made once per cost)."""
-    found = _DECOYS.get(n)
-    if found is None:
-        found = _DECOYS[n] = crypto.wrap_with_password(
-            secrets.token_urlsafe(32), crypto.new_key(), params=crypto.KdfParams(n=n)
-        )
-    return found
-
-
-def _spend_as_a_real_check(v: Vault, password: str) -> None:
-    """Run the password through the same derivation a real unlock runs, against a decoy, so a
-    refusal takes as long whether or not the account exists or may sign in."""
+def _spend_as_a_real_check(s: Session, v: Vault, user: User | None, password: str) -> None:
+    """Run ``password`` through the key derivation a real check runs, at a real user's cost,
+    against a decoy no password opens: a refusal takes as long whether the account exists,
+    is deactivated or is locked out."""
+    model = user or s.scalar(
+        select(User).where(User.wrapped_master_key.is_not(None)).order_by(User.id).limit(1)
+    )
+    params = _kdf_of(model, crypto.KdfParams(n=v.scrypt_n)) if model is not None else None
+    decoy = crypto.WrappedKey(
+        version=crypto.WRAP_VERSION,
+        kdf=params or crypto.KdfParams(n=v.scrypt_n),
+        salt=secrets.token_bytes(crypto.SALT_SIZE),
+        nonce=secrets.token_bytes(crypto.NONCE_SIZE),
+        ciphertext=secrets.token_bytes(crypto.KEY_SIZE + 16),
+    )
     with suppress(crypto.WrongPassword):
-        crypto.unwrap_with_password(password, _decoy(v.scrypt_n))
+        crypto.unwrap_with_password(password, decoy)
 
 
 def authenticate(
@@ -71,7 +82,7 @@ def authenticate(
         or user.wrapped_master_key is None
         or (user.locked_until is not None and user.locked_until > now)
     ):
-        _spend_as_a_real_check(v, password)
+        _spend_as_a_real_check(s, v, user, password)
         uid = user.id if user is not None else None
         audit(s, user_id=uid, action="login_refused", entity_type="user", entity_id=uid)
         s.commit()
