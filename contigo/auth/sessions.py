@@ -58,12 +58,13 @@ def new_id() -> str:
 
 @dataclass(frozen=True, slots=True)
 class Record:
-    """One session or token as the store holds it (``expires_at`` in seconds since the epoch)."""
+    """One session or token as the store holds it (``expires_at`` in whole seconds since the
+    epoch, so it survives a round trip through any database exactly)."""
 
     key: str
     kind: str
     user_id: str | None
-    expires_at: float
+    expires_at: int
     data: dict[str, Any] = field(default_factory=dict)
 
 
@@ -156,7 +157,8 @@ class DbStore:
             ).first()
         if row is None or row.expires_at.timestamp() <= time.time():
             return None
-        return Record(key, row.kind, row.user_id, row.expires_at.timestamp(), json.loads(row.data))
+        expires = int(row.expires_at.timestamp())
+        return Record(key, row.kind, row.user_id, expires, json.loads(row.data))
 
     def update(self, record: Record) -> bool:
         with self._engine.begin() as conn:
@@ -266,15 +268,15 @@ class ServerSessionInterface(SessionInterface):
         )
 
     @staticmethod
-    def _expiry(app: Flask, old: Record | None, uid: Any) -> float:
+    def _expiry(app: Flask, old: Record | None, uid: Any) -> int:
         """Signed out: an hour from the last change. Signed in: the absolute cap set at login
         (the idle limit is checked per request, :mod:`contigo.auth.current`)."""
-        now = time.time()
+        now = int(time.time())
         if not uid:
             return now + ANON_TTL_SECONDS
         if old is not None and old.user_id == str(uid):
             return old.expires_at
-        return now + float(app.config["SESSION_MAX_SECONDS"])
+        return now + int(app.config["SESSION_MAX_SECONDS"])
 
     def _drop_cookie(self, app: Flask, response: Response) -> None:
         response.delete_cookie(
@@ -290,10 +292,10 @@ class ServerSessionInterface(SessionInterface):
 # ── API tokens ────────────────────────────────────────────────────────────────
 
 
-def issue_token(app: Flask, user_id: str, ttl_s: int) -> tuple[str, float]:
+def issue_token(app: Flask, user_id: str, ttl_s: int) -> tuple[str, int]:
     """A new bearer token for ``user_id`` and when it expires; only its hash is stored."""
     token = new_id()
-    expires = time.time() + ttl_s
+    expires = int(time.time()) + ttl_s
     store(app).add(Record(key=hash_id(token), kind=API, user_id=user_id, expires_at=expires))
     return token, expires
 
