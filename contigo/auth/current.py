@@ -15,6 +15,7 @@ from flask import current_app, g, redirect, request, session, url_for
 
 from contigo import db
 from contigo.auth.models import User
+from contigo.auth.sessions import KEPT_AFTER_SIGN_OUT
 from contigo.errors import Locked, Unauthenticated
 from contigo.vault import get_vault
 
@@ -78,7 +79,8 @@ def _expire_idle_session() -> None:
     now = time.time()
     seen = float(session.get("seen", now))
     if now - seen > current_app.config["IDLE_LOCK_SECONDS"]:
-        session.clear()
+        for key in [k for k in session if k not in KEPT_AFTER_SIGN_OUT]:
+            del session[key]
         raise Unauthenticated()
     if "seen" not in session or now - seen >= SEEN_SLACK_SECONDS:
         session["seen"] = now

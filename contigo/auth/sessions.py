@@ -29,6 +29,7 @@ import json
 import secrets
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol, cast
@@ -37,11 +38,15 @@ from flask import Flask, Request, Response, current_app
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import Table, delete, insert, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.sql.elements import ColumnElement
 from werkzeug.datastructures import CallbackDict
 
 from contigo.auth.models import AuthSession
 
 WEB, API = "web", "api"
+#: What a browser's session keeps when it is signed out (by lock, sign-out or revocation):
+#: the language the person chose, so the unlock page still speaks it. Nothing else.
+KEPT_AFTER_SIGN_OUT = ("lang",)
 ANON_TTL_SECONDS = 3600  # a signed-out browser's session (CSRF token, language)
 PURGE_EVERY_SECONDS = 60.0
 
@@ -83,12 +88,21 @@ class SessionStore(Protocol):
 
     def delete(self, key: str) -> None: ...
     def revoke_user(self, user_id: str) -> None:
-        """End every session and token of one user."""
+        """End every session and token of one user (see :func:`signed_out`)."""
         ...
 
     def revoke_all(self) -> None:
-        """End every session and token."""
+        """End every session and token (see :func:`signed_out`)."""
         ...
+
+
+def signed_out(record: Record) -> Record | None:
+    """What is left of a record once its user is signed out: nothing of a token; of a browser
+    session, a signed-out session holding only :data:`KEPT_AFTER_SIGN_OUT`."""
+    kept = {k: record.data[k] for k in KEPT_AFTER_SIGN_OUT if k in record.data}
+    if record.kind != WEB or not kept:
+        return None
+    return replace(record, user_id=None, data=kept, expires_at=int(time.time()) + ANON_TTL_SECONDS)
 
 
 class MemoryStore:
@@ -122,11 +136,19 @@ class MemoryStore:
 
     def revoke_user(self, user_id: str) -> None:
         with self._lock:
-            self._records = {k: r for k, r in self._records.items() if r.user_id != user_id}
+            self._records = self._sign_out(lambda r: r.user_id == user_id)
 
     def revoke_all(self) -> None:
         with self._lock:
-            self._records.clear()
+            self._records = self._sign_out(lambda r: r.user_id is not None or r.kind == API)
+
+    def _sign_out(self, which: Callable[[Record], bool]) -> dict[str, Record]:
+        out: dict[str, Record] = {}
+        for key, record in self._records.items():
+            left = signed_out(record) if which(record) else record
+            if left is not None:
+                out[key] = left
+        return out
 
 
 def _at(seconds: float) -> datetime:
@@ -174,12 +196,22 @@ class DbStore:
             conn.execute(delete(self._table).where(self._table.c.key_hash == key))
 
     def revoke_user(self, user_id: str) -> None:
-        with self._engine.begin() as conn:
-            conn.execute(delete(self._table).where(self._table.c.user_id == user_id))
+        self._sign_out(self._table.c.user_id == user_id)
 
     def revoke_all(self) -> None:
+        self._sign_out(self._table.c.user_id.is_not(None) | (self._table.c.kind == API))
+
+    def _sign_out(self, which: ColumnElement[bool]) -> None:
+        t = self._table
         with self._engine.begin() as conn:
-            conn.execute(delete(self._table))
+            rows = conn.execute(select(t.c.key_hash, t.c.kind, t.c.data).where(which)).all()
+            conn.execute(delete(t).where(which))
+            for row in rows:
+                left = signed_out(Record(row.key_hash, row.kind, None, 0, json.loads(row.data)))
+                if left is not None:
+                    conn.execute(
+                        insert(t).values(**self._values(left), created_at=_at(time.time()))
+                    )
 
     @staticmethod
     def _values(record: Record) -> dict[str, Any]:

@@ -93,23 +93,34 @@ def test_update_changes_a_live_record_and_never_revives_an_ended_one(
     assert one.get(rec.key) is None
 
 
+def _after_sign_out(store: SessionStore, rec: Record) -> Record | None:
+    """What ``store`` holds under ``rec``'s key; a signed-out browser keeps only its language."""
+    found = store.get(rec.key)
+    if found is not None:
+        assert found.user_id is None and found.kind == WEB
+        assert found.data == {"lang": rec.data["lang"]}
+    return found
+
+
 def test_revoking_a_user_ends_their_sessions_and_tokens_only(
     stores: tuple[SessionStore, SessionStore],
 ) -> None:
     one, two = stores
-    mine = [_record("u1"), _record("u1", API)]
+    web, token = _record("u1"), _record("u1", API)
     theirs, anon = _record("u2", API), _record(None)
-    for rec in [*mine, theirs, anon]:
+    for rec in [web, token, theirs, anon]:
         one.add(rec)
     two.revoke_user("u1")
-    assert [one.get(r.key) for r in mine] == [None, None]
+    assert _after_sign_out(one, web) is not None, "signed out, the language kept"
+    assert one.get(token.key) is None
     assert one.get(theirs.key) == theirs and one.get(anon.key) == anon
 
 
 def test_revoking_all_ends_everything(stores: tuple[SessionStore, SessionStore]) -> None:
     one, two = stores
-    recs = [_record("u1"), _record("u2", API), _record(None)]
-    for rec in recs:
+    webs, token = [_record("u1"), _record("u2")], _record("u2", API)
+    for rec in [*webs, token]:
         one.add(rec)
     two.revoke_all()
-    assert [one.get(r.key) for r in recs] == [None, None, None]
+    assert all(_after_sign_out(one, rec) is not None for rec in webs)
+    assert one.get(token.key) is None

@@ -191,3 +191,13 @@ def test_cookie_flags_by_mode(app: Flask, tmp_path: Path) -> None:
         assert {"Secure", "HttpOnly", "SameSite=Strict"} <= set(flags)
     finally:
         central.extensions["contigo.engine"].dispose()
+
+
+def test_a_signed_out_browser_keeps_its_language_and_nothing_else(app: Flask) -> None:
+    a = _sign_in(app, "sup")
+    a.post("/language", data={"lang": "pt", "csrf_token": csrf_of(a)}, base_url=BASE)
+    get_vault(app).lock()
+    page = a.get("/login", base_url=BASE).get_data(as_text=True)
+    assert 'lang="pt"' in page
+    with a.session_transaction(base_url=BASE) as sess:
+        assert "uid" not in sess and sess["lang"] == "pt"
