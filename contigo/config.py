@@ -22,6 +22,7 @@ DEFAULTS: dict[str, Any] = {
     "MAX_FAILED_LOGINS": 5,
     "LOCKOUT_SECONDS": 300,
     "TOKEN_TTL_SECONDS": 8 * 3600,
+    "SESSION_MAX_SECONDS": 12 * 3600,  # a browser session ends this long after sign-in
     "ALLOWED_HOSTS": ("127.0.0.1", "localhost", "[::1]"),
     "SCRYPT_N": 2**15,
     "BACKUP_BEFORE_MIGRATE": True,

@@ -82,8 +82,8 @@ class SessionStore(Protocol):
         ...
 
     def update(self, record: Record) -> bool:
-        """Replace a record that still exists; False when it was revoked meanwhile (a late
-        write never brings a session back)."""
+        """Replace a record that still exists for the same user; False when it was revoked
+        meanwhile (ended, or signed out): a late write never brings a session back."""
         ...
 
     def delete(self, key: str) -> None: ...
@@ -125,7 +125,8 @@ class MemoryStore:
 
     def update(self, record: Record) -> bool:
         with self._lock:
-            if record.key not in self._records:
+            held = self._records.get(record.key)
+            if held is None or held.user_id != record.user_id:
                 return False
             self._records[record.key] = record
             return True
@@ -183,10 +184,14 @@ class DbStore:
         return Record(key, row.kind, row.user_id, expires, json.loads(row.data))
 
     def update(self, record: Record) -> bool:
+        t = self._table
+        same_user = (
+            t.c.user_id.is_(None) if record.user_id is None else t.c.user_id == record.user_id
+        )
         with self._engine.begin() as conn:
             done = conn.execute(
-                update(self._table)
-                .where(self._table.c.key_hash == record.key)
+                update(t)
+                .where(t.c.key_hash == record.key, same_user)
                 .values(**self._values(record))
             )
         return bool(done.rowcount)
@@ -282,8 +287,7 @@ class ServerSessionInterface(SessionInterface):
         if old is not None and old.user_id == record.user_id:
             if store(app).update(record):
                 return
-            if record.user_id is not None:  # revoked while the request ran: it stays ended
-                self._drop_cookie(app, response)
+            if record.user_id is not None:  # signed out while the request ran: it stays so
                 return
         if old is not None:
             store(app).delete(old.key)
@@ -342,7 +346,6 @@ def init_app(app: Flask) -> None:
     """Give ``app`` its store and server-side sessions; on a laptop, locking ends them all."""
     from contigo.vault import get_vault
 
-    app.config.setdefault("SESSION_MAX_SECONDS", 12 * 3600)
     if app.config["CONTIGO_MODE"] == "central":
         app.extensions["contigo.sessions"] = DbStore(app.extensions["contigo.engine"])
     else:

@@ -124,3 +124,15 @@ def test_revoking_all_ends_everything(stores: tuple[SessionStore, SessionStore])
     two.revoke_all()
     assert all(_after_sign_out(one, rec) is not None for rec in webs)
     assert one.get(token.key) is None
+
+
+def test_a_late_write_does_not_sign_a_revoked_session_back_in(
+    stores: tuple[SessionStore, SessionStore],
+) -> None:
+    """A request that loaded the session before the lock saves after it: it stays signed out."""
+    one, two = stores
+    rec = _record("u1")
+    one.add(rec)
+    two.revoke_user("u1")
+    assert not one.update(replace(rec, data={**rec.data, "seen": 2.0}))
+    assert _after_sign_out(one, rec) is not None

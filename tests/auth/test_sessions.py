@@ -201,3 +201,18 @@ def test_a_signed_out_browser_keeps_its_language_and_nothing_else(app: Flask) ->
     assert 'lang="pt"' in page
     with a.session_transaction(base_url=BASE) as sess:
         assert "uid" not in sess and sess["lang"] == "pt"
+
+
+def test_a_request_that_outlives_the_lock_does_not_sign_back_in(app: Flask) -> None:
+    """A page that loaded A's session before the lock and saves it after (waitress threads)."""
+    cookie = _cookie_of(_sign_in(app, "sup"))
+    iface = app.session_interface
+    headers = {"Cookie": f"{COOKIE}={cookie}"}
+    with app.test_request_context("/", base_url=BASE, headers=headers) as ctx:
+        loaded = iface.open_session(app, ctx.request)
+        assert loaded is not None and loaded["uid"]
+        get_vault(app).lock()
+        loaded["seen"] = time.time()
+        iface.save_session(app, loaded, app.response_class())
+    _sign_in(app, "sup")
+    assert not _is_signed_in(_with_cookie(app, cookie))
