@@ -10,6 +10,7 @@ from flask.testing import FlaskClient
 
 from contigo.auth import services as auth
 from contigo.db import session_scope
+from contigo.i18n import catalogue
 from contigo.sites.services import by_code
 from contigo.sync_client import run_sync
 from contigo.vault import get_vault
@@ -55,6 +56,8 @@ def test_lock_on_central_signs_out_and_nothing_else(
             password=PASSWORD, site_id=site.id, language="en", country="CO",
         )  # fmt: skip
     root, lead = sign_in(central, "root"), sign_in(central, "lead")
+    button = root.get("/", base_url=BASE).get_data(as_text=True)
+    assert catalogue("es")["sess.sign_out"] in button and catalogue("es")["page.lock"] not in button
 
     press_lock(root)
 
