@@ -56,12 +56,13 @@ def current_user() -> User:
     g.lang = session.get("lang") or found.language
     if not vault.is_unlocked:
         raise Locked()
+    on_laptop = current_app.config["CONTIGO_MODE"] != "central"
+    if on_laptop and vault.idle_for() > current_app.config["IDLE_LOCK_SECONDS"]:
+        vault.lock()  # nobody at all was active: the keys go, and every session with them
+        raise Locked()
     if not is_api:
         _expire_idle_session()
-    if current_app.config["CONTIGO_MODE"] != "central":
-        if vault.idle_for() > current_app.config["IDLE_LOCK_SECONDS"]:
-            vault.lock()
-            raise Locked()
+    if on_laptop:
         vault.touch()
     g.user = found
     return found

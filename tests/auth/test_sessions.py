@@ -216,3 +216,13 @@ def test_a_request_that_outlives_the_lock_does_not_sign_back_in(app: Flask) -> N
         iface.save_session(app, loaded, app.response_class())
     _sign_in(app, "sup")
     assert not _is_signed_in(_with_cookie(app, cookie))
+
+
+def test_when_everyone_is_idle_the_laptop_locks_not_just_the_session(app: Flask) -> None:
+    a = _sign_in(app, "sup")
+    limit = app.config["IDLE_LOCK_SECONDS"]
+    with a.session_transaction(base_url=BASE) as sess:
+        sess["seen"] = time.time() - limit - 1
+    get_vault(app).last_activity -= limit + 1
+    assert not _is_signed_in(a)
+    assert not get_vault(app).is_unlocked, "no one was active: the keys leave memory"
