@@ -42,14 +42,30 @@ class EncounterFormSchema(ContigoSchema):
     """
 
     occurred_on = Date(required=True)
-    weight_kg = Float(load_default=None, allow_none=True, validate=in_range(0.5, 250))
-    lenhei_cm = Float(load_default=None, allow_none=True, validate=in_range(35, 230))
+    weight_kg = Float(
+        label="page.encounter.weight",
+        load_default=None,
+        allow_none=True,
+        validate=in_range(0.5, 250),
+    )
+    lenhei_cm = Float(
+        label="page.encounter.lenhei",
+        load_default=None,
+        allow_none=True,
+        validate=in_range(35, 230),
+    )
     measure = Str(load_default=None, allow_none=True, validate=one_of(("l", "h")))
     # A float on purpose: "11.5" typed in the mm field must get the unit hint, not "whole number".
-    muac_mm = Float(load_default=None, allow_none=True, validate=in_range(60, 500))
-    headc_cm = Float(load_default=None, allow_none=True, validate=in_range(25, 60))
+    muac_mm = Float(
+        label="page.encounter.muac", load_default=None, allow_none=True, validate=in_range(60, 500)
+    )
+    headc_cm = Float(
+        label="page.encounter.headc", load_default=None, allow_none=True, validate=in_range(25, 60)
+    )
     oedema_grade = Int(load_default=0, validate=in_range(0, 3))
-    hb_g_l = Float(load_default=None, allow_none=True, validate=in_range(30, 220))
+    hb_g_l = Float(
+        label="page.encounter.hb", load_default=None, allow_none=True, validate=in_range(30, 220)
+    )
     appetite_test = Str(load_default=None, allow_none=True, validate=one_of(APPETITE))
     danger_signs = Bool(load_default=False)
     pregnancy_status = Str(load_default=None, allow_none=True, validate=one_of(PREGNANCY_STATUS))
