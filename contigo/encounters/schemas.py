@@ -70,6 +70,19 @@ class EncounterFormSchema(ContigoSchema):
     danger_signs = Bool(load_default=False)
     pregnancy_status = Str(load_default=None, allow_none=True, validate=one_of(PREGNANCY_STATUS))
     gestational_weeks = Int(load_default=None, allow_none=True, validate=in_range(4, 44))
+    # A woman's height is asked once and carried forward by the form; pre-pregnancy weight, LMP
+    # and EDD date the pregnancy and give the gestational weight gain (NUTRITION.md §5).
+    height_cm = Float(
+        label="clin1.women.height", load_default=None, allow_none=True, validate=in_range(100, 220)
+    )
+    prepregnancy_weight_kg = Float(
+        label="clin1.women.prepregnancy_weight",
+        load_default=None,
+        allow_none=True,
+        validate=in_range(25, 250),
+    )
+    lmp_on = Date(load_default=None, allow_none=True)
+    edd_on = Date(load_default=None, allow_none=True)
     supplements = StrList(
         load_default=list, validate=validate.ContainsOnly(SUPPLEMENTS, error="v.choice")
     )
@@ -98,8 +111,10 @@ class EncounterFormSchema(ContigoSchema):
         nxt: date | None = data.get("next_visit_on")
         if when is not None and nxt is not None and nxt <= when:
             raise ValidationError("v.next_visit_after", "next_visit_on")
-        if data.get("gestational_weeks") and data.get("pregnancy_status") != "pregnant":
-            raise ValidationError("v.gestation_needs_pregnant", "gestational_weeks")
+        if data.get("pregnancy_status") != "pregnant":
+            for name in ("gestational_weeks", "lmp_on", "edd_on", "prepregnancy_weight_kg"):
+                if data.get(name):
+                    raise ValidationError("v.gestation_needs_pregnant", name)
 
 
 class EncounterVoidSchema(ContigoSchema):
