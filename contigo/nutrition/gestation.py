@@ -89,15 +89,24 @@ def bmi_category(value: float) -> BmiCategory:
     return "overweight" if value < 30 else "obese"
 
 
+def _kg(value: Decimal) -> float:
+    return float(value.quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
 def expected_gain(category: BmiCategory, weeks: float) -> tuple[float, float]:
-    """The IOM 2009 range of total gain (kg) at ``weeks`` of gestation, rounded to 0.1 kg."""
-    low0, high0 = FIRST_TRIMESTER_GAIN_KG
-    if weeks <= FIRST_TRIMESTER_END_WEEKS:
-        share = max(weeks, 0) / FIRST_TRIMESTER_END_WEEKS
-        return round(low0 * share, 1), round(high0 * share, 1)
+    """The IOM 2009 range of total gain (kg) at ``weeks`` of gestation, rounded to 0.1 kg half
+    up (computed in decimal, so 2.95 kg shows as 3.0)."""
+    low0, high0 = (Decimal(repr(v)) for v in FIRST_TRIMESTER_GAIN_KG)
+    w = Decimal(repr(max(weeks, 0)))
+    end = Decimal(FIRST_TRIMESTER_END_WEEKS)
+    if w <= end:
+        return _kg(low0 * w / end), _kg(high0 * w / end)
     r = IOM_2009[category]
-    extra = weeks - FIRST_TRIMESTER_END_WEEKS
-    return round(low0 + extra * r.weekly_low, 1), round(high0 + extra * r.weekly_high, 1)
+    extra = w - end
+    return (
+        _kg(low0 + extra * Decimal(repr(r.weekly_low))),
+        _kg(high0 + extra * Decimal(repr(r.weekly_high))),
+    )
 
 
 @dataclass(frozen=True, slots=True)
