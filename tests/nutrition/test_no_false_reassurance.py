@@ -108,3 +108,24 @@ def test_a_flagged_value_in_the_sam_range_asks_for_a_remeasure_not_reassurance()
     assert co.acute.status == "none" and co.who_sam_doubtful
     assert co.status_key == "acute.unknown"
     assert co.needs_remeasure == ("muac",)
+
+
+def test_every_age_and_profile_with_each_sign_alone() -> None:
+    """Exhaustive over ages 0–1856 days: each WHO SAM criterion alone, beside values that are
+    otherwise reassuring (WHZ 0, MUAC 140 mm), under every profile."""
+    for age in range(0, 1857):
+        muac_age = MUAC_FIRST_DAY <= age <= MUAC_LAST_DAY
+        cases = [
+            ChildIndicators(age_days=age, whz=0.0, muac_mm=140, oedema_grade=1),
+            ChildIndicators(age_days=age, whz=-3.01, muac_mm=140),
+            ChildIndicators(age_days=age, whz=0.0, muac_mm=114.9),
+        ]
+        for case in cases:
+            for profile in PROFILES:
+                c = classify_child(case, profile)
+                if case.muac_mm == 114.9 and not muac_age:
+                    assert c.who_sam_signs == () and c.status_key == "acute.none"
+                    continue
+                assert c.who_sam_signs, (age, profile.code)
+                assert c.status_key != "acute.none"
+                assert any(badge_level(k) == "sam" for k in (c.status_key, *c.sign_keys))
