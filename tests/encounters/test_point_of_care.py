@@ -196,3 +196,37 @@ def test_an_old_record_never_shows_no_acute_malnutrition_beside_muac_under_115()
     stored = {"status_key": "acute.none", "referral_criteria": ["muac_lt_115"]}
     assert child_badge_keys(stored) == ["acute.who_sam_sign", "sign.muac_lt_115"]
     assert child_badge_keys({"status_key": "acute.none", "referral_criteria": []}) == ["acute.none"]
+
+
+def test_haemoglobin_shows_measured_adjustment_and_adjusted(app: Any) -> None:
+    """At 2600 m in Peru (national steps): 118 g/L measured, 13 g/L off, 105 g/L adjusted."""
+    from dataclasses import dataclass
+
+    from flask import g, render_template
+
+    from contigo.encounters.clinical import assess
+
+    @dataclass
+    class Woman:
+        kind: str = "woman"
+        sex: str = "F"
+        birth_date: date = date(1995, 1, 1)
+        birth_date_precision: str = "exact"
+
+    @dataclass
+    class Highland:
+        country: str = "PE"
+        elevation_m: int = 2600
+
+    data = {"occurred_on": date(2026, 3, 2), "hb_g_l": 118.0, "pregnancy_status": "lactating"}
+    a = assess(Woman(), Highland(), data)
+    hb = a["anaemia"]
+    assert (hb["measured_g_l"], hb["elevation_adjustment_g_l"], hb["adjusted_g_l"]) == (
+        118.0, 13.0, 105.0
+    )  # fmt: skip
+    with app.test_request_context():
+        g.lang = "es"
+        html = render_template("encounters/_assessment.html", assessment=a)
+    assert "Hb medida 118,0 g/L" in html
+    assert "− 13,0 g/L por altitud (2600 m" in html
+    assert "Hb ajustada 105,0 g/L" in html

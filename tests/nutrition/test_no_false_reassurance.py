@@ -7,7 +7,8 @@ from __future__ import annotations
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from contigo.display import badge_level
+from contigo.display import badge_level, child_badge_keys
+from contigo.encounters.clinical import _child_summary
 from contigo.nutrition.classify import ChildIndicators, classify_child
 from contigo.nutrition.episodes import admission_for, suggested_referral
 from contigo.nutrition.labels import LABELS, LANGS
@@ -64,6 +65,9 @@ def test_a_who_sam_criterion_is_never_reassured(
             continue
         assert c.status_key != "acute.none", profile.code
         assert badge_level(c.status_key) != "ok"
+        shown_on_page = child_badge_keys(_child_summary(c))
+        assert "acute.none" not in shown_on_page
+        assert all(badge_level(key) != "ok" for key in shown_on_page)
         for lang in LANGS:
             assert c.label(lang) != LABELS["acute.none"].get(lang)
         if c.who_sam_signs:  # usable values: named in red, referral suggested
