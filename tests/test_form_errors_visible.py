@@ -123,6 +123,15 @@ WOMAN_VISITS = [
 ]
 
 
+def test_dating_faults_say_what_is_wrong(post: Callable[..., Any], people: dict[str, str]) -> None:
+    url = f"/persons/{people['woman']}/encounters/new"
+    base = {"occurred_on": today().isoformat(), "pregnancy_status": "pregnant"}
+    late = post(url, {**base, "lmp_on": ago(400)}).get_data(as_text=True)
+    assert "more than 45 weeks" in late and 'id="lmp_on-error"' in late
+    early = post(url, {**base, "edd_on": ago(-400)}).get_data(as_text=True)
+    assert "more than 45 weeks" in early and 'id="edd_on-error"' in early
+
+
 def assert_marked(response: Any) -> None:
     assert response.status_code == 422, response.get_data(as_text=True)[-600:]
     page = marks(response.get_data(as_text=True))

@@ -64,9 +64,16 @@ class SiteLike(Protocol):
     def elevation_m(self) -> int: ...
 
 
+#: The message of a dating field's fault: an LMP after the visit, or a pregnancy out of range.
+DATING_MESSAGES = {"future": "clin1.v.lmp_after_visit", "out_of_range": "clin1.v.gestation_range"}
+
+
 def _fail(exc: MeasurementError) -> ValidationFailed:
+    """The field a health worker must fix, marked on the form (never a field it does not show)."""
     field = FIELD_OF_INPUT.get(exc.field, exc.field)
     key = "v.unit" if exc.code == "unit" else "v.impossible"
+    if field in ("lmp_on", "edd_on", "gestational_weeks"):
+        key = DATING_MESSAGES.get(exc.code, key)
     return ValidationFailed(fields={field: [translate(key)]})
 
 
