@@ -106,8 +106,9 @@ def child_badge_keys(child: dict[str, Any] | None) -> list[str]:
 GWG_W, GWG_H, GWG_LEFT, GWG_TOP, GWG_WEEKS, GWG_MIN, GWG_MAX = 260, 120, 30, 8, 42, -4.0, 24.0
 
 
-def gwg_chart(category: BmiCategory, weeks: float, gain_kg: float | None) -> dict[str, Any]:
-    """Coordinates of the gain chart: the reference band as an SVG polygon and the visit's point.
+def gwg_chart(category: BmiCategory, points: list[tuple[float, float]]) -> dict[str, Any]:
+    """Coordinates of the gain chart: the reference band as an SVG polygon and one point per
+    visit (``(weeks, gain_kg)``, oldest first).
 
     Values outside the frame are drawn on its edge (the text beside the chart gives the value).
     """
@@ -122,10 +123,10 @@ def gwg_chart(category: BmiCategory, weeks: float, gain_kg: float | None) -> dic
     band = gain_band(category, GWG_WEEKS)
     upper = [f"{x(w)},{y(hi)}" for w, _lo, hi in band]
     lower = [f"{x(w)},{y(lo)}" for w, lo, _hi in reversed(band)]
-    point = None if gain_kg is None else {"x": x(weeks), "y": y(gain_kg)}
     return {
         "polygon": " ".join(upper + lower),
-        "point": point,
+        "points": [{"x": x(w), "y": y(kg), "kg": kg} for w, kg in points],
+        "line": " ".join(f"{x(w)},{y(kg)}" for w, kg in points),
         "zero": y(0),
         "left": GWG_LEFT,
         "right": GWG_LEFT + GWG_W,
@@ -133,6 +134,26 @@ def gwg_chart(category: BmiCategory, weeks: float, gain_kg: float | None) -> dic
         "bottom": GWG_TOP + GWG_H,
         "ticks": [{"x": x(w), "label": w} for w in (0, 13, 28, 40)],
     }
+
+
+def gwg_points(history: list[Any] | None, current: dict[str, Any]) -> list[tuple[float, float]]:
+    """The gains of this pregnancy's visits for the chart: the active visits of ``history``
+    whose expected date of delivery is within two weeks of the current one, and the current
+    assessment itself (a live preview is not in the history yet)."""
+    edd = (current.get("gestation") or {}).get("edd_on")
+    found: dict[float, float] = {}
+    for enc in history or ():
+        a = enc.assessment
+        gwg, dating = a.get("gwg") or {}, a.get("gestation") or {}
+        if not enc.active or gwg.get("gain_kg") is None or not dating.get("edd_on") or not edd:
+            continue
+        apart = abs((date.fromisoformat(dating["edd_on"]) - date.fromisoformat(edd)).days)
+        if apart <= 14:
+            found[gwg["weeks"]] = gwg["gain_kg"]
+    mine = current.get("gwg") or {}
+    if mine.get("gain_kg") is not None:
+        found[mine["weeks"]] = mine["gain_kg"]
+    return sorted(found.items())
 
 
 def format_z(value: float | None) -> str:
@@ -199,6 +220,7 @@ def register(bp: Blueprint) -> None:
         ("warning_text", warning_text),
         ("child_badge_keys", child_badge_keys),
         ("gwg_chart", gwg_chart),
+        ("gwg_points", gwg_points),
     )
     for name, fn in helpers:
         bp.add_app_template_global(fn, name)

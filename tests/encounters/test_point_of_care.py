@@ -177,10 +177,16 @@ def test_the_womans_visit_dates_the_pregnancy_and_keeps_her_height(
     assert "20 semanas y 3 días" in html and 'class="chart chart-gwg"' in html
     assert 'data-note="verify.gwg_co"' in html
     assert "Hb medida 112,0 g/L" in html and "Hb ajustada 112,0 g/L" in html
-    assert visit(pages, pid, **values).status_code == 302
+    earlier = {**values, "weight_kg": "54,0", "occurred_on": ago(28)}
+    assert pages.post(f"/persons/{pid}/encounters/new", earlier).status_code == 302
     form = pages.html(f"/persons/{pid}/encounters/new")
     assert re.search(r'id="height_cm" name="height_cm" value="155.0"', form)
     assert f'value="{lmp.isoformat()}"' in form and 'value="52.0"' in form
+    assert visit(pages, pid, **values).status_code == 302
+    record = pages.html(f"/persons/{pid}")
+    chart = re.search(r'<svg class="chart chart-gwg".*?</svg>', record, flags=re.S)
+    assert chart
+    assert re.findall(r'data-y="([0-9.]+)"', chart.group(0)) == ["2.0", "5.0"]
 
 
 def test_unknown_prepregnancy_weight_is_said() -> None:
