@@ -16,6 +16,7 @@ from flask import Blueprint
 from markupsafe import Markup
 
 from contigo.i18n import current_language, translate
+from contigo.nutrition.gestation import BmiCategory, gain_band
 from contigo.nutrition.labels import LABELS, Lang
 from contigo.persons import contigo_id as cid
 
@@ -25,7 +26,7 @@ DAYS_PER_MONTH = 30.4375
 ALERT_LABELS = {"remeasure": "note.remeasure", "u6_at_risk": "u6.at_risk"}
 
 _LEVELS = (
-    (("acute.sam", "plw.severe", "anaemia.severe"), "sam"),
+    (("acute.sam", "acute.who_sam_sign", "sign.", "plw.severe", "anaemia.severe"), "sam"),
     (("acute.mam", "plw.acute", "anaemia.moderate", "u6.at_risk", "u6_at_risk"), "mam"),
     (("remeasure", "note.remeasure", "anaemia.mild", "growth."), "warn"),
     (("acute.none", "plw.none", "anaemia.none"), "ok"),
@@ -81,6 +82,78 @@ def badge(code: str, text: str | None = None) -> Markup:
     return Markup('<span class="badge {}" data-code="{}">{}</span>').format(
         badge_level(code), code, text if text is not None else clinical_label(code)
     )
+
+
+def child_badge_keys(child: dict[str, Any] | None) -> list[str]:
+    """The acute badges of a stored child assessment: the status, then each WHO SAM sign in red.
+
+    Assessments stored before the signs were recorded still name a MUAC under 115 mm through
+    their referral criteria (the only WHO SAM criterion a profile could leave unlabelled), so
+    an old record never shows "no acute malnutrition" beside it either.
+    """
+    if not child:
+        return []
+    signs = list(child.get("signs") or [])
+    if "signs" not in child and "muac_lt_115" in (child.get("referral_criteria") or ()):
+        signs = ["sign.muac_lt_115"]
+    status = child.get("status_key") or "acute.unknown"
+    if status == "acute.none" and signs:
+        status = "acute.who_sam_sign"
+    return [status, *signs]
+
+
+#: Gestational weight gain chart: weeks 0–42 across, −4 to +24 kg up (pixels inside the frame).
+GWG_W, GWG_H, GWG_LEFT, GWG_TOP, GWG_WEEKS, GWG_MIN, GWG_MAX = 260, 120, 30, 8, 42, -4.0, 24.0
+
+
+def gwg_chart(category: BmiCategory, points: list[tuple[float, float]]) -> dict[str, Any]:
+    """Coordinates of the gain chart: the reference band as an SVG polygon and one point per
+    visit (``(weeks, gain_kg)``, oldest first).
+
+    Values outside the frame are drawn on its edge (the text beside the chart gives the value).
+    """
+
+    def x(week: float) -> float:
+        return round(GWG_LEFT + min(max(week, 0), GWG_WEEKS) * GWG_W / GWG_WEEKS, 1)
+
+    def y(kg: float) -> float:
+        kg = min(max(kg, GWG_MIN), GWG_MAX)
+        return round(GWG_TOP + (GWG_MAX - kg) * GWG_H / (GWG_MAX - GWG_MIN), 1)
+
+    band = gain_band(category, GWG_WEEKS)
+    upper = [f"{x(w)},{y(hi)}" for w, _lo, hi in band]
+    lower = [f"{x(w)},{y(lo)}" for w, lo, _hi in reversed(band)]
+    return {
+        "polygon": " ".join(upper + lower),
+        "points": [{"x": x(w), "y": y(kg), "kg": kg} for w, kg in points],
+        "line": " ".join(f"{x(w)},{y(kg)}" for w, kg in points),
+        "zero": y(0),
+        "left": GWG_LEFT,
+        "right": GWG_LEFT + GWG_W,
+        "top": GWG_TOP,
+        "bottom": GWG_TOP + GWG_H,
+        "ticks": [{"x": x(w), "label": w} for w in (0, 13, 28, 40)],
+    }
+
+
+def gwg_points(history: list[Any] | None, current: dict[str, Any]) -> list[tuple[float, float]]:
+    """The gains of this pregnancy's visits for the chart: the active visits of ``history``
+    whose expected date of delivery is within two weeks of the current one, and the current
+    assessment itself (a live preview is not in the history yet)."""
+    edd = (current.get("gestation") or {}).get("edd_on")
+    found: dict[float, float] = {}
+    for enc in history or ():
+        a = enc.assessment
+        gwg, dating = a.get("gwg") or {}, a.get("gestation") or {}
+        if not enc.active or gwg.get("gain_kg") is None or not dating.get("edd_on") or not edd:
+            continue
+        apart = abs((date.fromisoformat(dating["edd_on"]) - date.fromisoformat(edd)).days)
+        if apart <= 14:
+            found[gwg["weeks"]] = gwg["gain_kg"]
+    mine = current.get("gwg") or {}
+    if mine.get("gain_kg") is not None:
+        found[mine["weeks"]] = mine["gain_kg"]
+    return sorted(found.items())
 
 
 def format_z(value: float | None) -> str:
@@ -145,6 +218,9 @@ def register(bp: Blueprint) -> None:
         ("age_text", age_text),
         ("criterion_label", criterion_label),
         ("warning_text", warning_text),
+        ("child_badge_keys", child_badge_keys),
+        ("gwg_chart", gwg_chart),
+        ("gwg_points", gwg_points),
     )
     for name, fn in helpers:
         bp.add_app_template_global(fn, name)

@@ -11,7 +11,8 @@ from typing import Any
 from marshmallow import RAISE, Schema, ValidationError, fields, validate
 
 from contigo.errors import ValidationFailed
-from contigo.i18n import translate
+from contigo.i18n import current_language, translate
+from contigo.numbers import AmbiguousNumber, localise_number, parse_decimal
 
 _COMMON = {"required": "v.required", "null": "v.required", "validator_failed": "v.invalid"}
 
@@ -25,12 +26,33 @@ class Int(fields.Integer):
 
 
 class Float(fields.Float):
+    """A decimal typed with a comma or a point (:func:`~contigo.numbers.parse_decimal`).
+
+    ``label`` is the message id of the field's name on the page: an ambiguous number
+    (``1.234,5``) is refused with a message that names the field.
+    """
+
     default_error_messages = {
         **_COMMON,
         "invalid": "v.number",
         "too_large": "v.number",
         "special": "v.number",
     }
+
+    def __init__(self, *, label: str | None = None, **kwargs: Any) -> None:
+        self.label = label
+        super().__init__(**kwargs)
+
+    def _validated(self, value: Any) -> float:
+        if isinstance(value, str):
+            try:
+                value = parse_decimal(value)
+            except AmbiguousNumber as exc:
+                name = f"@{self.label}" if self.label else "?"
+                raise ValidationError(f"clin1.v.ambiguous|field={name}") from exc
+            except ValueError as exc:
+                raise self.make_error("invalid", input=value) from exc
+        return super()._validated(value)
 
 
 class Date(fields.Date):
@@ -74,10 +96,20 @@ class ContigoSchema(Schema):
 
 
 def translate_message(message: str, lang: str | None = None) -> str:
-    """Translate ``id|k=v|…``; text that is not an id passes through."""
+    """Translate ``id|k=v|…``; text that is not an id passes through.
+
+    A parameter ``@id`` is itself translated (a field's name); a decimal parameter is written
+    with the language's decimal mark ("entre 0,5 y 250").
+    """
+    language = lang or current_language()
     key, *pairs = message.split("|")
-    params = dict(p.split("=", 1) for p in pairs if "=" in p)
-    return translate(key, lang, **params)
+    params = {}
+    for name, value in (p.split("=", 1) for p in pairs if "=" in p):
+        if value.startswith("@"):
+            params[name] = translate(value[1:], language)
+        else:
+            params[name] = localise_number(value, language)
+    return translate(key, language, **params)
 
 
 def translate_errors(messages: Any, prefix: str = "") -> dict[str, list[str]]:

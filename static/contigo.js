@@ -63,12 +63,37 @@
     });
   }
 
+  /* The referral or treatment the finding calls for (a WHO SAM sign under any profile) is
+     pre-selected, unless the health worker chose a referral themselves; when the finding goes
+     away (a value corrected), the pre-selection is taken back. */
+  function referralPreselector(form) {
+    var select = form.querySelector('select[name="referral"]');
+    var userChose = false;
+    var chosenByUs = null;
+    if (select) {
+      select.addEventListener("change", function (event) { if (event.isTrusted) { userChose = true; } });
+    }
+    return function (suggested) {
+      if (!select || userChose) { return; }
+      if (suggested && (select.value === "none" || select.value === chosenByUs)) {
+        select.value = suggested;
+        chosenByUs = suggested;
+        select.setAttribute("data-preselected", suggested);
+      } else if (!suggested && chosenByUs && select.value === chosenByUs) {
+        select.value = "none";
+        chosenByUs = null;
+        select.removeAttribute("data-preselected");
+      }
+    };
+  }
+
   function setupPreview(form) {
     var url = form.getAttribute("data-preview-url");
     var target = document.getElementById(form.getAttribute("data-preview-target"));
     if (!url || !target) { return; }
     var timer = null;
     var seq = 0;
+    var preselect = referralPreselector(form);
     function run() {
       var mine = ++seq;
       var body = new URLSearchParams(new FormData(form));
@@ -91,6 +116,7 @@
         armIdle();
         if (result.status === 200 && result.data.html !== undefined) {
           target.innerHTML = result.data.html;
+          preselect(result.data.assessment ? result.data.assessment.referral : null);
         } else if (result.data && result.data.error) {
           showFieldErrors(form, result.data.error.fields);
           var note = document.createElement("p");

@@ -13,9 +13,9 @@ from typing import Any, Protocol
 
 from contigo.errors import ValidationFailed
 from contigo.i18n import translate
-from contigo.nutrition import anaemia, women
+from contigo.nutrition import anaemia, gestation, women
 from contigo.nutrition.classify import ChildClassification, ChildIndicators, classify_child
-from contigo.nutrition.episodes import admission_for, admission_for_plw
+from contigo.nutrition.episodes import admission_for, admission_for_plw, suggested_referral
 from contigo.nutrition.errors import MeasurementError
 from contigo.nutrition.profiles import Profile, get_profile
 from contigo.nutrition.tables import TABLE_VERSION
@@ -31,6 +31,14 @@ FIELD_OF_INPUT = {
     "age_days": "occurred_on",
     "oedema_grade": "oedema_grade",
     "hb_g_l": "hb_g_l",
+    "height_cm": "height_cm",
+    # A pregnancy that cannot be dated, or an impossible date, is a fault of the dating fields.
+    "trimester": "gestational_weeks",
+    "gestational_weeks": "gestational_weeks",
+    "lmp_on": "lmp_on",
+    "edd_on": "edd_on",
+    # The site's elevation is not on the form: the Hb reading it adjusts is.
+    "elevation_m": "hb_g_l",
 }
 
 
@@ -56,9 +64,16 @@ class SiteLike(Protocol):
     def elevation_m(self) -> int: ...
 
 
+#: The message of a dating field's fault: an LMP after the visit, or a pregnancy out of range.
+DATING_MESSAGES = {"future": "clin1.v.lmp_after_visit", "out_of_range": "clin1.v.gestation_range"}
+
+
 def _fail(exc: MeasurementError) -> ValidationFailed:
+    """The field a health worker must fix, marked on the form (never a field it does not show)."""
     field = FIELD_OF_INPUT.get(exc.field, exc.field)
     key = "v.unit" if exc.code == "unit" else "v.impossible"
+    if field in ("lmp_on", "edd_on", "gestational_weeks"):
+        key = DATING_MESSAGES.get(exc.code, key)
     return ValidationFailed(fields={field: [translate(key)]})
 
 
@@ -120,6 +135,8 @@ def _child_summary(c: ChildClassification) -> dict[str, Any]:
         "acute_risk": c.acute_risk,
         "u6_at_risk": c.u6_at_risk,
         "needs_remeasure": list(c.needs_remeasure),
+        "who_sam_signs": list(c.who_sam_signs),
+        "signs": list(c.sign_keys),
     }
 
 
@@ -143,10 +160,12 @@ def _assess_child(
     out["child"] = _child_summary(c)
     adm = admission_for(c, profile)
     out["admission"] = {"programme": adm.programme, "criteria": list(adm.criteria)}
+    out["referral"] = suggested_referral(c, profile)
     warnings = ["standing_under_9_months"] if result.c9mo_flag else []
     warnings += [f"remeasure_{ind}" for ind in c.needs_remeasure]
     out["warnings"] = warnings
-    alerts = [c.status_key] if c.acute.status in ("sam", "mam") else []
+    alerts = [c.status_key] if c.acute.status in ("sam", "mam") or c.who_sam_signs else []
+    alerts += [k for k in c.sign_keys if c.acute.status != "sam"]
     alerts += ["remeasure"] if c.needs_remeasure else []
     alerts += ["u6_at_risk"] if c.u6_at_risk else []
     group = anaemia.child_group(age_days)
@@ -161,6 +180,7 @@ def _hb(
     site: SiteLike,
     profile: Profile,
     alerts: list[str],
+    trimester_unknown: bool = False,
 ) -> dict[str, Any] | None:
     if data.get("hb_g_l") is None or group is None:
         return None
@@ -169,13 +189,75 @@ def _hb(
         alerts.append(r.status_key)
     return {
         "group": r.group,
+        "measured_g_l": float(r.hb_measured_g_l),
+        "elevation_adjustment_g_l": r.elevation_adjustment_g_l,
+        "smoking_adjustment_g_l": r.smoking_adjustment_g_l,
         "adjusted_g_l": float(r.hb_adjusted_g_l),
         "method": r.method,
         "elevation_m": r.elevation_m,
         "severity": r.severity,
         "status_key": r.status_key,
         "threshold_g_l": r.threshold_g_l,
+        "trimester_unknown": trimester_unknown,
     }
+
+
+def _gestation(data: dict[str, Any]) -> women.GestationalAge | None:
+    """A pregnancy's gestational age from the typed weeks, else the LMP, else the EDD; ``None``
+    when none was given (the trimester is then unknown, and said so)."""
+    on: date = data["occurred_on"]
+    if data.get("gestational_weeks"):
+        return women.GestationalAge(int(data["gestational_weeks"]), 0)
+    if data.get("lmp_on") is not None:
+        return women.gestational_age_from_lmp(data["lmp_on"], on)
+    if data.get("edd_on") is not None:
+        return gestation.gestational_age_from_edd(data["edd_on"], on)
+    return None
+
+
+def _dating(data: dict[str, Any], ga: women.GestationalAge) -> dict[str, Any]:
+    """What the panel shows of a dated pregnancy: weeks + days, where they came from, EDD."""
+    on: date = data["occurred_on"]
+    lmp: date | None = data.get("lmp_on")
+    edd: date | None = data.get("edd_on")
+    if edd is None:
+        edd = (
+            gestation.edd_from_lmp(lmp)
+            if lmp is not None
+            else on + timedelta(days=gestation.NAEGELE_DAYS - ga.total_days)
+        )
+    source = "weeks" if data.get("gestational_weeks") else "lmp" if lmp is not None else "edd"
+    return {
+        "weeks": ga.weeks,
+        "days": ga.days,
+        "source": source,
+        "trimester": ga.trimester,
+        "edd_on": edd.isoformat(),
+    }
+
+
+def _body(
+    data: dict[str, Any], profile: Profile, ga: women.GestationalAge | None
+) -> dict[str, Any]:
+    """BMI, and the gestational weight gain against the profile's reference when pregnant."""
+    out: dict[str, Any] = {}
+    weight, height = data.get("weight_kg"), data.get("height_cm")
+    if weight is not None and height is not None:
+        out["bmi"] = gestation.bmi(weight, height)
+    if ga is not None:
+        g = gestation.assess_gain(weight, data.get("prepregnancy_weight_kg"), height, ga, profile)
+        out["gwg"] = {
+            "reference": g.reference,
+            "weeks": g.weeks,
+            "prepregnancy_bmi": g.prepregnancy_bmi,
+            "category": g.category,
+            "gain_kg": g.gain_kg,
+            "low_kg": g.low_kg,
+            "high_kg": g.high_kg,
+            "status": g.status,
+            "verify": [k for k in profile.verify_notes if k.startswith("verify.gwg")],
+        }
+    return out
 
 
 def _assess_woman(
@@ -184,17 +266,24 @@ def _assess_woman(
     plw = women.classify_plw(data.get("muac_mm"), profile)
     alerts = [plw.status_key] if plw.malnourished else []
     pregnant = data.get("pregnancy_status") == "pregnant"
-    weeks = data.get("gestational_weeks")
-    tri = women.trimester(weeks) if pregnant and weeks else None
-    group = anaemia.woman_group(age_days // 365, pregnant, tri)
-    warnings = ["trimester_unknown"] if pregnant and tri is None and data.get("hb_g_l") else []
+    ga = _gestation(data) if pregnant else None
+    tri = ga.trimester if ga is not None else None
+    unknown = pregnant and tri is None
+    group = (
+        anaemia.protective_pregnancy_group()
+        if unknown
+        else anaemia.woman_group(age_days // 365, pregnant, tri)
+    )
     adm = admission_for_plw(plw)
     return {
         "plw": {"status": plw.status, "status_key": plw.status_key, "cutoff_mm": plw.cutoff_mm},
         "trimester": tri,
+        "trimester_unknown": unknown,
+        "gestation": _dating(data, ga) if ga is not None else None,
+        **_body(data, profile, ga),
         "admission": {"programme": adm.programme, "criteria": list(adm.criteria)},
-        "anaemia": _hb(data, group, site, profile, alerts),
-        "warnings": warnings,
+        "anaemia": _hb(data, group, site, profile, alerts, trimester_unknown=unknown),
+        "warnings": [],
         "alerts": alerts,
     }
 
@@ -217,6 +306,7 @@ def assess(person: PersonLike, site: SiteLike, data: dict[str, Any]) -> dict[str
     return {
         "profile": profile.code,
         "profile_unverified": profile.unverified,
+        "verify_notes": list(profile.verify_notes),
         "reference_version": TABLE_VERSION,
         "age_days": age_days,
         **body,
@@ -246,7 +336,7 @@ def default_next_visit(assessment: dict[str, Any], on: date, country: str) -> da
     follow = get_profile(country).follow_up
     child = assessment.get("child") or {}
     days: int | None = None
-    if child.get("acute") == "sam":
+    if child.get("acute") == "sam" or child.get("who_sam_signs"):
         days = follow.sam_days
     elif child.get("acute") == "mam":
         days = follow.mam_days

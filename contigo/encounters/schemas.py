@@ -42,18 +42,47 @@ class EncounterFormSchema(ContigoSchema):
     """
 
     occurred_on = Date(required=True)
-    weight_kg = Float(load_default=None, allow_none=True, validate=in_range(0.5, 250))
-    lenhei_cm = Float(load_default=None, allow_none=True, validate=in_range(35, 230))
+    weight_kg = Float(
+        label="page.encounter.weight",
+        load_default=None,
+        allow_none=True,
+        validate=in_range(0.5, 250),
+    )
+    lenhei_cm = Float(
+        label="page.encounter.lenhei",
+        load_default=None,
+        allow_none=True,
+        validate=in_range(35, 230),
+    )
     measure = Str(load_default=None, allow_none=True, validate=one_of(("l", "h")))
     # A float on purpose: "11.5" typed in the mm field must get the unit hint, not "whole number".
-    muac_mm = Float(load_default=None, allow_none=True, validate=in_range(60, 500))
-    headc_cm = Float(load_default=None, allow_none=True, validate=in_range(25, 60))
+    muac_mm = Float(
+        label="page.encounter.muac", load_default=None, allow_none=True, validate=in_range(60, 500)
+    )
+    headc_cm = Float(
+        label="page.encounter.headc", load_default=None, allow_none=True, validate=in_range(25, 60)
+    )
     oedema_grade = Int(load_default=0, validate=in_range(0, 3))
-    hb_g_l = Float(load_default=None, allow_none=True, validate=in_range(30, 220))
+    hb_g_l = Float(
+        label="page.encounter.hb", load_default=None, allow_none=True, validate=in_range(30, 220)
+    )
     appetite_test = Str(load_default=None, allow_none=True, validate=one_of(APPETITE))
     danger_signs = Bool(load_default=False)
     pregnancy_status = Str(load_default=None, allow_none=True, validate=one_of(PREGNANCY_STATUS))
     gestational_weeks = Int(load_default=None, allow_none=True, validate=in_range(4, 44))
+    # A woman's height is asked once and carried forward by the form; pre-pregnancy weight, LMP
+    # and EDD date the pregnancy and give the gestational weight gain (NUTRITION.md §5).
+    height_cm = Float(
+        label="clin1.women.height", load_default=None, allow_none=True, validate=in_range(100, 220)
+    )
+    prepregnancy_weight_kg = Float(
+        label="clin1.women.prepregnancy_weight",
+        load_default=None,
+        allow_none=True,
+        validate=in_range(25, 250),
+    )
+    lmp_on = Date(load_default=None, allow_none=True)
+    edd_on = Date(load_default=None, allow_none=True)
     supplements = StrList(
         load_default=list, validate=validate.ContainsOnly(SUPPLEMENTS, error="v.choice")
     )
@@ -82,8 +111,10 @@ class EncounterFormSchema(ContigoSchema):
         nxt: date | None = data.get("next_visit_on")
         if when is not None and nxt is not None and nxt <= when:
             raise ValidationError("v.next_visit_after", "next_visit_on")
-        if data.get("gestational_weeks") and data.get("pregnancy_status") != "pregnant":
-            raise ValidationError("v.gestation_needs_pregnant", "gestational_weeks")
+        if data.get("pregnancy_status") != "pregnant":
+            for name in ("gestational_weeks", "lmp_on", "edd_on", "prepregnancy_weight_kg"):
+                if data.get(name):
+                    raise ValidationError("v.gestation_needs_pregnant", name)
 
 
 class EncounterVoidSchema(ContigoSchema):

@@ -38,6 +38,7 @@ LISTS = ("supplements", "counselling")
 COPIED = (
     "weight_kg", "lenhei_cm", "measure", "muac_mm", "headc_cm", "oedema_grade", "hb_g_l",
     "appetite_test", "pregnancy_status", "gestational_weeks", "referral", "notes",
+    "height_cm", "prepregnancy_weight_kg", "lmp_on", "edd_on",
 )  # fmt: skip
 
 
@@ -60,14 +61,41 @@ def _site() -> Site:
     return site
 
 
+#: A woman's values asked once and carried into her next visit's form: her height always, the
+#: pregnancy's dating and pre-pregnancy weight while the last visit recorded her pregnant.
+KEPT = ("height_cm",)
+KEPT_WHILE_PREGNANT = ("pregnancy_status", "lmp_on", "edd_on", "prepregnancy_weight_kg")
+
+
+def _kept(person: PersonView) -> dict[str, str]:
+    """What a woman's earlier visits already told (see :data:`KEPT`)."""
+    if person.kind == "child":
+        return {}
+    history = services.history(db.session(), get_vault(), current_user(), person.id)
+    values: dict[str, str] = {}
+    for enc in (e for e in reversed(history) if e.active):
+        for name in KEPT:
+            if name not in values and enc.data.get(name) is not None:
+                values[name] = str(enc.data[name])
+        if "pregnancy_status" not in values and enc.data.get("pregnancy_status"):
+            if enc.data["pregnancy_status"] == "pregnant":
+                for name in KEPT_WHILE_PREGNANT:
+                    if enc.data.get(name) is not None:
+                        values[name] = str(enc.data[name])
+            values.setdefault("pregnancy_status", "")
+    return {k: v for k, v in values.items() if v}
+
+
 def _defaults(person: PersonView, corrected: EncounterView | None) -> dict[str, Any]:
-    """A new form: today, the measuring position the age calls for, or the corrected values."""
+    """A new form: today, the measuring position the age calls for, what a woman's earlier
+    visits already told, or the corrected values."""
     today = local_today()
     values: dict[str, Any] = {
         "occurred_on": today.isoformat(),
         "measure": "l" if person.age_days(today) < 731 else "h",
         "oedema_grade": "0",
         "referral": "none",
+        **_kept(person),
     }
     if corrected is not None:
         values["occurred_on"] = corrected.occurred_on.isoformat()
@@ -119,6 +147,8 @@ def new(person_id: str) -> Any:
         site = _site()
         assessment = clinical.assess(person, site, data)
         if assessment.get("warnings") and form.value("confirm") != "checked":
+            if assessment.get("referral") and form.value("referral") in ("", "none"):
+                form.values["referral"] = assessment["referral"]  # what the finding calls for
             return _render(person, form, 200, assessment)
         services.record(s, v, user, person_id, site.id, data)
     except ValidationFailed as exc:

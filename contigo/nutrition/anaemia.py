@@ -103,6 +103,19 @@ def woman_group(age_years: int, pregnant: bool, trimester: Trimester | None) -> 
     return "woman_non_pregnant" if age_years >= 15 else None
 
 
+def protective_pregnancy_group() -> HbGroup:
+    """The pregnancy group with the highest cut-offs (NUTRITION.md §5): a pregnant woman whose
+    gestational age is unknown is classified so that her anaemia is never under-called."""
+    return max(
+        _PREGNANT.values(),
+        key=lambda g: (
+            CUTOFFS[g].anaemia_below,
+            CUTOFFS[g].moderate_below,
+            CUTOFFS[g].severe_below,
+        ),
+    )
+
+
 def elevation_adjustment(elevation_m: float, method: HbMethod) -> float:
     """g/L to subtract from Hb measured at ``elevation_m`` by ``method`` (see module notes).
 

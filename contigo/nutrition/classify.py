@@ -13,6 +13,11 @@ Safety rules kept here:
   is reported as well (:attr:`ChildClassification.u6_at_risk`).
 - "No acute malnutrition" is only said when a criterion could be assessed and none fired, and no
   acute indicator was flagged or pending; otherwise the status is ``unknown``.
+- No false reassurance under any profile (NUTRITION.md §3): a WHO SAM criterion (WHZ < −3,
+  MUAC < 115 mm at 6–59 months, bilateral pitting oedema) is listed in
+  :attr:`ChildClassification.who_sam_signs` whatever the national label, and the displayed
+  status (:attr:`ChildClassification.status_key`) is never ``acute.none`` while one holds or
+  may hold on a flagged value.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from contigo.nutrition.errors import MeasurementError
 from contigo.nutrition.labels import Lang, label
 from contigo.nutrition.profiles import (
     INDICATORS,
+    WHO,
     Indicator,
     Profile,
     completed_months,
@@ -155,6 +161,9 @@ class ChildClassification:
 
     ``u6_at_risk`` is ``None`` unless the child is under 6 completed months.
     ``needs_remeasure`` lists the flagged indicators, in a stable order.
+    ``who_sam_signs`` names the WHO SAM criteria that hold (``oedema``, ``whz_lt_-3``,
+    ``muac_lt_115``) whatever the profile; ``who_sam_doubtful`` says one may hold but rests on
+    a flagged value or an unknown age.
     """
 
     profile_code: str
@@ -165,13 +174,28 @@ class ChildClassification:
     u6_at_risk: bool | None
     u6_criteria: tuple[str, ...]
     needs_remeasure: tuple[str, ...]
+    who_sam_signs: tuple[str, ...] = ()
+    who_sam_doubtful: bool = False
 
     @property
     def status_key(self) -> str:
-        """Catalogue key of the acute status, e.g. ``acute.sam_complicated``."""
+        """Catalogue key of the acute status as displayed, e.g. ``acute.sam_complicated``.
+
+        A national "none" is never shown while a WHO SAM criterion holds (``acute.who_sam_sign``,
+        red) or may hold on a flagged value (``acute.unknown``).
+        """
         if self.acute.status == "sam" and self.acute.complicated:
             return "acute.sam_complicated"
+        if self.acute.status == "none" and self.who_sam_signs:
+            return "acute.who_sam_sign"
+        if self.acute.status == "none" and self.who_sam_doubtful:
+            return "acute.unknown"
         return f"acute.{self.acute.status}"
+
+    @property
+    def sign_keys(self) -> tuple[str, ...]:
+        """Catalogue keys of the WHO SAM criteria that hold, each shown as a red badge."""
+        return tuple(f"sign.{code}" for code in self.who_sam_signs)
 
     def label(self, lang: Lang) -> str:
         """The acute status in ``lang``."""
@@ -346,11 +370,33 @@ def _under_six(ind: ChildIndicators) -> tuple[bool | None, tuple[str, ...]]:
     return bool(criteria), tuple(criteria)
 
 
+def who_sam_signs(ind: ChildIndicators) -> tuple[tuple[str, ...], bool]:
+    """The WHO SAM criteria that hold whatever the profile (WHO 2013/2023; NUTRITION.md §3), and
+    whether one may hold on a value that cannot be used (flagged, or MUAC at an unknown age).
+
+    WHZ and oedema count at every age; MUAC < 115 mm only at 6–59 completed months.
+    """
+    signs: list[str] = ["oedema"] if ind.oedema_grade > 0 else []
+    doubtful = False
+    if ind.whz is not None and ind.whz < -3:
+        if "whz" in ind.flags:
+            doubtful = True
+        else:
+            signs.append("whz_lt_-3")
+    if ind.muac_mm is not None and ind.muac_mm < 115:
+        if "muac" in ind.flags or ind.age_days is None:
+            doubtful = True
+        elif muac_applies(ind.age_days, WHO):
+            signs.append("muac_lt_115")
+    return tuple(signs), doubtful
+
+
 def classify_child(ind: ChildIndicators, profile: Profile) -> ChildClassification:
     """Classify one measurement under ``profile`` (the country where the encounter happened)."""
     bands = _bands(ind, profile)
     acute = _acute(ind, profile)
     u6_at_risk, u6_criteria = _under_six(ind)
+    signs, doubtful = who_sam_signs(ind)
     return ChildClassification(
         profile_code=profile.code,
         acute=acute,
@@ -360,6 +406,8 @@ def classify_child(ind: ChildIndicators, profile: Profile) -> ChildClassificatio
         u6_at_risk=u6_at_risk,
         u6_criteria=u6_criteria,
         needs_remeasure=tuple(n for n in (*INDICATORS, "muac") if n in ind.flags),
+        who_sam_signs=signs,
+        who_sam_doubtful=doubtful,
     )
 
 

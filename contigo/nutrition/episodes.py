@@ -37,7 +37,7 @@ from fractions import Fraction
 from typing import Literal
 
 from contigo.nutrition.classify import ChildClassification
-from contigo.nutrition.profiles import Profile
+from contigo.nutrition.profiles import Profile, ReferralCode
 from contigo.nutrition.women import PlwClassification
 
 Programme = Literal[
@@ -66,18 +66,36 @@ def admission_for(c: ChildClassification, profile: Profile) -> Admission:
 
     Complicated SAM → inpatient; SAM → outpatient (OTP); MAM → supplementary feeding; a
     national risk band with a follow-up frequency → risk follow-up. A referral criterion alone
-    (Colombia's MUAC < 115 mm) admits nowhere but sets ``referral``.
+    (Colombia's MUAC < 115 mm) admits nowhere but sets ``referral``; so does any WHO SAM
+    criterion the national label does not count as SAM, and it replaces a risk follow-up (a
+    child to refer is not a child to watch).
     """
     referral = bool(c.acute.referral_criteria)
+    if c.who_sam_signs and c.acute.status != "sam":
+        referral = True
     if c.acute.status == "sam":
         programme: Programme = "sam_inpatient" if c.acute.complicated else "sam_otp"
         return Admission(programme, c.acute.criteria, referral)
     if c.acute.status == "mam":
         return Admission("mam_tsfp", c.acute.criteria, referral)
-    if c.acute_risk and profile.follow_up.acute_risk_days is not None:
+    if c.acute_risk and profile.follow_up.acute_risk_days is not None and not c.who_sam_signs:
         risky = tuple(b.band_key for b in c.bands if b.risk and b.band_key is not None)
         return Admission("acute_risk_followup", risky, referral)
     return Admission(None, c.acute.referral_criteria, referral)
+
+
+def suggested_referral(c: ChildClassification, profile: Profile) -> ReferralCode | None:
+    """The referral or treatment the visit form pre-selects for ``c`` under ``profile``.
+
+    Complicated SAM, then SAM, then a WHO SAM criterion the national label does not count as
+    SAM (Colombia's "PB < 11,5 cm: remitir"), then MAM; ``None`` when nothing calls for one.
+    """
+    chosen = profile.referrals
+    if c.acute.status == "sam":
+        return chosen.sam_complicated if c.acute.complicated else chosen.sam
+    if c.who_sam_signs:
+        return chosen.who_sam_sign
+    return chosen.mam if c.acute.status == "mam" else None
 
 
 def admission_for_plw(p: PlwClassification) -> Admission:

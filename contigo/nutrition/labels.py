@@ -54,6 +54,25 @@ _CATALOGUE: dict[str, Label] = {
         "Desnutrição aguda: não é possível determinar",
         "Acute malnutrition: cannot be determined",
     ),
+    "acute.who_sam_sign": L(
+        "Signo de desnutrición aguda severa (OMS): remitir",
+        "Sinal de desnutrição aguda grave (OMS): encaminhar",
+        "Sign of severe acute malnutrition (WHO): refer",
+    ),
+    # WHO SAM criteria named in red under every profile (NUTRITION.md §3).
+    "sign.oedema": L(
+        "Edema bilateral con fóvea: desnutrición aguda severa",
+        "Edema bilateral com cacifo: desnutrição aguda grave",
+        "Bilateral pitting oedema: severe acute malnutrition",
+    ),
+    "sign.whz_lt_-3": L(
+        "Peso para la talla < −3 DE: desnutrición aguda severa",
+        "Peso para estatura < −3 DP: desnutrição aguda grave",
+        "Weight-for-height < −3 SD: severe acute malnutrition",
+    ),
+    "sign.muac_lt_115": L(
+        "PB < 11,5 cm: remitir", "PB < 11,5 cm: encaminhar", "MUAC < 11.5 cm: refer"
+    ),
     "criterion.whz_lt_-3": L(
         "Peso para la talla < −3 DE", "Peso para estatura < −3 DP", "Weight-for-height < −3 SD"
     ),
@@ -452,6 +471,27 @@ _CATALOGUE: dict[str, Label] = {
         "Verificar: seguimiento, egreso y corte en gestantes tomados del perfil OMS",
         "Verificar: acompanhamento, alta e corte em gestantes tomados do perfil OMS",
         "Verify: follow-up, exit rules and PLW cut-off are taken from the WHO profile",
+    ),
+    "verify.gwg_iom": L(
+        "Verificar: rangos de ganancia de peso gestacional (IOM 2009)",
+        "Verificar: faixas de ganho de peso gestacional (IOM 2009)",
+        "Verify: gestational weight gain ranges (IOM 2009)",
+    ),
+    "verify.gwg_co": L(
+        "Verificar: se muestran los rangos IOM 2009; falta codificar la gráfica de Atalah "
+        "(Resolución 2465 de 2016)",
+        "Verificar: mostram-se as faixas IOM 2009; falta codificar o gráfico de Atalah "
+        "(Resolução 2465 de 2016)",
+        "Verify: IOM 2009 ranges are shown; the Atalah chart (Resolución 2465/2016) is not yet "
+        "encoded",
+    ),
+    "verify.gwg_br": L(
+        "Verificar: se muestran los rangos IOM 2009; faltan las curvas brasileñas de 2022 "
+        "(Kac et al.)",
+        "Verificar: mostram-se as faixas IOM 2009; faltam as curvas brasileiras de 2022 "
+        "(Kac et al.)",
+        "Verify: IOM 2009 ranges are shown; the 2022 Brazilian charts (Kac et al.) are not yet "
+        "encoded",
     ),
     "verify.placeholder": L(
         "Sin verificar: se usa el perfil OMS hasta codificar la norma nacional",

@@ -25,6 +25,9 @@ Indicator = Literal["waz", "haz", "whz", "baz", "hcz", "muacz"]
 INDICATORS: tuple[Indicator, ...] = ("waz", "haz", "whz", "baz", "hcz", "muacz")
 HbMethod = Literal["who2024", "steps"]
 CureRule = Literal["who2013", "who2023"]
+#: Gestational weight gain reference (NUTRITION.md §5): only IOM 2009 is encoded; a profile whose
+#: national chart is not yet encoded keeps IOM 2009 and lists ``verify.gwg_*``.
+GwgReference = Literal["iom2009"]
 DAYS_PER_MONTH = 30.4375
 
 
@@ -107,6 +110,24 @@ class FollowUp:
     grace_days: int = 3
 
 
+ReferralCode = Literal["otp", "tsfp", "inpatient", "health_facility"]
+
+
+@dataclass(frozen=True, slots=True)
+class Referrals:
+    """The referral or treatment a finding calls for under a profile: what the visit form
+    pre-selects (a health worker may still choose otherwise).
+
+    ``who_sam_sign`` is for a WHO SAM criterion the national label does not count as SAM
+    (Colombia: MUAC < 115 mm at 6–59 months, "PB < 11,5 cm: remitir").
+    """
+
+    sam: ReferralCode = "otp"
+    sam_complicated: ReferralCode = "inpatient"
+    mam: ReferralCode = "tsfp"
+    who_sam_sign: ReferralCode = "otp"
+
+
 @dataclass(frozen=True, slots=True)
 class Profile:
     """A country's classification profile. Look it up with :func:`get_profile`.
@@ -131,6 +152,8 @@ class Profile:
     hb_elevation_method: HbMethod = "who2024"
     hb_smoking_adjustment: bool = False
     follow_up: FollowUp = field(default_factory=FollowUp)
+    referrals: Referrals = field(default_factory=Referrals)
+    gwg_reference: GwgReference = "iom2009"
     cure_rule: CureRule = "who2023"
     defaulter_missed_visits: int = 2
     sam_max_stay_days: int = 16 * 7
@@ -282,7 +305,13 @@ PE_BANDS = (
     *_who("waz", "baz", "hcz", "muacz"),
 )
 
-_COMMON_NOTES = ("verify.u6", "verify.hb_severity", "verify.hb_equation", "verify.hb_smoking")
+_COMMON_NOTES = (
+    "verify.u6",
+    "verify.hb_severity",
+    "verify.hb_equation",
+    "verify.hb_smoking",
+    "verify.gwg_iom",
+)
 
 WHO = Profile(
     code="WHO",
@@ -300,7 +329,14 @@ CO = replace(
     muac_defines_acute=False,
     muac_referral_below_mm=115,
     follow_up=FollowUp(acute_risk_days=14),
-    verify_notes=("verify.co_tables", "verify.co_muac", "verify.inherited", *_COMMON_NOTES),
+    referrals=Referrals(who_sam_sign="health_facility"),
+    verify_notes=(
+        "verify.co_tables",
+        "verify.co_muac",
+        "verify.gwg_co",
+        "verify.inherited",
+        *_COMMON_NOTES,
+    ),
 )
 BR = replace(
     WHO,
@@ -308,7 +344,7 @@ BR = replace(
     name_key="profile.BR",
     sources=(_SISVAN,),
     bands=BR_BANDS,
-    verify_notes=("verify.inherited", *_COMMON_NOTES),
+    verify_notes=("verify.gwg_br", "verify.inherited", *_COMMON_NOTES),
 )
 PE = replace(
     WHO,
