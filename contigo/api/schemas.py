@@ -117,6 +117,12 @@ class EncounterOutSchema(ContigoSchema):
     voided = Bool()
     voided_reason = Str(allow_none=True)
     active = Bool(metadata={"description": "Neither voided nor superseded."})
+    in_review = Bool(
+        metadata={
+            "description": "A concurrent correction (or a correction racing a void) of this "
+            "visit awaits a supervisor's decision; the active one is provisional."
+        }
+    )
 
 
 class EncounterListOutSchema(ContigoSchema):

@@ -18,7 +18,7 @@ from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import check_read, check_record, check_write
 from contigo.db import new_id
-from contigo.encounters import clinical
+from contigo.encounters import clinical, currency
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment
 from contigo.episodes.services import after_visit
@@ -29,7 +29,9 @@ from contigo.persons.models import Person
 from contigo.persons.services import decrypt as decrypt_person
 from contigo.sites.models import Site
 from contigo.vault import Vault
+from sync.models import ReviewItem
 from sync.outbox import device_id, record_op, tick
+from sync.protocol import ConflictKind
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,9 @@ class EncounterView:
     supersedes_id: str | None
     voided_reason: str | None = None
     superseded_by: str | None = None
+    in_review: bool = False
+    """A clinical review decides between this value and a concurrent correction or void
+    (:mod:`contigo.encounters.currency`); until then a provisional one is current."""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -200,6 +205,22 @@ def void(s: Session, v: Vault, actor: User, encounter_id: str, reason: str) -> E
     return row
 
 
+def settled_races(s: Session, encounter_ids: list[str]) -> set[str]:
+    """Encounters among ``encounter_ids`` whose concurrent-correction review item is closed."""
+    if not encounter_ids:
+        return set()
+    return set(
+        s.scalars(
+            select(ReviewItem.entity_id).where(
+                ReviewItem.kind == ConflictKind.CONCURRENT_EDIT.value,
+                ReviewItem.entity_type == "encounter",
+                ReviewItem.entity_id.in_(encounter_ids),
+                ReviewItem.status != "open",
+            )
+        )
+    )
+
+
 def history(s: Session, v: Vault, actor: User, person_id: str) -> list[EncounterView]:
     """Every encounter of a person, oldest first, from every site and country, with voids and
     supersessions marked (never hidden)."""
@@ -224,7 +245,10 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
             select(EncounterVoid).where(EncounterVoid.encounter_id.in_([r.id for r in rows]))
         )
     }
-    superseded = {r.supersedes_id: r.id for r in rows if r.supersedes_id}
+    standing = currency.standings(
+        (currency.Visit(r.id, r.supersedes_id, r.recorded_hlc, r.id in voids) for r in rows),
+        settled=settled_races(s, [r.id for r in rows]),
+    )
     out = []
     for r in rows:
         body = v.decrypt_with(keys[r.person_id], "encounters", r.id, "payload", r.payload_enc)
@@ -242,7 +266,8 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
                 assessment=assessment,
                 supersedes_id=r.supersedes_id,
                 voided_reason=voids.get(r.id),
-                superseded_by=superseded.get(r.id),
+                superseded_by=standing[r.id].superseded_by,
+                in_review=standing[r.id].in_review,
             )
         )
     return out

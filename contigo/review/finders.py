@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.persons.models import Person, PersonIndex
 from contigo.persons.services import index_keys, index_values
+from contigo.review.corrections import concurrent_corrections
 from contigo.sites.models import Site
 from contigo.sync_batch import NewEncounter, batch_index, batch_person, created_encounter
 from contigo.vault import Vault, get_vault
@@ -264,4 +265,10 @@ def install(app: Flask) -> None:
         return
     found.site_code = site_code
     vault = get_vault(app)
-    found.finders.extend([possible_duplicates(vault), implausible_sequences(vault)])
+    found.finders.extend(
+        [
+            possible_duplicates(vault),
+            implausible_sequences(vault),
+            concurrent_corrections(vault, site_code),
+        ]
+    )

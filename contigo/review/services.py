@@ -30,9 +30,13 @@ from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import visible_site_ids
 from contigo.central_ops import apply_on_central
+from contigo.db import new_id
+from contigo.encounters import currency
+from contigo.encounters.services import void as void_encounter
 from contigo.errors import ContigoError, ErrorCode, Forbidden, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.models import Person
+from contigo.review.corrections import is_correction_item, visits_of
 from contigo.sites.models import Site
 from contigo.sync_handlers import build_registry
 from contigo.vault import Vault
@@ -87,9 +91,16 @@ class ItemView:
     can_resolve: bool
 
     @property
+    def chooses(self) -> bool:
+        """Whether resolving means choosing one candidate (a field, or a visit's value)."""
+        return self.item.field is not None or is_correction_item(self.item)
+
+    @property
     def can_dismiss(self) -> bool:
-        """Items that only inform, and items without a field, may be dismissed."""
-        return self.can_resolve and not (self.item.field and self.item.needs_decision)
+        """Items that only inform, and items without a field, may be dismissed; a concurrent
+        correction of a visit needs a decision like a field does."""
+        decides_value = bool(self.item.field) or is_correction_item(self.item)
+        return self.can_resolve and not (decides_value and self.item.needs_decision)
 
 
 def reader_for(vault: Vault, server: ServerConfig | None) -> Reader:
@@ -259,14 +270,36 @@ def _resolution(
     if action not in ("resolve", "dismiss") or (action == "dismiss" and not view.can_dismiss):
         raise ValidationFailed(fields={"action": [translate("review.error.action")]})
     data: dict[str, Any] = {"conflict_id": view.item.id, "action": action}
-    if action == "resolve" and view.item.field is not None and chosen_op_id is not None:
+    choosing = view.item.field is not None or is_correction_item(view.item)
+    if action == "resolve" and choosing and chosen_op_id is not None:
         chosen = [c for c in view.candidates if c.op_id == chosen_op_id]
         if not chosen:
             raise ValidationFailed(fields={"chosen_op_id": [translate("review.error.choice")]})
         return data | {"chosen_op_id": chosen_op_id}, chosen[0]
-    if action == "resolve" and view.item.field is not None and view.item.needs_decision:
+    if action == "resolve" and choosing and view.item.needs_decision:
         raise ValidationFailed(fields={"chosen_op_id": [translate("review.error.choice")]})
     return data, None
+
+
+def _void_losers(
+    s: Session, v: Vault, actor: User, item: ReviewItem, kept: Any, server: ServerConfig | None
+) -> None:
+    """Void every correction of the item's visit but the one kept (all of them when the kept
+    candidate is the void), each an ordinary synced ``encounter.void``."""
+    keep = None if not isinstance(kept, dict) or kept.get("voided") else kept.get("encounter_id")
+    reason = translate("review.correction.void_reason")
+    for encounter_id in currency.losers(visits_of(s, item.entity_id), item.entity_id, keep):
+        if server is None:
+            void_encounter(s, v, actor, encounter_id, reason)
+            continue
+        apply_on_central(
+            s,
+            server,
+            actor,
+            op_type=OpType.ENCOUNTER_VOID,
+            entity=("encounter_void", new_id(), item.person_id),
+            data={"encounter_id": encounter_id, "reason": reason},
+        )
 
 
 def resolve(
@@ -296,6 +329,8 @@ def resolve(
         data["note"] = note[:500]
     item = view.item
     writes_field = chosen is not None and item.field is not None
+    if chosen is not None and is_correction_item(item):
+        _void_losers(s, v, actor, item, chosen.value, server)
     if server is not None:
         entity = (item.entity_type, item.entity_id, item.person_id)
         fields = [item.field] if writes_field and item.field else []
