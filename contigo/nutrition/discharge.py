@@ -42,6 +42,8 @@ from contigo.nutrition.episodes import (
 from contigo.nutrition.profiles import Profile
 from contigo.nutrition.tables import LENGTH_ROW_OFFSET, load_tables
 
+CURE_CHECKED = frozenset({*TREATMENT, "sam_inpatient"})
+"""Programmes whose exit as cured must meet the cure rule (anthropometric recovery)."""
 MIN_STAY_DAYS: Mapping[str, int] = MappingProxyType({"sam_otp": CURE_SPAN_DAYS, "mam_tsfp": 14})
 """Default minimum stay per treatment programme (days from admission)."""
 PROFILE_MIN_STAY_DAYS: Mapping[str, Mapping[str, int]] = MappingProxyType({})
@@ -85,7 +87,7 @@ def check_cure(
     recorded visits by ``exit_on`` and ``exit_on`` to be on or after the minimum stay.
     """
     earliest = episode.admitted_on + timedelta(days=min_stay_days(episode.programme, profile))
-    if episode.programme not in TREATMENT:
+    if episode.programme not in CURE_CHECKED:
         return CureCheck(False, ("not_treatment",), None, earliest)
     log = sorted((v for v in visits if episode.admitted_on <= v.on <= exit_on), key=lambda v: v.on)
     cured = cure_date(episode, log, profile)

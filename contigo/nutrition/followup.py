@@ -20,7 +20,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
-from typing import Literal
+from typing import Literal, cast, get_args
 
 from contigo.nutrition.episodes import Programme, interval_days
 from contigo.nutrition.profiles import Profile
@@ -40,7 +40,7 @@ class Acknowledgement:
     items of its ``kind`` dated on or before ``subject_on`` (the alert's visit date, or the
     missed visit's due date)."""
 
-    kind: SubjectKind
+    kind: str
     subject_on: date
     outcome: str
 
@@ -59,18 +59,19 @@ def open_alerts(
     return tuple(c for c in codes if not (in_programme and c in TREATED_BY_ADMISSION))
 
 
-def trace_after_days(programme: Programme | None, profile: Profile) -> int:
+def trace_after_days(programme: str | None, profile: Profile) -> int:
     """Days past its date after which a missed visit is to be traced.
 
     A programme visit uses the programme's interval; a follow-up booked outside any programme
     (or inpatient care) the supplementary-feeding interval.
     """
-    step = interval_days(programme, profile) if programme is not None else None
+    known = programme in get_args(Programme)
+    step = interval_days(cast(Programme, programme), profile) if known else None
     if step is None:
         step = profile.follow_up.mam_days
     return profile.defaulter_missed_visits * step + profile.follow_up.grace_days
 
 
-def to_trace(days_overdue: int, programme: Programme | None, profile: Profile) -> bool:
+def to_trace(days_overdue: int, programme: str | None, profile: Profile) -> bool:
     """Whether a visit missed by ``days_overdue`` days has passed the defaulter threshold."""
     return days_overdue > trace_after_days(programme, profile)
