@@ -86,7 +86,9 @@ def test_a_second_visit_the_same_day_asks_first_but_a_correction_does_not(
     assert _count(app, pid) == 1
     with session_scope(app) as s:
         old = s.scalar(select(Encounter.id).where(Encounter.person_id == pid))
-    assert visit(pages, pid, supersedes_id=str(old), **{**FIRST, "muac_mm": "136"}).status_code == 302
+    assert (
+        visit(pages, pid, supersedes_id=str(old), **{**FIRST, "muac_mm": "136"}).status_code == 302
+    )
 
 
 def test_the_preview_warns_too(pages: Pages, register: Callable[..., str]) -> None:
