@@ -25,7 +25,8 @@
       var now = parse(input.value);
       if (now === null) { box.hidden = true; return; }
       var change = now - before;
-      var text = (change >= 0 ? "+" : "") + change.toFixed(1);
+      var digits = line.getAttribute("data-unit") === "mm" ? 0 : 1;
+      var text = (change >= 0 ? "+" : "") + change.toFixed(digits);
       delta.textContent = comma ? text.replace(".", ",") : text;
       box.hidden = false;
     }

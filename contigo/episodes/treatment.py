@@ -17,7 +17,7 @@ from typing import Any, get_args
 from sqlalchemy.orm import Session
 
 from contigo.auth.models import User
-from contigo.display import clinical_label
+from contigo.display import clinical_label, date_text
 from contigo.encounters import services as encounters
 from contigo.encounters.services import EncounterView
 from contigo.episodes import services
@@ -89,7 +89,7 @@ def _refusal(
 
 def _reason_text(reason: str, check: CureCheck) -> str:
     if reason == "min_stay":
-        return translate("clin2.cure.min_stay", date=check.earliest_on.isoformat())
+        return translate("clin2.cure.min_stay", date=date_text(check.earliest_on))
     return translate(f"clin2.cure.{reason}")
 
 
