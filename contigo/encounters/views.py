@@ -39,7 +39,7 @@ LISTS = ("supplements", "counselling")
 #: Form fields copied from an encounter being corrected into the correcting form.
 COPIED = (
     "weight_kg", "lenhei_cm", "measure", "muac_mm", "headc_cm", "oedema_grade", "hb_g_l",
-    "appetite_test", "pregnancy_status", "gestational_weeks", "referral", "notes",
+    "appetite_test", "pregnancy_status", "gestational_weeks", "referral", "notes", "sachets",
 )  # fmt: skip
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, get_args
+from typing import get_args
 
 from sqlalchemy.orm import Session
 
@@ -137,7 +137,7 @@ class CardVisit:
     appetite_test: str | None
     products: tuple[str, ...]
     medicines: tuple[str, ...]
-    quantities: dict[str, Any]
+    sachets: int | None
     whz: float | None
 
 
@@ -166,7 +166,7 @@ def _row(e: EncounterView) -> CardVisit:
         appetite_test=e.data.get("appetite_test"),
         products=tuple(g for g in given if g in PRODUCTS),
         medicines=tuple(g for g in given if g not in PRODUCTS),
-        quantities=dict(e.data.get("quantities") or {}),
+        sachets=e.data.get("sachets"),
         whz=(e.assessment.get("zscores") or {}).get("whz"),
     )
 

@@ -138,3 +138,18 @@ def test_a_default_the_log_does_not_show_needs_an_override(
     assert refused.status_code == 422 and "does not show this exit" in pages.text(refused)
     died = pages.post(f"{episode_url}/exit", {"outcome": "died", "exit_on": today().isoformat()})
     assert died.status_code == 302
+
+
+def test_the_card_lists_products_quantities_and_medicines(
+    pages: Pages, register: Callable[..., str]
+) -> None:
+    pid = register()
+    given = {**SAM_VISIT, "supplements": ["rutf", "amoxicillin", "vitamin_a"], "sachets": "14",
+             "appetite_test": "pass"}  # fmt: skip
+    assert visit(pages, pid, **given).status_code == 302
+    episode_url = _admit(pages, pid, 0)
+    card = pages.text(pages.get(episode_url))
+    row = card[card.index('id="card-visits"') :]
+    assert "RUTF" in row and "14 sachets" in row and "Amoxicillin" in row and "Vitamin A" in row
+    bad = visit(pages, pid, **{**given, "sachets": "-3"})
+    assert bad.status_code == 422 and 'id="sachets-error"' in pages.text(bad)
