@@ -99,9 +99,9 @@ def test_the_minimum_stay_alone_blocks_a_sustained_cure(monkeypatch: pytest.Monk
 def test_visits_after_the_exit_date_do_not_count_and_no_visits_is_said() -> None:
     visits = [Visit(day(n), whz=-1.5) for n in (20, 27, 34)]
     assert check_cure(otp(), visits, WHO, day(15)).reasons == ("no_visits",)
-    assert check_cure(Episode("sam_inpatient", ADMITTED, ()), visits, WHO, day(40)).reasons == (
-        "not_treatment",
-    )
+    assert check_cure(
+        Episode("plw_supplementation", ADMITTED, ()), visits, WHO, day(40)
+    ).reasons == ("not_treatment",)
 
 
 def test_weight_gain_from_the_minimum_weight_hand_worked() -> None:
