@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 from typing import Any
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
@@ -15,7 +16,11 @@ from contigo.episodes.models import CareEpisode, FollowUpOutcome
 from contigo.errors import ValidationFailed
 from contigo.persons.models import Person
 from contigo.sync_client import run_sync
-from contigo.vault import get_vault
+from contigo.sync_handlers import build_registry
+from contigo.vault import Vault, get_vault
+from sync.handlers import InvalidOp
+from sync.protocol import Op, OpType
+from sync.server.upcast import upcast_2_to_3
 from tests.sync.conftest import enrol_in_process
 from tests.sync.test_episode_sync import _admit
 from tests.sync.test_server_apply import _sup, record_visit, register_child
@@ -69,3 +74,38 @@ def test_override_and_follow_up_outcome_reach_central_and_the_other_laptop(
         with session_scope(app) as s:
             sealed = s.scalar(select(FollowUpOutcome.reason_enc))
             assert sealed is not None and b"border" not in sealed
+
+
+def _wire_op(kind: str, data: dict[str, Any], base: dict[str, Any] | None = None) -> Op:
+    return Op(
+        op_id="o1",
+        type=OpType(kind),
+        entity_type=kind.split(".")[0],
+        entity_id="e1",
+        person_id="p1",
+        hlc="1767225600000-00000-d1",
+        base=base or {},
+        data=data,
+    )
+
+
+def test_a_schema_2_op_cannot_smuggle_an_override_or_an_outcome() -> None:
+    close = _wire_op("care_episode.close", {"outcome": "cured", "exit_on": "2026-01-01"})
+    assert upcast_2_to_3(close) == close
+    with pytest.raises(InvalidOp):
+        upcast_2_to_3(_wire_op("care_episode.close", {**close.data, "override": {"reason": "x"}}))
+    with pytest.raises(InvalidOp):
+        upcast_2_to_3(_wire_op("follow_up_outcome.record", {"kind": "alert"}))
+
+
+def test_an_override_without_a_reason_is_rejected_by_the_handler() -> None:
+    handler = build_registry(Vault()).for_op("care_episode.close")
+    assert handler is not None
+    data = {"outcome": "cured", "exit_on": "2026-01-01"}
+    assert "exit_override" not in handler[0].field_writes("care_episode.close", data)
+    writes = handler[0].field_writes(
+        "care_episode.close", data | {"override": {"reason": " okay "}}
+    )
+    assert writes["exit_override"] == {"reason": "okay"}
+    with pytest.raises(InvalidOp):
+        handler[0].field_writes("care_episode.close", data | {"override": {"reason": ""}})
