@@ -7,11 +7,13 @@ typed: only the recorded exits (cured, died, transferred, referred) are stored a
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, LargeBinary, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, Date, ForeignKey, LargeBinary, String, Text, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from contigo.db import Base, new_id, utcnow
+from contigo.encounters.models import ImmutableRecord
 from contigo.types import UTCDateTime
 
 EPISODE_STATUSES = ("active", "closed")
@@ -85,3 +87,13 @@ class FollowUpOutcome(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     recorded_hlc: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@event.listens_for(Session, "before_flush")
+def guard_outcomes(session: Session, _ctx: Any, _instances: Any) -> None:
+    """Refuse any update or delete of a recorded follow-up outcome (an event, like a visit)."""
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, FollowUpOutcome) and (
+            obj in session.deleted or session.is_modified(obj)
+        ):
+            raise ImmutableRecord(f"FollowUpOutcome {obj.id} is append-only")

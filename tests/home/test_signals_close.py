@@ -8,10 +8,12 @@ import re
 from collections.abc import Callable
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from sqlalchemy import select
 
 from contigo.db import session_scope
+from contigo.encounters.models import ImmutableRecord
 from contigo.episodes.models import FollowUpOutcome
 from sync.models import OutboxOp
 from tests.test_pages import SAM_VISIT, Pages, today, visit
@@ -94,3 +96,17 @@ def test_a_recently_missed_visit_stays_overdue(pages: Pages, register: Callable[
     assert visit(pages, pid, **{**MAM_VISIT, "occurred_on": recent}).status_code == 302
     home = pages.text(pages.get("/"))
     assert pid in _section(home, "overdue-list") and pid not in _section(home, "trace-list")
+
+
+def test_a_recorded_outcome_is_append_only(
+    app: Flask, pages: Pages, register: Callable[..., str]
+) -> None:
+    pid = register()
+    assert visit(pages, pid, **MAM_VISIT).status_code == 302
+    url = f"/persons/{pid}/follow-up/alert/{today().isoformat()}"
+    assert pages.post(url, {"outcome": "traced", "reason": "Seen at home"}).status_code == 302
+    with pytest.raises(ImmutableRecord), session_scope(app) as s:
+        row = s.scalar(select(FollowUpOutcome).where(FollowUpOutcome.person_id == pid))
+        assert row is not None
+        row.outcome = "lost"
+        s.flush()
