@@ -8,7 +8,7 @@ from contigo.audit.models import AuditEntry
 from contigo.auth.models import AuthSession, KeyEntry, User, UserSite
 from contigo.db import Base
 from contigo.encounters.models import Encounter, EncounterVoid
-from contigo.episodes.models import Appointment, CareEpisode
+from contigo.episodes.models import Appointment, CareEpisode, FollowUpOutcome
 from contigo.glass.models import AccessGrant
 from contigo.persons.models import Person, PersonIndex
 from contigo.sites.models import Site
@@ -28,6 +28,7 @@ __all__ = [
     "Encounter",
     "EncounterVoid",
     "FieldVersion",
+    "FollowUpOutcome",
     "KeyEntry",
     "OutboxOp",
     "Person",

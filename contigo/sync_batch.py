@@ -113,6 +113,7 @@ class NewEncounter:
     site_id: str
     occurred_on: date
     payload_enc: bytes
+    supersedes_id: str | None = None
 
 
 def _created() -> dict[str, NewEncounter]:
@@ -137,6 +138,7 @@ def insert_encounter(s: Session, values: dict[str, Any]) -> None:
         values["site_id"],
         values["occurred_on"],
         values["payload_enc"],
+        values.get("supersedes_id"),
     )
     cache.memo(_CREATED, _created)[new.id] = new
     known = batch_encounters(s, new.id)

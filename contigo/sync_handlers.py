@@ -19,7 +19,12 @@ from sqlalchemy.orm import Session
 
 from contigo.auth.models import User
 from contigo.encounters.models import Encounter, EncounterVoid
-from contigo.episodes.models import CareEpisode
+from contigo.episodes.models import (
+    FOLLOW_UP_KINDS,
+    FOLLOW_UP_OUTCOMES,
+    CareEpisode,
+    FollowUpOutcome,
+)
 from contigo.persons import lifecycle, risk_flags
 from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
@@ -62,6 +67,9 @@ PERSON_FIELDS = (
     "documents",
 )
 EPISODE_FIELDS = ("programme", "status", "exit_outcome", "next_visit_on", "exit_on")
+OVERRIDE_FIELD = "exit_override"
+"""A supervisor's override of the discharge rule (wire value ``{"reason": …}`` or ``None``);
+encrypted at rest with the person's data key, synced since wire schema 3."""
 
 
 def site_descriptor(s: Session, site_id: str) -> dict[str, Any]:
@@ -479,7 +487,11 @@ class EncounterVoidHandler(EncounterHandler):
 
 
 class EpisodeHandler:
-    """Care episodes: a mutable aggregate; closing is a patch of its exit fields."""
+    """Care episodes: a mutable aggregate; closing is a patch of its exit fields (and, for a
+    supervisor's override of the discharge rule, of ``exit_override``)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
 
     entity_type = "care_episode"
     ops: Mapping[str, Action] = {
@@ -499,12 +511,15 @@ class EpisodeHandler:
             if not isinstance(data.get("outcome"), str):
                 raise InvalidOp({"outcome": ["required"]})
             _iso_date(data.get("exit_on"), "exit_on")
-            return {
+            writes = {
                 "status": "closed",
                 "exit_outcome": data["outcome"],
                 "next_visit_on": None,
                 "exit_on": data["exit_on"],
             }
+            if "override" in data:
+                writes[OVERRIDE_FIELD] = _override(data["override"])
+            return writes
         if op_type == "care_episode.patch":
             _iso_date(data.get("next_visit_on"), "next_visit_on")
             return {"next_visit_on": data["next_visit_on"]}
@@ -539,11 +554,22 @@ class EpisodeHandler:
             )
         )
 
+    def _key(self, s: Session, episode: CareEpisode) -> bytes:
+        person = s.get(Person, episode.person_id)
+        assert person is not None
+        return self.vault.person_key(person)
+
     def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
         episode = s.get(CareEpisode, entity_id)
         assert episode is not None
         out = {}
         for name in names:
+            if name == OVERRIDE_FIELD:
+                sealed = episode.exit_override_enc
+                out[name] = None if sealed is None else self.vault.decrypt_with(
+                    self._key(s, episode), "care_episodes", entity_id, OVERRIDE_FIELD, sealed
+                )  # fmt: skip
+                continue
             value = getattr(episode, name)
             out[name] = value.isoformat() if isinstance(value, date) else value
         return out
@@ -556,6 +582,11 @@ class EpisodeHandler:
                 value = _iso_date(value, name) if value else None
             if name in EPISODE_FIELDS:
                 setattr(episode, name, value)
+            if name == OVERRIDE_FIELD:
+                episode.exit_override_enc = None if value is None else self.vault.encrypt_with(
+                    self._key(s, episode), "care_episodes", entity_id, OVERRIDE_FIELD,
+                    _override(value),
+                )  # fmt: skip
         s.flush()
 
     def to_wire(
@@ -568,17 +599,95 @@ class EpisodeHandler:
         return out
 
     def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
-        return self.read_fields(s, entity_id, list(EPISODE_FIELDS))
+        return self.read_fields(s, entity_id, [*EPISODE_FIELDS, OVERRIDE_FIELD])
+
+
+def _override(value: Any) -> dict[str, str] | None:
+    """A valid override value: ``None`` or ``{"reason": <3–500 characters>}``."""
+    if value is None:
+        return None
+    reason = value.get("reason") if isinstance(value, dict) else None
+    if not isinstance(reason, str) or not 3 <= len(reason.strip()) <= 500:
+        raise InvalidOp({OVERRIDE_FIELD: ["a reason is required"]})
+    return {"reason": reason.strip()}
+
+
+class FollowUpOutcomeHandler:
+    """Outcomes recorded for alerts and missed visits: append-only events."""
+
+    entity_type = "follow_up_outcome"
+    ops: Mapping[str, Action] = {"follow_up_outcome.record": Action.EVENT}
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+
+    def exists(self, s: Session, entity_id: str) -> bool:
+        return s.get(FollowUpOutcome, entity_id) is not None
+
+    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def create(
+        self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
+    ) -> None:
+        person = s.get(Person, person_id) if person_id else None
+        if person is None:
+            raise MissingDependency("person", person_id or "")
+        errors = {}
+        if data.get("kind") not in FOLLOW_UP_KINDS:
+            errors["kind"] = ["not a kind"]
+        if data.get("outcome") not in FOLLOW_UP_OUTCOMES:
+            errors["outcome"] = ["not an outcome"]
+        if not isinstance(data.get("reason"), str) or not data["reason"].strip():
+            errors["reason"] = ["required"]
+        if errors:
+            raise InvalidOp(errors)
+        site = ensure_site(s, data.get("site"))
+        s.add(
+            FollowUpOutcome(
+                id=entity_id,
+                person_id=person.id,
+                site_id=site.id,
+                kind=data["kind"],
+                subject_on=_iso_date(data.get("subject_on"), "subject_on"),
+                outcome=data["outcome"],
+                reason_enc=self.vault.encrypt_with(
+                    self.vault.person_key(person), "follow_up_outcomes", entity_id, "reason",
+                    data["reason"],
+                ),
+                user_id=_author(s, ctx, data, site.id),
+                recorded_hlc=ctx.hlc,
+            )
+        )  # fmt: skip
+
+    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
+        return {}
+
+    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
+        raise InvalidOp({"follow_up_outcome": ["append-only"]})
+
+    def to_wire(
+        self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
+    ) -> dict[str, Any]:
+        row = s.get(FollowUpOutcome, entity_id)
+        return with_author(s, _to_wire_site(s, data, "site_id"), row.user_id if row else None)
+
+    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
+        return {}
 
 
 def policy_registry() -> PolicyRegistry:
     """Contigo's field policies: SYNC.md's defaults, the person's lifecycle (changed only by
     its dedicated ops, so a plain patch of it is refused like one of the owning site) and the
-    episode's exit date (REVIEW)."""
+    episode's exit date and its supervisor's override (REVIEW)."""
     registry = PolicyRegistry()
     controlled = FieldPolicy(Policy.TRANSFER_ONLY, since_schema=2)
     registry.register("person", {**DEFAULT_PERSON_POLICIES, lifecycle.FIELD: controlled})
-    registry.register("care_episode", {**DEFAULT_EPISODE_POLICIES, "exit_on": Policy.REVIEW})
+    override = FieldPolicy(Policy.REVIEW, since_schema=3)
+    registry.register(
+        "care_episode",
+        {**DEFAULT_EPISODE_POLICIES, "exit_on": Policy.REVIEW, OVERRIDE_FIELD: override},
+    )
     return registry
 
 
@@ -588,7 +697,8 @@ def build_registry(vault: Vault) -> HandlerRegistry:
     registry.register(PersonHandler(vault))
     registry.register(EncounterHandler(vault))
     registry.register(EncounterVoidHandler(vault))
-    registry.register(EpisodeHandler())
+    registry.register(EpisodeHandler(vault))
+    registry.register(FollowUpOutcomeHandler(vault), since_schema=3)
     registry.declare_type(ALIAS_ENTITY, since_schema=2)
     from contigo.usersync import field as usersync_field
 

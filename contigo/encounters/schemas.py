@@ -20,6 +20,7 @@ SUPPLEMENTS = (
     "deworming",
     "zinc_ors",
     "micronutrient_powder",
+    "amoxicillin",
 )
 COUNSELLING = (
     "breastfeeding",
@@ -86,6 +87,9 @@ class EncounterFormSchema(ContigoSchema):
     supplements = StrList(
         load_default=list, validate=validate.ContainsOnly(SUPPLEMENTS, error="v.choice")
     )
+    #: Sachets of the therapeutic or supplementary food given (RUTF, RUSF, LNS): the quantity
+    #: the treatment card shows beside the products.
+    sachets = Int(load_default=None, allow_none=True, validate=in_range(0, 500))
     counselling = StrList(
         load_default=list, validate=validate.ContainsOnly(COUNSELLING, error="v.choice")
     )

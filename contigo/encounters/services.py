@@ -24,9 +24,11 @@ from contigo.episodes.models import Appointment
 from contigo.episodes.services import after_visit
 from contigo.errors import AlreadyVoided, UnknownEncounter, UnknownPerson, ValidationFailed
 from contigo.i18n import translate
-from contigo.persons import lifecycle
+from contigo.nutrition.sequences import Reading, point_of_care_warnings
+from contigo.persons import lifecycle, risk_flags
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt as decrypt_person
+from contigo.persons.services import record_change
 from contigo.sites.models import Site
 from contigo.vault import Vault
 from sync.models import ReviewItem
@@ -108,6 +110,8 @@ def record(
     )
     s.add(encounter)
     s.flush()
+    if person.kind == "child":
+        _note_oedema(s, v, actor, person, int(data.get("oedema_grade") or 0))
     _attend_appointments(s, person_id, data["occurred_on"], enc_id)
     if after_visit(s, v, person_id, data["occurred_on"]) is None:
         nxt = data.get("next_visit_on") or clinical.default_next_visit(
@@ -147,6 +151,56 @@ def record(
         site_id=site_id,
     )
     return encounter
+
+
+def _note_oedema(s: Session, v: Vault, actor: User, person: Person, grade: int) -> None:
+    """Keep the oedema-history risk flag true to the visits: oedema seen now sets ``current``;
+    a visit without oedema after ``current`` moves it to ``past`` (never back to ``none``). The
+    change is an ordinary ``person.patch`` of the flag (SAFETY policy: the more severe value
+    wins a concurrent edit)."""
+    name = "risk_flags.oedema_history"
+    now = risk_flags.read(v, person)[name]
+    wanted = "current" if grade > 0 else ("past" if now == "current" else now)
+    if wanted == now:
+        return
+    risk_flags.write(v, person, {name: wanted})
+    s.flush()
+    record_change(s, v, actor, person, {name: wanted})
+
+
+def reading_of(data: dict[str, Any], assessment: dict[str, Any], on: date) -> Reading:
+    """A visit's values as the history rule reads them (the adjusted length, so a position
+    switch is not a change)."""
+    weight = data.get("weight_kg")
+    length = assessment.get("clenhei")
+    return Reading(
+        on=on,
+        weight_kg=float(weight) if isinstance(weight, int | float) else None,
+        length_cm=float(length) if isinstance(length, int | float) else None,
+        oedema=bool(data.get("oedema_grade")),
+    )
+
+
+def previous_visit(
+    history: list[EncounterView], on: date, supersedes_id: str | None = None
+) -> EncounterView | None:
+    """The latest active visit on or before ``on`` (the one a correction replaces excluded)."""
+    earlier = [
+        e for e in history if e.active and e.occurred_on <= on and e.id != (supersedes_id or "")
+    ]
+    return earlier[-1] if earlier else None
+
+
+def history_warnings(
+    previous: EncounterView | None, data: dict[str, Any], assessment: dict[str, Any]
+) -> list[str]:
+    """What asks for a re-measure against the child's previous visit (``history_*`` codes;
+    :func:`contigo.nutrition.sequences.point_of_care_warnings`)."""
+    if previous is None or previous.kind != "child":
+        return []
+    before = reading_of(previous.data, previous.assessment, previous.occurred_on)
+    now = reading_of(data, assessment, data["occurred_on"])
+    return [f"history_{code}" for code in point_of_care_warnings(before, now)]
 
 
 def _attend_appointments(s: Session, person_id: str, on: date, encounter_id: str) -> None:

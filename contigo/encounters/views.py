@@ -4,6 +4,8 @@ warnings (standing under 9 months, implausible values) before saving, and voidin
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 from flask import Blueprint, Response, flash, jsonify, redirect, render_template, request, url_for
@@ -37,7 +39,7 @@ LISTS = ("supplements", "counselling")
 #: Form fields copied from an encounter being corrected into the correcting form.
 COPIED = (
     "weight_kg", "lenhei_cm", "measure", "muac_mm", "headc_cm", "oedema_grade", "hb_g_l",
-    "appetite_test", "pregnancy_status", "gestational_weeks", "referral", "notes",
+    "appetite_test", "pregnancy_status", "gestational_weeks", "referral", "notes", "sachets",
     "height_cm", "prepregnancy_weight_kg", "lmp_on", "edd_on",
 )  # fmt: skip
 
@@ -109,8 +111,58 @@ def _defaults(person: PersonView, corrected: EncounterView | None) -> dict[str, 
     return values
 
 
+#: Fields shown with the previous visit's value and the change beside them.
+COMPARED = (("weight_kg", "kg"), ("lenhei_cm", "cm"), ("muac_mm", "mm"), ("headc_cm", "cm"))
+
+
+@dataclass(frozen=True)
+class Previous:
+    """One field of the previous visit beside the form: its value and the typed change."""
+
+    name: str
+    unit: str
+    value: float
+    change: float | None
+
+
+def _number(text: Any) -> float | None:
+    try:
+        return float(str(text).strip().replace(",", "."))
+    except ValueError:
+        return None
+
+
+def _previous(person: PersonView, form: FormState) -> tuple[EncounterView | None, list[Previous]]:
+    """The child's latest visit on or before the form's date, and each compared field."""
+    try:
+        on = date.fromisoformat(str(form.value("occurred_on")))
+    except ValueError:
+        on = local_today()
+    history = services.history(db.session(), get_vault(), current_user(), person.id)
+    found = services.previous_visit(history, on, form.value("supersedes_id") or None)
+    if found is None:
+        return None, []
+    rows = []
+    for name, unit in COMPARED:
+        value = _number(found.data.get(name)) if found.data.get(name) is not None else None
+        if value is None:
+            continue
+        typed = _number(form.value(name)) if form.value(name) else None
+        rows.append(Previous(name, unit, value, None if typed is None else typed - value))
+    return found, rows
+
+
+def _with_history(person: PersonView, form: FormState, data: dict[str, Any],
+                  assessment: dict[str, Any]) -> dict[str, Any]:  # fmt: skip
+    """The assessment with the checks against the child's previous visit among its warnings."""
+    previous, _rows = _previous(person, form)
+    extra = services.history_warnings(previous, data, assessment)
+    return assessment | {"warnings": [*assessment.get("warnings", []), *extra]}
+
+
 def _render(person: PersonView, form: FormState, status: int = 200,
             assessment: dict[str, Any] | None = None) -> Any:  # fmt: skip
+    previous, compared = _previous(person, form)
     return render_template(
         "encounters/new.html",
         person=person,
@@ -119,6 +171,8 @@ def _render(person: PersonView, form: FormState, status: int = 200,
         options=_options(),
         site=_site(),
         today=local_today(),
+        previous=previous,
+        compared=compared,
     ), status
 
 
@@ -145,7 +199,7 @@ def new(person_id: str) -> Any:
     try:
         data = load(EncounterFormSchema(), form_input(request.form, lists=LISTS))
         site = _site()
-        assessment = clinical.assess(person, site, data)
+        assessment = _with_history(person, form, data, clinical.assess(person, site, data))
         if assessment.get("warnings") and form.value("confirm") != "checked":
             if assessment.get("referral") and form.value("referral") in ("", "none"):
                 form.values["referral"] = assessment["referral"]  # what the finding calls for
@@ -168,7 +222,8 @@ def preview(person_id: str) -> tuple[Response, int]:
     person = persons.get(s, v, user, person_id, audit_view=False)
     try:
         data = load(EncounterFormSchema(), form_input(request.form, lists=LISTS))
-        assessment = clinical.assess(person, _site(), data)
+        form = FormState.from_form(request.form, lists=LISTS)
+        assessment = _with_history(person, form, data, clinical.assess(person, _site(), data))
     except ValidationFailed as exc:
         error = {"code": exc.code.value, "message": exc.message(), "fields": exc.fields}
         return jsonify({"error": error}), exc.status

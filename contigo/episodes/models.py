@@ -7,14 +7,18 @@ typed: only the recorded exits (cured, died, transferred, referred) are stored a
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, String, Text
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import CheckConstraint, Date, ForeignKey, LargeBinary, String, Text, event
+from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from contigo.db import Base, new_id, utcnow
+from contigo.encounters.models import ImmutableRecord
 from contigo.types import UTCDateTime
 
 EPISODE_STATUSES = ("active", "closed")
+FOLLOW_UP_KINDS = ("alert", "trace")
+FOLLOW_UP_OUTCOMES = ("traced", "moved_on", "refused", "died", "lost")
 APPOINTMENT_STATUSES = ("due", "done", "cancelled")
 
 
@@ -33,6 +37,9 @@ class CareEpisode(Base):
     admission_criteria: Mapped[str] = mapped_column(Text, default="[]")
     exit_on: Mapped[date | None] = mapped_column(Date)
     exit_outcome: Mapped[str | None] = mapped_column(String(20))
+    #: A supervisor's override of the discharge rule: ``{"reason": …}`` encrypted with the
+    #: person's data key (the reason is free text); ``None`` for an exit the log supports.
+    exit_override_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
     next_visit_on: Mapped[date | None] = mapped_column(Date, index=True)
     created_hlc: Mapped[str] = mapped_column(String(64))
     created_by_user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
@@ -56,3 +63,37 @@ class Appointment(Base):
     encounter_id: Mapped[str | None] = mapped_column(ForeignKey("encounters.id"))
     created_hlc: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class FollowUpOutcome(Base):
+    """What a user found when following up an alert or a missed visit (traced, moved on,
+    refused, died, lost), with a reason: an append-only, synced event that closes the alerts
+    (``kind='alert'``) or the missed visits (``kind='trace'``) of its person dated on or before
+    ``subject_on`` (:mod:`contigo.nutrition.followup`)."""
+
+    __tablename__ = "follow_up_outcomes"
+    __table_args__ = (
+        CheckConstraint(f"kind IN {FOLLOW_UP_KINDS!r}", name="kind"),
+        CheckConstraint(f"outcome IN {FOLLOW_UP_OUTCOMES!r}", name="outcome"),
+    )
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
+    site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"))
+    kind: Mapped[str] = mapped_column(String(8))
+    subject_on: Mapped[date] = mapped_column(Date)
+    outcome: Mapped[str] = mapped_column(String(10))
+    reason_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
+    recorded_hlc: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+@event.listens_for(Session, "before_flush")
+def guard_outcomes(session: Session, _ctx: Any, _instances: Any) -> None:
+    """Refuse any update or delete of a recorded follow-up outcome (an event, like a visit)."""
+    for obj in list(session.dirty) + list(session.deleted):
+        if isinstance(obj, FollowUpOutcome) and (
+            obj in session.deleted or session.is_modified(obj)
+        ):
+            raise ImmutableRecord(f"FollowUpOutcome {obj.id} is append-only")

@@ -179,9 +179,21 @@ def after_visit(s: Session, v: Vault, person_id: str, visit_on: date) -> date | 
 
 
 def close(
-    s: Session, v: Vault, actor: User, episode_id: str, *, outcome: str, exit_on: date
+    s: Session,
+    v: Vault,
+    actor: User,
+    episode_id: str,
+    *,
+    outcome: str,
+    exit_on: date,
+    override_reason: str | None = None,
 ) -> CareEpisode:
-    """Exit an episode with its outcome; open appointments of the episode are cancelled."""
+    """Exit an episode with its outcome; open appointments of the episode are cancelled.
+
+    Records the exit as given: whether the protocol supports it is decided by
+    :func:`contigo.episodes.treatment.exit_episode`, which passes ``override_reason`` for a
+    supervisor's override (sealed with the person's key, synced as ``exit_override``, audited).
+    """
     episode = s.get(CareEpisode, episode_id)
     if episode is None or episode.status != "active":
         raise ValidationFailed(fields={"episode": [translate("v.episode_closed")]})
@@ -195,6 +207,15 @@ def close(
     episode.exit_outcome = outcome
     episode.next_visit_on = None
     episode.updated_at = utcnow()
+    data: dict[str, object] = {"outcome": outcome, "exit_on": exit_on.isoformat()}
+    fields: tuple[str, ...] = ("status", "exit_outcome", "next_visit_on")
+    if override_reason is not None:
+        override = {"reason": override_reason}
+        episode.exit_override_enc = v.encrypt_with(
+            v.person_key(person), "care_episodes", episode_id, "exit_override", override
+        )
+        data["override"] = override
+        fields += ("exit_override",)
     for appt in s.scalars(
         select(Appointment).where(Appointment.episode_id == episode_id, Appointment.status == "due")
     ):
@@ -205,20 +226,32 @@ def close(
         entity_type="care_episode",
         entity_id=episode_id,
         person_id=person.id,
-        data={"outcome": outcome, "exit_on": exit_on.isoformat()},
-        fields=("status", "exit_outcome", "next_visit_on"),
+        data=data,
+        fields=fields,
         encrypt=v.outbox_encrypter(),
     )
-    audit(
-        s,
-        user_id=actor.id,
-        action="exit",
-        entity_type="care_episode",
-        entity_id=episode_id,
-        person_id=person.id,
-        site_id=episode.site_id,
-    )
+    for action in ("exit", "exit_override") if override_reason is not None else ("exit",):
+        audit(
+            s,
+            user_id=actor.id,
+            action=action,
+            entity_type="care_episode",
+            entity_id=episode_id,
+            person_id=person.id,
+            site_id=episode.site_id,
+        )
     return episode
+
+
+def override_of(v: Vault, person: Person, episode: CareEpisode) -> str | None:
+    """The reason of a supervisor's override of the discharge rule, if the exit was one."""
+    if episode.exit_override_enc is None:
+        return None
+    found = v.decrypt_with(
+        v.person_key(person), "care_episodes", episode.id, "exit_override",
+        episode.exit_override_enc,
+    )  # fmt: skip
+    return str(found.get("reason", "")) if isinstance(found, dict) else None
 
 
 def next_visit(s: Session, person_id: str) -> Appointment | None:

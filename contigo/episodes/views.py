@@ -4,6 +4,7 @@ the visit schedule, and the exit with its outcome."""
 from __future__ import annotations
 
 import json
+from datetime import date
 from typing import Any, get_args
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -12,18 +13,19 @@ from contigo import db
 from contigo.auth.current import current_site_id, current_user, login_required
 from contigo.display import local_today
 from contigo.encounters import services as encounters
-from contigo.episodes import services
-from contigo.episodes.models import CareEpisode
+from contigo.episodes import followup, services, treatment
+from contigo.episodes.models import FOLLOW_UP_KINDS, FOLLOW_UP_OUTCOMES, CareEpisode
 from contigo.episodes.schemas import (
     PROGRAMMES,
     RECORDED_EXITS,
     EpisodeAdmitSchema,
     EpisodeExitSchema,
+    FollowUpOutcomeSchema,
 )
 from contigo.errors import ValidationFailed
 from contigo.forms import FormState, form_input
 from contigo.i18n import translate
-from contigo.nutrition.episodes import Episode, EpisodeStatus, Programme, Visit, derive_status
+from contigo.nutrition.episodes import Episode, EpisodeStatus, Programme, derive_status
 from contigo.nutrition.profiles import get_profile
 from contigo.persons import services as persons
 from contigo.schemas import load
@@ -80,17 +82,7 @@ def _log_status(episode: CareEpisode) -> EpisodeStatus | None:
     s = db.session()
     site = s.get(Site, episode.site_id)
     history = encounters.history(s, get_vault(), current_user(), episode.person_id)
-    visits = [
-        Visit(
-            on=e.occurred_on,
-            whz=(e.assessment.get("zscores") or {}).get("whz"),
-            muac_mm=e.data.get("muac_mm"),
-            oedema_grade=int(e.data.get("oedema_grade") or 0),
-            flags=frozenset(e.assessment.get("flags") or ()),
-        )
-        for e in history
-        if e.active
-    ]
+    visits = [treatment.visit_of(e) for e in history if e.active]
     criteria = tuple(json.loads(episode.admission_criteria or "[]"))
     model = Episode(episode.programme, episode.admitted_on, criteria)  # type: ignore[arg-type]
     profile = get_profile(site.country if site else None)
@@ -109,11 +101,13 @@ def _load(episode_id: str) -> tuple[CareEpisode, list[Any]]:
 def show(episode_id: str) -> str:
     """An episode: programme, admission criteria, and every scheduled visit with its state."""
     episode, visits = _load(episode_id)
-    person = persons.get(db.session(), get_vault(), current_user(), episode.person_id)
+    s, v, user = db.session(), get_vault(), current_user()
+    person = persons.get(s, v, user, episode.person_id)
+    card = treatment.card(s, v, user, episode, local_today())
     return render_template(
         "episodes/show.html", episode=episode, visits=visits, person=person,
         criteria=json.loads(episode.admission_criteria or "[]"), today=local_today(),
-        log_status=_log_status(episode),
+        log_status=_log_status(episode), card=card,
     )  # fmt: skip
 
 
@@ -135,7 +129,7 @@ def exit_episode(episode_id: str) -> Any:
         form = FormState.from_form(request.form)
         try:
             data = load(EpisodeExitSchema(), form_input(request.form))
-            services.close(s, v, user, episode_id, **data)
+            treatment.exit_episode(s, v, user, episode_id, **data)
         except ValidationFailed as exc:
             form.fail(exc)
             status = 422
@@ -145,4 +139,39 @@ def exit_episode(episode_id: str) -> Any:
     return render_template(
         "episodes/exit.html", episode=episode, person=person, form=form, outcomes=RECORDED_EXITS,
         log_status=log_status,
+    ), status  # fmt: skip
+
+
+@bp.route("/persons/<person_id>/follow-up/<kind>/<on>", methods=["GET", "POST"])
+@login_required
+def follow_up(person_id: str, kind: str, on: str) -> Any:
+    """Record what following up an alert or a missed visit found (traced, moved on, refused,
+    died, lost) with a reason: it closes the alert or takes the child off the list to trace."""
+    s, v, user = db.session(), get_vault(), current_user()
+    try:
+        subject_on = date.fromisoformat(on)
+    except ValueError:
+        abort(404)
+    if kind not in FOLLOW_UP_KINDS:
+        abort(404)
+    person = persons.get(s, v, user, person_id)
+    form = FormState.from_form(request.form)
+    status = 200
+    if request.method == "POST":
+        try:
+            data = load(FollowUpOutcomeSchema(), form_input(request.form))
+            followup.record_outcome(
+                s, v, user, person_id, current_site_id(), kind=kind,  # type: ignore[arg-type]
+                subject_on=subject_on, **data,
+            )  # fmt: skip
+        except ValidationFailed as exc:
+            form.fail(exc)
+            status = 422
+        else:
+            flash(translate("clin2.follow_up.saved"), "success")
+            return redirect(url_for("home.index"))
+    outcomes = [(o, translate(f"clin2.outcome.{o}")) for o in FOLLOW_UP_OUTCOMES]
+    return render_template(
+        "episodes/follow_up.html", person=person, form=form, kind=kind, subject_on=subject_on,
+        outcomes=outcomes,
     ), status  # fmt: skip

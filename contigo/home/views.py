@@ -39,5 +39,6 @@ def index() -> str:
         alerts=services.alerts(s, v, user, today),
         due=per_person(services.due_today(s, v, user, today)),
         overdue=per_person(services.overdue(s, v, user, today)),
+        to_trace=per_person(services.to_be_traced(s, v, user, today)),
         recent=services.recent(s, v, user),
     )

@@ -26,6 +26,10 @@ Definitions (each a programme decision, written down so it can be checked):
 - **Non-responder**: not cured by ``admitted_on + max stay`` (SAM 112 days, MAM 120 days).
 - When several exits apply, the earliest date wins; on the same day the order is recorded
   exit, cured, defaulted, non-responder.
+- **Override.** A recorded exit the visit log does not support (a cure before the criteria
+  are met: :func:`contigo.nutrition.discharge.check_cure`) stands only as a supervisor's
+  override with a reason; its status carries ``override`` and outcome figures count an
+  overridden cure apart (``cured_override``), never as cured.
 """
 
 from __future__ import annotations
@@ -111,6 +115,7 @@ class RecordedExit:
 
     kind: RecordedExitKind
     on: date
+    override: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +247,7 @@ class EpisodeStatus:
     last_contact_on: date
     missed_visits: int
     next_due_on: date | None
+    override: bool = False
 
     @property
     def reason_key(self) -> str:
@@ -279,11 +285,13 @@ def derive_status(
     log = sorted((v for v in visits if episode.admitted_on <= v.on <= as_of), key=lambda v: v.on)
     exits = sorted(e for e in _exits(episode, log, profile) if e[0] <= as_of)
     if exits:
-        on, _, state = exits[0]
+        on, rank, state = exits[0]
         # A visit on the day a default becomes certain came too late to count as contact.
         within = [v.on for v in log if v.on < on or (v.on == on and state != "defaulted")]
         last = max([episode.admitted_on, *within])
-        return EpisodeStatus(episode.programme, state, on, last, 0, None)
+        recorded = episode.recorded_exit
+        override = rank == 0 and recorded is not None and recorded.override
+        return EpisodeStatus(episode.programme, state, on, last, 0, None, override)
     last = max([episode.admitted_on, *(v.on for v in log)])
     step = interval_days(episode.programme, profile)
     if step is None:
@@ -295,10 +303,17 @@ def derive_status(
 
 Kind = Literal["sam", "mam"]
 Outcome = Literal[
-    "cured", "defaulted", "non_responder", "died", "transferred", "referred_inpatient"
+    "cured",
+    "cured_override",
+    "defaulted",
+    "non_responder",
+    "died",
+    "transferred",
+    "referred_inpatient",
 ]
 OUTCOMES: tuple[Outcome, ...] = (
     "cured",
+    "cured_override",
     "defaulted",
     "non_responder",
     "died",
@@ -361,18 +376,24 @@ class OutcomeReport:
         return next(r for r in self.rates if r.outcome == outcome)
 
 
+def _outcome(status: EpisodeStatus) -> str:
+    """The outcome an exit counts as: an overridden cure is counted apart."""
+    return "cured_override" if status.state == "cured" and status.override else status.state
+
+
 def outcome_rates(
     statuses: Iterable[EpisodeStatus], kind: Kind, start: date, end: date
 ) -> OutcomeReport:
     """Exits of each type / all exits dated ``start``–``end`` inclusive (NUTRITION.md §4),
-    against the Sphere targets for ``kind``. The caller passes the episodes of that kind."""
+    against the Sphere targets for ``kind``; a supervisor's overridden cure is its own type
+    (``cured_override``), not a cure. The caller passes the episodes of that kind."""
     exited = [
         s for s in statuses if s.state != "active" and s.exit_on and start <= s.exit_on <= end
     ]
     total = len(exited)
     rates = []
     for outcome in OUTCOMES:
-        count = sum(1 for s in exited if s.state == outcome)
+        count = sum(1 for s in exited if _outcome(s) == outcome)
         rate = Fraction(count, total) if total else None
         target = SPHERE[kind].get(outcome)
         met = None if target is None or rate is None else target.met(rate)

@@ -4,8 +4,14 @@
   birth blind index and at least two name-token blind indexes (one when the new name has a single
   token). The central server holds every site's persons, so this spans sites: a child registered
   twice on two laptops is exactly the case (SYNC.md §2.10 "visitor site", S21).
-* ``implausible_sequence`` on ``encounter.create``: the same child has another active encounter on
-  the same day at another site, and the two weights differ by more than 10 % of the lower one.
+* ``implausible_sequence`` on ``encounter.create``: the change between the new encounter and a
+  neighbouring active encounter of the same child *at another site* breaks the pure rule of
+  :func:`contigo.nutrition.sequences.implausible_changes` (the one the visit form asks about
+  before saving): a length that shrinks beyond measurement error, or a weight change beyond
+  what the interval allows (on the same day: more than 10 % of the lower weight). The
+  neighbours are every encounter on the same day at another site and the nearest earlier and
+  later encounters when they are at another site (a same-site pair was checked at the point of
+  care; across sites only central sees both).
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.nutrition.sequences import Reading, implausible_changes
 from contigo.persons.models import Person, PersonIndex
 from contigo.persons.services import index_keys, index_values
 from contigo.review.corrections import concurrent_corrections
@@ -29,9 +36,6 @@ from sync.protocol import ConflictKind, OpType, ReviewSeverity
 from sync.server import batchcache
 from sync.server.review import Finder, Finding, OpFacts, hooks
 from sync.sqlin import among
-
-WEIGHT_TOLERANCE = 0.10
-"""Two same-day weights of one child may differ by this share of the lower one."""
 
 
 def site_code(s: Session, site_id: str) -> str | None:
@@ -159,30 +163,45 @@ def _duplicates(
     return [finding]
 
 
-def _weight(v: Vault, person: Person, encounter: Encounter | NewEncounter) -> float | None:
+def _reading(v: Vault, person: Person, encounter: Encounter | NewEncounter) -> Reading:
+    """What the sequence rule reads of an encounter: weight, adjusted length, oedema."""
     body = v.decrypt_with(
         v.person_key(person), "encounters", encounter.id, "payload", encounter.payload_enc
     )
-    weight = body.get("weight_kg") if isinstance(body, dict) else None
-    return float(weight) if isinstance(weight, int | float) and weight > 0 else None
+    body = body if isinstance(body, dict) else {}
+    found = body.get("assessment")
+    assessment: dict[str, Any] = found if isinstance(found, dict) else {}
+    weight = body.get("weight_kg")
+    length = assessment.get("clenhei", body.get("lenhei_cm"))
+    return Reading(
+        on=encounter.occurred_on,
+        weight_kg=float(weight) if isinstance(weight, int | float) and weight > 0 else None,
+        length_cm=float(length) if isinstance(length, int | float) and length > 0 else None,
+        oedema=bool(body.get("oedema_grade")),
+    )
 
 
-def _measurement(s: Session, encounter: Encounter | NewEncounter, weight: float) -> dict[str, Any]:
+def _measurement(
+    s: Session, encounter: Encounter | NewEncounter, reading: Reading, codes: tuple[str, ...]
+) -> dict[str, Any]:
     return {
         "encounter_id": encounter.id,
         "occurred_on": encounter.occurred_on.isoformat(),
-        "weight_kg": weight,
+        "weight_kg": reading.weight_kg,
+        "length_cm": reading.length_cm,
+        "checks": list(codes),
         "site_code": site_code(s, encounter.site_id),
     }
 
 
-def _may_have_other_site_day(s: Session, new: Encounter | NewEncounter) -> bool:
-    """Whether the person of ``new`` may have an encounter on its day at another site.
+def _may_have_cross_site_neighbour(s: Session, new: Encounter | NewEncounter) -> bool:
+    """Whether the person of ``new`` may have a neighbouring encounter at another site (the
+    same day, or the nearest day before or after).
 
     Within a push batch this is answered from the days and sites of the batch's persons'
     encounters, read in one query for the batch and kept up to date here (every encounter the
     batch applies passes through this finder; any other op drops the batch cache). It may say
-    yes wrongly (a voided encounter), never no wrongly: the exact query runs after a yes."""
+    yes wrongly (a voided encounter), never no wrongly: the exact queries run after a yes."""
     cache = batchcache.current(s)
     if cache is None or new.person_id not in cache.person_ids:
         return True
@@ -199,8 +218,41 @@ def _may_have_other_site_day(s: Session, new: Encounter | NewEncounter) -> bool:
         return out
 
     days = cache.memo("contigo.encounter_days", read).setdefault(new.person_id, set())
-    found = any(day == new.occurred_on and site != new.site_id for day, site in days)
+    before = max((d for d, _ in days if d < new.occurred_on), default=None)
+    after = min((d for d, _ in days if d > new.occurred_on), default=None)
+    near = {new.occurred_on, before, after}
+    found = any(day in near and site != new.site_id for day, site in days)
     days.add((new.occurred_on, new.site_id))
+    return found
+
+
+def _neighbours(s: Session, new: Encounter | NewEncounter) -> list[Encounter]:
+    """The active encounters of ``new``'s person the rule compares it with (module notes)."""
+    voided = select(EncounterVoid.encounter_id)
+    superseded = select(Encounter.supersedes_id).where(Encounter.supersedes_id.isnot(None))
+    active = select(Encounter).where(
+        Encounter.person_id == new.person_id,
+        Encounter.id != new.id,
+        Encounter.id.not_in(voided),
+        Encounter.id.not_in(superseded),
+    )
+    if new.supersedes_id:
+        active = active.where(Encounter.id != new.supersedes_id)
+    found = list(
+        s.scalars(
+            active.where(Encounter.occurred_on == new.occurred_on, Encounter.site_id != new.site_id)
+        )
+    )
+    order = (Encounter.occurred_on, Encounter.recorded_hlc)
+    earlier = s.scalars(
+        active.where(Encounter.occurred_on < new.occurred_on)
+        .order_by(*(c.desc() for c in order))
+        .limit(1)
+    ).first()
+    later = s.scalars(
+        active.where(Encounter.occurred_on > new.occurred_on).order_by(*order).limit(1)
+    ).first()
+    found += [e for e in (earlier, later) if e is not None and e.site_id != new.site_id]
     return found
 
 
@@ -215,30 +267,21 @@ def implausible_sequences(v: Vault) -> Finder:
         person = batch_person(s, new.person_id) if new is not None else None
         if new is None or person is None or person.kind != "child":
             return []
-        if not _may_have_other_site_day(s, new):
+        if not _may_have_cross_site_neighbour(s, new):
             return []
-        weight = _weight(v, person, new)
-        if weight is None:
+        mine = _reading(v, person, new)
+        if mine.weight_kg is None and mine.length_cm is None:
             return []
-        voided = select(EncounterVoid.encounter_id)
-        others = s.scalars(
-            select(Encounter).where(
-                Encounter.person_id == person.id,
-                Encounter.occurred_on == new.occurred_on,
-                Encounter.site_id != new.site_id,
-                Encounter.id != new.id,
-                Encounter.id.not_in(voided),
-            )
-        )
         findings = []
-        for other in others:
-            theirs = _weight(v, person, other)
-            if theirs is None or abs(theirs - weight) <= WEIGHT_TOLERANCE * min(theirs, weight):
+        for other in _neighbours(s, new):
+            theirs = _reading(v, person, other)
+            codes = implausible_changes(theirs, mine)
+            if not codes:
                 continue
             first = s.scalar(select(SyncOp.op_id).where(SyncOp.entity_id == other.id))
             candidates = (
-                _origin(s, first, _measurement(s, other, theirs), other.recorded_hlc),
-                _this_op(s, facts, _measurement(s, new, weight)),
+                _origin(s, first, _measurement(s, other, theirs, codes), other.recorded_hlc),
+                _this_op(s, facts, _measurement(s, new, mine, codes)),
             )
             findings.append(
                 Finding(

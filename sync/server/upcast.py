@@ -43,7 +43,22 @@ def upcast_1_to_2(op: Op) -> Op:
     return replace(op, data=dict(op.data), base=dict(op.base))
 
 
-UPCASTERS: Mapping[int, Upcaster] = MappingProxyType({1: upcast_1_to_2})
+def upcast_2_to_3(op: Op) -> Op:
+    """Schema 3 added a care episode's supervisor's override (``exit_override``, written by a
+    ``care_episode.close`` carrying ``override``) and the ``follow_up_outcome`` events.
+
+    A schema-2 close never carries an override (its writes leave the field alone, as schema 3
+    means by an absent key) and a schema-2 client never records an outcome; an op smuggling
+    either is invalid.
+    """
+    if "override" in op.data or "exit_override" in op.base:
+        raise InvalidOp({"exit_override": ["not part of wire schema 2"]})
+    if op.entity_type == "follow_up_outcome":
+        raise InvalidOp({"follow_up_outcome": ["not part of wire schema 2"]})
+    return replace(op, data=dict(op.data), base=dict(op.base))
+
+
+UPCASTERS: Mapping[int, Upcaster] = MappingProxyType({1: upcast_1_to_2, 2: upcast_2_to_3})
 """``{v: upcaster from v to v + 1}``; every step below ``SCHEMA_VERSION`` from
 :func:`oldest_upcastable` on must be present (a test checks)."""
 

@@ -118,10 +118,10 @@ def test_field_workflow(page: Page, server: Server, shot: Shot) -> None:
     expect(page.locator("#schedule")).to_be_visible()
     shot(page, "episode")
 
-    # Home: the SAM alert and today's follow-up visit.
+    # Home: admission closed the SAM alert (the programme follows the child); today's
+    # follow-up visit is due.
     page.click("nav >> text=Inicio")
-    expect(page.locator("#alerts-list li", has_text=CHILD[0])).to_be_visible()
-    expect(page.locator("#alerts-list [data-code='acute.sam']")).to_be_visible()
+    expect(page.locator("#alerts-list li", has_text=CHILD[0])).to_have_count(0)
     expect(page.locator("#due-list li", has_text=CHILD[0]).first).to_be_visible()
     shot(page, "home-follow-up")
 

@@ -57,6 +57,11 @@ HISTORY: dict[int, set[str]] = {
         "person.risk_flags.disability",
         "person.risk_flags.oedema_history",
     },
+    3: {
+        "care_episode.exit_override",
+        "follow_up_outcome",
+        "follow_up_outcome.record",
+    },
 }
 
 

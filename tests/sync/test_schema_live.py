@@ -18,12 +18,13 @@ from contigo.sync_client import engine_for
 from contigo.vault import get_vault
 from sync.client.engine import UpgradeRequired
 from sync.models import SyncOp
-from sync.protocol import SCHEMA_VERSION
 from tests.sync.live import Central, Laptop, _sup, register_child, transport
 from tests.sync.test_two_laptops import Recorder, central, laptops, site  # noqa: F401
 
 pytestmark = pytest.mark.slow
 FLAGS = {"risk_flags.hiv_exposed": True, "risk_flags.oedema_history": "current"}
+OLD = 1
+"""The schema before the risk flags these scenarios exercise (schema 2 added them)."""
 
 
 def _run(laptop: Laptop, schema: int, recorder: Recorder | None = None) -> Any:
@@ -63,16 +64,16 @@ def test_s16_live_old_client_is_upcast_never_sent_new_fields_never_clears_them(
     recorder = Recorder(inner)
     try:
         with old.app.app_context():
-            engine_for(old.app, recorder, schema_version=SCHEMA_VERSION - 1).run()
+            engine_for(old.app, recorder, schema_version=OLD).run()
             pulled = json.dumps(recorder.bodies("/sync/v1/pull"))
             assert pid in pulled and "risk_flags" not in pulled
             with old.app.test_request_context(), session_scope(old.app) as s:
                 persons.update(s, get_vault(old.app), _sup(s), pid, {"phone": "+57 310"})
-            report = engine_for(old.app, recorder, schema_version=SCHEMA_VERSION - 1).run()
+            report = engine_for(old.app, recorder, schema_version=OLD).run()
     finally:
         inner.session.close()
     assert report.acknowledged == 1 and old.outbox() == []
-    assert central.count(SyncOp, SyncOp.schema_version == SCHEMA_VERSION - 1) == 1
+    assert central.count(SyncOp, SyncOp.schema_version == OLD) == 1
     expected = {**dict.fromkeys(risk_flags.FIELDS), **FLAGS}
     assert _flags(central.app, pid) == expected
     assert new.sync().exit_code == 0

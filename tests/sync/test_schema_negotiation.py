@@ -26,7 +26,8 @@ from tests.conftest import csrf_of
 from tests.sync.conftest import PASSWORD, enrol_in_process
 from tests.sync.test_server_apply import _sup, record_visit, register_child
 
-OLD = SCHEMA_VERSION - 1
+OLD = 1
+"""The schema before the risk flags these scenarios exercise (schema 2 added them)."""
 FLAGS = {"risk_flags.hiv_exposed": True, "risk_flags.oedema_history": "past"}
 
 

@@ -1,0 +1,3 @@
+"""The signed-in page session and registration of tests/test_pages.py, for the episode pages."""
+
+from tests.test_pages import pages, register  # noqa: F401
