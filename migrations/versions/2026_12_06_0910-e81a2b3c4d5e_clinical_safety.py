@@ -2,7 +2,7 @@
 care episode, and the outcomes users record for alerts and missed visits
 
 Revision ID: e81a2b3c4d5e
-Revises: d70f2a3b4c5d
+Revises: e3a1b2c3d4e5
 Create Date: 2026-12-06 09:00:00.000000
 """
 
@@ -13,7 +13,7 @@ from alembic import op
 
 
 revision = 'e81a2b3c4d5e'
-down_revision = 'd70f2a3b4c5d'
+down_revision = 'e3a1b2c3d4e5'
 branch_labels = None
 depends_on = None
 
