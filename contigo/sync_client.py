@@ -23,6 +23,7 @@ from contigo.auth.models import KeyEntry, User
 from contigo.db import session_scope
 from contigo.errors import Forbidden
 from contigo.i18n import translate
+from contigo.persons.reindex import refresh_index
 from contigo.sites.models import Site
 from contigo.sites.services import by_code
 from contigo.sync_handlers import build_registry
@@ -215,6 +216,7 @@ def unlock_as(
             raise Forbidden()
         vault.load_index_key(s)
         vault.build_name_index(s)
+        refresh_index(s, vault)  # once after an update changed how entries are made
 
 
 def check_central_url(url: str) -> str:
