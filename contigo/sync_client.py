@@ -28,7 +28,7 @@ from contigo.sites.models import Site
 from contigo.sites.services import by_code
 from contigo.sync_handlers import build_registry
 from contigo.vault import Vault, get_vault
-from sync.client.engine import ClockRefused, SyncEngine, SyncFailed, SyncReport
+from sync.client.engine import CLOCK_OFFSET_KEY, ClockRefused, SyncEngine, SyncFailed, SyncReport
 from sync.client.transport import RequestsTransport, SigningClock, Transport, TransportError
 from sync.models import OutboxOp
 from sync.outbox import device_id, get_state, physical_clock, set_state
@@ -126,10 +126,16 @@ def device_clock(app: Flask) -> Callable[[], int]:
 
 def http_transport(app: Flask, timeout: float = 60.0) -> RequestsTransport:
     """Real HTTP to this laptop's central server, signed with its key; requests are stamped
-    with the server's time as learned (a laptop's clock days off still syncs). Close its
-    ``session`` when done."""
+    with the server's time as learned (a laptop's clock days off still syncs), starting from
+    the offset the last ``hello`` measured, so a clock that stays off costs no refused request
+    per run. Close its ``session`` when done."""
     dev, url, key = signing_key(app)
-    return RequestsTransport(url, dev, key, timeout=timeout, clock=SigningClock(device_clock(app)))
+    clock = SigningClock(device_clock(app))
+    with session_scope(app) as s:
+        stored = get_state(s, CLOCK_OFFSET_KEY) or ""
+    if stored.lstrip("-").isdigit():
+        clock.offset_ms = -int(stored)  # stored: the device's clock minus the server's
+    return RequestsTransport(url, dev, key, timeout=timeout, clock=clock)
 
 
 def clock_reason(offset_ms: int, lang: str | None = None) -> str:
