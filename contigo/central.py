@@ -21,6 +21,7 @@ from contigo.auth.models import User
 from contigo.db import session_scope
 from contigo.errors import ValidationFailed
 from contigo.i18n import translate
+from contigo.persons.reindex import refresh_index
 from contigo.sites.services import add_site
 from contigo.vault import get_vault
 
@@ -49,6 +50,7 @@ def unlock_server(app: Flask) -> bool:
     with session_scope(app) as s:
         vault.load_index_key(s)
         vault.build_name_index(s)
+        refresh_index(s, vault)  # once after an update changed how entries are made
     return True
 
 
@@ -64,6 +66,7 @@ def initialise_central(
         vault = get_vault(app)
         vault.unlock_with_key(key)
         vault.load_index_key(s)
+        refresh_index(s, vault)  # no person yet: marks the entries as made by today's rules
         site = add_site(s, code=site_code, name=site_name, country=country, kind="central")
         user = auth.add_user(
             s,

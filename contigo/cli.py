@@ -483,7 +483,7 @@ def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None)
     """Push this laptop's changes to the central server, then pull everyone else's."""
     from contigo.i18n import translate
     from contigo.sync_client import sync_as
-    from sync.client.engine import SyncFailed, UpgradeRequired
+    from sync.client.engine import ClockRefused, SyncFailed, UpgradeRequired
 
     password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
     app = _app(ctx)
@@ -497,6 +497,8 @@ def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None)
     except UpgradeRequired as exc:
         with app.app_context():
             raise click.ClickException(translate("schema.update_to_sync")) from exc
+    except ClockRefused as exc:
+        raise click.ClickException(exc.reason) from exc  # already in the user's language
     except SyncFailed as exc:
         raise click.ClickException(f"sync failed: {exc.reason}") from exc
     except ContigoError as exc:

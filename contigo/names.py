@@ -7,6 +7,7 @@ Pérez-García" on one laptop and "jose perez garcia" on another meets in both. 
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 NAME_PARTICLES = frozenset(
@@ -34,9 +35,34 @@ def normalise_name(text: str) -> str:
 
 
 def normalise_identifier(text: str) -> str:
-    """Fold a document number: as :func:`normalise_name`, then without spaces
-    ("V-12.345.678" → "v12345678")."""
-    return normalise_name(text).replace(" ", "")
+    """Fold a document number as people write it in any spelling: as :func:`normalise_name`,
+    without spaces, and a number with a type prefix of one to three letters ("V-", "CC", "PPT")
+    or leading zeros reduced to its digits: "V-27.899.728", "27.899.728", "v27899728" and
+    "027899728" all fold to "27899728". Other mixes of letters and digits ("AB12C45") stay."""
+    folded = normalise_name(text).replace(" ", "")
+    prefixed = _PREFIXED.fullmatch(folded)
+    if prefixed:
+        folded = prefixed.group(1)
+    if folded.isdigit():
+        folded = folded.lstrip("0") or "0"
+    return folded
+
+
+_PREFIXED = re.compile(r"[a-z]{1,3}(\d+)")
+PHONE_DIGITS = 8
+"""A phone number is indexed by its last digits: "+57 300 123 4567", "300-123-4567" and
+"3001234567" are one number, with or without the country or trunk prefix."""
+
+
+def normalise_phone(text: str) -> str | None:
+    """The digits a phone number is looked up by (its last :data:`PHONE_DIGITS`), or ``None``
+    when ``text`` is not a phone number (fewer than 7 digits, or letters in it)."""
+    if any(ch.isalpha() for ch in text):
+        return None
+    digits = "".join(ch for ch in text if ch.isdigit())
+    if len(digits) < 7:
+        return None
+    return digits[-PHONE_DIGITS:]
 
 
 def name_tokens(text: str) -> list[str]:

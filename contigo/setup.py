@@ -11,6 +11,7 @@ from contigo.auth.scope import check_manage_users
 from contigo.db import session_scope
 from contigo.errors import ValidationFailed
 from contigo.i18n import translate
+from contigo.persons.reindex import refresh_index
 from contigo.sites.services import add_site, by_code
 from contigo.vault import get_vault
 
@@ -34,6 +35,7 @@ def initialise(
             raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
         vault.initialise()
         vault.load_index_key(s)
+        refresh_index(s, vault)  # no person yet: marks the entries as made by today's rules
         site = add_site(s, code=site_code, name=site_name, country=country, elevation_m=elevation_m)
         user = auth.add_user(
             s,

@@ -19,17 +19,20 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from contigo.auth import services as auth
-from contigo.auth.models import KeyEntry
+from contigo.auth.models import KeyEntry, User
 from contigo.db import session_scope
 from contigo.errors import Forbidden
+from contigo.i18n import translate
+from contigo.persons.reindex import refresh_index
 from contigo.sites.models import Site
 from contigo.sites.services import by_code
 from contigo.sync_handlers import build_registry
 from contigo.vault import Vault, get_vault
-from sync.client.engine import SyncEngine, SyncFailed, SyncReport
-from sync.client.transport import RequestsTransport, Transport, TransportError
+from sync.client.engine import CLOCK_OFFSET_KEY, ClockRefused, SyncEngine, SyncFailed, SyncReport
+from sync.client.transport import RequestsTransport, SigningClock, Transport, TransportError
 from sync.models import OutboxOp
-from sync.outbox import device_id, get_state, set_state
+from sync.outbox import device_id, get_state, physical_clock, set_state
+from sync.protocol import ErrorCode
 
 SIGNING_KEY = "device_signing_key"
 CENTRAL_URL = "central_url"
@@ -109,6 +112,46 @@ def signing_key(app: Flask) -> tuple[str, str, Ed25519PrivateKey]:
         return device_id(s), url, Ed25519PrivateKey.from_private_bytes(raw)
 
 
+def device_clock(app: Flask) -> Callable[[], int]:
+    """The laptop's physical clock: the one its HLC reads (:func:`sync.outbox.physical_clock`;
+    a test may skew it on the session factory), so requests are signed on the same clock."""
+    maker = app.extensions["contigo.sessionmaker"]
+
+    def now() -> int:
+        with maker() as s:  # no connection is opened: the clock is in the session's info
+            return physical_clock(s)()
+
+    return now
+
+
+def http_transport(app: Flask, timeout: float = 60.0) -> RequestsTransport:
+    """Real HTTP to this laptop's central server, signed with its key; requests are stamped
+    with the server's time as learned (a laptop's clock days off still syncs), starting from
+    the offset the last ``hello`` measured, so a clock that stays off costs no refused request
+    per run. Close its ``session`` when done."""
+    dev, url, key = signing_key(app)
+    clock = SigningClock(device_clock(app))
+    with session_scope(app) as s:
+        stored = get_state(s, CLOCK_OFFSET_KEY) or ""
+    if stored.lstrip("-").isdigit():
+        clock.offset_ms = -int(stored)  # stored: the device's clock minus the server's
+    return RequestsTransport(url, dev, key, timeout=timeout, clock=clock)
+
+
+def clock_reason(offset_ms: int, lang: str | None = None) -> str:
+    """One line for a user whose laptop cannot sync because its clock is ``offset_ms`` off the
+    central server's (positive: ahead)."""
+    minutes = abs(offset_ms) // 60_000
+    if minutes >= 48 * 60:
+        span = translate("syncui.span.days", lang, n=minutes // (24 * 60))
+    elif minutes >= 120:
+        span = translate("syncui.span.hours", lang, n=minutes // 60)
+    else:
+        span = translate("syncui.span.minutes", lang, n=minutes)
+    key = "clock.refused.ahead" if offset_ms > 0 else "clock.refused.behind"
+    return translate(key, lang, span=span)
+
+
 def engine_for(
     app: Flask,
     transport: Transport | None = None,
@@ -119,8 +162,7 @@ def engine_for(
     ``options`` go to :class:`SyncEngine` (tests run an older client with ``schema_version``)."""
     vault: Vault = get_vault(app)
     if transport is None:
-        dev, url, key = signing_key(app)
-        transport = RequestsTransport(url, dev, key)
+        transport = http_transport(app)
     return SyncEngine(
         app.extensions["contigo.sessionmaker"],
         transport,
@@ -180,6 +222,7 @@ def unlock_as(
             raise Forbidden()
         vault.load_index_key(s)
         vault.build_name_index(s)
+        refresh_index(s, vault)  # once after an update changed how entries are made
 
 
 def check_central_url(url: str) -> str:
@@ -212,6 +255,13 @@ def enrol_as(
         get_vault(app).lock()
 
 
+def _language(app: Flask, username: str) -> str | None:
+    """The language of user ``username`` on this laptop (``None``: the default)."""
+    with session_scope(app) as s:
+        lang = s.scalar(select(User.language).where(User.username == username))
+    return str(lang) if lang else None
+
+
 def outbox_counts(app: Flask) -> tuple[int, int]:
     """``(waiting, rejected)``: ops not yet accepted, and ops the server refused (kept until a
     person deals with them)."""
@@ -240,14 +290,19 @@ def sync_as(
     try:
         unlock_as(app, username, password)
         if transport is None:
-            dev, url, key = signing_key(app)
-            transport = own = RequestsTransport(url, dev, key)
+            transport = own = http_transport(app)
         try:
             report = run_sync(app, transport, progress)
         except TransportError as exc:
             raise SyncFailed(f"central server unreachable ({exc})") from exc
+        except ClockRefused as exc:
+            lang = _language(app, username)
+            raise ClockRefused(
+                exc.status or 403, exc.offset_ms, clock_reason(exc.offset_ms, lang)
+            ) from exc
         except SyncFailed as exc:
-            if exc.status == 401:
+            # A refused timestamp or nonce (S202) is not a revocation: say only "refused".
+            if exc.status == 401 and exc.code != ErrorCode.REPLAYED_REQUEST:
                 raise SyncFailed(
                     "the central server refused this laptop: its enrolment was revoked or is "
                     "unknown (HTTP 401); the outbox is kept",

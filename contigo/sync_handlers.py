@@ -28,7 +28,7 @@ from contigo.episodes.models import (
 from contigo.persons import lifecycle, risk_flags
 from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
-from contigo.persons.services import ENCRYPTED, decrypt, index_keys, index_values
+from contigo.persons.services import ENCRYPTED, decrypt, index_keys, index_values, index_view
 from contigo.sites.models import SITE_KINDS, Site
 from contigo.sync_batch import (
     batch_encounters,
@@ -286,12 +286,7 @@ class PersonHandler:
         if data is None:
             view = decrypt(self.vault, person)
             s.execute(delete(PersonIndexTable).where(PersonIndexTable.person_id == person.id))
-            data = {
-                "given_names": view.given_names,
-                "family_names": view.family_names,
-                "birth_date": view.birth_date,
-                "documents": view.documents,
-            }
+            data = index_view(view)
         keys = index_keys(self.vault, data)
         for field, bidx in keys:
             row = {"person_id": person.id, "field": field, "bidx": bidx}
@@ -334,7 +329,7 @@ class PersonHandler:
         if flags:
             risk_flags.write(self.vault, person, flags)
         s.flush()
-        if {"given_names", "family_names", "birth_date", "documents"} & set(values):
+        if {"given_names", "family_names", "birth_date", "documents", "phone"} & set(values):
             self._reindex(s, person)
 
     def to_wire(

@@ -26,6 +26,7 @@ from sync.protocol import (
     Control,
     ErrorCode,
     ProtocolError,
+    StaleTimestamp,
     parse_hello,
     parse_pull,
     parse_push,
@@ -77,6 +78,8 @@ def _error(exc: ProtocolError) -> Response:
     body: dict[str, Any] = {"error": {"code": exc.code.value, "message": str(exc)}}
     if isinstance(exc, DeviceRevoked):
         body["control"] = Control.LOCK.value
+    if isinstance(exc, StaleTimestamp):
+        body["server_time_ms"] = exc.server_time_ms  # the device signs its retry with it
     return _json(body, exc.http_status)
 
 

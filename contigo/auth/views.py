@@ -14,6 +14,7 @@ from contigo.auth.current import current_user
 from contigo.auth.redirects import safe_next
 from contigo.errors import Locked, Unauthenticated, WrongCredentials
 from contigo.i18n import LANGUAGES, translate
+from contigo.persons.reindex import refresh_index
 from contigo.vault import get_vault
 
 bp = Blueprint("auth", __name__)
@@ -39,6 +40,7 @@ def unlock_session(s: Any, username: str, password: str) -> Any:
     if not was_unlocked:
         vault.load_index_key(s)
         vault.build_name_index(s)
+        refresh_index(s, vault)  # once after an update changed how entries are made
     return user
 
 

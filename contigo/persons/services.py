@@ -21,7 +21,9 @@ from contigo.auth.scope import check_read, check_write, persons_query
 from contigo.db import new_id, utcnow
 from contigo.errors import UnknownPerson, ValidationFailed
 from contigo.i18n import translate
-from contigo.persons import contigo_id
+from contigo.names import normalise_identifier, normalise_phone
+from contigo.persons import contigo_id, dedup
+from contigo.persons.candidates import duplicate_candidates, identity_of
 from contigo.persons.models import Person, PersonIndex
 from contigo.vault import Vault
 from sync.models import PersonAlias
@@ -67,15 +69,23 @@ class PersonView:
         return out
 
 
+INDEXED = ("given_names", "family_names", "birth_date", "documents", "phone")
+"""The fields a person's blind-index entries are made of."""
+
+
 def index_keys(v: Vault, data: dict[str, Any]) -> list[tuple[str, str]]:
     """A person's distinct blind-index entries as ``(field, bidx)``: name tokens, date of birth
-    (a :class:`date`) and document numbers."""
+    (a :class:`date`), document numbers (folded: any spelling of a number gives one entry) and
+    the phone number (its last digits, :func:`contigo.names.normalise_phone`)."""
     keys = [
         ("name", v.bidx("name", t))
         for t in v.name_tokens(f"{data['given_names']} {data['family_names']}")
     ]
     keys.append(("dob", v.bidx("dob", data["birth_date"].isoformat())))
     keys += [("doc", v.bidx("doc", doc["number"])) for doc in data.get("documents") or []]
+    phone = normalise_phone(str(data.get("phone") or ""))
+    if phone:
+        keys.append(("phone", v.bidx("phone", phone)))
     return list(dict.fromkeys(keys))
 
 
@@ -86,6 +96,18 @@ def index_values(wire: Mapping[str, Any]) -> dict[str, Any]:
         "family_names": wire.get("family_names"),
         "birth_date": date.fromisoformat(str(wire.get("birth_date"))),
         "documents": wire.get("documents"),
+        "phone": wire.get("phone"),
+    }
+
+
+def index_view(view: PersonView) -> dict[str, Any]:
+    """What :func:`index_keys` reads, from a decrypted person."""
+    return {
+        "given_names": view.given_names,
+        "family_names": view.family_names,
+        "birth_date": view.birth_date,
+        "documents": view.documents,
+        "phone": view.phone,
     }
 
 
@@ -222,9 +244,10 @@ def children_of(s: Session, v: Vault, actor: User, mother_id: str) -> list[Perso
 def search(
     s: Session, v: Vault, actor: User, q: str, birth_date: date | None = None, limit: int = 20
 ) -> list[PersonView]:
-    """Find persons by Contigo ID, document number, date of birth or name.
+    """Find persons by Contigo ID, document number, phone number, date of birth or name.
 
-    Exact identifiers go through blind indexes on disk; names go through the in-memory fuzzy index
+    Exact identifiers (document and phone numbers in any spelling) go through blind indexes on
+    disk; names go through the in-memory fuzzy index
     (accents, double surnames, typos). Results are limited to the user's scope.
     """
     q = q.strip()
@@ -238,6 +261,15 @@ def search(
             s.scalars(
                 select(PersonIndex.person_id).where(
                     PersonIndex.field == "doc", PersonIndex.bidx == doc
+                )
+            )
+        )
+    phone = normalise_phone(q) if q and not ids else None
+    if phone:
+        ids += list(
+            s.scalars(
+                select(PersonIndex.person_id).where(
+                    PersonIndex.field == "phone", PersonIndex.bidx == v.bidx("phone", phone)
                 )
             )
         )
@@ -287,42 +319,33 @@ def resolve_aliases(s: Session, ids: list[str]) -> list[str]:
     return list(dict.fromkeys(survivors.get(i, i) for i in ids))
 
 
-def likely_duplicates(s: Session, v: Vault, actor: User, data: dict[str, Any]) -> list[PersonView]:
-    """Persons who may be the one about to be registered: same date of birth and a shared name
-    token, or the same identity document."""
-    candidates: set[str] = set()
-    for doc in data.get("documents") or []:
-        candidates |= set(
-            s.scalars(
-                select(PersonIndex.person_id).where(
-                    PersonIndex.field == "doc", PersonIndex.bidx == v.bidx("doc", doc["number"])
-                )
-            )
-        )
-    dob = v.bidx("dob", data["birth_date"].isoformat())
-    same_dob = set(
-        s.scalars(
-            select(PersonIndex.person_id).where(PersonIndex.field == "dob", PersonIndex.bidx == dob)
-        )
+def identity(view: PersonView) -> dedup.Identity:
+    """What the duplicate rule compares of a decrypted person."""
+    return dedup.Identity(
+        kind=view.kind,
+        given_names=view.given_names,
+        family_names=view.family_names,
+        birth_date=view.birth_date,
+        precision=view.birth_date_precision,
+        sex=view.sex,
+        mother_id=view.mother_id,
+        documents=frozenset(normalise_identifier(d["number"]) for d in view.documents),
     )
-    if same_dob:
-        names = f"{data['given_names']} {data['family_names']}"
-        tokens = [v.bidx("name", t) for t in v.name_tokens(names)]
-        candidates |= set(
-            s.scalars(
-                select(PersonIndex.person_id).where(
-                    PersonIndex.field == "name",
-                    PersonIndex.bidx.in_(tokens),
-                    PersonIndex.person_id.in_(same_dob),
-                )
-            )
-        )
-    fuzzy = set(v.fuzzy_search(f"{data['given_names']} {data['family_names']}", limit=10))
-    candidates |= fuzzy & same_dob
+
+
+def likely_duplicates(s: Session, v: Vault, actor: User, data: dict[str, Any]) -> list[PersonView]:
+    """Active persons within the user's scope who may be the one about to be registered, by the
+    rule of :func:`contigo.persons.dedup.match` (similar names and birth dates a few months
+    apart, the same document number, the same mother)."""
+    candidates = duplicate_candidates(s, v, data)
     if not candidates:
         return []
-    rows = s.scalars(persons_query(s, actor).where(Person.id.in_(candidates)))
-    return [decrypt(v, p) for p in rows if p.kind == data.get("kind", p.kind)]
+    new = identity_of(data)
+    query = persons_query(s, actor).where(
+        Person.id.in_(candidates), Person.lifecycle == "active", Person.kind == new.kind
+    )
+    views = [decrypt(v, p) for p in s.scalars(query)]
+    return [view for view in views if dedup.match(new, identity(view)) is not None]
 
 
 def risk_flags(v: Vault, person: Person) -> dict[str, Any]:
@@ -394,16 +417,10 @@ def update(s: Session, v: Vault, actor: User, person_id: str, changes: dict[str,
         else:
             setattr(person, name, value)
     person.updated_at = utcnow()
-    if {"given_names", "family_names", "birth_date", "documents"} & set(fields):
+    if set(INDEXED) & set(fields):
         view = decrypt(v, person)
         s.query(PersonIndex).filter(PersonIndex.person_id == person_id).delete()
-        full = {
-            "given_names": view.given_names,
-            "family_names": view.family_names,
-            "birth_date": view.birth_date,
-            "documents": view.documents,
-        }
-        s.add_all(_index_entries(v, person_id, full))
+        s.add_all(_index_entries(v, person_id, index_view(view)))
         v.index_person(person_id, view.given_names, view.family_names)
     s.flush()
     record_change(s, v, actor, person, data)

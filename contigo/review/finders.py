@@ -1,9 +1,10 @@
 """Findings only Contigo can make, run by the central server after an op is applied.
 
-* ``possible_duplicate`` on ``person.create``: another person of the same kind shares the date of
-  birth blind index and at least two name-token blind indexes (one when the new name has a single
-  token). The central server holds every site's persons, so this spans sites: a child registered
-  twice on two laptops is exactly the case (SYNC.md §2.10 "visitor site", S21).
+* ``possible_duplicate`` on ``person.create``: another active person of the same kind is likely
+  the same one by the rule a laptop warns with at registration (:mod:`contigo.persons.dedup`:
+  similar names and birth dates a few months apart, the same document number in any spelling,
+  the same mother). The central server holds every site's persons, so this spans sites: a child
+  registered twice on two laptops is exactly the case (SYNC.md §2.10 "visitor site", S21).
 * ``implausible_sequence`` on ``encounter.create``: the change between the new encounter and a
   neighbouring active encounter of the same child *at another site* breaks the pure rule of
   :func:`contigo.nutrition.sequences.implausible_changes` (the one the visit form asks about
@@ -20,13 +21,15 @@ from datetime import date
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contigo.crypto import CryptoError
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.nutrition.sequences import Reading, implausible_changes
-from contigo.persons.models import Person, PersonIndex
-from contigo.persons.services import index_keys, index_values
+from contigo.persons import dedup
+from contigo.persons.candidates import duplicate_candidates, identity_of, stored_identity
+from contigo.persons.models import Person
 from contigo.review.corrections import concurrent_corrections
 from contigo.sites.models import Site
 from contigo.sync_batch import NewEncounter, batch_index, batch_person, created_encounter
@@ -79,7 +82,8 @@ def _creating_op(s: Session, person_id: str) -> str | None:
 
 
 def possible_duplicates(v: Vault) -> Finder:
-    """A finder over ``v`` (the central vault, which computes the new person's blind indexes)."""
+    """A finder over ``v`` (the central vault, which holds the fuzzy name index of every site's
+    persons and decrypts candidates in memory)."""
 
     def find(s: Session, facts: OpFacts) -> list[Finding]:
         op = facts.op
@@ -88,56 +92,37 @@ def possible_duplicates(v: Vault) -> Finder:
         person = batch_person(s, op.entity_id)
         if person is None:
             return []
-        # The new person's own entries, as its create wrote them (not read back)
-        keys = index_keys(v, index_values(op.data))
-        names = frozenset(b for f, b in keys if f == "name")
-        dob = next((b for f, b in keys if f == "dob"), None)
-        if not names or dob is None:
+        try:
+            new = identity_of(op.data, kind=person.kind)
+        except (KeyError, ValueError):
             return []
-        return _duplicates(s, facts, person, names, dob)
+        return _duplicates(s, v, facts, person, new)
 
     return find
 
 
 def _duplicates(
-    s: Session, facts: OpFacts, person: Person, names: frozenset[str], dob: str
+    s: Session, v: Vault, facts: OpFacts, person: Person, new: dedup.Identity
 ) -> list[Finding]:
-    """One item holding every active person of the same kind sharing the date of birth and at
-    least two name entries (one for a single-token name) with ``person``, and ``person``.
+    """One item holding every active person of the same kind that the duplicate rule
+    (:func:`contigo.persons.dedup.match`, the same one a laptop warns with) takes for
+    ``person``, and ``person``.
 
-    Within a push batch, the persons the batch indexed (created, or renamed) are matched from
-    the batch's memo and the others by a query that does not wait for the batch's held rows (so
-    registering a family does not write the batch's rows once per person)."""
-    need = min(2, len(names))
-    indexed = batch_index(s)
-    matches = {
-        pid
-        for pid, (kind, their_names, their_dob) in (indexed or {}).items()
-        if pid != person.id
-        and (kind, their_dob) == (person.kind, dob)
-        and len(names & their_names) >= need
-    }
-    same_dob = select(PersonIndex.person_id).where(
-        PersonIndex.field == "dob", PersonIndex.bidx == dob
-    )
-    query = (
-        select(PersonIndex.person_id)
-        .join(Person, Person.id == PersonIndex.person_id)
-        .where(
-            PersonIndex.field == "name",
-            PersonIndex.bidx.in_(names),
-            PersonIndex.person_id != person.id,
-            PersonIndex.person_id.not_in(list(indexed or ())),
-            PersonIndex.person_id.in_(same_dob),
-            Person.kind == person.kind,
-            Person.lifecycle == "active",
-        )
-        .group_by(PersonIndex.person_id)
-        .having(func.count() >= need)
-    )
-    # Core, past the session: the batch's own rows may be held still (matched above).
-    run = s.connection().execute if indexed is not None else s.execute
-    matches |= set(run(query).scalars())
+    Within a push batch, the lookups run past the session (Core), so they do not wait for the
+    batch's held rows; persons the batch created are found through the in-memory name index."""
+    run = s.connection().execute if batch_index(s) is not None else s.execute
+    matches: list[Person] = []
+    for pid in sorted(duplicate_candidates(s, v, facts.op.data, run=run) - {person.id}):
+        other = batch_person(s, pid)
+        # (A person this batch created and still holds has no lifecycle yet: it is active.)
+        if other is None or other.kind != person.kind or other.lifecycle not in (None, "active"):
+            continue
+        try:
+            theirs = stored_identity(v, other)
+        except CryptoError:  # shredded or damaged: nothing to compare
+            continue
+        if dedup.match(new, theirs) is not None:
+            matches.append(other)
     if not matches:
         return []
     candidates = [
@@ -147,11 +132,10 @@ def _duplicates(
             {"person_id": other.id, "contigo_id": other.contigo_id},
             "",
         )
-        for other in (s.get(Person, pid) for pid in sorted(matches))
-        if other is not None
+        for other in matches
     ]
-    new = {"person_id": person.id, "contigo_id": person.contigo_id}
-    candidates.append(_this_op(s, facts, new))
+    new_value = {"person_id": person.id, "contigo_id": person.contigo_id}
+    candidates.append(_this_op(s, facts, new_value))
     finding = Finding(
         kind=ConflictKind.POSSIBLE_DUPLICATE,
         severity=ReviewSeverity.CLINICAL,

@@ -21,18 +21,21 @@ from sqlalchemy.orm import Session
 
 from contigo.db import session_scope
 from contigo.errors import Locked
-from contigo.sync_client import run_sync, signing_key
+from contigo.sync_client import http_transport, run_sync
 from contigo.syncui import services
 from contigo.vault import get_vault
-from sync.client.engine import SyncFailed, UpgradeRequired
+from sync.client.engine import ClockRefused, SyncFailed, UpgradeRequired
 from sync.client.transport import RequestsTransport, Response, Transport, TransportError
-from sync.protocol import Control, ProtocolError
+from sync.protocol import Control, ErrorCode, ProtocolError
 
 log = logging.getLogger("contigo.syncui")
 
 EXTENSION = "contigo.syncui"
 PHASES = ("idle", "hello", "push", "pull", "done", "failed")
-ERRORS = ("not_enrolled", "unreachable", "revoked", "refused", "locked", "failed", "upgrade")
+ERRORS = (
+    *("not_enrolled", "unreachable", "revoked", "refused", "locked", "failed", "upgrade"),
+    "clock",
+)
 TransportFactory = Callable[[Flask], Transport]
 Probe = Callable[[str], bool]
 
@@ -79,8 +82,7 @@ class _ProgressTransport:
 
 
 def _http_transport(app: Flask) -> Transport:
-    dev, url, key = signing_key(app)
-    return RequestsTransport(url, dev, key)
+    return http_transport(app)
 
 
 def reachable(url: str) -> bool:
@@ -96,8 +98,11 @@ def reachable(url: str) -> bool:
 def _error_code(exc: Exception) -> str:
     if isinstance(exc, UpgradeRequired):
         return "upgrade"
+    if isinstance(exc, ClockRefused):
+        return "clock"  # never "revoked": the enrolment is fine, the clock is not
     if isinstance(exc, SyncFailed):
-        return "revoked" if exc.status == 401 else "refused"
+        revoked = exc.status == 401 and exc.code != ErrorCode.REPLAYED_REQUEST
+        return "revoked" if revoked else "refused"
     if isinstance(exc, TransportError):
         return "unreachable"
     if isinstance(exc, Locked):

@@ -26,7 +26,7 @@ from sync.client import scope
 from sync.client.apply import apply_change, apply_field_state
 from sync.client.hints import page_hints
 from sync.client.parking import reapply_parked
-from sync.client.transport import Response, Transport
+from sync.client.transport import Response, Transport, clock_refusal
 from sync.handlers import HandlerRegistry, InvalidOp, preload
 from sync.hlc import HLC, Clock
 from sync.identity import rows_held
@@ -40,6 +40,7 @@ from sync.protocol import (
     SCHEMA_VERSION,
     Change,
     Control,
+    ErrorCode,
     HelloReply,
     Op,
     OpStatus,
@@ -72,12 +73,34 @@ class SyncFailed(Exception):
     """A sync run stopped; ``reason`` is one line for the user (no personal data)."""
 
     def __init__(
-        self, reason: str, *, status: int | None = None, control: str | None = None
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        control: str | None = None,
+        code: str | None = None,
     ) -> None:
         super().__init__(reason)
         self.reason = reason
         self.status = status
         self.control = control
+        self.code = code
+        """The server's error code (``S203_unknown_device`` …), when it named one."""
+
+
+class ClockRefused(SyncFailed):
+    """The server refused a request for its timestamp even after the device signed it again
+    with the server's time (the clock jumped during the run, or an answer took longer than the
+    replay window). Never a revocation: the laptop's enrolment is fine; ``offset_ms`` is the
+    device's clock minus the server's."""
+
+    def __init__(self, status: int, offset_ms: int, reason: str | None = None) -> None:
+        super().__init__(
+            reason or f"server refused: the device clock is {offset_ms // 1000} s off",
+            status=status,
+            code=ErrorCode.CLOCK_SKEW.value,
+        )
+        self.offset_ms = offset_ms
 
 
 class UpgradeRequired(SyncFailed):
@@ -104,12 +127,17 @@ class SyncReport:
     backfill: tuple[str, ...] = ()
 
 
-def _error(resp: Response) -> SyncFailed:
+def _error(resp: Response, device_ms: int) -> SyncFailed:
+    """The failure a refusal means; ``device_ms`` is the device's clock when it was heard."""
     body = resp.body if isinstance(resp.body, dict) else {}
     err = body.get("error") if isinstance(body.get("error"), dict) else {}
     code = err.get("code", f"HTTP {resp.status}") if isinstance(err, dict) else resp.status
     control = body.get("control") if isinstance(body.get("control"), str) else None
-    return SyncFailed(f"server refused ({code})", status=resp.status, control=control)
+    server_time = clock_refusal(resp, device_ms)
+    if code == ErrorCode.CLOCK_SKEW and server_time is not None:
+        return ClockRefused(resp.status, device_ms - server_time)
+    named = code if isinstance(code, str) and not code.startswith("HTTP") else None
+    return SyncFailed(f"server refused ({code})", status=resp.status, control=control, code=named)
 
 
 @dataclass(frozen=True, slots=True)
@@ -232,7 +260,7 @@ class SyncEngine:
             }
         resp = self.transport.send("POST", "/sync/v1/hello", body)
         if resp.status != 200:
-            failure = _error(resp)
+            failure = self._failure(resp)
             if failure.control == Control.LOCK:
                 # Remembered, so the laptop stops trying and tells its users why.
                 with self.sessions() as s, s.begin():
@@ -254,6 +282,15 @@ class SyncEngine:
                 set_state(s, CURSOR_KEY, "")
             scope.note_hello(s, self.registry, resp.body)
         return reply
+
+    def _failure(self, resp: Response) -> SyncFailed:
+        """The failure a refusal means. A clock refusal records the offset it shows, so every
+        page warns that the clock is off (and by how much) while the laptop cannot sync."""
+        with self.sessions() as s, s.begin():
+            failure = _error(resp, self.physical_ms(s))
+            if isinstance(failure, ClockRefused):
+                set_state(s, CLOCK_OFFSET_KEY, str(failure.offset_ms))
+        return failure
 
     def settle_scope(self) -> None:
         """Fetch snapshots of persons added to scope; note the visits whose persons are here;
@@ -388,7 +425,7 @@ class SyncEngine:
                         batch = self._next_batch(batch.first)  # again, at the smaller size
                         continue
                     if resp.status != 200:
-                        raise _error(resp)
+                        raise self._failure(resp)
                     answered = (batch.body, resp.body)
                     if upcoming is None:  # an op recorded while this batch was in flight?
                         upcoming = self._next_batch(batch.last)
@@ -442,7 +479,7 @@ class SyncEngine:
             while flight is not None:
                 resp = flight.result()
                 if resp.status != 200:
-                    raise _error(resp)
+                    raise self._failure(resp)
                 page = parse_pull_response(resp.body)
                 flight = (
                     wire.submit(self._fetch, page.next_cursor, limit) if page.has_more else None

@@ -36,6 +36,7 @@ from sync.protocol.codes import (
     ProtocolError,
     ReplayedRequest,
     ReviewSeverity,
+    StaleTimestamp,
 )
 from sync.protocol.envelopes import (
     Hello,
@@ -107,6 +108,7 @@ __all__ = [
     "ReplayedRequest",
     "ReviewSeverity",
     "SnapshotRequest",
+    "StaleTimestamp",
     "parse_hello",
     "parse_hello_response",
     "parse_pull",

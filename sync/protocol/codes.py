@@ -132,6 +132,9 @@ class ErrorCode(StrEnum):
     BAD_SIGNATURE = "S201_bad_signature"
     REPLAYED_REQUEST = "S202_replayed_request"
     UNKNOWN_DEVICE = "S203_unknown_device"
+    CLOCK_SKEW = "S204_clock_skew"
+    """A validly signed request stamped outside the replay window of the *server's* clock: the
+    answer carries ``server_time_ms`` so the device signs its retry with the server's time."""
     SERVER_BUSY = "S503_server_busy"
 
 
@@ -144,6 +147,9 @@ HTTP_STATUS: Mapping[ErrorCode, int] = {
     ErrorCode.BAD_SIGNATURE: 401,
     ErrorCode.REPLAYED_REQUEST: 401,
     ErrorCode.UNKNOWN_DEVICE: 401,
+    # Not 401: a client that predates S204 reads 401 as "revoked or unknown", and a laptop
+    # whose clock is off is neither.
+    ErrorCode.CLOCK_SKEW: 403,
     ErrorCode.SERVER_BUSY: 503,
 }
 
@@ -175,3 +181,15 @@ class ReplayedRequest(ProtocolError):
     """A validly signed request outside the time window, or with a nonce already used."""
 
     code = ErrorCode.REPLAYED_REQUEST
+
+
+class StaleTimestamp(ReplayedRequest):
+    """A request its device did sign, stamped outside the replay window of the server's clock
+    (a laptop whose clock is off, or a captured request replayed late). Refused all the same;
+    ``server_time_ms`` is told so an honest device can sign again with the server's time."""
+
+    code = ErrorCode.CLOCK_SKEW
+
+    def __init__(self, message: str, *, server_time_ms: int) -> None:
+        super().__init__(message)
+        self.server_time_ms = server_time_ms

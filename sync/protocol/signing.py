@@ -1,5 +1,11 @@
 """Request signing with the device's Ed25519 key, with replay protection (a ±5 minute window
-and single-use nonces)."""
+of the *server's* clock and single-use nonces).
+
+A device never trusts its own clock for the timestamp: it signs with its clock corrected by the
+offset to the server's time it last learned (from ``hello``, or from the ``S204_clock_skew``
+refusal of a request stamped outside the window, which carries the server's time). So a laptop
+whose clock is days off still syncs, while a captured request replayed later than the window is
+still refused, and within it its nonce is already spent."""
 
 from __future__ import annotations
 
@@ -12,7 +18,7 @@ from collections.abc import Callable, Mapping
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from sync.protocol.codes import REPLAY_WINDOW_MS, BadSignature, ReplayedRequest
+from sync.protocol.codes import REPLAY_WINDOW_MS, BadSignature, ReplayedRequest, StaleTimestamp
 
 TIMESTAMP_HEADER = "X-Contigo-Timestamp"
 NONCE_HEADER = "X-Contigo-Nonce"
@@ -85,18 +91,18 @@ def verify_request(
     """Accept a request only if the device's key signed exactly it, recently, and only once.
 
     ``public_key`` is the key enrolled for the device named in :data:`DEVICE_HEADER` (which
-    the signature covers). Raises :class:`BadSignature` or :class:`ReplayedRequest`.
+    the signature covers). Raises :class:`BadSignature`, :class:`StaleTimestamp` (signed by
+    the device, but stamped outside the window of ``now_ms``: told only after the signature
+    verifies, so only the device learns the server's time from it) or :class:`ReplayedRequest`.
     ``seen_nonce(nonce)`` must
     atomically record the nonce and say whether it was already recorded; it is called only after
-    the signature verifies (so forged requests cannot use up nonces), and needs to remember
-    nonces for twice :data:`REPLAY_WINDOW_MS`.
+    the signature verifies and the time is within the window (so forged and stale requests cannot
+    use up nonces), and needs to remember nonces for twice :data:`REPLAY_WINDOW_MS`.
     """
     stamp, nonce = _header(headers, TIMESTAMP_HEADER), _header(headers, NONCE_HEADER)
     device_id = next((v for k, v in headers.items() if k.lower() == DEVICE_HEADER.lower()), "")
     if not stamp.isascii() or not stamp.isdigit() or not _NONCE.fullmatch(nonce):
         raise BadSignature("malformed timestamp or nonce")
-    if abs(now_ms - int(stamp)) > REPLAY_WINDOW_MS:
-        raise ReplayedRequest("timestamp outside the replay window")
     encoded = _header(headers, SIGNATURE_HEADER)
     try:
         signature = base64.urlsafe_b64decode(encoded + "==")
@@ -105,5 +111,7 @@ def verify_request(
         )
     except (InvalidSignature, binascii.Error, ValueError) as exc:
         raise BadSignature("signature does not verify") from exc
+    if abs(now_ms - int(stamp)) > REPLAY_WINDOW_MS:
+        raise StaleTimestamp("timestamp outside the replay window", server_time_ms=now_ms)
     if seen_nonce(nonce):
         raise ReplayedRequest("nonce already used")

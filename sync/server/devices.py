@@ -110,7 +110,9 @@ def authenticate(
     """The device that signed this request, or :class:`ProtocolError` (401).
 
     Keeps: a request is accepted at most once (its nonce is recorded in the caller's
-    transaction), only within the replay window, and never from a revoked device.
+    transaction), only within the replay window of the server's clock (``now_ms``; a device
+    whose clock is off learns the server's time from the ``S204_clock_skew`` refusal and signs
+    again with it), and never from a revoked device.
     """
     device_id = headers.get(DEVICE_HEADER, "")
     device = s.get(Device, device_id) if device_id else None

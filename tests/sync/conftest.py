@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,9 +16,9 @@ from contigo.central import initialise_central
 from contigo.db import session_scope
 from contigo.setup import initialise
 from contigo.sites.services import add_site
-from contigo.sync_client import enrol_laptop, signing_key
+from contigo.sync_client import device_clock, enrol_laptop, signing_key
 from contigo.vault import get_vault
-from sync.client.transport import Response
+from sync.client.transport import Response, SigningClock, send_signed
 from sync.protocol import sign_request
 from sync.server import wall_ms
 from sync.server.devices import issue_code
@@ -30,33 +28,39 @@ SITE = "CO-NEC"
 
 
 class FlaskTransport:
-    """The Transport contract over a Flask test client (in-process, signed like real HTTP)."""
+    """The Transport contract over a Flask test client (in-process, signed like real HTTP,
+    stamped with the server's time as learned, like :class:`RequestsTransport`)."""
 
-    def __init__(self, client: FlaskClient, device_id: str, key: Ed25519PrivateKey) -> None:
+    def __init__(
+        self,
+        client: FlaskClient,
+        device_id: str,
+        key: Ed25519PrivateKey,
+        clock: SigningClock | None = None,
+    ) -> None:
         self.client, self.device_id, self.key = client, device_id, key
+        self.clock = clock or SigningClock()
 
     def send(self, method: str, path: str, body: Any | None = None) -> Response:
         import json
 
         raw = b"" if body is None else json.dumps(body).encode()
-        headers = sign_request(
-            self.key,
-            method,
-            path,
-            raw,
-            time.time_ns() // 1_000_000,
-            secrets.token_urlsafe(18),
-            device_id=self.device_id,
-        )
-        resp = self.client.open(
-            path,
-            method=method,
-            data=raw,
-            headers=headers,
-            content_type="application/json",
-            base_url="http://localhost",
-        )
-        return Response(resp.status_code, resp.get_json(silent=True))
+
+        def attempt(timestamp_ms: int, nonce: str) -> Response:
+            headers = sign_request(
+                self.key, method, path, raw, timestamp_ms, nonce, device_id=self.device_id
+            )
+            resp = self.client.open(
+                path,
+                method=method,
+                data=raw,
+                headers=headers,
+                content_type="application/json",
+                base_url="http://localhost",
+            )
+            return Response(resp.status_code, resp.get_json(silent=True))
+
+        return send_signed(self.clock, attempt)
 
 
 @pytest.fixture
@@ -148,7 +152,8 @@ def enrol_in_process(field: Flask, central: Flask) -> FlaskTransport:
 
     enrol_laptop(field, central_url="http://localhost", code=enrolment_code(central), post=post)
     dev, _url, key = signing_key(field)
-    return FlaskTransport(client, dev, key)
+    # Signed on the laptop's own clock, the one its HLC reads (a test may skew both).
+    return FlaskTransport(client, dev, key, SigningClock(device_clock(field)))
 
 
 SyncedPair = tuple[Flask, Flask, FlaskTransport, FlaskTransport, str]

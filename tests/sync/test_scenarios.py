@@ -137,9 +137,17 @@ def test_s8_clock_skew_of_days_orders_by_receipt_and_still_reviews(
     ahead.edit(pid, birth_date=date(2024, 2, 1), phone="+57 ahead")
     [ahead_op] = ahead.outbox()
     assert HLC.decode(ahead_op.hlc).wall_ms > wall_ms() + 2 * DAY_MS
+    # The skew reaches the signing clock too: each laptop's whole process runs off.
+    for device in (ahead, behind):
+        assert abs(device.net.inner.clock.now() - device.now()) < 1_000
 
     ahead.sync()
     behind.sync()
+    # Each learned the server's time (from the refusal of its first, stale, hello) and signed
+    # with it; its own clock is still off.
+    for device, skew in ((ahead, 3 * DAY_MS), (behind, -3 * DAY_MS)):
+        assert abs(device.net.inner.clock.offset_ms + skew) < 60_000
+        assert abs(device.now() - wall_ms() - skew) < 60_000
 
     rows = ledger(central, {ahead_op.op_id, *(op for op in behind.op_ids)})
     stored = rows[ahead_op.op_id]

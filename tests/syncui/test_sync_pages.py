@@ -422,3 +422,37 @@ def test_a_revoked_laptop_locks_stops_syncing_and_says_so(
     assert html.escape(text) in page
     runner.probe = lambda _url: True
     assert runner.try_auto() is False  # and it no longer tries
+
+
+def test_a_clock_that_still_prevents_a_sync_is_named_never_revoked(
+    app: Flask, pages: Pages, person: str, enrolled: FlaskTransport, central: Flask
+) -> None:
+    """A broken clock (a day further ahead at every reading) on the whole laptop: the run fails
+    for the clock, the page says so, and the laptop stays unlocked and enrolled."""
+    import itertools
+
+    from contigo.vault import get_vault
+    from sync.client.transport import SigningClock
+    from sync.outbox import PHYSICAL_CLOCK
+    from tests.sync.conftest import FlaskTransport as Retrying
+
+    reads = itertools.count()
+
+    def broken() -> int:
+        return wall_ms() + next(reads) * 86_400_000
+
+    app.extensions["contigo.sessionmaker"].configure(info={PHYSICAL_CLOCK: broken})
+    transport = Retrying(
+        central.test_client(), enrolled.device_id, enrolled.key, SigningClock(broken)
+    )
+    runner = runner_for(app)
+    runner.transport_factory = lambda _app: transport
+    pages.post("/synchronisation/run")
+    runner.wait(60)
+    status = pages.get("/synchronisation/status").get_json()
+    assert status["phase"] == "failed" and status["error"] == "clock"
+    assert status["error_text"] == catalogue("en")["syncui.error.clock"]
+    assert get_vault(app).is_unlocked
+    page = pages.text("/")
+    assert 'data-banner="clock_ahead"' in page and 'data-banner="revoked"' not in page
+    assert badge(pages, person) == "pending"
