@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from contigo.audit.models import AuditEntry
+from contigo.audit.models import AuditChainHead, AuditEntry
 from contigo.auth.models import ApiToken, KeyEntry, User, UserSite
 from contigo.db import Base
 from contigo.encounters.models import Encounter, EncounterVoid
@@ -22,6 +22,7 @@ __all__ = [
     "AccessGrant",
     "ApiToken",
     "Appointment",
+    "AuditChainHead",
     "AuditEntry",
     "CareEpisode",
     "DeviceScope",
