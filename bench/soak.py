@@ -38,7 +38,9 @@ def main() -> None:
                     checks += 1  # kill_round asserts integrity_check and foreign_key_check
                 except AssertionError as exc:
                     saves = 0
-                    failures.append(f"round {round_no}: {str(exc).splitlines()[0][:200]}")
+                    failures.append(
+                        f"round {round_no}: {(str(exc) or repr(exc)).splitlines()[0][:300]}"
+                    )
                     acked.refused.clear()
                     if server.process is not None:
                         server.kill()

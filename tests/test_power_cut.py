@@ -213,7 +213,7 @@ def kill_round(server: Server, acked: Acknowledged, rng: random.Random) -> int:
         writer.join(timeout=60)
         assert not writer.is_alive()
     assert first, f"no visit acknowledged within {FIRST_SAVE_TIMEOUT} s: {acked.refused}"
-    assert acked.refused == []
+    assert acked.refused == [], f"saves refused: {acked.refused}"
     _check_file(server.instance)
     return len(acked.encounters) + len(acked.persons) - before
 

@@ -123,19 +123,51 @@ class Verdict:
         return self.problem is None
 
 
+def _head(s: Session) -> tuple[int, str, str | None]:
+    """The head's last sequence number and hash, and the id of the first entry beyond it, read
+    in one statement (one snapshot, even under PostgreSQL's READ COMMITTED): an append moves the
+    head in the same transaction, so a committed entry beyond the head was not appended."""
+    beyond = (
+        select(AuditEntry.id)
+        .where(AuditEntry.chain_seq > AuditChainHead.last_seq)
+        .order_by(AuditEntry.chain_seq)
+        .limit(1)
+        .scalar_subquery()
+    )
+    found = s.execute(
+        select(AuditChainHead.last_seq, AuditChainHead.last_hash, beyond).where(
+            AuditChainHead.id == HEAD_ID
+        )
+    ).one_or_none()
+    if found is None:
+        first = s.scalar(select(AuditEntry.id).order_by(AuditEntry.chain_seq).limit(1))
+        return 0, GENESIS, first
+    return int(found[0]), str(found[1]), found[2]
+
+
 def verify(s: Session, batch: int = 2000) -> Verdict:
-    """Walk the chain in sequence order and recompute every hash; stops at the first break."""
+    """Walk the chain up to its head in sequence order, recomputing every hash; stops at the
+    first break.
+
+    Reads the head first, then the entries up to it in batches, each batch in a short read
+    transaction of its own (``s`` is rolled back between them; pass a session with nothing
+    pending): the app keeps writing meanwhile, on a laptop too, and entries appended during the
+    check lie beyond the head it read.
+    """
+    head_seq, head_hash, beyond = _head(s)
+    s.rollback()
     expected_seq, prev = 1, GENESIS
     verified = 0
     last_id: str | None = None
     columns = [getattr(AuditEntry, n) for n in CONTENT]
-    stmt = (
-        select(AuditEntry.chain_seq, AuditEntry.prev_hash, AuditEntry.entry_hash, *columns)
-        .order_by(AuditEntry.chain_seq)
-        .execution_options(yield_per=batch)
-    )
-    rows = s.execute(stmt)
-    try:
+    while True:
+        rows = s.execute(
+            select(AuditEntry.chain_seq, AuditEntry.prev_hash, AuditEntry.entry_hash, *columns)
+            .where(AuditEntry.chain_seq >= expected_seq, AuditEntry.chain_seq <= head_seq)
+            .order_by(AuditEntry.chain_seq)
+            .limit(batch)
+        ).all()
+        s.rollback()
         for row in rows:
             seq, prev_hash, own_hash = int(row[0]), str(row[1]), str(row[2])
             content = dict(zip(CONTENT, row[3:], strict=True))
@@ -149,11 +181,11 @@ def verify(s: Session, batch: int = 2000) -> Verdict:
                 return Verdict(verified, entry_id, "auditchain.content")
             verified += 1
             expected_seq, prev, last_id = seq + 1, own_hash, entry_id
-    finally:
-        rows.close()  # a server-side cursor on PostgreSQL, left open by an early return
-    head = s.get(AuditChainHead, HEAD_ID)
-    last_seq, last_hash = (head.last_seq, head.last_hash) if head else (0, GENESIS)
-    if (last_seq, last_hash) != (expected_seq - 1, prev):
-        params = {"seq": expected_seq - 1, "head": last_seq}
+        if len(rows) < batch:
+            break
+    if (head_seq, head_hash) != (expected_seq - 1, prev):
+        params = {"seq": expected_seq - 1, "head": head_seq}
         return Verdict(verified, last_id, "auditchain.head", params)
+    if beyond is not None:
+        return Verdict(verified, beyond, "auditchain.beyond", {"head": head_seq})
     return Verdict(verified)

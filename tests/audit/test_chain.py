@@ -16,6 +16,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from contigo import migrate
+from contigo.audit.chain import verify as verify_chain
 from contigo.audit.models import AuditEntry
 from contigo.audit.services import record, verify
 from contigo.cli import main
@@ -141,11 +142,39 @@ def test_an_inserted_entry_is_found(engine: Engine) -> None:
     assert verdict.broken_id == forged["id"] and verdict.verified == 3
 
 
+def test_an_entry_added_beyond_the_head_is_found(engine: Engine) -> None:
+    _append(_factory(engine), 4)
+    with engine.begin() as conn:
+        forged = dict(
+            conn.execute(text("SELECT * FROM audit_entries WHERE chain_seq = 4")).mappings().one()
+        )
+        forged.update(id=new_id(), chain_seq=5, prev_hash=forged["entry_hash"])
+        columns, values = ", ".join(forged), ", ".join(f":{c}" for c in forged)
+        conn.execute(text(f"INSERT INTO audit_entries ({columns}) VALUES ({values})"), forged)
+    verdict = _verdict(engine)
+    assert verdict.broken_id == forged["id"] and verdict.problem == "auditchain.beyond"
+
+
+def test_a_long_chain_is_checked_in_batches(engine: Engine) -> None:
+    _append(_factory(engine), 12)
+    with _factory(engine)() as s:
+        assert verify_chain(s, batch=5).verified == 12
+    edited = _id_at(engine, 11)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE audit_entries SET site_id = NULL WHERE id = :id"), {"id": edited})
+    with _factory(engine)() as s:
+        verdict = verify_chain(s, batch=5)
+    assert verdict.broken_id == edited and verdict.verified == 10
+
+
 def test_concurrent_threads_extend_one_chain(engine: Engine) -> None:
     factory = _factory(engine)
     threads = [threading.Thread(target=_append, args=(factory, 15)) for _ in range(6)]
     for thread in threads:
         thread.start()
+    while any(thread.is_alive() for thread in threads):  # checking while they write: no alarm
+        during = _verdict(engine)
+        assert during.ok, during
     for thread in threads:
         thread.join(timeout=300)
         assert not thread.is_alive()
