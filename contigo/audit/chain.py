@@ -8,7 +8,8 @@ number and hash: deleting the newest entries is found too.
 Appends are serialised by locking the head row (``SELECT … FOR UPDATE`` on PostgreSQL; on
 SQLite every writing transaction already holds the database's write lock from ``BEGIN
 IMMEDIATE``), so two transactions can never link to the same predecessor. The lock is held until
-the caller's transaction ends.
+the caller's transaction ends: on central, audited requests queue at the head for the rest of
+their transaction (pushes do not audit, so sync throughput is untouched).
 
 What it proves: an entry changed through SQL without recomputing every later hash and the head.
 Whoever can rewrite the whole chain can also hide an edit; on a laptop SQLCipher keeps such a
