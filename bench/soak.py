@@ -42,6 +42,12 @@ def main() -> None:
                         f"round {round_no}: {(str(exc) or repr(exc)).splitlines()[0][:300]}"
                     )
                     acked.refused.clear()
+                    errors = [
+                        line
+                        for line in server.log.read_text(errors="replace").splitlines()
+                        if "Error" in line or "Exception" in line
+                    ]
+                    failures += [f"  server log: {line[:300]}" for line in errors[-3:]]
                     if server.process is not None:
                         server.kill()
                 if round_no % 10 == 0 or round_no == args.rounds:
