@@ -4,13 +4,19 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO ?= instance-demo
+SBOM ?= sbom.cdx.json
+LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
-.PHONY: demo test lint unit bench-zscores clean
+.PHONY: demo test lint unit sbom lock bench-zscores clean
 
-$(STAMP): pyproject.toml
+# Every package comes pinned and hash-checked from the lock files (requirements.lock: what the
+# field app runs on; requirements-dev.lock: the same pins plus the test, central and bench
+# extras); the project itself is then installed without touching its dependencies.
+$(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(PY) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,central,bench]'
+	$(BIN)/python -m pip install --quiet --upgrade pip setuptools
+	$(BIN)/pip install --quiet --require-hashes -r requirements-dev.lock
+	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
 # The demo instance is built once (about half a minute), then served; delete the folder to rebuild.
@@ -23,11 +29,24 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check contigo sync tests bench
 	$(BIN)/mypy
 
-test: lint
+test: lint sbom
 	$(BIN)/pytest
+
+# CycloneDX SBOM of what the field app runs on (the runtime lock, with its hashes); git-ignored.
+sbom: $(STAMP)
+	$(BIN)/cyclonedx-py requirements --pyproject pyproject.toml --output-reproducible \
+		--output-format JSON --output-file $(SBOM) requirements.lock
+	@echo "SBOM written to $(SBOM)"
+
+# Re-resolve the lock files after a change to pyproject.toml (keeps current pins where it can;
+# `make lock UPGRADE=--upgrade` moves everything to the newest releases).
+lock: $(STAMP)
+	$(BIN)/uv pip compile pyproject.toml $(LOCK_FLAGS) $(UPGRADE) -o requirements.lock
+	$(BIN)/uv pip compile pyproject.toml --all-extras -c requirements.lock $(LOCK_FLAGS) \
+		-o requirements-dev.lock
 
 bench-zscores: $(STAMP)
 	$(BIN)/python bench/zscores.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts $(SBOM)

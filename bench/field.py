@@ -48,6 +48,7 @@ from sqlalchemy.orm import Session
 
 from bench.search_index import _name, _typo
 from contigo import create_app
+from contigo.audit import chain as audit_chain
 from contigo.audit.models import AuditEntry
 from contigo.auth.models import User
 from contigo.auth.scope import persons_query
@@ -253,6 +254,9 @@ class BulkWriter:
             for model in (Person, PersonIndex, Encounter, Appointment, OutboxOp, AuditEntry)
         ]
         with self.app.extensions["contigo.engine"].begin() as conn:
+            audit_rows = self.rows.get(cast(Table, AuditEntry.__table__))
+            if audit_rows:
+                audit_chain.append_rows(conn, audit_rows)  # linked as record() links them
             for table in order:
                 if self.rows.get(table):
                     conn.execute(insert(table), self.rows[table])

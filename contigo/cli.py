@@ -509,3 +509,31 @@ def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None)
         f"{r.rejected} rejected); pulled {r.pulled} changes in {r.pages} pages; "
         f"outbox: {summary.waiting} waiting, {summary.rejected} need attention."
     )
+
+
+@main.group("audit")
+def audit_group() -> None:
+    """The audit trail."""
+
+
+@audit_group.command("verify")
+@click.pass_context
+def audit_verify_command(ctx: click.Context) -> None:
+    """Check the audit trail's hash chain; name the first broken entry and exit 1 if it is not
+    intact. Needs no password: the chain holds ids and codes, no secret."""
+    from contigo.audit.services import verify
+    from contigo.db import session_scope
+    from contigo.i18n import translate
+
+    app = _app(ctx)
+    lang = app.config["DEFAULT_LANGUAGE"]
+    with session_scope(app) as s:
+        verdict = verify(s)
+    if verdict.problem is not None:
+        reason = translate(verdict.problem, lang, **verdict.params)
+        entry = verdict.broken_id or translate("auditchain.no_entry", lang)
+        message = "auditchain.broken"
+        raise click.ClickException(
+            translate(message, lang, entry=entry, count=verdict.verified, reason=reason)
+        )
+    click.echo(translate("auditchain.intact", lang, count=verdict.verified))

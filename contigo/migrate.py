@@ -20,6 +20,8 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 
+from contigo.safefile import atomic_file, private_dir, remove_stale_partials
+
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
 
@@ -80,23 +82,27 @@ def current_revision(engine: Engine) -> str | None:
 def backup_sqlite(engine: Engine, dest_dir: Path, label: str) -> Path | None:
     """Copy a SQLite database with SQLite's online backup API (consistent even while in use).
 
-    The copy holds the same ciphertexts as the original: nothing is decrypted.
+    The copy holds the same ciphertexts as the original: nothing is decrypted. It is written
+    under a temporary name, fsynced and renamed (:func:`contigo.safefile.atomic_file`), so a
+    file under a backup's name is always complete; it and its folder are private (0600/0700).
     """
     db_path = engine.url.database
     if engine.url.get_backend_name() != "sqlite" or not db_path or not Path(db_path).exists():
         return None
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(dest_dir)
+    remove_stale_partials(dest_dir)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     dest = dest_dir / f"contigo-{stamp}-{label}.sqlite3"
-    src = sqlite3.connect(db_path)
-    try:
-        out = sqlite3.connect(dest)
+    with atomic_file(dest) as tmp:
+        src = sqlite3.connect(db_path)
         try:
-            src.backup(out)
+            out = sqlite3.connect(tmp)
+            try:
+                src.backup(out)
+            finally:
+                out.close()
         finally:
-            out.close()
-    finally:
-        src.close()
+            src.close()
     return dest
 
 

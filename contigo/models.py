@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import MetaData
 
-from contigo.audit.models import AuditEntry
+from contigo.audit.models import AuditChainHead, AuditEntry
 from contigo.auth.models import AuthSession, KeyEntry, User, UserSite
 from contigo.db import Base
 from contigo.encounters.models import Encounter, EncounterVoid
@@ -21,6 +21,7 @@ __all__ = [
     "METADATA",
     "AccessGrant",
     "Appointment",
+    "AuditChainHead",
     "AuditEntry",
     "AuthSession",
     "CareEpisode",

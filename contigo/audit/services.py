@@ -1,11 +1,27 @@
-"""Recording accesses and changes in the audit trail (ids and codes only)."""
+"""Recording accesses and changes in the audit trail (ids and codes only), and checking it."""
 
 from __future__ import annotations
+
+import re
 
 from flask import has_request_context, request
 from sqlalchemy.orm import Session
 
+from contigo.audit import chain
 from contigo.audit.models import AuditEntry
+from contigo.db import new_id, utcnow
+
+CODE = re.compile(r"[a-z][a-z0-9_.]{0,23}")
+IDENT = re.compile(r"[A-Za-z0-9_.:-]{1,32}")
+
+
+def _check_codes(action: str, entity_type: str, ids: tuple[str | None, ...]) -> None:
+    """Refuse what is not a code or an id: a name or a date of birth must never reach the trail,
+    which is kept in plaintext on central and checked without any key."""
+    if not CODE.fullmatch(action) or not CODE.fullmatch(entity_type):
+        raise ValueError("audit actions and entity types are lower-case codes")
+    if any(value is not None and not IDENT.fullmatch(value) for value in ids):
+        raise ValueError("audit entries hold ids, never free text")
 
 
 def record(
@@ -18,20 +34,28 @@ def record(
     person_id: str | None = None,
     site_id: str | None = None,
 ) -> None:
-    """Add an audit entry in the caller's transaction; ``origin`` says where the access came from
-    (the API or a page, and the peer address), never what was seen."""
+    """Add an audit entry in the caller's transaction, linked to the hash chain (which locks the
+    chain head until the transaction ends); ``origin`` says where the access came from (the API
+    or a page, and the peer address), never what was seen."""
+    _check_codes(action, entity_type, (user_id, entity_id, person_id, site_id))
     origin = ""
     if has_request_context():
         channel = "api" if request.path.startswith("/api/") else "web"
         origin = f"{channel}:{request.remote_addr or ''}"[:40]
-    s.add(
-        AuditEntry(
-            user_id=user_id,
-            action=action,
-            entity_type=entity_type,
-            entity_id=entity_id,
-            person_id=person_id,
-            site_id=site_id,
-            origin=origin,
-        )
+    entry = AuditEntry(
+        id=new_id(),
+        at=utcnow(),
+        user_id=user_id,
+        action=action,
+        entity_type=entity_type,
+        entity_id=entity_id,
+        person_id=person_id,
+        site_id=site_id,
+        origin=origin,
     )
+    chain.append(s, entry)
+
+
+def verify(s: Session) -> chain.Verdict:
+    """Check the whole audit chain (see :func:`contigo.audit.chain.verify`)."""
+    return chain.verify(s)
