@@ -23,6 +23,7 @@ from flask import Flask
 from marshmallow import RAISE, Schema, fields, missing, validate
 
 from contigo import __version__
+from contigo.schemas import Unique
 
 F = TypeVar("F", bound=Callable[..., Any])
 Mode = Literal["input", "output"]
@@ -167,6 +168,8 @@ def _apply_validators(out: dict[str, Any], field: fields.Field[Any]) -> None:
     for check in field.validators:
         if isinstance(check, validate.ContainsOnly) and array:  # a OneOf subclass: test first
             out["items"] = {**out["items"], "enum": list(check.choices)}
+        elif isinstance(check, Unique) and array:
+            out["uniqueItems"] = True
         elif isinstance(check, validate.OneOf):
             out["enum"] = list(check.choices)
         elif isinstance(check, validate.Range):

@@ -12,6 +12,7 @@ user's language (``Accept-Language`` before signing in).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -65,6 +66,18 @@ class NotJson(ContigoError):
     message_id = "api.error.not_json"
 
 
+class TooDeep(ContigoError):
+    """The JSON body nests deeper than any request of this API (a probe, or a parser bomb)."""
+
+    code = ErrorCode.BAD_REQUEST
+    status = 400
+    message_id = "apierr.too_deep"
+
+
+#: Deeper than any body of this API (a person with documents is 3 levels).
+MAX_JSON_DEPTH = 8
+
+
 @bp.errorhandler(ContigoError)
 def _error(exc: ContigoError) -> Response:
     """The JSON error shape, plus the headers HTTP asks for: a 401 names the bearer scheme
@@ -99,10 +112,30 @@ def _body(schema: Schema) -> dict[str, Any]:
     naming each wrong field (unknown keys included) when it does not validate."""
     if not request.is_json:
         raise NotJson()
-    data = request.get_json(silent=True)
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except RecursionError as exc:
+        raise TooDeep() from exc
+    except ValueError as exc:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        raise NotJson() from exc
     if data is None:
         raise NotJson()
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise TooDeep()
     return load(schema, data)
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests arrays and objects (walked without recursion)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            items = node.values() if isinstance(node, dict) else node
+            stack.extend((item, level + 1) for item in items)
+    return deepest
 
 
 def _reply(schema: Schema, value: Any, status: int = 200) -> Response:

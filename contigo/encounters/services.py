@@ -26,6 +26,7 @@ from contigo.errors import AlreadyVoided, UnknownEncounter, UnknownPerson, Valid
 from contigo.i18n import translate
 from contigo.persons import lifecycle
 from contigo.persons.models import Person
+from contigo.persons.services import PersonView
 from contigo.persons.services import decrypt as decrypt_person
 from contigo.sites.models import Site
 from contigo.vault import Vault
@@ -67,6 +68,21 @@ def _person_and_site(s: Session, actor: User, person_id: str, site_id: str) -> t
     return person, site
 
 
+#: Visit fields that only a woman's visit may carry.
+PREGNANCY_FIELDS = ("pregnancy_status", "gestational_weeks")
+
+
+def check_fits_person(person: PersonView, data: dict[str, Any]) -> None:
+    """Refuse visit values that cannot belong to ``person``: pregnancy data on a child's or a
+    male's visit (``pregnancy_status: "neither"`` says nothing and is accepted)."""
+    if person.kind == "woman" and person.sex == "F":
+        return
+    wrong = [name for name in PREGNANCY_FIELDS if data.get(name) not in (None, "neither")]
+    if wrong:
+        message = translate("apierr.v.pregnancy_child")
+        raise ValidationFailed(fields={name: [message] for name in wrong})
+
+
 def record(
     s: Session, v: Vault, actor: User, person_id: str, site_id: str, data: dict[str, Any]
 ) -> Encounter:
@@ -77,6 +93,7 @@ def record(
     """
     person, site = _person_and_site(s, actor, person_id, site_id)
     view = decrypt_person(v, person)
+    check_fits_person(view, data)
     if data["occurred_on"] < view.birth_date:
         raise ValidationFailed(fields={"occurred_on": [translate("v.before_birth")]})
     if data.get("supersedes_id"):
