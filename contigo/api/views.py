@@ -172,6 +172,7 @@ def _one_encounter(
     request=TokenRequestSchema,
     response=TokenOutSchema,
     errors=(401, 429),
+    example={"username": "ana", "password": "a long passphrase"},
 )
 def token() -> Response:
     """On a locked laptop a valid password also unlocks it, exactly as the login page does.
@@ -203,6 +204,15 @@ def openapi() -> Response:
     request=PersonCreateSchema,
     response=PersonOutSchema,
     errors=(403,),
+    example={
+        "kind": "child",
+        "given_names": "Ana Lucía",
+        "family_names": "Pérez García",
+        "birth_date": "2024-05-01",
+        "sex": "F",
+        "nationality": "VE",
+        "documents": [{"country": "VE", "type": "birth_certificate", "number": "AB-1234"}],
+    },
 )
 def create_person() -> Response:
     """The person is owned by the user's home site, or by ``site_id`` when it is another of the
@@ -223,6 +233,7 @@ def create_person() -> Response:
     request=PersonSearchRequestSchema,
     response=PersonSearchOutSchema,
     errors=(403,),
+    example={"q": "ana perez", "birth_date": "2024-05-01", "limit": 20},
 )
 def search_persons() -> Response:
     """Only persons within the user's scope are returned; each one shown is audited. Roles
@@ -252,6 +263,16 @@ def get_person(person_id: str) -> Response:
     request=EncounterCreateSchema,
     response=EncounterOutSchema,
     errors=(403, 404),
+    example={
+        "occurred_on": "2025-06-01",
+        "weight_kg": 8.1,
+        "lenhei_cm": 72.0,
+        "measure": "l",
+        "muac_mm": 131,
+        "supplements": ["lns_sq"],
+        "counselling": ["complementary_feeding"],
+        "next_visit_on": "2025-07-01",
+    },
 )
 def create_encounter(person_id: str) -> Response:
     """Classified under the profile of the country of the site where it happened (the user's
@@ -284,6 +305,7 @@ def list_encounters(person_id: str) -> Response:
     request=EncounterVoidRequestSchema,
     response=EncounterOutSchema,
     errors=(403, 404, 409),
+    example={"reason": "Recorded for the wrong child"},
 )
 def void_encounter(encounter_id: str) -> Response:
     """The encounter stays in the record, marked voided with the reason; voiding twice answers

@@ -114,6 +114,9 @@ def test_a_lone_surrogate_in_a_void_reason_is_a_field_error(
     [
         ({"oedema_grade": 1.5}, "oedema_grade"),
         ({"oedema_grade": "1.5"}, "oedema_grade"),
+        ({"oedema_grade": "2"}, "oedema_grade"),  # the API reads JSON types, not form text
+        ({"weight_kg": "6.9"}, "weight_kg"),
+        ({"danger_signs": 0}, "danger_signs"),
         ({"next_visit_on": "9999-12-31"}, "next_visit_on"),
         ({"supplements": ["rutf"] * 10_000}, "supplements"),
         ({"counselling": ["hygiene", "hygiene"]}, "counselling"),
