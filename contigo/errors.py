@@ -114,6 +114,22 @@ class Forbidden(ContigoError):
     message_id = "error.forbidden"
 
 
+class RecordUnreadable(ContigoError):
+    """A value this action needs failed its integrity check (the damage is audited)."""
+
+    code = ErrorCode.INTEGRITY
+    status = 409
+    message_id = "apierr.error.integrity"
+
+
+class UnlockDamaged(ContigoError):
+    """A key record that unlocking opens is damaged: the laptop stays locked."""
+
+    code = ErrorCode.INTEGRITY
+    status = 500
+    message_id = "apierr.error.unlock_damaged"
+
+
 class CsrfFailed(ContigoError):
     code = ErrorCode.CSRF
     status = 400

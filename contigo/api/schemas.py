@@ -98,16 +98,17 @@ class TokenOutSchema(ContigoSchema):
 
 
 class PersonSummaryOutSchema(ContigoSchema):
-    """A search result: enough to tell persons apart, no contact details or documents."""
+    """A search result: enough to tell persons apart, no contact details or documents. A value
+    that failed its integrity check is null."""
 
     id = Str()
     contigo_id = Str()
     kind = Str()
-    given_names = Str()
-    family_names = Str()
-    birth_date = Date()
+    given_names = Str(allow_none=True)
+    family_names = Str(allow_none=True)
+    birth_date = Date(allow_none=True)
     birth_date_precision = Str()
-    sex = Str()
+    sex = Str(allow_none=True)
     owning_site_id = Str()
 
 
@@ -144,7 +145,13 @@ class EncounterOutSchema(ContigoSchema):
     superseded_by = Str(allow_none=True)
     voided = Bool()
     voided_reason = Str(allow_none=True)
-    active = Bool(metadata={"description": "Neither voided nor superseded."})
+    active = Bool(metadata={"description": "Neither voided, superseded nor unreadable."})
+    unreadable = Bool(
+        metadata={
+            "description": "The stored visit failed its integrity check: data and assessment "
+            "are empty."
+        }
+    )
 
 
 class EncounterListOutSchema(ContigoSchema):

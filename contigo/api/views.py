@@ -52,6 +52,7 @@ from contigo.errors import (
     error_body,
 )
 from contigo.persons import services as persons
+from contigo.persons.services import PersonView
 from contigo.schemas import load
 from contigo.vault import Vault, get_vault
 
@@ -144,6 +145,11 @@ def _reply(schema: Schema, value: Any, status: int = 200) -> Response:
     return response
 
 
+def _person_out(view: PersonView) -> dict[str, Any]:
+    """A person view for :class:`PersonOutSchema`: unreadable values are null, never blanks."""
+    return asdict(view) | dict.fromkeys(view.unreadable)
+
+
 def _encounter_out(view: EncounterView) -> dict[str, Any]:
     """An encounter view with its derived marks, ready for :class:`EncounterOutSchema`."""
     return asdict(view) | {"voided": view.voided_reason is not None, "active": view.active}
@@ -221,7 +227,7 @@ def create_person() -> Response:
     data = _body(PersonCreateSchema())
     site_id = data.pop("site_id", None) or user.home_site_id
     person = persons.register(s, v, user, site_id, data)
-    response = _reply(PersonOutSchema(), persons.decrypt(v, person), 201)
+    response = _reply(PersonOutSchema(), _person_out(persons.decrypt(v, person)), 201)
     response.headers["Location"] = url_for(".get_person", person_id=person.id)
     return response
 
@@ -241,7 +247,7 @@ def search_persons() -> Response:
     s, v, user = _context(CLINICAL_READERS)
     query = _body(PersonSearchRequestSchema())
     found = persons.search(s, v, user, query["q"], query["birth_date"], query["limit"])
-    return _reply(PersonSearchOutSchema(), {"results": found})
+    return _reply(PersonSearchOutSchema(), {"results": [_person_out(p) for p in found]})
 
 
 @bp.get("/persons/<person_id>")
@@ -249,7 +255,7 @@ def search_persons() -> Response:
 def get_person(person_id: str) -> Response:
     """Checked against the user's scope; the view is audited."""
     s, v, user = _context()
-    return _reply(PersonOutSchema(), persons.get(s, v, user, person_id))
+    return _reply(PersonOutSchema(), _person_out(persons.get(s, v, user, person_id)))
 
 
 # ── encounters ─────────────────────────────────────────────────────────────────

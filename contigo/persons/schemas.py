@@ -92,24 +92,29 @@ class PersonEditSchema(ContigoSchema):
 
 
 class PersonOutSchema(ContigoSchema):
-    """A person as the API returns it (to an authorised user only)."""
+    """A person as the API returns it (to an authorised user only). A value whose stored
+    ciphertext failed its integrity check is null and named in ``unreadable``."""
 
     id = Str()
     contigo_id = Str()
     kind = Str()
-    given_names = Str()
-    family_names = Str()
-    birth_date = Date()
+    given_names = Str(allow_none=True)
+    family_names = Str(allow_none=True)
+    birth_date = Date(allow_none=True)
     birth_date_precision = Str()
-    sex = Str()
+    sex = Str(allow_none=True)
     nationality = Str(allow_none=True)
     population_type = Str()
     mother_id = Str(allow_none=True)
     owning_site_id = Str()
     phone = Str(allow_none=True)
     address = Str(allow_none=True)
-    documents = fields.List(fields.Dict())
+    documents = fields.List(fields.Dict(), allow_none=True)
     lifecycle = Str()
+    unreadable = fields.List(
+        Str(),
+        metadata={"description": "Fields that cannot be read (integrity error), shown as null."},
+    )
 
 
 class PersonSearchSchema(ContigoSchema):
