@@ -14,6 +14,7 @@ from contigo.db import session_scope
 from contigo.i18n import catalogue
 from contigo.vault import INDEX_KEY_NAME, get_vault
 from tests.conftest import PASSWORD, csrf_of
+from tests.test_data_at_rest import _flip_a_bit
 
 LOCAL = {"base_url": "http://localhost"}
 EN = catalogue("en")
@@ -97,3 +98,36 @@ def test_a_visit_cannot_be_recorded_on_an_unreadable_date_of_birth(
             )
         )
     assert audited == {"persons.birth_date"}
+
+
+def test_a_damaged_void_reason_still_shows_the_visit_voided(
+    app: Flask, client: FlaskClient, login: Callable[..., FlaskClient]
+) -> None:
+    resp = client.post("/api/v1/auth/token", json={"username": "sup", "password": PASSWORD})
+    auth = {"Authorization": f"Bearer {resp.json['token']}"}
+    child = {
+        "kind": "child",
+        "given_names": "Ana",
+        "family_names": "Pérez",
+        "birth_date": "2024-05-01",
+        "sex": "F",
+    }
+    person_id = client.post("/api/v1/persons", json=child, headers=auth).json["id"]
+    url = f"/api/v1/persons/{person_id}/encounters"
+    enc = client.post(url, json={"occurred_on": "2025-06-01", "weight_kg": 8.1}, headers=auth)
+    voided = client.post(
+        f"/api/v1/encounters/{enc.json['id']}/void",
+        json={"reason": "Niño equivocado"},
+        headers=auth,
+    )
+    assert voided.status_code == 200
+    _flip_a_bit(app, "encounter_voids", "reason_enc", "encounter_id", enc.json["id"])
+
+    (listed,) = client.get(url, headers=auth).json["encounters"]
+    assert (listed["voided"], listed["voided_reason"], listed["active"]) == (True, "", False)
+    assert listed["data"]["weight_kg"] == 8.1, "the visit itself is still readable"
+    login()
+    page = client.get(f"/persons/{person_id}", **LOCAL)
+    assert page.status_code == 200
+    assert "equivocado" not in page.text
+    assert EN["page.encounter.voided"].format(reason=EN["apierr.unreadable"]) in page.text
