@@ -6,6 +6,7 @@ messages are in the user's language.
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from typing import Any
 
@@ -33,7 +34,10 @@ class ErrorCode(StrEnum):
     CSRF = "E302_csrf"
     BAD_HOST = "E303_bad_host"
     BAD_REQUEST = "E400_bad_request"
+    METHOD_NOT_ALLOWED = "E405_method_not_allowed"
+    TOO_LARGE = "E413_too_large"
     SERVER = "E500_server"
+    INTEGRITY = "E510_integrity"
     CENTRAL_UNAVAILABLE = "E503_central_unavailable"
 
 
@@ -110,10 +114,43 @@ class Forbidden(ContigoError):
     message_id = "error.forbidden"
 
 
+class RecordUnreadable(ContigoError):
+    """A value this action needs failed its integrity check (the damage is audited)."""
+
+    code = ErrorCode.INTEGRITY
+    status = 409
+    message_id = "apierr.error.integrity"
+
+
+class UnlockDamaged(ContigoError):
+    """A key record that unlocking opens is damaged: the laptop stays locked."""
+
+    code = ErrorCode.INTEGRITY
+    status = 500
+    message_id = "apierr.error.unlock_damaged"
+
+
 class CsrfFailed(ContigoError):
     code = ErrorCode.CSRF
     status = 400
     message_id = "error.csrf"
+
+
+#: HTTP errors raised by the framework (routing, body size) as the API's codes and messages.
+_HTTP_ERRORS: dict[int, tuple[ErrorCode, str]] = {
+    404: (ErrorCode.NOT_FOUND, "error.not_found"),
+    405: (ErrorCode.METHOD_NOT_ALLOWED, "apierr.error.method_not_allowed"),
+    413: (ErrorCode.TOO_LARGE, "apierr.error.too_large"),
+}
+_SERVER_ERROR = (ErrorCode.SERVER, "apierr.error.server")
+_OTHER_ERROR = (ErrorCode.BAD_REQUEST, "error.bad_request")
+#: The page shown when even the error page cannot be rendered (no template, no database).
+_BARE_PAGE = (
+    '<!doctype html><html><head><meta charset="utf-8"><title>Contigo</title></head>'
+    "<body><main><h1>Contigo</h1><p>{message}</p><p>{code}</p>"
+    '<p><a href="/">Contigo</a></p></main></body></html>'
+)
+log = logging.getLogger(__name__)
 
 
 def error_body(code: str, message: str, fields: dict[str, list[str]] | None = None) -> Response:
@@ -138,11 +175,30 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
+        """Framework errors (404, 405, 413 …) and unhandled exceptions (500, which Flask hands
+        over as :class:`InternalServerError`) in the one error shape; a 405 keeps its ``Allow``
+        header."""
         status = exc.code or 500
-        code = ErrorCode.NOT_FOUND if status == 404 else ErrorCode.BAD_REQUEST
-        message = translate("error.not_found" if status == 404 else "error.bad_request")
+        code, message_id = (
+            _SERVER_ERROR if status >= 500 else _HTTP_ERRORS.get(status, _OTHER_ERROR)
+        )
+        message = translate(message_id)
+        headers = [(k, v) for k, v in exc.get_headers() if k.lower() != "content-type"]
         if _wants_json():
-            return error_body(code.value, message), status
-        from flask import render_template
+            return error_body(code.value, message), status, headers
+        return _error_page(message, code, status), status, headers
 
-        return render_template("error.html", message=message, code=code), status
+
+def _error_page(message: str, code: ErrorCode, status: int) -> str:
+    """The translated error page; if it cannot be rendered (the failure that caused a 500 may
+    break it too), a bare page with the same message."""
+    from flask import render_template
+    from markupsafe import escape
+
+    try:
+        return render_template("error.html", message=message, code=code)
+    except Exception:  # the last resort of an error page must not fail itself
+        if status < 500:
+            raise
+        log.exception("error page failed")
+        return _BARE_PAGE.format(message=escape(message), code=escape(code.value))

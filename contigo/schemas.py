@@ -18,11 +18,29 @@ _COMMON = {"required": "v.required", "null": "v.required", "validator_failed": "
 
 
 class Str(fields.String):
+    """Text that is valid Unicode: a lone surrogate (``"\\ud800"`` is valid JSON) could be
+    neither encrypted, indexed nor stored, so it is refused here, naming the field."""
+
     default_error_messages = {**_COMMON, "invalid": "v.text", "invalid_utf8": "v.text"}
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise self.make_error("invalid_utf8") from exc
+        return text
 
 
 class Int(fields.Integer):
+    """A whole number: ``1.5`` is refused, not truncated to 1 (``1.0`` and ``"1"`` are fine)."""
+
     default_error_messages = {**_COMMON, "invalid": "v.integer", "too_large": "v.number"}
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, float) and not value.is_integer():
+            raise self.make_error("invalid")
+        return super()._validated(value)
 
 
 class Float(fields.Float):
@@ -68,6 +86,27 @@ class StrList(fields.List[str]):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(Str(), **kwargs)
+
+
+class Unique(validate.Validator):
+    """A list without repeated items (a checkbox group ticks each option once)."""
+
+    error = "apierr.v.unique"
+
+    def __call__(self, value: Any) -> Any:
+        if len(value) != len(set(value)):
+            raise ValidationError(self.error)
+        return value
+
+
+def max_items(count: int) -> validate.Length:
+    """A cap on a list's length, whose message names it in the user's language."""
+    return validate.Length(max=count, error=f"apierr.v.max_items|max={count}")
+
+
+def id_text() -> validate.Length:
+    """The length of a row id (a UUID as 32 hex digits) sent as a reference."""
+    return validate.Length(min=1, max=32, error="v.length|min=1|max=32")
 
 
 def one_of(choices: tuple[str, ...]) -> validate.OneOf:

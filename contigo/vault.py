@@ -19,7 +19,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contigo import crypto
-from contigo.errors import Locked
+from contigo.errors import Locked, UnlockDamaged
 from contigo.search_index import FuzzyNameIndex
 from sync import fastjson
 
@@ -111,7 +111,10 @@ class Vault:
         return self._master()
 
     def load_index_key(self, s: Session) -> None:
-        """Unwrap (or on first use create) the blind-index key stored under the master key."""
+        """Unwrap (or on first use create) the blind-index key stored under the master key.
+
+        Raises :class:`~contigo.errors.UnlockDamaged` and locks the vault again when the stored
+        key record does not open."""
         from contigo.auth.models import KeyEntry
 
         entry = s.get(KeyEntry, INDEX_KEY_NAME)
@@ -124,7 +127,14 @@ class Vault:
                 )
             )
         else:
-            key = crypto.unwrap_key(self._master(), entry.blob, INDEX_KEY_NAME.encode())
+            try:
+                key = crypto.unwrap_key(self._master(), entry.blob, INDEX_KEY_NAME.encode())
+            except crypto.KeyUnwrapError as exc:
+                # All or nothing: a laptop whose lookups cannot work must not stay half-unlocked
+                # (names readable, searches failing), so the master key is dropped again.
+                log.error("unlock refused: the %s key record is damaged", INDEX_KEY_NAME)
+                self.lock()
+                raise UnlockDamaged() from exc
         self._index_key = key
 
     def build_name_index(self, s: Session) -> None:

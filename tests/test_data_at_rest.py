@@ -30,11 +30,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select, text
 from sqlalchemy.orm import Session
 
+from contigo.audit.models import AuditEntry
 from contigo.auth.models import User
-from contigo.crypto import TamperedCiphertext
 from contigo.db import session_scope
 from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter
+from contigo.i18n import catalogue
 from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.vault import get_vault
@@ -318,6 +319,17 @@ def _as_sup(app: Flask) -> Iterator[tuple[Session, User]]:
         yield s, actor
 
 
+def _integrity_audit(app: Flask) -> set[tuple[str, str | None, str | None]]:
+    """The integrity errors in the audit trail, as (what, row, person)."""
+    with session_scope(app) as s:
+        rows = s.execute(
+            select(AuditEntry.entity_type, AuditEntry.entity_id, AuditEntry.person_id).where(
+                AuditEntry.action == "integrity_error"
+            )
+        )
+        return {(what, row, person) for what, row, person in rows}
+
+
 def test_a_ciphertext_moved_to_another_person_is_refused(
     app: Flask, client: FlaskClient, written: tuple[str, str], caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -325,15 +337,19 @@ def test_a_ciphertext_moved_to_another_person_is_refused(
     _swap_given_names(app, web_id, service_id)
     with _as_sup(app) as (s, actor):
         for person_id in written:
-            with pytest.raises(TamperedCiphertext):
-                persons.get(s, get_vault(app), actor, person_id)
+            view = persons.get(s, get_vault(app), actor, person_id)
+            assert view.unreadable == ("given_names",)
+            assert view.given_names == "", "never the other person's name"
+            assert view.family_names in (WEB["family_names"], SERVICE["family_names"])
         assert s.get(Person, web_id) is not None
-    app.config["PROPAGATE_EXCEPTIONS"] = False
     response = client.get(f"/persons/{web_id}")
     body = response.get_data(as_text=True)
-    assert response.status_code == 500
+    assert response.status_code == 200, "the rest of the record is shown"
     assert "Zebulonia" not in body and "Yggdrasilia" not in body
-    assert any(r.exc_info for r in caplog.get_records("call")), "the refusal was not logged"
+    assert "Xanthópoulos" in body and WEB["doc_number"] in body
+    assert catalogue("en")["apierr.unreadable"] in body
+    assert ("persons.given_names", web_id, web_id) in _integrity_audit(app)
+    assert any("integrity" in r.getMessage() for r in caplog.get_records("call"))
     assert _log_leaks(caplog) == []
 
 
@@ -344,12 +360,32 @@ def test_a_flipped_bit_is_refused(
     _flip_a_bit(app, "encounters", "payload_enc", "person_id", web_id)
     _flip_a_bit(app, "persons", "family_names_enc", "id", service_id)
     with _as_sup(app) as (s, actor):
-        with pytest.raises(TamperedCiphertext):
-            encounters.history(s, get_vault(app), actor, web_id)
-        with pytest.raises(TamperedCiphertext):
-            persons.get(s, get_vault(app), actor, service_id)
-        assert s.scalar(select(Encounter.id).where(Encounter.person_id == web_id)) is not None
-    app.config["PROPAGATE_EXCEPTIONS"] = False
+        (visit,) = encounters.history(s, get_vault(app), actor, web_id)
+        assert (visit.unreadable, visit.active, visit.data, visit.assessment) == (
+            True, False, {}, {}
+        )  # fmt: skip
+        view = persons.get(s, get_vault(app), actor, service_id)
+        assert (view.unreadable, view.family_names) == (("family_names",), "")
+        assert view.given_names == SERVICE["given_names"]
+        enc_id = s.scalar(select(Encounter.id).where(Encounter.person_id == web_id))
+        assert enc_id is not None
     response = client.get(f"/persons/{web_id}")
-    assert response.status_code == 500
-    assert NOTE not in response.get_data(as_text=True)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert NOTE not in body
+    assert "Zebulonia" in body, "the person's own values are still shown"
+    assert catalogue("en")["apierr.unreadable_visit"] in body
+    token = client.post("/api/v1/auth/token", json={"username": "sup", "password": PASSWORD})
+    auth = {"Authorization": f"Bearer {token.json['token']}"}
+    listed = client.get(f"/api/v1/persons/{web_id}/encounters", headers=auth).json
+    assert [(e["unreadable"], e["data"], e["active"]) for e in listed["encounters"]] == [
+        (True, {}, False)
+    ]
+    person = client.get(f"/api/v1/persons/{service_id}", headers=auth)
+    assert person.status_code == 200
+    assert (person.json["family_names"], person.json["unreadable"]) == (None, ["family_names"])
+    assert person.json["given_names"] == SERVICE["given_names"]
+    assert {
+        ("encounters.payload", enc_id, None),
+        ("persons.family_names", service_id, service_id),
+    } <= _integrity_audit(app)

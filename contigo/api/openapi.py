@@ -23,6 +23,7 @@ from flask import Flask
 from marshmallow import RAISE, Schema, fields, missing, validate
 
 from contigo import __version__
+from contigo.schemas import Unique
 
 F = TypeVar("F", bound=Callable[..., Any])
 Mode = Literal["input", "output"]
@@ -44,6 +45,7 @@ class Operation:
     errors: tuple[int, ...] = ()
     public: bool = False
     description: str = ""
+    example: dict[str, Any] | None = None
 
 
 _OPERATIONS: dict[Callable[..., Any], Operation] = {}
@@ -58,11 +60,14 @@ def operation(
     response: type[Schema] | None = None,
     errors: tuple[int, ...] = (),
     public: bool = False,
+    example: dict[str, Any] | None = None,
 ) -> Callable[[F], F]:
     """Declare a view's operation for the OpenAPI document (place it under the route decorator).
 
     Bearer-authenticated operations answer 401 and operations with a body answer 400 and 422
     without saying so; ``errors`` lists the others. The view's docstring becomes the description.
+    ``example`` is a valid request body (for readers, and as the starting point of generated
+    requests in the schemathesis test).
     """
 
     def declare(view: F) -> F:
@@ -75,6 +80,7 @@ def operation(
             errors=errors,
             public=public,
             description=(view.__doc__ or "").strip(),
+            example=example,
         )
         return view
 
@@ -167,6 +173,8 @@ def _apply_validators(out: dict[str, Any], field: fields.Field[Any]) -> None:
     for check in field.validators:
         if isinstance(check, validate.ContainsOnly) and array:  # a OneOf subclass: test first
             out["items"] = {**out["items"], "enum": list(check.choices)}
+        elif isinstance(check, Unique) and array:
+            out["uniqueItems"] = True
         elif isinstance(check, validate.OneOf):
             out["enum"] = list(check.choices)
         elif isinstance(check, validate.Range):
@@ -251,10 +259,10 @@ def _operation_object(
         ]
     errors = set(op.errors)
     if op.request is not None:
-        out["requestBody"] = {
-            "required": True,
-            "content": _json(components.ref(op.request, "input")),
-        }
+        content = _json(components.ref(op.request, "input"))
+        if op.example is not None:
+            content["application/json"]["example"] = op.example
+        out["requestBody"] = {"required": True, "content": content}
         errors |= {400, 422}
     if op.public:
         out["security"] = []

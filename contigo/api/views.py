@@ -12,6 +12,7 @@ user's language (``Accept-Language`` before signing in).
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict
 from typing import Any
 
@@ -51,6 +52,7 @@ from contigo.errors import (
     error_body,
 )
 from contigo.persons import services as persons
+from contigo.persons.services import PersonView
 from contigo.schemas import load
 from contigo.vault import Vault, get_vault
 
@@ -63,6 +65,18 @@ class NotJson(ContigoError):
     code = ErrorCode.BAD_REQUEST
     status = 400
     message_id = "api.error.not_json"
+
+
+class TooDeep(ContigoError):
+    """The JSON body nests deeper than any request of this API (a probe, or a parser bomb)."""
+
+    code = ErrorCode.BAD_REQUEST
+    status = 400
+    message_id = "apierr.too_deep"
+
+
+#: Deeper than any body of this API (a person with documents is 3 levels).
+MAX_JSON_DEPTH = 8
 
 
 @bp.errorhandler(ContigoError)
@@ -99,16 +113,41 @@ def _body(schema: Schema) -> dict[str, Any]:
     naming each wrong field (unknown keys included) when it does not validate."""
     if not request.is_json:
         raise NotJson()
-    data = request.get_json(silent=True)
+    try:
+        data = json.loads(request.get_data(cache=True))
+    except RecursionError as exc:
+        raise TooDeep() from exc
+    except ValueError as exc:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
+        raise NotJson() from exc
     if data is None:
         raise NotJson()
+    if _depth(data) > MAX_JSON_DEPTH:
+        raise TooDeep()
     return load(schema, data)
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests arrays and objects (walked without recursion)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, dict | list):
+            deepest = max(deepest, level)
+            items = node.values() if isinstance(node, dict) else node
+            stack.extend((item, level + 1) for item in items)
+    return deepest
 
 
 def _reply(schema: Schema, value: Any, status: int = 200) -> Response:
     response = jsonify(schema.dump(value))
     response.status_code = status
     return response
+
+
+def _person_out(view: PersonView) -> dict[str, Any]:
+    """A person view for :class:`PersonOutSchema`: unreadable values are null, never blanks."""
+    return asdict(view) | dict.fromkeys(view.unreadable)
 
 
 def _encounter_out(view: EncounterView) -> dict[str, Any]:
@@ -139,6 +178,7 @@ def _one_encounter(
     request=TokenRequestSchema,
     response=TokenOutSchema,
     errors=(401,),
+    example={"username": "ana", "password": "a long passphrase"},
 )
 def token() -> Response:
     """On a locked laptop a valid password also unlocks it, exactly as the login page does.
@@ -170,6 +210,15 @@ def openapi() -> Response:
     request=PersonCreateSchema,
     response=PersonOutSchema,
     errors=(403,),
+    example={
+        "kind": "child",
+        "given_names": "Ana Lucía",
+        "family_names": "Pérez García",
+        "birth_date": "2024-05-01",
+        "sex": "F",
+        "nationality": "VE",
+        "documents": [{"country": "VE", "type": "birth_certificate", "number": "AB-1234"}],
+    },
 )
 def create_person() -> Response:
     """The person is owned by the user's home site, or by ``site_id`` when it is another of the
@@ -178,7 +227,7 @@ def create_person() -> Response:
     data = _body(PersonCreateSchema())
     site_id = data.pop("site_id", None) or user.home_site_id
     person = persons.register(s, v, user, site_id, data)
-    response = _reply(PersonOutSchema(), persons.decrypt(v, person), 201)
+    response = _reply(PersonOutSchema(), _person_out(persons.decrypt(v, person)), 201)
     response.headers["Location"] = url_for(".get_person", person_id=person.id)
     return response
 
@@ -190,6 +239,7 @@ def create_person() -> Response:
     request=PersonSearchRequestSchema,
     response=PersonSearchOutSchema,
     errors=(403,),
+    example={"q": "ana perez", "birth_date": "2024-05-01", "limit": 20},
 )
 def search_persons() -> Response:
     """Only persons within the user's scope are returned; each one shown is audited. Roles
@@ -197,7 +247,7 @@ def search_persons() -> Response:
     s, v, user = _context(CLINICAL_READERS)
     query = _body(PersonSearchRequestSchema())
     found = persons.search(s, v, user, query["q"], query["birth_date"], query["limit"])
-    return _reply(PersonSearchOutSchema(), {"results": found})
+    return _reply(PersonSearchOutSchema(), {"results": [_person_out(p) for p in found]})
 
 
 @bp.get("/persons/<person_id>")
@@ -205,7 +255,7 @@ def search_persons() -> Response:
 def get_person(person_id: str) -> Response:
     """Checked against the user's scope; the view is audited."""
     s, v, user = _context()
-    return _reply(PersonOutSchema(), persons.get(s, v, user, person_id))
+    return _reply(PersonOutSchema(), _person_out(persons.get(s, v, user, person_id)))
 
 
 # ── encounters ─────────────────────────────────────────────────────────────────
@@ -219,6 +269,16 @@ def get_person(person_id: str) -> Response:
     request=EncounterCreateSchema,
     response=EncounterOutSchema,
     errors=(403, 404),
+    example={
+        "occurred_on": "2025-06-01",
+        "weight_kg": 8.1,
+        "lenhei_cm": 72.0,
+        "measure": "l",
+        "muac_mm": 131,
+        "supplements": ["lns_sq"],
+        "counselling": ["complementary_feeding"],
+        "next_visit_on": "2025-07-01",
+    },
 )
 def create_encounter(person_id: str) -> Response:
     """Classified under the profile of the country of the site where it happened (the user's
@@ -251,6 +311,7 @@ def list_encounters(person_id: str) -> Response:
     request=EncounterVoidRequestSchema,
     response=EncounterOutSchema,
     errors=(403, 404, 409),
+    example={"reason": "Recorded for the wrong child"},
 )
 def void_encounter(encounter_id: str) -> Response:
     """The encounter stays in the record, marked voided with the reason; voiding twice answers

@@ -7,7 +7,20 @@ from typing import Any
 
 from marshmallow import ValidationError, post_load, validate, validates_schema
 
-from contigo.schemas import Bool, ContigoSchema, Date, Float, Int, Str, StrList, in_range, one_of
+from contigo.schemas import (
+    Bool,
+    ContigoSchema,
+    Date,
+    Float,
+    Int,
+    Str,
+    StrList,
+    Unique,
+    id_text,
+    in_range,
+    max_items,
+    one_of,
+)
 
 SUPPLEMENTS = (
     "rutf",
@@ -33,6 +46,8 @@ COUNSELLING = (
 REFERRALS = ("none", "otp", "tsfp", "inpatient", "health_facility", "other_site")
 PREGNANCY_STATUS = ("pregnant", "lactating", "neither")
 APPETITE = ("pass", "fail", "not_done")
+#: How far ahead a next visit may be booked: a year (and a day, for a leap year).
+NEXT_VISIT_HORIZON_DAYS = 366
 
 
 class EncounterFormSchema(ContigoSchema):
@@ -85,20 +100,30 @@ class EncounterFormSchema(ContigoSchema):
     lmp_on = Date(load_default=None, allow_none=True)
     edd_on = Date(load_default=None, allow_none=True)
     supplements = StrList(
-        load_default=list, validate=validate.ContainsOnly(SUPPLEMENTS, error="v.choice")
+        load_default=list,
+        validate=(
+            validate.ContainsOnly(SUPPLEMENTS, error="v.choice"),
+            max_items(len(SUPPLEMENTS)),
+            Unique(),
+        ),
     )
     #: Sachets of the therapeutic or supplementary food given (RUTF, RUSF, LNS): the quantity
     #: the treatment card shows beside the products.
     sachets = Int(load_default=None, allow_none=True, validate=in_range(0, 500))
     counselling = StrList(
-        load_default=list, validate=validate.ContainsOnly(COUNSELLING, error="v.choice")
+        load_default=list,
+        validate=(
+            validate.ContainsOnly(COUNSELLING, error="v.choice"),
+            max_items(len(COUNSELLING)),
+            Unique(),
+        ),
     )
     referral = Str(load_default="none", validate=one_of(REFERRALS))
     notes = Str(
         load_default="", validate=validate.Length(max=2000, error="v.length|min=0|max=2000")
     )
     next_visit_on = Date(load_default=None, allow_none=True)
-    supersedes_id = Str(load_default=None, allow_none=True)
+    supersedes_id = Str(load_default=None, allow_none=True, validate=id_text())
 
     @post_load
     def _whole_mm(self, data: dict[str, Any], **_kw: Any) -> dict[str, Any]:
@@ -119,6 +144,15 @@ class EncounterFormSchema(ContigoSchema):
             for name in ("gestational_weeks", "lmp_on", "edd_on", "prepregnancy_weight_kg"):
                 if data.get(name):
                     raise ValidationError("v.gestation_needs_pregnant", name)
+
+    @validates_schema
+    def _next_visit_horizon(self, data: dict[str, Any], **_kw: Any) -> None:
+        """A next visit years ahead is a typing slip (9999-12-31), not a booking."""
+        when: date | None = data.get("occurred_on")
+        nxt: date | None = data.get("next_visit_on")
+        if when is not None and nxt is not None and (nxt - when).days > NEXT_VISIT_HORIZON_DAYS:
+            message = f"apierr.v.next_visit_horizon|days={NEXT_VISIT_HORIZON_DAYS}"
+            raise ValidationError(message, "next_visit_on")
 
 
 class EncounterVoidSchema(ContigoSchema):

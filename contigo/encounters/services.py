@@ -14,21 +14,29 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contigo import integrity
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import check_read, check_record, check_write
+from contigo.crypto import KeyUnwrapError, TamperedCiphertext
 from contigo.db import new_id
 from contigo.encounters import clinical, currency
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment
 from contigo.episodes.services import after_visit
-from contigo.errors import AlreadyVoided, UnknownEncounter, UnknownPerson, ValidationFailed
+from contigo.errors import (
+    AlreadyVoided,
+    RecordUnreadable,
+    UnknownEncounter,
+    UnknownPerson,
+    ValidationFailed,
+)
 from contigo.i18n import translate
 from contigo.nutrition.sequences import Reading, point_of_care_warnings
 from contigo.persons import lifecycle, risk_flags
 from contigo.persons.models import Person
+from contigo.persons.services import PersonView, record_change
 from contigo.persons.services import decrypt as decrypt_person
-from contigo.persons.services import record_change
 from contigo.sites.models import Site
 from contigo.vault import Vault
 from sync.models import ReviewItem
@@ -56,11 +64,14 @@ class EncounterView:
     """A clinical review decides between this value and a concurrent correction or void
     (:mod:`contigo.encounters.currency`); until then a provisional one is current."""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: The payload failed its integrity check: ``data`` and ``assessment`` are empty, and the
+    #: visit is shown as unreadable, never counted (see :mod:`contigo.integrity`).
+    unreadable: bool = False
 
     @property
     def active(self) -> bool:
-        """Neither voided nor superseded: counts in the history and charts."""
-        return self.voided_reason is None and self.superseded_by is None
+        """Neither voided, superseded nor unreadable: counts in the history and charts."""
+        return self.voided_reason is None and self.superseded_by is None and not self.unreadable
 
 
 def _person_and_site(s: Session, actor: User, person_id: str, site_id: str) -> tuple[Person, Site]:
@@ -74,6 +85,21 @@ def _person_and_site(s: Session, actor: User, person_id: str, site_id: str) -> t
     return person, site
 
 
+#: Visit fields that only a woman's visit may carry.
+PREGNANCY_FIELDS = ("pregnancy_status", "gestational_weeks")
+
+
+def check_fits_person(person: PersonView, data: dict[str, Any]) -> None:
+    """Refuse visit values that cannot belong to ``person``: pregnancy data on a child's or a
+    male's visit (``pregnancy_status: "neither"`` says nothing and is accepted)."""
+    if person.kind == "woman" and person.sex == "F":
+        return
+    wrong = [name for name in PREGNANCY_FIELDS if data.get(name) not in (None, "neither")]
+    if wrong:
+        message = translate("apierr.v.pregnancy_child")
+        raise ValidationFailed(fields={name: [message] for name in wrong})
+
+
 def record(
     s: Session, v: Vault, actor: User, person_id: str, site_id: str, data: dict[str, Any]
 ) -> Encounter:
@@ -84,6 +110,9 @@ def record(
     """
     person, site = _person_and_site(s, actor, person_id, site_id)
     view = decrypt_person(v, person)
+    if {"birth_date", "sex"} & set(view.unreadable):  # no age, no z-scores: nothing to assess
+        raise RecordUnreadable()
+    check_fits_person(view, data)
     if data["occurred_on"] < view.birth_date:
         raise ValidationFailed(fields={"occurred_on": [translate("v.before_birth")]})
     if data.get("supersedes_id"):
@@ -282,7 +311,7 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
     if person is None:
         raise UnknownPerson()
     check_read(s, actor, person)
-    keys = lifecycle.record_keys(s, v, person)  # a survivor shows the merged records' visits too
+    keys = _record_keys(s, v, person)  # a survivor shows the merged records' visits too
     rows = list(
         s.scalars(
             select(Encounter)
@@ -292,8 +321,8 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
     )
     owner = {r.id: r.person_id for r in rows}
     voids = {
-        vd.encounter_id: v.decrypt_with(
-            keys[owner[vd.encounter_id]], "encounter_voids", vd.id, "reason", vd.reason_enc
+        vd.encounter_id: _read(
+            v, keys[owner[vd.encounter_id]], "encounter_voids", vd.id, "reason", vd.reason_enc, ""
         )
         for vd in s.scalars(
             select(EncounterVoid).where(EncounterVoid.encounter_id.in_([r.id for r in rows]))
@@ -305,7 +334,9 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
     )
     out = []
     for r in rows:
-        body = v.decrypt_with(keys[r.person_id], "encounters", r.id, "payload", r.payload_enc)
+        body = _read(v, keys[r.person_id], "encounters", r.id, "payload", r.payload_enc, None)
+        unreadable = body is None
+        body = body or {"assessment": {}}
         assessment = body.pop("assessment")
         out.append(
             EncounterView(
@@ -322,6 +353,37 @@ def history(s: Session, v: Vault, actor: User, person_id: str) -> list[Encounter
                 voided_reason=voids.get(r.id),
                 superseded_by=standing[r.id].superseded_by,
                 in_review=standing[r.id].in_review,
+                unreadable=unreadable,
             )
         )
     return out
+
+
+def _record_keys(s: Session, v: Vault, person: Person) -> dict[str, bytes | None]:
+    """The data keys of the record's persons (see :func:`lifecycle.record_keys`); when one is
+    damaged, every id maps to its key where it opens and to None where it does not."""
+    try:
+        return dict(lifecycle.record_keys(s, v, person))
+    except (KeyUnwrapError, TamperedCiphertext):
+        keys: dict[str, bytes | None] = {}
+        for pid in lifecycle.record_ids(s, person.id):
+            row = s.get(Person, pid)
+            try:
+                keys[pid] = v.person_key(row) if row is not None else None
+            except (KeyUnwrapError, TamperedCiphertext):
+                integrity.damaged("persons", pid, "data_key", pid)
+                keys[pid] = None
+        return keys
+
+
+def _read(v: Vault, key: bytes | None, table: str, row_id: str, column: str, blob: bytes,
+          blank: Any) -> Any:  # fmt: skip
+    """A decrypted value, or ``blank`` (reported as damaged) when it fails its integrity check
+    or its person's data key is damaged (``key`` None)."""
+    if key is not None:
+        try:
+            return v.decrypt_with(key, table, row_id, column, blob)
+        except TamperedCiphertext:
+            pass
+    integrity.damaged(table, row_id, column, None)
+    return blank

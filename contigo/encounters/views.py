@@ -198,6 +198,7 @@ def new(person_id: str) -> Any:
     form = FormState.from_form(request.form, lists=LISTS)
     try:
         data = load(EncounterFormSchema(), form_input(request.form, lists=LISTS))
+        services.check_fits_person(person, data)
         site = _site()
         assessment = _with_history(person, form, data, clinical.assess(person, site, data))
         if assessment.get("warnings") and form.value("confirm") != "checked":
@@ -222,6 +223,7 @@ def preview(person_id: str) -> tuple[Response, int]:
     person = persons.get(s, v, user, person_id, audit_view=False)
     try:
         data = load(EncounterFormSchema(), form_input(request.form, lists=LISTS))
+        services.check_fits_person(person, data)
         form = FormState.from_form(request.form, lists=LISTS)
         assessment = _with_history(person, form, data, clinical.assess(person, _site(), data))
     except ValidationFailed as exc:

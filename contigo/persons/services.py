@@ -15,9 +15,11 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contigo import integrity
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import check_read, check_write, persons_query
+from contigo.crypto import KeyUnwrapError, TamperedCiphertext
 from contigo.db import new_id, utcnow
 from contigo.errors import UnknownPerson, ValidationFailed
 from contigo.i18n import translate
@@ -55,6 +57,9 @@ class PersonView:
     phone: str | None = None
     address: str | None = None
     documents: list[dict[str, str]] = field(default_factory=list)
+    #: Encrypted fields whose ciphertext failed its integrity check: their values above are
+    #: blanks (``date.min`` for the date of birth), never data (see :mod:`contigo.integrity`).
+    unreadable: tuple[str, ...] = ()
 
     @property
     def full_name(self) -> str:
@@ -186,14 +191,45 @@ def _unique_contigo_id(s: Session) -> str:
             return cid
 
 
+#: What an unreadable field holds in a :class:`PersonView`.
+_BLANKS: dict[str, Any] = {
+    "given_names": "",
+    "family_names": "",
+    "birth_date": date.min.isoformat(),
+    "sex": "",
+    "documents": [],
+    "phone": None,
+    "address": None,
+}
+
+
+def _decrypt_fields(v: Vault, person: Person) -> tuple[dict[str, Any], tuple[str, ...]]:
+    """The person's encrypted fields, and the names of those that failed their integrity check
+    (every one, when the person's data key itself is damaged)."""
+    try:
+        key = v.person_key(person)
+    except (KeyUnwrapError, TamperedCiphertext):
+        integrity.damaged("persons", person.id, "data_key", person.id)
+        return dict(_BLANKS), ENCRYPTED
+    values: dict[str, Any] = {}
+    unreadable: list[str] = []
+    for name in ENCRYPTED:
+        blob = getattr(person, f"{name}_enc")
+        if blob is None:
+            continue
+        try:
+            values[name] = v.decrypt_with(key, "persons", person.id, name, blob)
+        except TamperedCiphertext:
+            integrity.damaged("persons", person.id, name, person.id)
+            values[name] = _BLANKS[name]
+            unreadable.append(name)
+    return values, tuple(unreadable)
+
+
 def decrypt(v: Vault, person: Person) -> PersonView:
-    """Decrypt a person's row (the caller has checked scope)."""
-    key = v.person_key(person)
-    values = {
-        name: v.decrypt_with(key, "persons", person.id, name, getattr(person, f"{name}_enc"))
-        for name in ENCRYPTED
-        if getattr(person, f"{name}_enc") is not None
-    }
+    """Decrypt a person's row (the caller has checked scope). A damaged value is blanked and
+    named in ``unreadable``; the rest of the record is still shown."""
+    values, unreadable = _decrypt_fields(v, person)
     return PersonView(
         id=person.id,
         contigo_id=person.contigo_id,
@@ -211,6 +247,7 @@ def decrypt(v: Vault, person: Person) -> PersonView:
         phone=values.get("phone"),
         address=values.get("address"),
         documents=values.get("documents") or [],
+        unreadable=unreadable,
     )
 
 

@@ -229,4 +229,4 @@ def test_unknown_api_routes_and_methods_answer_json(client: FlaskClient) -> None
     assert missing.json["error"]["code"] == "E106_not_found"
     wrong_method = client.get(TOKEN)
     assert wrong_method.status_code == 405
-    assert wrong_method.json["error"]["code"] == "E400_bad_request"
+    assert wrong_method.json["error"]["code"] == "E405_method_not_allowed"
