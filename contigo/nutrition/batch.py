@@ -1,9 +1,10 @@
-"""Vectorised WHO Child Growth Standards z-scores: the one implementation of the rules.
+"""Vectorised WHO Child Growth Standards z-scores: the reference implementation of the rules.
 
 :func:`score_arrays` applies every rule of WHO's R package ``anthro`` 1.1 to NumPy arrays;
-:func:`compute_batch` is its column-dictionary front end, and the single-measurement API in
-:mod:`contigo.nutrition.zscores` calls :func:`score_arrays` on arrays of length one, so both
-entry points give identical results by construction.
+:func:`compute_batch` is its column-dictionary front end. The single-measurement API in
+:mod:`contigo.nutrition.zscores` uses :mod:`contigo.nutrition.scalar`, which repeats these
+operations on Python floats for speed and must stay bit-for-bit identical to them
+(tests/nutrition/test_scalar.py); a rule changed here must be changed there too.
 
 Rules (NUTRITION.md §1, checked against ``anthro``'s source):
 
