@@ -158,6 +158,35 @@ def central_init_command(
     click.echo(f"Central server ready; key in {key_path(app)} (keep it secret, back it up).")
 
 
+@central_group.command("recover-outbox")
+@click.option(
+    "--laptop",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The revoked laptop's instance folder (or a copy of it).",
+)
+@click.pass_context
+def central_recover_outbox_command(ctx: click.Context, laptop: str) -> None:
+    """Print a revoked laptop's unsent ops as JSON lines, opened with the central server's key
+    (its users' key copies are gone: only this key opens its recovery copy)."""
+    from contigo import crypto
+    from contigo.recovery import recover_laptop_outbox
+    from contigo.vault import get_vault
+
+    app = _central(ctx)
+    try:
+        ops = recover_laptop_outbox(Path(laptop), get_vault(app).master_for_sealing())
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"no laptop database in {laptop}") from exc
+    except crypto.CryptoError as exc:
+        raise click.ClickException(
+            "the recovery copy does not open with this central server's key"
+        ) from exc
+    for op in ops:
+        click.echo(op.to_json())
+    click.echo(f"{len(ops)} ops recovered.", err=True)
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=int, show_default=True)

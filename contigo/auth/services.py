@@ -17,10 +17,13 @@ from sqlalchemy.orm import Session
 from contigo.audit.services import record as audit
 from contigo.auth.models import ROLES, ApiToken, User, UserSite
 from contigo.db import utcnow
-from contigo.errors import AccountLocked, ValidationFailed, WrongCredentials
+from contigo.errors import AccountLocked, DeviceRevoked, ValidationFailed, WrongCredentials
 from contigo.i18n import translate
+from contigo.recovery import forget_user_keys
 from contigo.usersync.keys import unlock_vault
 from contigo.vault import Vault
+from sync.client.engine import REVOKED_KEY
+from sync.outbox import get_state
 
 
 def authenticate(
@@ -28,10 +31,16 @@ def authenticate(
 ) -> User:
     """Check a password and unlock the vault with it (or confirm it against an unlocked vault).
 
-    Raises :class:`WrongCredentials` (an unknown user and a wrong password look the same) or
-    :class:`AccountLocked`. Failures and successes are audited. This is the one service that
-    commits: a failed attempt must count towards the lockout even though the request fails.
+    Raises :class:`WrongCredentials` (an unknown user and a wrong password look the same),
+    :class:`AccountLocked`, or :class:`DeviceRevoked` on a laptop central revoked (whose key
+    copies are gone; destroyed here too, should the run that learned it have died before).
+    Failures and successes are audited. This is the one service that commits: a failed attempt
+    must count towards the lockout even though the request fails.
     """
+    if get_state(s, REVOKED_KEY):
+        forget_user_keys(s)
+        s.commit()
+        raise DeviceRevoked()
     user = s.scalar(select(User).where(User.username == username.strip().lower()))
     now = utcnow()
     if user is None or not user.active or user.wrapped_master_key is None:

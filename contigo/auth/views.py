@@ -10,7 +10,13 @@ from flask import Blueprint, current_app, redirect, render_template, request, se
 from contigo import db
 from contigo.auth import services
 from contigo.auth.current import current_user
-from contigo.errors import AccountLocked, Locked, Unauthenticated, WrongCredentials
+from contigo.errors import (
+    AccountLocked,
+    DeviceRevoked,
+    Locked,
+    Unauthenticated,
+    WrongCredentials,
+)
 from contigo.i18n import LANGUAGES, translate
 from contigo.vault import get_vault
 
@@ -51,7 +57,7 @@ def login() -> Any:
         username = request.form.get("username", "")
         try:
             user = unlock_session(db.session(), username, request.form.get("password", ""))
-        except (WrongCredentials, AccountLocked) as exc:
+        except (WrongCredentials, AccountLocked, DeviceRevoked) as exc:
             error = exc.message()
         else:
             session.clear()
