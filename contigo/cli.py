@@ -209,16 +209,42 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
+@click.option("--as", "as_user", default=None, help="A user whose password unlocks the laptop.")
+@click.option("--as-password-file", type=click.Path(exists=True, dir_okay=False))
 @click.pass_context
-def db_upgrade_command(ctx: click.Context) -> None:
-    """Migrate the database to the newest schema (a laptop's is backed up first)."""
+def db_upgrade_command(
+    ctx: click.Context, as_user: str | None, as_password_file: str | None
+) -> None:
+    """Migrate the database to the newest schema (a laptop's is backed up first).
+
+    A laptop's database is encrypted (SQLCipher) and migrated when a user unlocks it; with
+    ``--as`` that happens now (a plain database of an older version is converted first).
+    """
+    from contigo.db import is_plain_sqlite, uses_cipher
     from contigo.migrate import MigrationFailed, current_revision
+    from contigo.vault import get_vault
 
     try:
         app = _app(ctx, AUTO_MIGRATE=True)
+        engine = app.extensions["contigo.engine"]
+        if uses_cipher(app) and as_user:
+            from contigo.sync_client import unlock_as
+
+            password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
+            unlock_as(app, as_user, password)
+            try:
+                click.echo(f"Database encrypted, at revision {current_revision(engine)}.")
+            finally:
+                get_vault(app).lock()
+            return
+        if uses_cipher(app) and not is_plain_sqlite(Path(engine.url.database)):
+            click.echo("The database is encrypted: it is migrated when a user unlocks it (--as).")
+            return
     except MigrationFailed as exc:
         raise click.ClickException(f"{exc}; the database was restored from its backup") from exc
-    click.echo(f"Database at revision {current_revision(app.extensions['contigo.engine'])}.")
+    except ContigoError as exc:
+        _fail(exc)
+    click.echo(f"Database at revision {current_revision(engine)}.")
 
 
 @main.command("backup")

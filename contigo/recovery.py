@@ -81,6 +81,9 @@ def forget_user_keys(s: Session) -> int:
         .values(wrapped_master_key=None, unlock_public_key=None)
         .execution_options(synchronize_session=False)
     )
+    from contigo.keystore import mark_dirty
+
+    mark_dirty(s)  # and from the keystore, when this transaction commits
     count = int(getattr(result, "rowcount", 0) or 0)
     if count:
         log.warning("device revoked: %d user key copies destroyed", count)
@@ -115,18 +118,11 @@ class RecoveredOp:
         )
 
 
-def recover_outbox(s: Session, central_master: bytes) -> Iterator[RecoveredOp]:
+def recover_outbox(s: Session, master: bytes) -> Iterator[RecoveredOp]:
     """Every op in a laptop's outbox (``s`` is a session over the laptop's database), opened
-    through its recovery copy with central's master key. Raises :class:`crypto.CryptoError`
-    when the copy does not open (not this central's laptop, or altered)."""
-    from contigo.auth.models import KeyEntry
+    with the laptop's ``master`` key (from its recovery copy)."""
     from sync.models import OutboxOp
-    from sync.outbox import device_id
 
-    entry = s.get(KeyEntry, RECOVERY_ENTRY)
-    if entry is None:
-        raise crypto.MalformedKeyRecord("this laptop holds no recovery copy")
-    master = open_recovery_copy(central_master, entry.blob, device_id(s))
     outbox_key = crypto.derive_subkey(master, "outbox")
     for op in s.scalars(select(OutboxOp).order_by(OutboxOp.local_seq)):
         aad = f"sync_outbox:{op.op_id}:payload"
@@ -145,15 +141,32 @@ def recover_outbox(s: Session, central_master: bytes) -> Iterator[RecoveredOp]:
 def recover_laptop_outbox(laptop_instance: Path, central_master: bytes) -> list[RecoveredOp]:
     """The outbox of the laptop whose instance folder (or a copy of it) is ``laptop_instance``,
     decrypted through its recovery copy; read only, the folder is left as it is."""
-    from contigo.db import make_engine
+    from contigo.auth.models import KeyEntry
+    from contigo.db import is_plain_sqlite, make_engine
+    from contigo.keystore import Keystore
+    from sync.outbox import DEVICE_KEY, get_state
 
     path = laptop_instance / "contigo.sqlite3"
     if not path.is_file():
         raise FileNotFoundError(path)
-    engine = make_engine(f"sqlite:///{path.as_posix()}")
+    url = f"sqlite:///{path.as_posix()}"
+    if is_plain_sqlite(path):  # a laptop of an older version: the copy is in the database
+        engine = make_engine(url)
+        with Session(engine) as s:
+            entry, dev = s.get(KeyEntry, RECOVERY_ENTRY), get_state(s, DEVICE_KEY)
+            blob = entry.blob if entry is not None else None
+        engine.dispose()
+    else:  # under SQLCipher: the copy is in the keystore, and the master key opens the file
+        keystore = Keystore.load(laptop_instance)
+        blob, dev = keystore.recovery, keystore.device_id
+    if blob is None or dev is None:
+        raise crypto.MalformedKeyRecord("this laptop holds no recovery copy")
+    master = open_recovery_copy(central_master, blob, dev)
+    key = crypto.derive_subkey(master, "sqlcipher")
+    engine = make_engine(url) if is_plain_sqlite(path) else make_engine(url, cipher_key=lambda: key)
     try:
         with Session(engine) as s:
-            ops = list(recover_outbox(s, central_master))
+            ops = list(recover_outbox(s, master))
             s.rollback()
         return ops
     finally:

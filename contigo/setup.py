@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from sqlalchemy import select
 
 from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.auth.scope import check_manage_users
-from contigo.db import session_scope
+from contigo.db import is_plain_sqlite, session_scope, uses_cipher
 from contigo.errors import ValidationFailed
 from contigo.i18n import translate
 from contigo.sites.services import add_site, by_code
@@ -29,9 +31,19 @@ def initialise(
 ) -> User:
     """Create the master key, the first site and its first supervisor in a new instance."""
     vault = get_vault(app)
-    with session_scope(app) as s:
-        if s.scalar(select(User.id).limit(1)) is not None:
+    readable = True
+    if uses_cipher(app):
+        # The database of an initialised laptop is encrypted (nothing to read before unlock):
+        # its keystore, or a database file that is not plain, says it was initialised.
+        path = Path(app.extensions["contigo.engine"].url.database)
+        readable = is_plain_sqlite(path)
+        if vault.keystore() is not None or (path.exists() and path.stat().st_size and not readable):
             raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
+    if readable:
+        with session_scope(app) as s:
+            if s.scalar(select(User.id).limit(1)) is not None:
+                raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
+    with session_scope(app) as s:
         vault.initialise()
         vault.load_index_key(s)
         site = add_site(s, code=site_code, name=site_name, country=country, elevation_m=elevation_m)
