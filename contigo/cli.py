@@ -238,7 +238,10 @@ def db_upgrade_command(
                 get_vault(app).lock()
             return
         if uses_cipher(app) and not is_plain_sqlite(Path(engine.url.database)):
-            click.echo("The database is encrypted: it is migrated when a user unlocks it (--as).")
+            click.echo(
+                "Database encrypted: it is brought to the newest revision when a user unlocks "
+                "it (or now, with --as)."
+            )
             return
     except MigrationFailed as exc:
         raise click.ClickException(f"{exc}; the database was restored from its backup") from exc

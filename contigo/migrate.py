@@ -24,6 +24,7 @@ from sqlalchemy import inspect
 from sqlalchemy.engine import Connection, Engine
 
 from contigo.db import cipher_key_of, is_plain_sqlite
+from contigo.errors import Locked
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -109,10 +110,14 @@ def backup_sqlite(engine: Engine, dest_dir: Path, label: str) -> Path | None:
     db_path = engine.url.database
     if engine.url.get_backend_name() != "sqlite" or not db_path or not Path(db_path).exists():
         return None
-    key = _file_key(engine, Path(db_path))
     dest_dir.mkdir(parents=True, exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     dest = dest_dir / f"contigo-{stamp}-{label}.sqlite3"
+    try:
+        key = _file_key(engine, Path(db_path))
+    except Locked:  # a locked laptop: its encrypted file and WAL, copied as they are
+        _copy_files(Path(db_path), dest)
+        return dest
     src = _open(db_path, key)
     try:
         out = _open(dest, key)
@@ -208,6 +213,30 @@ def encrypt_database(path: Path, key: bytes, backup_dir: Path | None) -> None:
     if backup is not None:
         backup.unlink(missing_ok=True)
     log.info("database encrypted with SQLCipher")
+
+
+def _copy_files(src: Path, dest: Path) -> None:
+    """Copy an encrypted database and its WAL byte for byte (no key: nothing is decrypted).
+    A locked laptop has no key to write with, so the pair is at rest; a copy taken while
+    another (unlocked) process wrote is retried until the pair stayed the same throughout."""
+    import shutil
+
+    sides = (Path(f"{src}-wal"), Path(f"{dest}-wal"))
+
+    def stamp() -> tuple[tuple[int, int], ...]:
+        return tuple(
+            (p.stat().st_size, p.stat().st_mtime_ns) if p.exists() else (0, 0)
+            for p in (src, sides[0])
+        )
+
+    for _attempt in range(20):
+        before = stamp()
+        shutil.copyfile(src, dest)
+        if sides[0].exists():
+            shutil.copyfile(sides[0], sides[1])
+        if stamp() == before:
+            return
+    raise MigrationFailed("the database kept changing while it was copied")
 
 
 def _quoted(path: Path) -> str:

@@ -17,6 +17,20 @@ from contigo.sites.services import add_site, by_code
 from contigo.vault import get_vault
 
 
+def is_initialised(app: Flask) -> bool:
+    """Whether the instance already has users. The database of an initialised laptop is
+    encrypted (nothing to read before unlock): then its keystore, or a database file that is
+    not plain, says so."""
+    if uses_cipher(app):
+        path = Path(app.extensions["contigo.engine"].url.database)
+        if not is_plain_sqlite(path):
+            return get_vault(app).keystore() is not None or (
+                path.exists() and path.stat().st_size > 0
+            )
+    with session_scope(app) as s:
+        return s.scalar(select(User.id).limit(1)) is not None
+
+
 def initialise(
     app: Flask,
     *,
@@ -31,18 +45,8 @@ def initialise(
 ) -> User:
     """Create the master key, the first site and its first supervisor in a new instance."""
     vault = get_vault(app)
-    readable = True
-    if uses_cipher(app):
-        # The database of an initialised laptop is encrypted (nothing to read before unlock):
-        # its keystore, or a database file that is not plain, says it was initialised.
-        path = Path(app.extensions["contigo.engine"].url.database)
-        readable = is_plain_sqlite(path)
-        if vault.keystore() is not None or (path.exists() and path.stat().st_size and not readable):
-            raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
-    if readable:
-        with session_scope(app) as s:
-            if s.scalar(select(User.id).limit(1)) is not None:
-                raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
+    if is_initialised(app):
+        raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
     with session_scope(app) as s:
         vault.initialise()
         vault.load_index_key(s)

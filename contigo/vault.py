@@ -30,6 +30,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 KEY_ID = b"mk01"
 KEEP_DATABASE_KEY_FOR_TESTS = False
+_KEPT_FOR_TESTS: dict[str, bytes] = {}  # instance folder -> database key (tests only)
 INDEX_KEY_NAME = "blind_index"
 
 
@@ -54,7 +55,6 @@ class Vault:
         # Tests only (set by tests/conftest.py, never by configuration): the harness inspects
         # the database of a locked laptop, as an administrator with the key would.
         self.keep_database_key_for_tests = KEEP_DATABASE_KEY_FOR_TESTS
-        self._kept_database_key: bytes | None = None
 
     # ── state ──────────────────────────────────────────────────────────────
     @property
@@ -76,8 +76,8 @@ class Vault:
     def lock(self) -> None:
         """Forget every key and the in-memory name index; a laptop's database closes."""
         with self._lock:
-            if self.keep_database_key_for_tests and self._ring.is_unlocked:
-                self._kept_database_key = self.database_key()
+            if self.keep_database_key_for_tests and self._ring.is_unlocked and self.keystore_dir:
+                _KEPT_FOR_TESTS[str(self.keystore_dir)] = self.database_key()
             self._ring.lock()
             self._index_key = None
             self._person_keys.clear()
@@ -88,6 +88,8 @@ class Vault:
 
     def _unlocked(self) -> None:
         """Run what the master key's arrival opens; on failure the vault locks again."""
+        if self.keep_database_key_for_tests and self.keystore_dir:
+            _KEPT_FOR_TESTS[str(self.keystore_dir)] = self.database_key()
         try:
             for callback in self.on_unlock:
                 callback()
@@ -98,8 +100,10 @@ class Vault:
     def database_key(self) -> bytes:
         """The SQLCipher key of a laptop's database, derived from the master key (raises
         :class:`Locked` while locked)."""
-        if not self._ring.is_unlocked and self._kept_database_key is not None:
-            return self._kept_database_key
+        if not self._ring.is_unlocked and self.keep_database_key_for_tests:
+            kept = _KEPT_FOR_TESTS.get(str(self.keystore_dir))
+            if kept is not None:
+                return kept
         return self._subkey("sqlcipher")
 
     def keystore(self) -> Keystore | None:
