@@ -413,9 +413,16 @@ def device_group() -> None:
 
 
 def _central(ctx: click.Context) -> Flask:
+    from sqlalchemy.exc import DatabaseError
+
     from contigo.sync_devices import DeviceAdminFailed, require_central
 
-    app = _app(ctx, CONTIGO_MODE="central")
+    try:
+        app = _app(ctx, CONTIGO_MODE="central")
+    except DatabaseError as exc:  # e.g. a laptop's folder: its database is SQLCipher
+        raise click.ClickException(
+            "not an initialised central server (run: contigo central init)"
+        ) from exc
     try:
         require_central(app)
     except DeviceAdminFailed as exc:
