@@ -105,6 +105,17 @@ def cipher_key_of(engine: Engine) -> Callable[[], bytes] | None:
     return _CIPHER_KEYS.get(engine)
 
 
+def _damaged(context: Any) -> None:
+    """An encrypted page that fails its HMAC (altered or damaged) reads as an error, never as
+    data: SQLCipher says "file is not a database" or "malformed"; it becomes
+    :class:`~contigo.errors.DatabaseDamaged`, whose message says what to do."""
+    message = str(context.original_exception).lower()
+    if "not a database" in message or "malformed" in message:
+        from contigo.errors import DatabaseDamaged
+
+        raise DatabaseDamaged() from context.sqlalchemy_exception
+
+
 def make_engine(
     url: str,
     *,
@@ -129,6 +140,7 @@ def make_engine(
                 **kwargs,
             )
             _CIPHER_KEYS[engine] = cipher_key
+            event.listen(engine, "handle_error", _damaged)
         else:
             engine = create_engine(url, connect_args={"check_same_thread": False}, **kwargs)
         event.listen(engine, "connect", _sqlite_pragmas)

@@ -275,24 +275,6 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def check_integrity(engine: Engine) -> None:
-    """Check every page's HMAC of a SQLCipher database (``PRAGMA cipher_integrity_check``): an
-    altered or damaged file raises :class:`~contigo.errors.DatabaseDamaged` at unlock, before
-    anything is read from it as data."""
-    from sqlalchemy.exc import DBAPIError
-
-    from contigo.errors import DatabaseDamaged
-
-    try:
-        with engine.connect() as conn:
-            problems = conn.exec_driver_sql("PRAGMA cipher_integrity_check").fetchall()
-    except DBAPIError as exc:
-        raise DatabaseDamaged() from exc
-    if problems:
-        log.error("database integrity check failed: %d pages", len(problems))
-        raise DatabaseDamaged()
-
-
 def open_database(app: Flask) -> None:
     """What a laptop does when its master key arrives (``Vault`` unlock callback): a plain
     database left by an older version is converted to SQLCipher (backed up first, restored on
@@ -314,8 +296,6 @@ def open_database(app: Flask) -> None:
         engine.dispose()
         encrypt_database(path, get_vault(app).database_key(), backups)
         engine.dispose()
-    elif path.exists() and path.stat().st_size:
-        check_integrity(engine)
     if app.config.get("AUTO_MIGRATE", True):
         upgrade(engine, backups)
     if not keystore.encrypted_db:
