@@ -43,7 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     sessions.init_app(app)
 
-    if app.config.get("AUTO_MIGRATE", True):
+    if app.config.get("AUTO_MIGRATE", True) and not _opens_at_unlock(app):
         from contigo.migrate import upgrade
 
         backups = instance / "backups" if app.config["BACKUP_BEFORE_MIGRATE"] else None
@@ -56,6 +56,16 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     _register_blueprints(app)
     _register_commands(app)
     return app
+
+
+def _opens_at_unlock(app: Flask) -> bool:
+    """A laptop's SQLCipher database is migrated when a password unlocks it (it cannot be read
+    before); a plain one left by an older version is still migrated at start."""
+    from contigo.db import is_plain_sqlite, uses_cipher
+
+    if not uses_cipher(app):
+        return False
+    return not is_plain_sqlite(Path(app.extensions["contigo.engine"].url.database))
 
 
 def _register_commands(app: Flask) -> None:

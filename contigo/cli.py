@@ -158,6 +158,35 @@ def central_init_command(
     click.echo(f"Central server ready; key in {key_path(app)} (keep it secret, back it up).")
 
 
+@central_group.command("recover-outbox")
+@click.option(
+    "--laptop",
+    required=True,
+    type=click.Path(exists=True, file_okay=False),
+    help="The revoked laptop's instance folder (or a copy of it).",
+)
+@click.pass_context
+def central_recover_outbox_command(ctx: click.Context, laptop: str) -> None:
+    """Print a revoked laptop's unsent ops as JSON lines, opened with the central server's key
+    (its users' key copies are gone: only this key opens its recovery copy)."""
+    from contigo import crypto
+    from contigo.recovery import recover_laptop_outbox
+    from contigo.vault import get_vault
+
+    app = _central(ctx)
+    try:
+        ops = recover_laptop_outbox(Path(laptop), get_vault(app).master_for_sealing())
+    except FileNotFoundError as exc:
+        raise click.ClickException(f"no laptop database in {laptop}") from exc
+    except crypto.CryptoError as exc:
+        raise click.ClickException(
+            "the recovery copy does not open with this central server's key"
+        ) from exc
+    for op in ops:
+        click.echo(op.to_json())
+    click.echo(f"{len(ops)} ops recovered.", err=True)
+
+
 @main.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, type=int, show_default=True)
@@ -180,16 +209,45 @@ def db_group() -> None:
 
 
 @db_group.command("upgrade")
+@click.option("--as", "as_user", default=None, help="A user whose password unlocks the laptop.")
+@click.option("--as-password-file", type=click.Path(exists=True, dir_okay=False))
 @click.pass_context
-def db_upgrade_command(ctx: click.Context) -> None:
-    """Migrate the database to the newest schema (a laptop's is backed up first)."""
+def db_upgrade_command(
+    ctx: click.Context, as_user: str | None, as_password_file: str | None
+) -> None:
+    """Migrate the database to the newest schema (a laptop's is backed up first).
+
+    A laptop's database is encrypted (SQLCipher) and migrated when a user unlocks it; with
+    ``--as`` that happens now (a plain database of an older version is converted first).
+    """
+    from contigo.db import is_plain_sqlite, uses_cipher
     from contigo.migrate import MigrationFailed, current_revision
+    from contigo.vault import get_vault
 
     try:
         app = _app(ctx, AUTO_MIGRATE=True)
+        engine = app.extensions["contigo.engine"]
+        if uses_cipher(app) and as_user:
+            from contigo.sync_client import unlock_as
+
+            password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
+            unlock_as(app, as_user, password)
+            try:
+                click.echo(f"Database encrypted, at revision {current_revision(engine)}.")
+            finally:
+                get_vault(app).lock()
+            return
+        if uses_cipher(app) and not is_plain_sqlite(Path(engine.url.database)):
+            click.echo(
+                "Database encrypted: it is brought to the newest revision when a user unlocks "
+                "it (or now, with --as)."
+            )
+            return
     except MigrationFailed as exc:
         raise click.ClickException(f"{exc}; the database was restored from its backup") from exc
-    click.echo(f"Database at revision {current_revision(app.extensions['contigo.engine'])}.")
+    except ContigoError as exc:
+        _fail(exc)
+    click.echo(f"Database at revision {current_revision(engine)}.")
 
 
 @main.command("backup")
@@ -355,9 +413,16 @@ def device_group() -> None:
 
 
 def _central(ctx: click.Context) -> Flask:
+    from sqlalchemy.exc import DatabaseError
+
     from contigo.sync_devices import DeviceAdminFailed, require_central
 
-    app = _app(ctx, CONTIGO_MODE="central")
+    try:
+        app = _app(ctx, CONTIGO_MODE="central")
+    except DatabaseError as exc:  # e.g. a laptop's folder: its database is SQLCipher
+        raise click.ClickException(
+            "not an initialised central server (run: contigo central init)"
+        ) from exc
     try:
         require_central(app)
     except DeviceAdminFailed as exc:
@@ -517,18 +582,35 @@ def audit_group() -> None:
 
 
 @audit_group.command("verify")
+@click.option("--as", "as_user", default=None, help="A user whose password unlocks the laptop.")
+@click.option("--as-password-file", type=click.Path(exists=True, dir_okay=False))
 @click.pass_context
-def audit_verify_command(ctx: click.Context) -> None:
+def audit_verify_command(
+    ctx: click.Context, as_user: str | None, as_password_file: str | None
+) -> None:
     """Check the audit trail's hash chain; name the first broken entry and exit 1 if it is not
-    intact. Needs no password: the chain holds ids and codes, no secret."""
+    intact. On central it needs no password (the chain holds ids and codes, no secret); a
+    laptop's database is encrypted, so there a user's password (``--as``) opens it."""
     from contigo.audit.services import verify
-    from contigo.db import session_scope
+    from contigo.db import session_scope, uses_cipher
     from contigo.i18n import translate
+    from contigo.vault import get_vault
 
     app = _app(ctx)
     lang = app.config["DEFAULT_LANGUAGE"]
-    with session_scope(app) as s:
-        verdict = verify(s)
+    try:
+        if uses_cipher(app) and as_user:
+            from contigo.sync_client import unlock_as
+
+            password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
+            unlock_as(app, as_user, password)
+        with session_scope(app) as s:
+            verdict = verify(s)
+    except ContigoError as exc:
+        _fail(exc)
+    finally:
+        if as_user:
+            get_vault(app).lock()
     if verdict.problem is not None:
         reason = translate(verdict.problem, lang, **verdict.params)
         entry = verdict.broken_id or translate("auditchain.no_entry", lang)

@@ -30,6 +30,8 @@ class ErrorCode(StrEnum):
     WRONG_CREDENTIALS = "E203_wrong_credentials"
     ACCOUNT_LOCKED = "E204_account_locked"
     LOOKUP_LOCKED = "E205_lookup_locked"
+    DEVICE_REVOKED = "E206_device_revoked"
+    DATABASE_DAMAGED = "E501_database_damaged"
     FORBIDDEN = "E301_forbidden"
     CSRF = "E302_csrf"
     BAD_HOST = "E303_bad_host"
@@ -106,6 +108,22 @@ class AccountLocked(ContigoError):
     code = ErrorCode.ACCOUNT_LOCKED
     status = 429
     message_id = "error.account_locked"
+
+
+class DeviceRevoked(ContigoError):
+    """The central server revoked this laptop: every user's key copy is gone (contigo.recovery)."""
+
+    code = ErrorCode.DEVICE_REVOKED
+    status = 403
+    message_id = "cipher.revoked"
+
+
+class DatabaseDamaged(ContigoError):
+    """The encrypted database failed its integrity check: altered or damaged, never shown."""
+
+    code = ErrorCode.DATABASE_DAMAGED
+    status = 500
+    message_id = "cipher.damaged"
 
 
 class Forbidden(ContigoError):

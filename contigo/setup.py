@@ -2,18 +2,34 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Flask
 from sqlalchemy import select
 
 from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.auth.scope import check_manage_users
-from contigo.db import session_scope
+from contigo.db import is_plain_sqlite, session_scope, uses_cipher
 from contigo.errors import ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.reindex import refresh_index
 from contigo.sites.services import add_site, by_code
 from contigo.vault import get_vault
+
+
+def is_initialised(app: Flask) -> bool:
+    """Whether the instance already has users. The database of an initialised laptop is
+    encrypted (nothing to read before unlock): then its keystore, or a database file that is
+    not plain, says so."""
+    if uses_cipher(app):
+        path = Path(app.extensions["contigo.engine"].url.database)
+        if not is_plain_sqlite(path):
+            return get_vault(app).keystore() is not None or (
+                path.exists() and path.stat().st_size > 0
+            )
+    with session_scope(app) as s:
+        return s.scalar(select(User.id).limit(1)) is not None
 
 
 def initialise(
@@ -30,9 +46,9 @@ def initialise(
 ) -> User:
     """Create the master key, the first site and its first supervisor in a new instance."""
     vault = get_vault(app)
+    if is_initialised(app):
+        raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
     with session_scope(app) as s:
-        if s.scalar(select(User.id).limit(1)) is not None:
-            raise ValidationFailed(fields={"instance": [translate("v.already_initialised")]})
         vault.initialise()
         vault.load_index_key(s)
         refresh_index(s, vault)  # no person yet: marks the entries as made by today's rules

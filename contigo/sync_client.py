@@ -18,12 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from sqlalchemy import func, select
 
+from contigo import crypto
 from contigo.auth import services as auth
 from contigo.auth.models import KeyEntry, User
 from contigo.db import session_scope
 from contigo.errors import Forbidden
 from contigo.i18n import translate
 from contigo.persons.reindex import refresh_index
+from contigo.recovery import RECOVERY_ENTRY, forget_user_keys, seal_recovery_copy
 from contigo.sites.models import Site
 from contigo.sites.services import by_code
 from contigo.sync_handlers import build_registry
@@ -32,7 +34,7 @@ from sync.client.engine import CLOCK_OFFSET_KEY, ClockRefused, SyncEngine, SyncF
 from sync.client.transport import RequestsTransport, SigningClock, Transport, TransportError
 from sync.models import OutboxOp
 from sync.outbox import device_id, get_state, physical_clock, set_state
-from sync.protocol import ErrorCode
+from sync.protocol import Control, ErrorCode
 
 SIGNING_KEY = "device_signing_key"
 CENTRAL_URL = "central_url"
@@ -91,11 +93,18 @@ def enrol_laptop(
     if not isinstance(answer, dict) or not isinstance(answer.get("site_code"), str):
         raise SyncFailed("not a Contigo central server (unexpected enrolment answer)")
     site_code = str(answer["site_code"])
+    try:
+        recovery = seal_recovery_copy(
+            vault.master_for_sealing(), str(answer.get("recovery_public_key", "")), dev
+        )
+    except crypto.CryptoError:
+        raise SyncFailed("not a Contigo central server (no recovery key)") from None
     with session_scope(app) as s:
         if by_code(s, site_code) is None:
             raise SyncFailed(f"this laptop has no site {site_code}")
         blob = vault.outbox_encrypter()(SIGNING_KEY, _raw(private))
         s.add(KeyEntry(name=SIGNING_KEY, blob=blob))
+        s.merge(KeyEntry(name=RECOVERY_ENTRY, blob=recovery))
         set_state(s, CENTRAL_URL, central_url.rstrip("/"))
         set_state(s, SITE_CODE, site_code)
     return site_code
@@ -181,9 +190,28 @@ def run_sync(
     progress: Callable[[str], None] | None = None,
     **options: Any,
 ) -> SyncReport:
-    """One sync run (hello, push, pull) inside the app's context."""
+    """One sync run (hello, push, pull) inside the app's context.
+
+    A run that learns this laptop was revoked destroys every user's copy of the master key and
+    locks it (DESIGN.md §4): no password opens it again; the outbox stays, encrypted, for
+    central's recovery key.
+    """
     with app.app_context():
-        return engine_for(app, transport, progress, **options).run()
+        try:
+            return engine_for(app, transport, progress, **options).run()
+        except SyncFailed as exc:
+            if exc.control == Control.LOCK:
+                forget_keys_of_revoked(app)
+            raise
+
+
+def forget_keys_of_revoked(app: Flask) -> None:
+    """Destroy the users' master-key copies of a revoked laptop and lock it."""
+    try:
+        with session_scope(app) as s:
+            forget_user_keys(s)
+    finally:
+        get_vault(app).lock()
 
 
 # ── what the ``contigo enrol`` and ``contigo sync`` commands call ──────────────────────────────

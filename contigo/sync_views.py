@@ -145,7 +145,13 @@ def enrol() -> Response:
             },
             409,
         )
-    return _json({"device_id": device.id, "site_code": site.code})
+    from contigo.recovery import central_public_key
+    from contigo.vault import get_vault
+
+    # The laptop seals its master key to this key: central's key file recovers a revoked
+    # laptop's unsent ops (contigo.recovery).
+    recovery = central_public_key(get_vault().master_for_sealing())
+    return _json({"device_id": device.id, "site_code": site.code, "recovery_public_key": recovery})
 
 
 @bp.post("/hello")

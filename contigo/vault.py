@@ -12,7 +12,8 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from flask import Flask, current_app
 from sqlalchemy import select
@@ -23,8 +24,13 @@ from contigo.errors import Locked, UnlockDamaged
 from contigo.search_index import FuzzyNameIndex
 from sync import fastjson
 
+if TYPE_CHECKING:
+    from contigo.keystore import Keystore
+
 log = logging.getLogger(__name__)
 KEY_ID = b"mk01"
+KEEP_DATABASE_KEY_FOR_TESTS = False
+_KEPT_FOR_TESTS: dict[str, bytes] = {}  # instance folder -> database key (tests only)
 INDEX_KEY_NAME = "blind_index"
 
 
@@ -40,8 +46,15 @@ class Vault:
         self._fuzzy: FuzzyNameIndex | None = None
         self.scrypt_n = scrypt_n
         self.last_activity = time.monotonic()
-        # Called after every lock (contigo.auth.sessions: a laptop's sessions and tokens end).
+        # A laptop whose database is under SQLCipher: the folder of its keystore, and what must
+        # happen when the master key arrives (open, convert, migrate the database) or leaves
+        # (drop every pooled connection).
+        self.keystore_dir: Path | None = None
+        self.on_unlock: list[Callable[[], None]] = []
         self.on_lock: list[Callable[[], None]] = []
+        # Tests only (set by tests/conftest.py, never by configuration): the harness inspects
+        # the database of a locked laptop, as an administrator with the key would.
+        self.keep_database_key_for_tests = KEEP_DATABASE_KEY_FOR_TESTS
 
     # ── state ──────────────────────────────────────────────────────────────
     @property
@@ -61,26 +74,59 @@ class Vault:
         return self._ring.master_key
 
     def lock(self) -> None:
-        """Forget every key and the in-memory name index."""
+        """Forget every key and the in-memory name index; a laptop's database closes."""
         with self._lock:
+            if self.keep_database_key_for_tests and self._ring.is_unlocked and self.keystore_dir:
+                _KEPT_FOR_TESTS[str(self.keystore_dir)] = self.database_key()
             self._ring.lock()
             self._index_key = None
             self._person_keys.clear()
             self._subkeys.clear()
             self._fuzzy = None
-        for hook in self.on_lock:
-            hook()
+            for callback in self.on_lock:
+                callback()
+
+    def _unlocked(self) -> None:
+        """Run what the master key's arrival opens; on failure the vault locks again."""
+        if self.keep_database_key_for_tests and self.keystore_dir:
+            _KEPT_FOR_TESTS[str(self.keystore_dir)] = self.database_key()
+        try:
+            for callback in self.on_unlock:
+                callback()
+        except BaseException:
+            self.lock()
+            raise
+
+    def database_key(self) -> bytes:
+        """The SQLCipher key of a laptop's database, derived from the master key (raises
+        :class:`Locked` while locked)."""
+        if not self._ring.is_unlocked and self.keep_database_key_for_tests:
+            kept = _KEPT_FOR_TESTS.get(str(self.keystore_dir))
+            if kept is not None:
+                return kept
+        return self._subkey("sqlcipher")
+
+    def keystore(self) -> Keystore | None:
+        """The laptop's keystore, when its database is under SQLCipher and the keystore exists."""
+        if self.keystore_dir is None:
+            return None
+        from contigo.keystore import Keystore
+
+        found = Keystore.load(self.keystore_dir)
+        return found if found.exists else None
 
     # ── set-up and unlock ──────────────────────────────────────────────────
     def initialise(self) -> None:
         """Create a fresh master key (``contigo init``) and hold it unlocked."""
         with self._lock:
             self._ring.unlock(crypto.new_key())
+        self._unlocked()
 
     def unlock_with_key(self, key: bytes) -> None:
         """Hold ``key`` as the master key (the central server, unlocked from its key file)."""
         with self._lock:
             self._ring.unlock(key)
+        self._unlocked()
 
     def wrap_master_for(self, password: str) -> bytes:
         """The master key wrapped under ``password`` (a new user's copy)."""
@@ -103,6 +149,7 @@ class Vault:
             if self._ring.is_unlocked:
                 return crypto.constant_time_equal(key, self._ring.master_key)
             self._ring.unlock(key)
+        self._unlocked()
         self.touch()
         return True
 
@@ -274,5 +321,15 @@ def init_app(app: Flask) -> None:
     """Give ``app`` a locked vault, and a watcher thread that locks it after idle time."""
     vault = Vault(scrypt_n=int(app.config["SCRYPT_N"]))
     app.extensions["contigo.vault"] = vault
+    from contigo.db import uses_cipher
+
+    if uses_cipher(app):
+        from contigo.migrate import open_database
+
+        # The laptop's database opens (converted, migrated) when the master key arrives, and
+        # every pooled connection is dropped when it leaves.
+        vault.keystore_dir = Path(app.instance_path)
+        vault.on_unlock.append(lambda: open_database(app))
+        vault.on_lock.append(app.extensions["contigo.engine"].dispose)
     if app.config.get("IDLE_WATCH", True) and app.config["CONTIGO_MODE"] != "central":
         threading.Thread(target=_idle_watch, args=(app, vault), daemon=True).start()

@@ -118,3 +118,46 @@ def make_person(app: Flask) -> Callable[..., str]:
         return person.id
 
     return _make
+
+
+# The harness inspects a locked laptop's encrypted database as an administrator with its key
+# would (a key kept by the test process only after a real unlock; never settable by
+# configuration). Tests of the lock itself switch it off (tests/test_sqlcipher.py).
+import contigo.vault as _vault  # noqa: E402
+
+_vault.KEEP_DATABASE_KEY_FOR_TESTS = True
+
+
+def laptop_database_key(
+    instance: Path, username: str = "sup", password: str = PASSWORD
+) -> bytes | None:
+    """The SQLCipher key of a laptop's database, from a user's password through its keystore
+    (what an unlock does), for tests that open the file directly (``None``: a plain one)."""
+    from contigo import crypto
+    from contigo.keystore import Keystore
+    from contigo.usersync.keys import open_user_copy
+
+    store = Keystore.load(instance)
+    if not store.encrypted_db:
+        return None
+    entry = store.find(username)
+    assert entry is not None
+    master = open_user_copy(entry.user_id, entry.copy, entry.unlock, password)
+    assert master is not None
+    return crypto.derive_subkey(master, "sqlcipher")
+
+
+def open_database_file(path: Path | str, key: bytes | None) -> Any:
+    """A raw DB-API connection to a laptop's database file (or a backup of it): SQLCipher under
+    ``key``, or plain SQLite for a plain file."""
+    import sqlite3
+
+    from contigo.db import is_plain_sqlite
+
+    if key is None or is_plain_sqlite(Path(path)):
+        return sqlite3.connect(path)
+    import sqlcipher3
+
+    conn = sqlcipher3.connect(str(path))
+    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    return conn

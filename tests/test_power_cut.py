@@ -20,7 +20,6 @@ import os
 import random
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import threading
@@ -33,6 +32,8 @@ from typing import Any
 
 import pytest
 import requests
+
+from tests.conftest import laptop_database_key, open_database_file
 
 PASSWORD = "power cut password"
 ROUNDS = 6
@@ -180,7 +181,8 @@ def _save_until_killed(srv: Server, headers: dict[str, str], acked: Acknowledged
 
 def _check_file(instance: Path) -> None:
     """Open the database file directly (as the next start would) and check its structure."""
-    db = sqlite3.connect(instance / "contigo.sqlite3")
+    key = laptop_database_key(instance, password=PASSWORD)
+    db = open_database_file(instance / "contigo.sqlite3", key)
     try:
         assert db.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert db.execute("PRAGMA foreign_key_check").fetchall() == []

@@ -12,7 +12,7 @@ from contigo import db
 from contigo.auth import services
 from contigo.auth.current import current_user
 from contigo.auth.redirects import safe_next
-from contigo.errors import Locked, Unauthenticated, WrongCredentials
+from contigo.errors import DeviceRevoked, Locked, Unauthenticated, WrongCredentials
 from contigo.i18n import LANGUAGES, translate
 from contigo.persons.reindex import refresh_index
 from contigo.vault import get_vault
@@ -53,7 +53,7 @@ def login() -> Any:
         username = request.form.get("username", "")
         try:
             user = unlock_session(db.session(), username, request.form.get("password", ""))
-        except WrongCredentials as exc:
+        except (WrongCredentials, DeviceRevoked) as exc:
             error = exc.message()
         else:
             lang = session.get("lang") or user.language

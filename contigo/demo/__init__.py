@@ -26,7 +26,6 @@ from datetime import UTC, date, datetime
 from flask import Flask
 from sqlalchemy import func, select
 
-from contigo.auth.models import User
 from contigo.db import session_scope
 from contigo.demo.data import DEMO_PASSWORD, MUST_HAVE, SITES, TRAJECTORIES, Progress
 from contigo.demo.plans import Plan, Planner
@@ -80,9 +79,10 @@ def local_today() -> date:
 
 
 def _refuse_if_used(app: Flask) -> None:
-    with session_scope(app) as s:
-        if s.scalar(select(User.id).limit(1)) is not None:
-            raise DemoRefused(fields={"instance": [translate("v.already_initialised")]})
+    from contigo.setup import is_initialised
+
+    if is_initialised(app):
+        raise DemoRefused(fields={"instance": [translate("v.already_initialised")]})
 
 
 def _child_kinds(planner: Planner, count: int) -> list[tuple[str, str]]:

@@ -115,16 +115,24 @@ def open_master(user_id: str, password: str, unlock: UnlockKey, sealed: bytes) -
         raise crypto.WrongPassword("the password does not open this key") from exc
 
 
+def open_user_copy(user_id: str, copy: bytes, unlock: str | None, password: str) -> bytes | None:
+    """The master key from a user's copy (sealed to their public key when ``unlock`` names it,
+    else wrapped under their password); ``None`` when the password does not open it."""
+    try:
+        if unlock is None:
+            return crypto.unwrap_with_password(password, crypto.WrappedKey.from_bytes(copy))
+        return open_master(user_id, password, UnlockKey.from_json(unlock), copy)
+    except crypto.CryptoError:
+        return None
+
+
 def unlock_vault(v: Vault, user: User, password: str) -> bool:
     """Unlock ``v`` with ``user``'s copy of the master key: a copy sealed to their public key
     when central manages them on this laptop, else the copy wrapped under their password."""
     if user.wrapped_master_key is None:
         return False
-    if user.directory_seq is None or user.unlock_public_key is None:
-        return v.unlock(user.wrapped_master_key, password)
-    try:
-        unlock = UnlockKey.from_json(user.unlock_public_key)
-        master = open_master(user.id, password, unlock, user.wrapped_master_key)
-    except crypto.CryptoError:
-        return False
-    return v.hold(master)
+    managed = user.directory_seq is not None and user.unlock_public_key is not None
+    master = open_user_copy(
+        user.id, user.wrapped_master_key, user.unlock_public_key if managed else None, password
+    )
+    return master is not None and v.hold(master)

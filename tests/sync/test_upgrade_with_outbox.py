@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import shutil
-import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +15,14 @@ from sqlalchemy import func, select, update
 from contigo import migrate
 from contigo.db import session_scope
 from contigo.sync_client import run_sync
+from contigo.vault import get_vault
 from sync.models import OutboxOp, SyncOp
+from tests.conftest import open_database_file
 from tests.sync.conftest import enrol_in_process
 from tests.sync.test_server_apply import record_visit, register_child
 
 PREVIOUS_RELEASE = "c4e8a2d71f35"
+_KEY: list[bytes] = []  # the laptop's database key, for opening its file and backups directly
 OLD_SCHEMA = 1
 
 
@@ -32,6 +34,7 @@ def _old_laptop(laptop: Any, central: Flask) -> tuple[Flask, Any]:
     for _ in range(5):
         record_visit(app, register_child(app))
     engine = app.extensions["contigo.engine"]
+    _KEY[:] = [get_vault(app).database_key()]
     engine.dispose()
     migrate.downgrade(engine, PREVIOUS_RELEASE)
     with engine.begin() as conn:
@@ -42,7 +45,7 @@ def _old_laptop(laptop: Any, central: Flask) -> tuple[Flask, Any]:
 
 
 def _outbox(path: Path | str) -> list[tuple[str, int]]:
-    conn = sqlite3.connect(path)
+    conn = open_database_file(path, _KEY[0] if _KEY else None)
     try:
         return list(conn.execute("SELECT state, schema_version FROM sync_outbox"))
     finally:
@@ -57,7 +60,7 @@ def test_s25_upgrade_keeps_the_outbox_backs_up_and_every_op_is_pushed_and_upcast
     backup = migrate.upgrade(engine, tmp_path / "backups")
     assert backup is not None and backup.exists()
     assert migrate.current_revision(engine) == migrate.head_revision()
-    conn = sqlite3.connect(backup)
+    conn = open_database_file(backup, _KEY[0])
     try:
         assert conn.execute("SELECT version_num FROM alembic_version").fetchone() == (
             PREVIOUS_RELEASE,
@@ -114,7 +117,7 @@ def test_s25_a_failed_migration_restores_the_backup_and_refuses_to_go_on(
     assert len(backups) == 1
     assert migrate.current_revision(engine) == PREVIOUS_RELEASE
     assert _outbox(engine.url.database) == [("pending", OLD_SCHEMA)] * 10
-    conn = sqlite3.connect(engine.url.database)
+    conn = open_database_file(engine.url.database, _KEY[0])
     try:
         columns = {row[1] for row in conn.execute("PRAGMA table_info(persons)")}
     finally:
