@@ -45,8 +45,11 @@ CHECKS = [
     response_schema_conformance,
     negative_data_rejection,
 ]
+# Derandomised: the same bounded examples on every run, so a red CI names a real finding that
+# reproduces, not a draw (widen max_examples locally to explore).
 BOUNDED = settings(
     max_examples=10,
+    derandomize=True,
     deadline=None,
     database=None,
     suppress_health_check=list(HealthCheck),
