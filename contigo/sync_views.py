@@ -11,9 +11,11 @@ import binascii
 import gzip
 import hashlib
 import hmac
+import zlib
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from contigo.db import session
 from contigo.sync_handlers import build_registry
@@ -80,14 +82,38 @@ def _error(exc: ProtocolError) -> Response:
     return _json(body, exc.http_status)
 
 
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """``raw`` gunzipped (one member or several), refused with ``S102``/413 as soon as more
+    than ``limit`` bytes come out.
+
+    Decompresses in bounded steps (``max_length``), never the whole body at once: a gzip bomb
+    (a megabyte of zeros-in-disguise that inflates to a gigabyte) costs at most ``limit``
+    bytes of memory before it is refused, on every endpoint, the unsigned ``enrol`` included.
+    """
+    out = bytearray()
+    rest = raw
+    try:
+        while rest:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            chunk = inflater.decompress(rest, limit + 1 - len(out))
+            while True:
+                out += chunk
+                if len(out) > limit:
+                    raise ProtocolError("body too large", code=ErrorCode.BATCH_TOO_LARGE)
+                if not inflater.unconsumed_tail:
+                    break
+                chunk = inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(out))
+            if not inflater.eof:
+                raise ProtocolError("bad gzip body")
+            rest = inflater.unused_data
+    except zlib.error:
+        raise ProtocolError("bad gzip body") from None
+    return bytes(out)
+
+
 def _body(raw: bytes) -> Any:
     if request.headers.get("Content-Encoding") == "gzip":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError):
-            raise ProtocolError("bad gzip body") from None
-        if len(raw) > MAX_BATCH_BYTES:
-            raise ProtocolError("batch too large", code=ErrorCode.BATCH_TOO_LARGE)
+        raw = _gunzip(raw, MAX_BATCH_BYTES)
     try:
         return fastjson.loads(raw or b"{}")
     except ValueError:
@@ -105,6 +131,14 @@ def _signed() -> tuple[Any, bytes]:
 def _protocol_error(exc: ProtocolError) -> Response:
     session().rollback()
     return _error(exc)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge) -> Response:
+    """A body over ``MAX_CONTENT_LENGTH`` (compressed size), in the sync error format: the
+    client halves its batch on 413."""
+    session().rollback()
+    return _error(ProtocolError("body too large", code=ErrorCode.BATCH_TOO_LARGE))
 
 
 @bp.post("/enrol")
