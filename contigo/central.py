@@ -49,7 +49,20 @@ def unlock_server(app: Flask) -> bool:
     with session_scope(app) as s:
         vault.load_index_key(s)
         vault.build_name_index(s)
+    seal_legacy_rows(app)
     return True
+
+
+def seal_legacy_rows(app: Flask) -> None:
+    """Bring rows written before results were sealed and access rows MACed up to date, once
+    (idempotent; nothing to do on a central that started after the upgrade)."""
+    from contigo.sync_views import server_config
+    from sync.server import apply, integrity
+
+    cfg = server_config(app)
+    with session_scope(app) as s:
+        apply.seal_legacy_results(s, cfg)
+        integrity.backfill(s)
 
 
 def initialise_central(
@@ -76,4 +89,5 @@ def initialise_central(
             language="es",
         )
         write_key(path, key)
+    seal_legacy_rows(app)
     return user

@@ -12,15 +12,17 @@ import gzip
 import hashlib
 import hmac
 import zlib
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
+from contigo import crypto
 from contigo.db import session
 from contigo.sync_handlers import build_registry
 from contigo.transfers.sync import site_directory
-from contigo.vault import get_vault
+from contigo.vault import Vault, get_vault
 from sync import fastjson, gcpause
 from sync.protocol import (
     GZIP_LEVEL,
@@ -33,7 +35,7 @@ from sync.protocol import (
     parse_push,
     parse_snapshot,
 )
-from sync.server import ServerConfig, changelog, devices, wall_ms
+from sync.server import ServerConfig, changelog, devices, integrity, wall_ms
 from sync.server import apply as push_apply
 from sync.server.devices import DeviceRevoked, EnrolmentRefused
 
@@ -53,6 +55,7 @@ def server_config(app: Flask) -> ServerConfig:
         def open_(aad: str, blob: bytes) -> bytes:
             return vault.outbox_decrypt(f"central:{aad}", blob)
 
+        integrity.use_key(app.extensions["contigo.engine"], _row_key(vault))
         cfg = ServerConfig(
             registry=build_registry(vault),
             seal=seal,
@@ -64,6 +67,22 @@ def server_config(app: Flask) -> ServerConfig:
         )
         app.extensions["contigo.sync_server"] = cfg
     return cfg
+
+
+def _row_key(vault: Vault) -> Callable[[], bytes]:
+    """The key of the central's row MACs (:mod:`sync.server.integrity`): a subkey of the
+    server key, derived once per server key."""
+    held: dict[bytes, bytes] = {}
+
+    def key() -> bytes:
+        master = vault.master_for_sealing()
+        found = held.get(master)
+        if found is None:
+            held.clear()
+            found = held[master] = crypto.derive_subkey(master, "central-row-mac")
+        return found
+
+    return key
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -124,6 +143,10 @@ def _signed() -> tuple[Any, bytes]:
     raw = request.get_data(cache=True)
     path = request.full_path if request.query_string else request.path
     device = devices.authenticate(session(), request.headers, request.method, path, raw, wall_ms())
+    if not integrity.device_ok(session(), device):  # its site or key edited in the database
+        raise ProtocolError(
+            "device record failed its integrity check", code=ErrorCode.UNKNOWN_DEVICE
+        )
     return device, raw
 
 

@@ -16,7 +16,7 @@ from sync.cursor import BadCursor, Cursor, decode_cursor, encode_cursor, scope_f
 from sync.models import Device, PersonSiteAccess, SyncChange
 from sync.protocol import SCHEMA_VERSION, ErrorCode, ProtocolError, PullRequest, SnapshotRequest
 from sync.schema import downcast_change
-from sync.server import ServerConfig, iso, scope
+from sync.server import ServerConfig, integrity, iso, scope
 from sync.server.upcast import refuse_below
 
 
@@ -33,15 +33,48 @@ def _in_scope(site_id: str) -> Any:
     return or_(PersonSiteAccess.person_id.is_not(None), SyncChange.site_id == site_id)
 
 
+_ACCESS = (
+    PersonSiteAccess.role,
+    PersonSiteAccess.granted_seq,
+    PersonSiteAccess.expires_at,
+    PersonSiteAccess.mac,
+)
+"""The access row's columns its MAC covers beyond the person and site, and the MAC."""
+
+
 def _scope_persons(s: Session, site_id: str, now: str) -> set[str]:
-    return set(
-        s.scalars(
-            select(PersonSiteAccess.person_id).where(
-                PersonSiteAccess.site_id == site_id,
-                or_(PersonSiteAccess.expires_at.is_(None), PersonSiteAccess.expires_at > now),
-            )
+    """The persons the site has live access to, through access rows whose MAC verifies."""
+    key = integrity.session_key(s)
+    rows = s.execute(
+        select(PersonSiteAccess.person_id, *_ACCESS).where(
+            PersonSiteAccess.site_id == site_id,
+            or_(PersonSiteAccess.expires_at.is_(None), PersonSiteAccess.expires_at > now),
         )
     )
+    return {
+        person_id
+        for person_id, role, granted, expires, mac in rows
+        if integrity.access_ok(key, person_id, site_id, role, granted, expires, mac)
+    }
+
+
+def _verified(s: Session, site_id: str, rows: Any) -> list[SyncChange]:
+    """The changes of a page whose person's access row (joined in) verifies; a site-scoped
+    change (no access row) is kept. A change let through by a tampered row is left out."""
+    key = integrity.session_key(s)
+    checked: dict[str, bool] = {}
+    out = []
+    for change, role, granted, expires, mac in rows:
+        if role is not None:
+            ok = checked.get(change.person_id)
+            if ok is None:
+                ok = checked[change.person_id] = integrity.access_ok(
+                    key, change.person_id, site_id, role, granted, expires, mac
+                )
+            if not ok:
+                continue
+        out.append(change)
+    return out
 
 
 def change_json(cfg: ServerConfig, row: SyncChange) -> dict[str, Any]:
@@ -104,18 +137,19 @@ def pull(
         after = presented.seq if presented else 0
     except BadCursor as exc:
         raise ProtocolError(str(exc), where="cursor", code=ErrorCode.BAD_CURSOR) from None
-    rows = list(
-        s.scalars(
-            select(SyncChange)
+    joined = list(
+        s.execute(
+            select(SyncChange, *_ACCESS)
             .outerjoin(PersonSiteAccess, _scope(s, device.site_id, now))
             .where(SyncChange.server_seq > after, _in_scope(device.site_id))
             .order_by(SyncChange.server_seq)
             .limit(req.limit + 1)
         )
     )
-    has_more = len(rows) > req.limit
-    rows = rows[: req.limit]
-    last = rows[-1].server_seq if rows else after
+    has_more = len(joined) > req.limit
+    joined = joined[: req.limit]
+    last = joined[-1][0].server_seq if joined else after
+    rows = _verified(s, device.site_id, joined)
     # The scope's persons are read once per page and fingerprinted once (they were read twice
     # and hashed twice: 20,000 rows each time on a large site).
     persons = _scope_persons(s, device.site_id, now)
@@ -149,13 +183,15 @@ def snapshot(
     persons = []
     as_of = 0
     for person_id in req.person_ids:
-        rows = list(
-            s.scalars(
-                select(SyncChange)
+        rows = _verified(
+            s,
+            device.site_id,
+            s.execute(
+                select(SyncChange, *_ACCESS)
                 .join(PersonSiteAccess, _scope(s, device.site_id, now))
                 .where(SyncChange.person_id == person_id)
                 .order_by(SyncChange.server_seq)
-            )
+            ),
         )
         if rows:
             as_of = max(as_of, rows[-1].server_seq)
