@@ -127,7 +127,7 @@ class Device(SyncBase):
     app_version: Mapped[str | None] = mapped_column(String(32))
     schema_version: Mapped[int | None] = mapped_column(Integer)
     mac: Mapped[str | None] = mapped_column(String(64))
-    """HMAC of the columns that decide what the device may do (:mod:`sync.server.integrity`)."""
+    """MAC of the columns that decide what the device may do (:mod:`sync.server.integrity`)."""
 
 
 class EnrolmentCode(SyncBase):
@@ -227,7 +227,7 @@ class PersonSiteAccess(SyncBase):
     granted_seq: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[str | None] = mapped_column(String(32))
     mac: Mapped[str | None] = mapped_column(String(64))
-    """HMAC of the row's deciding columns (:mod:`sync.server.integrity`); a row whose MAC does
+    """MAC of the row's deciding columns (:mod:`sync.server.integrity`); a row whose MAC does
     not verify grants nothing."""
 
 

@@ -4,8 +4,8 @@ read for an access decision (DESIGN.md §4: central holds nothing it cannot vouc
 Someone who can write to the central's PostgreSQL (a stolen backup restored elsewhere, a
 compromised database account, an operator with ``psql``) could otherwise give a site a person
 by editing one row: move an owner row to another site, push a visitor's expiry out by a year,
-move a laptop to another site. Each such row carries ``mac``, an HMAC-SHA256 under a key derived
-from the server's key (which never enters the database) over the columns that decide:
+move a laptop to another site. Each such row carries ``mac``, a keyed BLAKE2b MAC under a key
+derived from the server's key (which never enters the database) over the columns that decide:
 
 * ``person_site_access``: ``person_id, site_id, role, granted_seq, expires_at``;
 * ``devices``: ``id, site_id, public_key, revoked_at``.
@@ -26,7 +26,7 @@ from __future__ import annotations
 import hmac
 import logging
 from collections.abc import Callable
-from hashlib import sha256
+from hashlib import blake2b
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -77,8 +77,10 @@ def session_key(s: Session) -> bytes:
 
 
 def _mac(key: bytes, *parts: object) -> str:
+    # Keyed BLAKE2b is a MAC by design (RFC 7693) and about twice as fast as HMAC-SHA256 on
+    # short messages: a large site's pull checks tens of thousands of rows.
     message = "\x1f".join("\x00" if p is None else str(p) for p in parts).encode()
-    return hmac.digest(key, message, sha256).hex()
+    return blake2b(message, key=key, digest_size=32, person=b"contigo/row-mac").hexdigest()
 
 
 def access_row_mac(
