@@ -409,6 +409,10 @@ def _accept(b: Batch, t: PersonTransfer, op: Op) -> OpResult:
         assert old is not None
         old.role, old.expires_at, old.granted_seq = "previous_owner", grace, seq
     new = b.s.get(PersonSiteAccess, (t.person_id, to_site))
+    if new is not None and not integrity.access_row_ok(integrity.session_key(b.s), new):
+        b.s.delete(new)  # a tampered row is never updated (its MAC would be renewed): replaced
+        b.s.flush()
+        new = None
     if new is None:
         new = PersonSiteAccess(person_id=t.person_id, site_id=to_site, granted_seq=seq)
         b.s.add(new)
