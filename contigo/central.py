@@ -54,15 +54,16 @@ def unlock_server(app: Flask) -> bool:
 
 
 def seal_legacy_rows(app: Flask) -> None:
-    """Bring rows written before results were sealed and access rows MACed up to date, once
-    (idempotent; nothing to do on a central that started after the upgrade)."""
+    """Bring rows from before the upgrade up to date, once: access and device rows MACed,
+    op results sealed, and the first seq whose change payloads are bound to their routing
+    recorded (idempotent; nothing to do on a central that started after the upgrade)."""
     from contigo.sync_views import server_config
     from sync.server import apply, integrity
 
     cfg = server_config(app)
     with session_scope(app) as s:
+        integrity.backfill(s)  # first: it locks the seq counter against a worker starting too
         apply.seal_legacy_results(s, cfg)
-        integrity.backfill(s)
 
 
 def initialise_central(

@@ -391,7 +391,7 @@ def _change(
         "entity_id": op.entity_id,
         "kind": kind.value,
         "fields": canonical(versions) if fields else None,
-        "payload_enc": b.cfg.seal(f"sync_changes:{seq}:payload", payload),
+        "payload_enc": b.cfg.seal(integrity.change_aad(seq, op.person_id, None), payload),
         "origin_op_id": op.op_id,
         "origin_device_id": b.device.id,
         "hlc": op.hlc,

@@ -6,6 +6,7 @@ expiry), never stored in the changes. Pages are ordered by ``server_seq``; the c
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -18,6 +19,8 @@ from sync.protocol import SCHEMA_VERSION, ErrorCode, ProtocolError, PullRequest,
 from sync.schema import downcast_change
 from sync.server import ServerConfig, integrity, iso, scope
 from sync.server.upcast import refuse_below
+
+log = logging.getLogger(__name__)
 
 
 def _scope(s: Session, site_id: str, now: str) -> Any:
@@ -77,11 +80,18 @@ def _verified(s: Session, site_id: str, rows: Any) -> list[SyncChange]:
     return out
 
 
-def change_json(cfg: ServerConfig, row: SyncChange) -> dict[str, Any]:
-    """One change in wire form, its payload decrypted for transport (TLS protects it)."""
+def change_json(cfg: ServerConfig, row: SyncChange, bound_from: int = 0) -> dict[str, Any]:
+    """One change in wire form, its payload decrypted for transport (TLS protects it).
+
+    The payload opens only under the row's own seq, person and site (changes from before
+    ``bound_from`` under their seq alone); raises if it was moved or altered."""
     payload: dict[str, Any] = {"body": None, "fields": {}}
     if row.payload_enc is not None:
-        aad = f"sync_changes:{row.server_seq}:payload"
+        aad = (
+            integrity.change_aad(row.server_seq, row.person_id, row.site_id)
+            if row.server_seq >= bound_from
+            else integrity.legacy_change_aad(row.server_seq)
+        )
         payload = fastjson.loads(cfg.open(aad, row.payload_enc))
     out: dict[str, Any] = {
         "seq": row.server_seq,
@@ -111,12 +121,28 @@ def served_schema(cfg: ServerConfig, device: Device) -> int:
     return schema
 
 
-def _downcast(cfg: ServerConfig, rows: list[SyncChange], schema: int) -> list[dict[str, Any]]:
+def _downcast(
+    s: Session, cfg: ServerConfig, rows: list[SyncChange], schema: int
+) -> list[dict[str, Any]]:
     """Rows in wire form, without what a client at ``schema`` cannot represent (SYNC.md §2.12
-    item 4); a change with nothing left is left out, and the cursor still passes it."""
+    item 4); a change with nothing left is left out, and the cursor still passes it. A change
+    whose payload does not open under its own seq, person and site (moved in the database) is
+    left out too, and logged."""
+    bound_from = integrity.changes_bound_from(s)
     out = []
     for row in rows:
-        change = downcast_change(cfg.registry, change_json(cfg, row), schema)
+        try:
+            wire = change_json(cfg, row, bound_from)
+        except Exception:  # the application's open() raises its own error for a moved payload
+            log.warning(
+                "%s sync_changes seq=%s person=%s site=%s",
+                integrity.TAMPERED,
+                row.server_seq,
+                row.person_id,
+                row.site_id,
+            )
+            continue
+        change = downcast_change(cfg.registry, wire, schema)
         if change is not None:
             out.append(change)
     return out
@@ -165,7 +191,7 @@ def pull(
     if visiting:
         changed = (changed or {"add": [], "remove": []}) | {"visits": visiting}
     return ({"scope": changed} if changed else {}) | {
-        "changes": _downcast(cfg, rows, schema),
+        "changes": _downcast(s, cfg, rows, schema),
         "next_cursor": encode_cursor(cursor, cfg.cursor_key),
         "has_more": has_more,
         "server_hlc": cfg.clock.now().encode(),
@@ -195,6 +221,6 @@ def snapshot(
         )
         if rows:
             as_of = max(as_of, rows[-1].server_seq)
-            changes = _downcast(cfg, rows, served_schema(cfg, device))
+            changes = _downcast(s, cfg, rows, served_schema(cfg, device))
             persons.append({"id": person_id, "changes": changes})
     return {"as_of_seq": as_of, "persons": persons}

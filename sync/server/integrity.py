@@ -32,6 +32,7 @@ from weakref import WeakKeyDictionary
 
 from sqlalchemy import Connection, event, inspect, select, update
 from sqlalchemy.engine import Engine
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
 
 from sync.models import Device, PersonSiteAccess, SyncCounter
@@ -44,6 +45,10 @@ BACKFILLED = "row_macs"
 """The ``sync_counters`` row set once every row older than the MACs has been given one; from
 then on a row without a MAC is refused, never MACed."""
 
+CHANGES_BOUND_FROM = "changes_bound_from"
+"""The ``sync_counters`` row holding the first ``server_seq`` whose change payload is sealed
+with its routing columns in its associated data (:func:`change_aad`); older changes were
+sealed with their seq alone (:func:`legacy_change_aad`)."""
 NO_ACCESS_UNTIL = "0000"
 """The expiry a tampered access row is read with: before any time, so it grants nothing, yet
 the person still reads as known to the server (an op for it is refused, never deferred)."""
@@ -127,6 +132,24 @@ def access_row_ok(key: bytes, row: PersonSiteAccess) -> bool:
     )
 
 
+def change_aad(seq: int, person_id: str | None, site_id: str | None) -> str:
+    """The associated data of a change's payload: its seq and the columns that route it to
+    devices (the person whose access rows decide, or the one site), so a change moved to
+    another person or site in the database no longer opens."""
+    return f"sync_changes:{seq}:{person_id or ''}:{site_id or ''}:payload"
+
+
+def legacy_change_aad(seq: int) -> str:
+    """The associated data of a change sealed before :func:`change_aad` (seq only)."""
+    return f"sync_changes:{seq}:payload"
+
+
+def changes_bound_from(s: Session) -> int:
+    """The first seq sealed with :func:`change_aad` (0 on a central that never had others)."""
+    row = s.get(SyncCounter, CHANGES_BOUND_FROM)
+    return row.value if row is not None else 0
+
+
 def owner_site(s: Session, person_id: str) -> str | None:
     """The site of the person's owner row, if that row verifies."""
     key = session_key(s)
@@ -205,6 +228,11 @@ def backfill(s: Session) -> int:
 
     Writes with UPDATE statements (no mapper events: those refuse to touch a row whose stored
     MAC does not verify, which a row without one does not)."""
+    # Workers starting together: the first to lock the seq counter does the work, the others
+    # find it done (the lock also keeps seqs from moving while the bound is taken).
+    latest = s.scalar(select(SyncCounter).where(SyncCounter.name == "server_seq").with_for_update())
+    if s.get(SyncCounter, CHANGES_BOUND_FROM) is None:
+        _mark(s, CHANGES_BOUND_FROM, (latest.value if latest else 0) + 1)
     if s.get(SyncCounter, BACKFILLED) is not None:
         return 0
     key = session_key(s)
@@ -239,6 +267,15 @@ def backfill(s: Session) -> int:
             .execution_options(synchronize_session=False)
         )
         done += 1
-    s.add(SyncCounter(name=BACKFILLED, value=1))
-    s.flush()
+    _mark(s, BACKFILLED, 1)
     return done
+
+
+def _mark(s: Session, name: str, value: int) -> None:
+    """Add a marker counter, unless a worker that started at the same time just did."""
+    try:
+        with s.begin_nested():
+            s.add(SyncCounter(name=name, value=value))
+            s.flush()
+    except IntegrityError:
+        pass

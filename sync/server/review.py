@@ -201,7 +201,9 @@ def emit(w: Writer, item: ReviewItem, kind: ChangeKind, origin: Op) -> int:
             entity_id=item.id,
             kind=kind.value,
             fields=None,
-            payload_enc=w.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+            payload_enc=w.cfg.seal(
+                integrity.change_aad(seq, item.person_id, None), canonical(payload).encode()
+            ),
             origin_op_id=origin.op_id,
             origin_device_id=w.device.id,
             hlc=origin.hlc,

@@ -219,7 +219,9 @@ def _emit(b: Batch, t: PersonTransfer, op: Op) -> int:
             entity_id=t.id,
             kind=ChangeKind.TRANSFER.value,
             fields=None,
-            payload_enc=b.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+            payload_enc=b.cfg.seal(
+                integrity.change_aad(seq, t.person_id, None), canonical(payload).encode()
+            ),
             origin_op_id=op.op_id,
             origin_device_id=b.device.id,
             hlc=op.hlc,

@@ -140,6 +140,30 @@ def test_an_expired_visit_extended_in_the_database_is_not_honoured(
     assert sees(b, pid) == (200, True)
 
 
+def test_a_change_moved_to_another_person_in_the_database_does_not_open(
+    central: Central, pair: tuple[Laptop, Laptop, str]
+) -> None:
+    """The change rows' routing columns: a person's changes re-addressed to a person of
+    another site are left out of that site's pull (their payload names their own person)."""
+    _a, b, pid = pair
+    theirs = register_child(b.app)
+    assert b.sync().exit_code == 0
+    moved = sql(
+        central, "UPDATE sync_changes SET person_id = :q WHERE person_id = :p", q=theirs, p=pid
+    )
+    assert moved >= 1
+    net = transport(b)
+    try:
+        pulled = net.send("GET", "/sync/v1/pull?limit=1000")
+    finally:
+        net.session.close()
+    assert pulled.status == 200
+    changes = (pulled.body or {})["changes"]
+    assert any(c["entity_id"] == theirs for c in changes)  # its own person's still come
+    assert [c for c in changes if c["entity_id"] == pid] == []
+    assert logged(central, f"{integrity.TAMPERED} sync_changes")
+
+
 def test_a_laptop_moved_to_another_site_in_the_database_is_refused(
     central: Central, pair: tuple[Laptop, Laptop, str]
 ) -> None:
