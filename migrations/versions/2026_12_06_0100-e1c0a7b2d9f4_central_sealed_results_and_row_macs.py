@@ -1,4 +1,4 @@
-"""central: ledger results sealed (result_enc), MACs on access and device rows
+"""central: ledger results sealed (result_enc), MACs on access, device and transfer rows
 
 Revision ID: e1c0a7b2d9f4
 Revises: d70f2a3b4c5d
@@ -28,6 +28,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
     with op.batch_alter_table('devices', schema=None) as batch_op:
         batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('person_transfers', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
@@ -40,7 +42,9 @@ def downgrade() -> None:
         "ELSE ', \"server_seq\": ' || CAST(server_seq AS VARCHAR(20)) END || '}' "
         "WHERE result IS NULL"
     )
-    op.execute("DELETE FROM sync_counters WHERE name = 'row_macs'")
+    op.execute("DELETE FROM sync_counters WHERE name IN ('row_macs', 'changes_bound_from')")
+    with op.batch_alter_table('person_transfers', schema=None) as batch_op:
+        batch_op.drop_column('mac')
     with op.batch_alter_table('devices', schema=None) as batch_op:
         batch_op.drop_column('mac')
     with op.batch_alter_table('person_site_access', schema=None) as batch_op:

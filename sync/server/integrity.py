@@ -8,7 +8,8 @@ move a laptop to another site. Each such row carries ``mac``, a keyed BLAKE2b MA
 derived from the server's key (which never enters the database) over the columns that decide:
 
 * ``person_site_access``: ``person_id, site_id, role, granted_seq, expires_at``;
-* ``devices``: ``id, site_id, public_key, revoked_at``.
+* ``devices``: ``id, site_id, public_key, revoked_at``;
+* ``person_transfers``: ``id, person_id``, both site codes, ``initiator, state`` and its ops.
 
 Rows are MACed when the ORM inserts or updates them (mapper events) and when a push batch
 inserts them in bulk (:func:`access_row_mac`). A row whose MAC does not verify (or is missing)
@@ -36,6 +37,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
 
 from sync.models import Device, PersonSiteAccess, SyncCounter
+from sync.transfer_models import PersonTransfer
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,33 @@ def access_row_mac(
 ) -> str:
     """The MAC of one ``person_site_access`` row."""
     return _mac(key, "person_site_access", person_id, site_id, role, granted_seq, expires_at)
+
+
+def transfer_row_mac(key: bytes, t: PersonTransfer) -> str:
+    """The MAC of one ``person_transfers`` row on central: its person, sides, initiator,
+    state and the ops that asked and decided (who may accept, and what accepting moves)."""
+    return _mac(
+        key,
+        "person_transfers",
+        t.id,
+        t.person_id,
+        t.from_site_code,
+        t.to_site_code,
+        t.initiator,
+        t.state,
+        t.base_owner_op_id,
+        t.requested_op_id,
+        t.decided_op_id,
+    )
+
+
+def transfer_ok(s: Session, t: PersonTransfer) -> bool:
+    """Whether a transfer row is as the server wrote it; a row that is not is logged."""
+    expected = transfer_row_mac(session_key(s), t)
+    if t.mac is not None and hmac.compare_digest(expected, t.mac):
+        return True
+    log.warning("%s person_transfers transfer=%s person=%s", TAMPERED, t.id, t.person_id)
+    return False
 
 
 def device_row_mac(
@@ -203,6 +232,16 @@ def _mac_access(_mapper: Mapper[Any], conn: Connection, row: PersonSiteAccess) -
     _mac_new_access(_mapper, conn, row)
 
 
+@event.listens_for(PersonTransfer, "before_insert")
+@event.listens_for(PersonTransfer, "before_update")
+def _mac_transfer(_mapper: Mapper[Any], conn: Connection, row: PersonTransfer) -> None:
+    # Laptops hold transfer rows too (a mirror, no key): only central's are MACed. An update
+    # of a tampered row is refused by :func:`transfer_ok`, checked before any transfer op.
+    engine = conn.engine
+    if engine in _KEYS:
+        row.mac = transfer_row_mac(_key(conn), row)
+
+
 @event.listens_for(Device, "before_insert")
 def _mac_new_device(_mapper: Mapper[Any], conn: Connection, row: Device) -> None:
     row.mac = device_row_mac(_key(conn), row.id, row.site_id, row.public_key, row.revoked_at)
@@ -264,6 +303,14 @@ def backfill(s: Session) -> int:
             update(Device)
             .where(Device.id == device_id)
             .values(mac=device_row_mac(key, device_id, site_id, public_key, revoked_at))
+            .execution_options(synchronize_session=False)
+        )
+        done += 1
+    for t in s.scalars(select(PersonTransfer).where(PersonTransfer.mac.is_(None))):
+        s.execute(
+            update(PersonTransfer)
+            .where(PersonTransfer.id == t.id)
+            .values(mac=transfer_row_mac(key, t))
             .execution_options(synchronize_session=False)
         )
         done += 1

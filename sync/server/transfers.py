@@ -249,6 +249,8 @@ def apply(b: Batch, op: Op, eff: str) -> OpResult:
     if op.type is OpType.TRANSFER_REQUEST:
         return _request(b, op, eff)
     t = b.s.get(PersonTransfer, str(op.data.get("transfer_id") or op.entity_id))
+    if t is not None and not integrity.transfer_ok(b.s, t):
+        raise InvalidOp({"transfer_id": [integrity.TAMPERED]})
     if t is None or t.person_id != op.person_id:
         missing = MissingDependency(ENTITY_TYPE, op.entity_id)
         errors = {missing.entity_type: ["not known to the server"]}

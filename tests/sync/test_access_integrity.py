@@ -21,8 +21,11 @@ from sqlalchemy import select, text
 from contigo.auth.models import User
 from contigo.central import seal_legacy_rows
 from contigo.db import session_scope
+from contigo.persons.models import Person
 from contigo.sites.models import Site
 from contigo.sync_views import server_config
+from contigo.transfers import services as transfers
+from contigo.vault import get_vault
 from sync.models import PersonSiteAccess, SyncCounter, SyncOp
 from sync.server import integrity
 from sync.server.apply import stored_result
@@ -30,6 +33,7 @@ from sync.server.visitors import grant_visitor
 from tests.sync.live import (
     Central,
     Laptop,
+    _sup,
     central_server,
     enrolled_laptops,
     register_child,
@@ -66,11 +70,18 @@ def sql(central: Central, statement: str, **params: Any) -> int:
         return int(conn.execute(text(statement), params).rowcount)
 
 
-def central_site(central: Central, laptop: Laptop) -> str:
-    """The central's id of the laptop's site."""
+def site_code(laptop: Laptop) -> str:
+    """The code of the laptop's own site."""
     with session_scope(laptop.app) as s:
         home = s.scalar(select(User.home_site_id).where(User.username == "sup"))
         code = s.scalar(select(Site.code).where(Site.id == home))
+        assert code is not None
+        return code
+
+
+def central_site(central: Central, laptop: Laptop) -> str:
+    """The central's id of the laptop's site."""
+    code = site_code(laptop)
     with session_scope(central.app) as s:
         found = s.scalar(select(Site.id).where(Site.code == code))
         assert found is not None
@@ -162,6 +173,39 @@ def test_a_change_moved_to_another_person_in_the_database_does_not_open(
     assert any(c["entity_id"] == theirs for c in changes)  # its own person's still come
     assert [c for c in changes if c["entity_id"] == pid] == []
     assert logged(central, f"{integrity.TAMPERED} sync_changes")
+
+
+def test_a_cancelled_transfer_reopened_in_the_database_cannot_be_accepted(
+    central: Central, pair: tuple[Laptop, Laptop, str]
+) -> None:
+    """B saw A's request, A cancelled it; someone sets it back to ``requested`` in SQL and B,
+    which had not synced since, accepts: ownership must not move."""
+    a, b, pid = pair
+    with session_scope(a.app) as s:
+        to_site = s.scalar(select(Site.id).where(Site.code == site_code(b)))
+        assert to_site is not None
+    with a.app.test_request_context(), session_scope(a.app) as s:
+        tid = transfers.request(s, get_vault(a.app), _sup(s), pid, to_site, "moved").id
+    assert a.sync().exit_code == 0
+    assert b.sync().exit_code == 0  # B holds the open request
+    with a.app.test_request_context(), session_scope(a.app) as s:
+        transfers.cancel(s, get_vault(a.app), _sup(s), tid)
+    assert a.sync().exit_code == 0
+    reopened = sql(
+        central,
+        "UPDATE person_transfers SET state = 'requested', decided_op_id = NULL, "
+        "decided_at = NULL WHERE id = :t",
+        t=tid,
+    )
+    assert reopened == 1
+    with b.app.test_request_context(), session_scope(b.app) as s:
+        transfers.decide(s, get_vault(b.app), _sup(s), tid, "accept")
+    b.sync()
+    with session_scope(central.app) as s:
+        assert integrity.owner_site(s, pid) == central_site(central, a)
+        person = s.get(Person, pid)
+        assert person is not None and person.owning_site_id == central_site(central, a)
+    assert logged(central, f"{integrity.TAMPERED} person_transfers transfer={tid}")
 
 
 def test_a_laptop_moved_to_another_site_in_the_database_is_refused(
