@@ -140,6 +140,9 @@ class EnrolmentCode(SyncBase):
     expires_at: Mapped[str] = mapped_column(String(32))
     used_at: Mapped[str | None] = mapped_column(String(32))
     device_id: Mapped[str | None] = mapped_column(String(32))
+    mac: Mapped[str | None] = mapped_column(String(64))
+    """MAC of the hash, site and expiry (:mod:`sync.server.integrity`): a code row written
+    into the database by hand enrols nothing."""
 
 
 class SyncOp(SyncBase):

@@ -1,4 +1,4 @@
-"""central: ledger results sealed (result_enc), MACs on access, device and transfer rows
+"""central: ledger results sealed (result_enc), MACs on access, device, transfer and enrolment code rows
 
 Revision ID: e1c0a7b2d9f4
 Revises: d70f2a3b4c5d
@@ -30,6 +30,8 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
     with op.batch_alter_table('person_transfers', schema=None) as batch_op:
         batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
+    with op.batch_alter_table('enrolment_codes', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('mac', sa.String(length=64), nullable=True))
 
 
 def downgrade() -> None:
@@ -43,6 +45,8 @@ def downgrade() -> None:
         "WHERE result IS NULL"
     )
     op.execute("DELETE FROM sync_counters WHERE name IN ('row_macs', 'changes_bound_from')")
+    with op.batch_alter_table('enrolment_codes', schema=None) as batch_op:
+        batch_op.drop_column('mac')
     with op.batch_alter_table('person_transfers', schema=None) as batch_op:
         batch_op.drop_column('mac')
     with op.batch_alter_table('devices', schema=None) as batch_op:

@@ -9,7 +9,8 @@ derived from the server's key (which never enters the database) over the columns
 
 * ``person_site_access``: ``person_id, site_id, role, granted_seq, expires_at``;
 * ``devices``: ``id, site_id, public_key, revoked_at``;
-* ``person_transfers``: ``id, person_id``, both site codes, ``initiator, state`` and its ops.
+* ``person_transfers``: ``id, person_id``, both site codes, ``initiator, state`` and its ops;
+* ``enrolment_codes``: ``code_hash, site_id, expires_at`` (checked when a laptop enrols).
 
 Rows are MACed when the ORM inserts or updates them (mapper events) and when a push batch
 inserts them in bulk (:func:`access_row_mac`). A row whose MAC does not verify (or is missing)
@@ -36,7 +37,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapper, Session
 
-from sync.models import Device, PersonSiteAccess, SyncCounter
+from sync.models import Device, EnrolmentCode, PersonSiteAccess, SyncCounter
 from sync.transfer_models import PersonTransfer
 
 log = logging.getLogger(__name__)
@@ -103,6 +104,20 @@ def access_row_mac(
 ) -> str:
     """The MAC of one ``person_site_access`` row."""
     return _mac(key, "person_site_access", person_id, site_id, role, granted_seq, expires_at)
+
+
+def code_row_mac(key: bytes, code_hash: str, site_id: str, expires_at: str) -> str:
+    """The MAC of one ``enrolment_codes`` row: which site a code enrols into, until when."""
+    return _mac(key, "enrolment_codes", code_hash, site_id, expires_at)
+
+
+def code_ok(s: Session, row: EnrolmentCode) -> bool:
+    """Whether an enrolment code row is one the server issued (else logged)."""
+    expected = code_row_mac(session_key(s), row.code_hash, row.site_id, row.expires_at)
+    if row.mac is not None and hmac.compare_digest(expected, row.mac):
+        return True
+    log.warning("%s enrolment_codes site=%s", TAMPERED, row.site_id)
+    return False
 
 
 def transfer_row_mac(key: bytes, t: PersonTransfer) -> str:
@@ -245,6 +260,11 @@ def _mac_access(_mapper: Mapper[Any], conn: Connection, row: PersonSiteAccess) -
     _mac_new_access(_mapper, conn, row)
 
 
+@event.listens_for(EnrolmentCode, "before_insert")
+def _mac_code(_mapper: Mapper[Any], conn: Connection, row: EnrolmentCode) -> None:
+    row.mac = code_row_mac(_key(conn), row.code_hash, row.site_id, row.expires_at)
+
+
 @event.listens_for(PersonTransfer, "before_insert")
 @event.listens_for(PersonTransfer, "before_update")
 def _mac_transfer(_mapper: Mapper[Any], conn: Connection, row: PersonTransfer) -> None:
@@ -324,6 +344,14 @@ def backfill(s: Session) -> int:
             update(PersonTransfer)
             .where(PersonTransfer.id == t.id)
             .values(mac=transfer_row_mac(key, t))
+            .execution_options(synchronize_session=False)
+        )
+        done += 1
+    for code in s.scalars(select(EnrolmentCode).where(EnrolmentCode.mac.is_(None))):
+        s.execute(
+            update(EnrolmentCode)
+            .where(EnrolmentCode.code_hash == code.code_hash)
+            .values(mac=code_row_mac(key, code.code_hash, code.site_id, code.expires_at))
             .execution_options(synchronize_session=False)
         )
         done += 1

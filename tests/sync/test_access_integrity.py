@@ -9,6 +9,7 @@ grants nothing, its device is refused, and the central logs the row's ids with `
 
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -222,6 +223,44 @@ def test_a_laptop_moved_to_another_site_in_the_database_is_refused(
     status, seen = sees(b, pid)
     assert (status, seen) == (401, False)
     assert logged(central, f"{integrity.TAMPERED} devices device={b.device_id}")
+
+
+def test_an_enrolment_code_inserted_in_the_database_enrols_nothing(
+    central: Central, pair: tuple[Laptop, Laptop, str]
+) -> None:
+    """Someone who can write to the database makes up a code for A's site: it is refused,
+    while a code the server issued still enrols."""
+    import hashlib
+
+    import requests
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+    a, _b, _pid = pair
+    made_up = "ABCD-EFGH-JKMN"
+    digest = hashlib.sha256(made_up.replace("-", "").encode()).hexdigest()
+    inserted = sql(
+        central,
+        "INSERT INTO enrolment_codes (code_hash, site_id, expires_at) "
+        "VALUES (:h, :s, '2099-01-01T00:00:00.000000+00:00')",
+        h=digest,
+        s=central_site(central, a),
+    )
+    assert inserted == 1
+    key = Ed25519PrivateKey.generate().public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+
+    def enrol(code: str, device_id: str) -> int:
+        body = {
+            "code": code,
+            "device_id": device_id,
+            "public_key": base64.urlsafe_b64encode(key).decode(),
+            "label": "probe",
+        }
+        return requests.post(central.url + "/sync/v1/enrol", json=body, timeout=30).status_code
+
+    assert enrol(made_up, "f" * 32) == 403
+    assert logged(central, f"{integrity.TAMPERED} enrolment_codes")
+    assert enrol(central.code(site_code(a)), "e" * 32) == 200
 
 
 def test_a_revoked_laptop_unrevoked_in_the_database_stays_refused(
