@@ -80,6 +80,14 @@ def _key(bind: Engine | Connection) -> bytes:
     return found()
 
 
+def has_key(s: Session) -> bool:
+    """Whether ``s`` is bound to a central database with a MAC key (a laptop's is not: it
+    keeps its own visits' access rows, which decide nothing on central)."""
+    bind = s.get_bind()
+    engine = bind.engine if isinstance(bind, Connection) else bind
+    return engine in _KEYS
+
+
 def session_key(s: Session) -> bytes:
     """The MAC key of the database ``s`` is bound to."""
     bind = s.get_bind()
@@ -246,6 +254,8 @@ def _before(row: Any, name: str) -> Any:
 
 @event.listens_for(PersonSiteAccess, "before_insert")
 def _mac_new_access(_mapper: Mapper[Any], conn: Connection, row: PersonSiteAccess) -> None:
+    if conn.engine not in _KEYS:  # a laptop's own visit rows (no server key there)
+        return
     row.mac = access_row_mac(
         _key(conn), row.person_id, row.site_id, row.role, row.granted_seq, row.expires_at
     )
@@ -253,6 +263,8 @@ def _mac_new_access(_mapper: Mapper[Any], conn: Connection, row: PersonSiteAcces
 
 @event.listens_for(PersonSiteAccess, "before_update")
 def _mac_access(_mapper: Mapper[Any], conn: Connection, row: PersonSiteAccess) -> None:
+    if conn.engine not in _KEYS:
+        return
     key = _key(conn)
     old = [_before(row, n) for n in ("person_id", "site_id", "role", "granted_seq", "expires_at")]
     if not access_ok(key, old[0], old[1], old[2], old[3], old[4], _before(row, "mac")):
