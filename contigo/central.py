@@ -51,7 +51,21 @@ def unlock_server(app: Flask) -> bool:
         vault.load_index_key(s)
         vault.build_name_index(s)
         refresh_index(s, vault)  # once after an update changed how entries are made
+    seal_legacy_rows(app)
     return True
+
+
+def seal_legacy_rows(app: Flask) -> None:
+    """Bring rows from before the upgrade up to date, once: access and device rows MACed,
+    op results sealed, and the first seq whose change payloads are bound to their routing
+    recorded (idempotent; nothing to do on a central that started after the upgrade)."""
+    from contigo.sync_views import server_config
+    from sync.server import apply, integrity
+
+    cfg = server_config(app)
+    with session_scope(app) as s:
+        integrity.backfill(s)  # first: it locks the seq counter against a worker starting too
+        apply.seal_legacy_results(s, cfg)
 
 
 def initialise_central(
@@ -79,4 +93,5 @@ def initialise_central(
             language="es",
         )
         write_key(path, key)
+    seal_legacy_rows(app)
     return user

@@ -11,14 +11,18 @@ import binascii
 import gzip
 import hashlib
 import hmac
+import zlib
+from collections.abc import Callable
 from typing import Any
 
 from flask import Blueprint, Flask, Response, current_app, request
+from werkzeug.exceptions import RequestEntityTooLarge
 
+from contigo import crypto
 from contigo.db import session
 from contigo.sync_handlers import build_registry
 from contigo.transfers.sync import site_directory
-from contigo.vault import get_vault
+from contigo.vault import Vault, get_vault
 from sync import fastjson, gcpause
 from sync.protocol import (
     GZIP_LEVEL,
@@ -32,7 +36,7 @@ from sync.protocol import (
     parse_push,
     parse_snapshot,
 )
-from sync.server import ServerConfig, changelog, devices, wall_ms
+from sync.server import ServerConfig, changelog, devices, integrity, wall_ms
 from sync.server import apply as push_apply
 from sync.server.devices import DeviceRevoked, EnrolmentRefused
 
@@ -52,6 +56,7 @@ def server_config(app: Flask) -> ServerConfig:
         def open_(aad: str, blob: bytes) -> bytes:
             return vault.outbox_decrypt(f"central:{aad}", blob)
 
+        integrity.use_key(app.extensions["contigo.engine"], _row_key(vault))
         cfg = ServerConfig(
             registry=build_registry(vault),
             seal=seal,
@@ -63,6 +68,22 @@ def server_config(app: Flask) -> ServerConfig:
         )
         app.extensions["contigo.sync_server"] = cfg
     return cfg
+
+
+def _row_key(vault: Vault) -> Callable[[], bytes]:
+    """The key of the central's row MACs (:mod:`sync.server.integrity`): a subkey of the
+    server key, derived once per server key."""
+    held: dict[bytes, bytes] = {}
+
+    def key() -> bytes:
+        master = vault.master_for_sealing()
+        found = held.get(master)
+        if found is None:
+            held.clear()
+            found = held[master] = crypto.derive_subkey(master, "central-row-mac")
+        return found
+
+    return key
 
 
 def _json(body: Any, status: int = 200) -> Response:
@@ -83,14 +104,38 @@ def _error(exc: ProtocolError) -> Response:
     return _json(body, exc.http_status)
 
 
+def _gunzip(raw: bytes, limit: int) -> bytes:
+    """``raw`` gunzipped (one member or several), refused with ``S102``/413 as soon as more
+    than ``limit`` bytes come out.
+
+    Decompresses in bounded steps (``max_length``), never the whole body at once: a gzip bomb
+    (a megabyte of zeros-in-disguise that inflates to a gigabyte) costs at most ``limit``
+    bytes of memory before it is refused, on every endpoint, the unsigned ``enrol`` included.
+    """
+    out = bytearray()
+    rest = raw
+    try:
+        while rest:
+            inflater = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            chunk = inflater.decompress(rest, limit + 1 - len(out))
+            while True:
+                out += chunk
+                if len(out) > limit:
+                    raise ProtocolError("body too large", code=ErrorCode.BATCH_TOO_LARGE)
+                if not inflater.unconsumed_tail:
+                    break
+                chunk = inflater.decompress(inflater.unconsumed_tail, limit + 1 - len(out))
+            if not inflater.eof:
+                raise ProtocolError("bad gzip body")
+            rest = inflater.unused_data
+    except zlib.error:
+        raise ProtocolError("bad gzip body") from None
+    return bytes(out)
+
+
 def _body(raw: bytes) -> Any:
     if request.headers.get("Content-Encoding") == "gzip":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError):
-            raise ProtocolError("bad gzip body") from None
-        if len(raw) > MAX_BATCH_BYTES:
-            raise ProtocolError("batch too large", code=ErrorCode.BATCH_TOO_LARGE)
+        raw = _gunzip(raw, MAX_BATCH_BYTES)
     try:
         return fastjson.loads(raw or b"{}")
     except ValueError:
@@ -101,6 +146,10 @@ def _signed() -> tuple[Any, bytes]:
     raw = request.get_data(cache=True)
     path = request.full_path if request.query_string else request.path
     device = devices.authenticate(session(), request.headers, request.method, path, raw, wall_ms())
+    if not integrity.device_ok(session(), device):  # its site or key edited in the database
+        raise ProtocolError(
+            "device record failed its integrity check", code=ErrorCode.UNKNOWN_DEVICE
+        )
     return device, raw
 
 
@@ -108,6 +157,14 @@ def _signed() -> tuple[Any, bytes]:
 def _protocol_error(exc: ProtocolError) -> Response:
     session().rollback()
     return _error(exc)
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def _too_large(_exc: RequestEntityTooLarge) -> Response:
+    """A body over ``MAX_CONTENT_LENGTH`` (compressed size), in the sync error format: the
+    client halves its batch on 413."""
+    session().rollback()
+    return _error(ProtocolError("body too large", code=ErrorCode.BATCH_TOO_LARGE))
 
 
 @bp.post("/enrol")

@@ -126,6 +126,8 @@ class Device(SyncBase):
     clock_suspect: Mapped[bool] = mapped_column(Boolean, default=False)
     app_version: Mapped[str | None] = mapped_column(String(32))
     schema_version: Mapped[int | None] = mapped_column(Integer)
+    mac: Mapped[str | None] = mapped_column(String(64))
+    """MAC of the columns that decide what the device may do (:mod:`sync.server.integrity`)."""
 
 
 class EnrolmentCode(SyncBase):
@@ -138,11 +140,14 @@ class EnrolmentCode(SyncBase):
     expires_at: Mapped[str] = mapped_column(String(32))
     used_at: Mapped[str | None] = mapped_column(String(32))
     device_id: Mapped[str | None] = mapped_column(String(32))
+    mac: Mapped[str | None] = mapped_column(String(64))
+    """MAC of the hash, site and expiry (:mod:`sync.server.integrity`): a code row written
+    into the database by hand enrols nothing."""
 
 
 class SyncOp(SyncBase):
     """The idempotency ledger: every op a device pushed, its encrypted payload and the result
-    returned (replayed verbatim on a retry). Rows are never deleted."""
+    returned (encrypted too; replayed on a retry). Rows are never deleted."""
 
     __tablename__ = "sync_ops"
     __table_args__ = (
@@ -165,7 +170,12 @@ class SyncOp(SyncBase):
     payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
     received_at: Mapped[str] = mapped_column(String(32))
     status: Mapped[str] = mapped_column(String(12))
-    result: Mapped[str] = mapped_column(Text)
+    result: Mapped[str | None] = mapped_column(Text)
+    """The result as plain JSON, in rows written before ``result_enc`` (sealed on the first
+    start after the upgrade, then emptied); never written."""
+    result_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+    """The result returned to the device (field values included), sealed with the server's
+    key, bound to ``sync_ops:<op_id>:result``."""
     server_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
@@ -219,6 +229,9 @@ class PersonSiteAccess(SyncBase):
     role: Mapped[str] = mapped_column(String(16))
     granted_seq: Mapped[int] = mapped_column(BigInteger)
     expires_at: Mapped[str | None] = mapped_column(String(32))
+    mac: Mapped[str | None] = mapped_column(String(64))
+    """MAC of the row's deciding columns (:mod:`sync.server.integrity`); a row whose MAC does
+    not verify grants nothing."""
 
 
 class SyncNonce(SyncBase):

@@ -63,6 +63,9 @@ class PersonTransfer(SyncBase):
     decided_at: Mapped[str | None] = mapped_column(String(32))
     updated_seq: Mapped[int] = mapped_column(BigInteger, default=0)
     initiator: Mapped[str] = mapped_column(String(4), default="from", server_default="from")
+    mac: Mapped[str | None] = mapped_column(String(64))
+    """On central, the MAC of the columns that decide who may act on the transfer
+    (:mod:`sync.server.integrity`); empty on a laptop."""
 
 
 class DeviceScope(SyncBase):

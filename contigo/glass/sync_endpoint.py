@@ -9,17 +9,19 @@ the expiry; the laptop then fetches the person with ``POST /sync/v1/snapshot``. 
 from __future__ import annotations
 
 from flask import Blueprint, Response, current_app
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from contigo.db import session
 from contigo.glass import services
 from contigo.glass.schemas import VisitorRequestSchema
 from contigo.schemas import load
-from contigo.sync_views import _body, _json, _protocol_error, _signed
+from contigo.sync_views import _body, _json, _protocol_error, _signed, _too_large
 from contigo.vault import get_vault
 from sync.protocol import ProtocolError
 
 bp = Blueprint("glass_sync", __name__, url_prefix="/sync/v1")
 bp.register_error_handler(ProtocolError, _protocol_error)
+bp.register_error_handler(RequestEntityTooLarge, _too_large)
 
 
 @bp.post("/visitor")

@@ -31,7 +31,16 @@ from sync.merge import FieldState, Incoming, canonical, decide, effective_hlc
 from sync.merge import ReviewItem as ReviewDecision
 from sync.models import Device, FieldVersion, PersonSiteAccess, SyncChange, SyncCounter, SyncOp
 from sync.protocol import ChangeKind, FieldResult, Op, OpResult, OpStatus, OpType, PushBatch
-from sync.server import ServerConfig, batchcache, iso, lifecycle, review, transfers, upcast
+from sync.server import (
+    ServerConfig,
+    batchcache,
+    integrity,
+    iso,
+    lifecycle,
+    review,
+    transfers,
+    upcast,
+)
 from sync.server.identity import ledger_rows, rows_held
 
 log = logging.getLogger(__name__)
@@ -174,7 +183,7 @@ def _replay(b: _Batch, stored: SyncOp) -> dict[str, Any]:
     while its op's response was lost skips the stored, older state and keeps showing its own
     losing value. The current state is never older than anything the device has seen.
     """
-    result: dict[str, Any] = fastjson.loads(stored.result)
+    result = stored_result(b.cfg, stored)
     names = list(result.get("fields") or {})
     if names:
         current = _current_fields(b.s, b.cfg, stored.entity_type, stored.entity_id, names)
@@ -183,6 +192,42 @@ def _replay(b: _Batch, stored: SyncOp) -> dict[str, Any]:
             n: current[n].to_json() if n in current else stored_fields[n] for n in names
         }
     return result | {"replayed": True}
+
+
+def stored_result(cfg: ServerConfig, row: SyncOp) -> dict[str, Any]:
+    """The result stored in a ledger row: sealed (``result_enc``), or plain JSON in a row
+    written before results were sealed and not yet sealed by :func:`seal_legacy_results`."""
+    if row.result_enc is not None:
+        found: dict[str, Any] = fastjson.loads(cfg.open(_result_aad(row.op_id), row.result_enc))
+        return found
+    assert row.result is not None
+    legacy: dict[str, Any] = fastjson.loads(row.result)
+    return legacy
+
+
+def _result_aad(op_id: str) -> str:
+    return f"sync_ops:{op_id}:result"
+
+
+def seal_legacy_results(s: Session, cfg: ServerConfig, batch: int = 500) -> int:
+    """Seal the plain-JSON results of ledger rows written before results were sealed, and
+    empty their plain column; returns how many. Keeps: idempotent; each row's replay is
+    unchanged (the same JSON, sealed)."""
+    done = 0
+    while True:
+        rows = list(
+            s.scalars(
+                select(SyncOp).where(SyncOp.result.is_not(None)).order_by(SyncOp.op_id).limit(batch)
+            )
+        )
+        for row in rows:
+            assert row.result is not None
+            row.result_enc = cfg.seal(_result_aad(row.op_id), row.result.encode())
+            row.result = None
+        s.flush()
+        done += len(rows)
+        if len(rows) < batch:
+            return done
 
 
 def _current_fields(
@@ -276,7 +321,10 @@ def _ledger(b: _Batch, batch: PushBatch, op: Op, eff: str, result: OpResult) -> 
         "payload_enc": b.cfg.seal(aad, b.data_json(op)),
         "received_at": b.received_at,
         "status": result.status.value,
-        "result": fastjson.dumps(result.to_json(), sort_keys=True).decode(),
+        "result": None,
+        "result_enc": b.cfg.seal(
+            _result_aad(op.op_id), fastjson.dumps(result.to_json(), sort_keys=True)
+        ),
         "server_seq": result.server_seq,
     }
     _insert(b, SyncOp, row)
@@ -343,7 +391,7 @@ def _change(
         "entity_id": op.entity_id,
         "kind": kind.value,
         "fields": canonical(versions) if fields else None,
-        "payload_enc": b.cfg.seal(f"sync_changes:{seq}:payload", payload),
+        "payload_enc": b.cfg.seal(integrity.change_aad(seq, op.person_id, None), payload),
         "origin_op_id": op.op_id,
         "origin_device_id": b.device.id,
         "hlc": op.hlc,
@@ -402,6 +450,9 @@ def _create(b: _Batch, handler: EntityHandler, op: Op, ctx: ApplyContext) -> OpR
             "role": "owner",
             "granted_seq": seq,
             "expires_at": None,
+            "mac": integrity.access_row_mac(
+                integrity.session_key(b.s), op.entity_id, b.device.site_id, "owner", seq, None
+            ),
         }
         _insert(b, PersonSiteAccess, owner)
         cache = batchcache.current(b.s)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from sync.models import PersonSiteAccess
 from sync.protocol import Op, OpType
+from sync.server import integrity
 from sync.sqlin import among
 
 KEY = "sync.server.batchcache"
@@ -82,16 +83,23 @@ class BatchCache:
 
 
 def _read_access(s: Session, person_ids: Iterable[str]) -> dict[str, tuple[Access, ...]]:
+    """The access rows of ``person_ids``; one whose MAC does not verify reads as a row that
+    grants nothing (:data:`integrity.NO_ACCESS_UNTIL`)."""
     out: dict[str, list[Access]] = {}
     rows = s.execute(
         select(
             PersonSiteAccess.person_id,
             PersonSiteAccess.site_id,
             PersonSiteAccess.role,
+            PersonSiteAccess.granted_seq,
             PersonSiteAccess.expires_at,
+            PersonSiteAccess.mac,
         ).where(among(s, PersonSiteAccess.person_id, person_ids))
     )
-    for person_id, site_id, role, expires_at in rows:
+    key = integrity.session_key(s)
+    for person_id, site_id, role, granted, expires_at, mac in rows:
+        if not integrity.access_ok(key, person_id, site_id, role, granted, expires_at, mac):
+            role, expires_at = "tampered", integrity.NO_ACCESS_UNTIL
         out.setdefault(person_id, []).append((site_id, role, expires_at))
     return {k: tuple(v) for k, v in out.items()}
 

@@ -6,6 +6,7 @@ expiry), never stored in the changes. Pages are ordered by ``server_seq``; the c
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from sqlalchemy import and_, or_, select
@@ -16,8 +17,10 @@ from sync.cursor import BadCursor, Cursor, decode_cursor, encode_cursor, scope_f
 from sync.models import Device, PersonSiteAccess, SyncChange
 from sync.protocol import SCHEMA_VERSION, ErrorCode, ProtocolError, PullRequest, SnapshotRequest
 from sync.schema import downcast_change
-from sync.server import ServerConfig, iso, scope
+from sync.server import ServerConfig, integrity, iso, scope
 from sync.server.upcast import refuse_below
+
+log = logging.getLogger(__name__)
 
 
 def _scope(s: Session, site_id: str, now: str) -> Any:
@@ -33,22 +36,62 @@ def _in_scope(site_id: str) -> Any:
     return or_(PersonSiteAccess.person_id.is_not(None), SyncChange.site_id == site_id)
 
 
+_ACCESS = (
+    PersonSiteAccess.role,
+    PersonSiteAccess.granted_seq,
+    PersonSiteAccess.expires_at,
+    PersonSiteAccess.mac,
+)
+"""The access row's columns its MAC covers beyond the person and site, and the MAC."""
+
+
 def _scope_persons(s: Session, site_id: str, now: str) -> set[str]:
-    return set(
-        s.scalars(
-            select(PersonSiteAccess.person_id).where(
-                PersonSiteAccess.site_id == site_id,
-                or_(PersonSiteAccess.expires_at.is_(None), PersonSiteAccess.expires_at > now),
-            )
+    """The persons the site has live access to, through access rows whose MAC verifies."""
+    key = integrity.session_key(s)
+    rows = s.execute(
+        select(PersonSiteAccess.person_id, *_ACCESS).where(
+            PersonSiteAccess.site_id == site_id,
+            or_(PersonSiteAccess.expires_at.is_(None), PersonSiteAccess.expires_at > now),
         )
     )
+    return {
+        person_id
+        for person_id, role, granted, expires, mac in rows
+        if integrity.access_ok(key, person_id, site_id, role, granted, expires, mac)
+    }
 
 
-def change_json(cfg: ServerConfig, row: SyncChange) -> dict[str, Any]:
-    """One change in wire form, its payload decrypted for transport (TLS protects it)."""
+def _verified(s: Session, site_id: str, rows: Any) -> list[SyncChange]:
+    """The changes of a page whose person's access row (joined in) verifies; a site-scoped
+    change (no access row) is kept. A change let through by a tampered row is left out."""
+    key = integrity.session_key(s)
+    checked: dict[str, bool] = {}
+    out = []
+    for change, role, granted, expires, mac in rows:
+        if role is not None:
+            ok = checked.get(change.person_id)
+            if ok is None:
+                ok = checked[change.person_id] = integrity.access_ok(
+                    key, change.person_id, site_id, role, granted, expires, mac
+                )
+            if not ok:
+                continue
+        out.append(change)
+    return out
+
+
+def change_json(cfg: ServerConfig, row: SyncChange, bound_from: int = 0) -> dict[str, Any]:
+    """One change in wire form, its payload decrypted for transport (TLS protects it).
+
+    The payload opens only under the row's own seq, person and site (changes from before
+    ``bound_from`` under their seq alone); raises if it was moved or altered."""
     payload: dict[str, Any] = {"body": None, "fields": {}}
     if row.payload_enc is not None:
-        aad = f"sync_changes:{row.server_seq}:payload"
+        aad = (
+            integrity.change_aad(row.server_seq, row.person_id, row.site_id)
+            if row.server_seq >= bound_from
+            else integrity.legacy_change_aad(row.server_seq)
+        )
         payload = fastjson.loads(cfg.open(aad, row.payload_enc))
     out: dict[str, Any] = {
         "seq": row.server_seq,
@@ -78,12 +121,28 @@ def served_schema(cfg: ServerConfig, device: Device) -> int:
     return schema
 
 
-def _downcast(cfg: ServerConfig, rows: list[SyncChange], schema: int) -> list[dict[str, Any]]:
+def _downcast(
+    s: Session, cfg: ServerConfig, rows: list[SyncChange], schema: int
+) -> list[dict[str, Any]]:
     """Rows in wire form, without what a client at ``schema`` cannot represent (SYNC.md §2.12
-    item 4); a change with nothing left is left out, and the cursor still passes it."""
+    item 4); a change with nothing left is left out, and the cursor still passes it. A change
+    whose payload does not open under its own seq, person and site (moved in the database) is
+    left out too, and logged."""
+    bound_from = integrity.changes_bound_from(s)
     out = []
     for row in rows:
-        change = downcast_change(cfg.registry, change_json(cfg, row), schema)
+        try:
+            wire = change_json(cfg, row, bound_from)
+        except Exception:  # the application's open() raises its own error for a moved payload
+            log.warning(
+                "%s sync_changes seq=%s person=%s site=%s",
+                integrity.TAMPERED,
+                row.server_seq,
+                row.person_id,
+                row.site_id,
+            )
+            continue
+        change = downcast_change(cfg.registry, wire, schema)
         if change is not None:
             out.append(change)
     return out
@@ -104,18 +163,19 @@ def pull(
         after = presented.seq if presented else 0
     except BadCursor as exc:
         raise ProtocolError(str(exc), where="cursor", code=ErrorCode.BAD_CURSOR) from None
-    rows = list(
-        s.scalars(
-            select(SyncChange)
+    joined = list(
+        s.execute(
+            select(SyncChange, *_ACCESS)
             .outerjoin(PersonSiteAccess, _scope(s, device.site_id, now))
             .where(SyncChange.server_seq > after, _in_scope(device.site_id))
             .order_by(SyncChange.server_seq)
             .limit(req.limit + 1)
         )
     )
-    has_more = len(rows) > req.limit
-    rows = rows[: req.limit]
-    last = rows[-1].server_seq if rows else after
+    has_more = len(joined) > req.limit
+    joined = joined[: req.limit]
+    last = joined[-1][0].server_seq if joined else after
+    rows = _verified(s, device.site_id, joined)
     # The scope's persons are read once per page and fingerprinted once (they were read twice
     # and hashed twice: 20,000 rows each time on a large site).
     persons = _scope_persons(s, device.site_id, now)
@@ -131,7 +191,7 @@ def pull(
     if visiting:
         changed = (changed or {"add": [], "remove": []}) | {"visits": visiting}
     return ({"scope": changed} if changed else {}) | {
-        "changes": _downcast(cfg, rows, schema),
+        "changes": _downcast(s, cfg, rows, schema),
         "next_cursor": encode_cursor(cursor, cfg.cursor_key),
         "has_more": has_more,
         "server_hlc": cfg.clock.now().encode(),
@@ -149,16 +209,18 @@ def snapshot(
     persons = []
     as_of = 0
     for person_id in req.person_ids:
-        rows = list(
-            s.scalars(
-                select(SyncChange)
+        rows = _verified(
+            s,
+            device.site_id,
+            s.execute(
+                select(SyncChange, *_ACCESS)
                 .join(PersonSiteAccess, _scope(s, device.site_id, now))
                 .where(SyncChange.person_id == person_id)
                 .order_by(SyncChange.server_seq)
-            )
+            ),
         )
         if rows:
             as_of = max(as_of, rows[-1].server_seq)
-            changes = _downcast(cfg, rows, served_schema(cfg, device))
+            changes = _downcast(s, cfg, rows, served_schema(cfg, device))
             persons.append({"id": person_id, "changes": changes})
     return {"as_of_seq": as_of, "persons": persons}

@@ -30,7 +30,7 @@ from sync.protocol import (
     ProtocolError,
     verify_request,
 )
-from sync.server import ServerConfig, iso
+from sync.server import ServerConfig, integrity, iso
 from sync.server.upcast import alerts, negotiate
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -77,6 +77,8 @@ def enrol(
     Raises :class:`EnrolmentRefused` otherwise, changing nothing.
     """
     row = s.get(EnrolmentCode, _hash(code), with_for_update=True)
+    if row is not None and not integrity.code_ok(s, row):
+        raise EnrolmentRefused("code not issued by this server")
     if row is None or row.used_at is not None or row.expires_at <= iso(now_ms):
         raise EnrolmentRefused("code unknown, used or expired")
     if s.get(Device, device_id) is not None:

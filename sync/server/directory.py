@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from sync.merge import canonical
 from sync.models import SyncChange
 from sync.protocol import ChangeKind
-from sync.server import ServerConfig, iso
+from sync.server import ServerConfig, integrity, iso
 from sync.server.apply import lock_counter
 
 ORIGIN = "central"
@@ -51,7 +51,9 @@ def emit_site_change(
             entity_id=entity_id,
             kind=ChangeKind.DIRECTORY.value,
             fields=None,
-            payload_enc=cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+            payload_enc=cfg.seal(
+                integrity.change_aad(seq, None, site_id), canonical(payload).encode()
+            ),
             origin_op_id=None,
             origin_device_id=ORIGIN,
             hlc=cfg.clock.now().encode(),

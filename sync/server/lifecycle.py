@@ -40,7 +40,7 @@ from sync.protocol import (
     OpType,
     ReviewSeverity,
 )
-from sync.server import review
+from sync.server import integrity, review
 from sync.server.review import Finding, Resolution, Writer
 
 __all__ = ["OPS", "apply", "follow_up", "read_state"]
@@ -115,7 +115,9 @@ def _emit(
             entity_id=entity[1],
             kind=kind.value,
             fields=canonical(versions) if fields else None,
-            payload_enc=w.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+            payload_enc=w.cfg.seal(
+                integrity.change_aad(seq, person_id, None), canonical(payload).encode()
+            ),
             origin_op_id=op.op_id,
             origin_device_id=w.device.id,
             hlc=op.hlc,

@@ -32,9 +32,9 @@ from sqlalchemy.orm import Session
 from sync.handlers import HandlerRegistry, InvalidOp
 from sync.merge import Candidate, canonical
 from sync.merge import ReviewItem as ReviewDecision
-from sync.models import Device, PersonSiteAccess, ReviewItem, SyncChange, SyncOp
+from sync.models import Device, ReviewItem, SyncChange, SyncOp
 from sync.protocol import ChangeKind, ConflictKind, Op, ReviewSeverity
-from sync.server import ServerConfig
+from sync.server import ServerConfig, integrity
 
 ENTITY_TYPE = "sync_conflict"
 """The ``entity_type`` of review items in the pull log."""
@@ -150,12 +150,7 @@ def candidate(
 def owning_site(w: Writer, person_id: str) -> str:
     """The site an item about ``person_id`` is assigned to: the person's owner, else the
     writing device's site."""
-    owner = w.s.scalar(
-        select(PersonSiteAccess.site_id).where(
-            PersonSiteAccess.person_id == person_id, PersonSiteAccess.role == "owner"
-        )
-    )
-    return owner or w.device.site_id
+    return integrity.owner_site(w.s, person_id) or w.device.site_id
 
 
 def read_candidates(cfg: ServerConfig, item: ReviewItem) -> list[dict[str, Any]]:
@@ -206,7 +201,9 @@ def emit(w: Writer, item: ReviewItem, kind: ChangeKind, origin: Op) -> int:
             entity_id=item.id,
             kind=kind.value,
             fields=None,
-            payload_enc=w.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+            payload_enc=w.cfg.seal(
+                integrity.change_aad(seq, item.person_id, None), canonical(payload).encode()
+            ),
             origin_op_id=origin.op_id,
             origin_device_id=w.device.id,
             hlc=origin.hlc,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 
 from sync.cursor import scope_fingerprint
 from sync.models import PersonSiteAccess
+from sync.server import integrity
 from sync.sqlin import among
 from sync.transfer_models import DeviceScope
 
@@ -97,14 +98,24 @@ def visits(
     if added:
         since = or_(since, among(s, PersonSiteAccess.person_id, added))
     rows = s.execute(
-        select(PersonSiteAccess.person_id, PersonSiteAccess.expires_at).where(
+        select(
+            PersonSiteAccess.person_id,
+            PersonSiteAccess.granted_seq,
+            PersonSiteAccess.expires_at,
+            PersonSiteAccess.mac,
+        ).where(
             PersonSiteAccess.site_id == site_id,
             PersonSiteAccess.role == "visitor",
             PersonSiteAccess.expires_at > now,
             since,
         )
     )
-    return {person_id: str(expires) for person_id, expires in rows}
+    key = integrity.session_key(s)
+    return {
+        person_id: str(expires)
+        for person_id, granted, expires, mac in rows
+        if integrity.access_ok(key, person_id, site_id, "visitor", granted, expires, mac)
+    }
 
 
 def note_held(s: Session, device_id: str, person_ids: Iterable[str]) -> None:

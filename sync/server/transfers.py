@@ -38,7 +38,7 @@ from sync.hlc import HLC
 from sync.merge import canonical
 from sync.models import PersonSiteAccess, SyncChange
 from sync.protocol import ChangeKind, ConflictKind, Op, OpResult, OpStatus, OpType, ReviewSeverity
-from sync.server import batchcache, iso, review
+from sync.server import batchcache, integrity, iso, review
 from sync.transfer_models import OPEN_STATE, PersonTransfer, other_side, side_code
 
 ENTITY_TYPE = "person_transfer"
@@ -81,15 +81,16 @@ class Batch(review.Writer, Protocol):
 
 
 def _live_access(b: Batch, person_id: str) -> list[PersonSiteAccess]:
+    """The person's live access rows whose MAC verifies (a tampered row gives nothing)."""
     now = b.received_at
-    return list(
-        b.s.scalars(
-            select(PersonSiteAccess).where(
-                PersonSiteAccess.person_id == person_id,
-                or_(PersonSiteAccess.expires_at.is_(None), PersonSiteAccess.expires_at > now),
-            )
+    key = integrity.session_key(b.s)
+    rows = b.s.scalars(
+        select(PersonSiteAccess).where(
+            PersonSiteAccess.person_id == person_id,
+            or_(PersonSiteAccess.expires_at.is_(None), PersonSiteAccess.expires_at > now),
         )
     )
+    return [row for row in rows if integrity.access_row_ok(key, row)]
 
 
 def authorize(b: Batch, op: Op) -> None:
@@ -111,7 +112,14 @@ def authorize(b: Batch, op: Op) -> None:
         access = b.s.scalars(
             select(PersonSiteAccess).where(PersonSiteAccess.person_id == op.person_id)
         )
-        rows = [(a.site_id, a.expires_at) for a in access]
+        key = integrity.session_key(b.s)
+        rows = [
+            (
+                a.site_id,
+                a.expires_at if integrity.access_row_ok(key, a) else integrity.NO_ACCESS_UNTIL,
+            )
+            for a in access
+        ]
     if not rows:
         return
     mine = [expires for site, expires in rows if site == b.device.site_id]
@@ -137,12 +145,9 @@ def post_transfer_writes(s: Session, facts: review.OpFacts) -> list[review.Findi
         roles = [a[1] for a in cache.access_of(op.person_id) if a[0] == facts.site_id]
         role = roles[0] if roles else None
     else:
-        role = s.scalar(
-            select(PersonSiteAccess.role).where(
-                PersonSiteAccess.person_id == op.person_id,
-                PersonSiteAccess.site_id == facts.site_id,
-            )
-        )
+        row = s.get(PersonSiteAccess, (op.person_id, facts.site_id))
+        ok = row is not None and integrity.access_row_ok(integrity.session_key(s), row)
+        role = row.role if row is not None and ok else None
     if role != "previous_owner":
         return []
     return [
@@ -181,11 +186,7 @@ def transfer_json(b: Batch, t: PersonTransfer) -> dict[str, Any]:
     """A transfer in wire form, with the current owner's site code (the reason in clear: the
     change payload is encrypted at rest, the wire by TLS)."""
     reason = b.cfg.open(f"person_transfers:{t.id}:reason", t.reason_enc).decode()
-    owner = b.s.scalar(
-        select(PersonSiteAccess.site_id).where(
-            PersonSiteAccess.person_id == t.person_id, PersonSiteAccess.role == "owner"
-        )
-    )
+    owner = integrity.owner_site(b.s, t.person_id)
     code = hooks(b.cfg.registry).site_code_of
     return {
         "id": t.id,
@@ -218,7 +219,9 @@ def _emit(b: Batch, t: PersonTransfer, op: Op) -> int:
             entity_id=t.id,
             kind=ChangeKind.TRANSFER.value,
             fields=None,
-            payload_enc=b.cfg.seal(f"sync_changes:{seq}:payload", canonical(payload).encode()),
+            payload_enc=b.cfg.seal(
+                integrity.change_aad(seq, t.person_id, None), canonical(payload).encode()
+            ),
             origin_op_id=op.op_id,
             origin_device_id=b.device.id,
             hlc=op.hlc,
@@ -246,6 +249,8 @@ def apply(b: Batch, op: Op, eff: str) -> OpResult:
     if op.type is OpType.TRANSFER_REQUEST:
         return _request(b, op, eff)
     t = b.s.get(PersonTransfer, str(op.data.get("transfer_id") or op.entity_id))
+    if t is not None and not integrity.transfer_ok(b.s, t):
+        raise InvalidOp({"transfer_id": [integrity.TAMPERED]})
     if t is None or t.person_id != op.person_id:
         missing = MissingDependency(ENTITY_TYPE, op.entity_id)
         errors = {missing.entity_type: ["not known to the server"]}
@@ -398,11 +403,7 @@ def _accept(b: Batch, t: PersonTransfer, op: Op) -> OpResult:
     assert h.site_id_for_code is not None and h.set_owner is not None
     to_site, from_site = (
         h.site_id_for_code(b.s, t.to_site_code),
-        b.s.scalar(
-            select(PersonSiteAccess.site_id).where(
-                PersonSiteAccess.person_id == t.person_id, PersonSiteAccess.role == "owner"
-            )
-        ),
+        integrity.owner_site(b.s, t.person_id),
     )
     assert to_site is not None
     seq = b.seq + 1
@@ -412,6 +413,10 @@ def _accept(b: Batch, t: PersonTransfer, op: Op) -> OpResult:
         assert old is not None
         old.role, old.expires_at, old.granted_seq = "previous_owner", grace, seq
     new = b.s.get(PersonSiteAccess, (t.person_id, to_site))
+    if new is not None and not integrity.access_row_ok(integrity.session_key(b.s), new):
+        b.s.delete(new)  # a tampered row is never updated (its MAC would be renewed): replaced
+        b.s.flush()
+        new = None
     if new is None:
         new = PersonSiteAccess(person_id=t.person_id, site_id=to_site, granted_seq=seq)
         b.s.add(new)

@@ -8,6 +8,7 @@ from __future__ import annotations
 from sqlalchemy.orm import Session
 
 from sync.models import PersonSiteAccess
+from sync.server import integrity
 from sync.server.apply import lock_counter
 
 
@@ -21,6 +22,16 @@ def grant_visitor(s: Session, person_id: str, site_id: str, expires_at: str) -> 
     change feed.
     """
     row = s.get(PersonSiteAccess, (person_id, site_id))
+    tampered = (
+        row is not None
+        and integrity.has_key(s)
+        and not integrity.access_row_ok(integrity.session_key(s), row)
+    )
+    if tampered:
+        assert row is not None
+        s.delete(row)  # a tampered row grants nothing: the visit is granted afresh
+        s.flush()
+        row = None
     if row is not None and row.role != "visitor":
         return row
     if row is not None and row.expires_at is not None and row.expires_at >= expires_at:

@@ -81,6 +81,8 @@ class Central:
     instance: Path
     db_url: str
     app: Flask
+    pid: int = 0
+    """The gunicorn master's process id (its workers are its children)."""
 
     def cli(self, *args: str) -> Result:
         env = {"CONTIGO_DATABASE_URL": self.db_url, **FAST}
@@ -149,7 +151,7 @@ def central_server(folder: Path) -> Iterator[Central]:
                     "IDLE_WATCH": False,
                 }
             )
-            yield Central(url=url, instance=inst, db_url=db_url, app=app)
+            yield Central(url=url, instance=inst, db_url=db_url, app=app, pid=proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=15)

@@ -34,6 +34,7 @@ from contigo.sync_views import server_config
 from sync.client.transport import FaultyTransport
 from sync.models import ReviewItem, SyncChange, SyncOp
 from sync.policies import Policy
+from sync.server.integrity import change_aad
 from tests.pgserver import new_database, postgres_cluster
 from tests.sync.conftest import enrol_in_process, make_field_laptop
 from tests.sync.world import DAY_MS, Device, close_app, make_central, visible_state
@@ -225,7 +226,7 @@ def _review_fields_change_only_by_fast_forward_or_review(central: Flask) -> None
         for ch in changes:
             if ch.entity_type not in ("person", "care_episode"):
                 continue
-            raw = cfg.open(f"sync_changes:{ch.server_seq}:payload", ch.payload_enc)
+            raw = cfg.open(change_aad(ch.server_seq, ch.person_id, ch.site_id), ch.payload_enc)
             for name, state in (json.loads(raw)["fields"] or {}).items():
                 if policies.policy_for(ch.entity_type, name) is not Policy.REVIEW:
                     continue

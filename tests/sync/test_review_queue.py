@@ -27,6 +27,7 @@ from sync.hlc import HLC
 from sync.models import FieldVersion, ReviewItem, SyncOp
 from sync.protocol import SCHEMA_VERSION
 from sync.server import iso
+from sync.server.apply import stored_result
 from tests.sync.conftest import PASSWORD, SyncedPair
 from tests.sync.test_server_apply import _sup, record_visit, register_child
 
@@ -119,7 +120,7 @@ def test_a_replay_carries_current_state_so_a_lost_response_converges(
     run_sync(b, faulty)
 
     ops = patch_ops(central)
-    stored = json.loads(ops[_device(b)].result)
+    stored = stored_result(server_config(central), ops[_device(b)])
     replay = recording.pushes[-1]["results"][0]
     assert replay["replayed"] is True
     assert replay["status"] == stored["status"] == "applied"
@@ -149,7 +150,7 @@ def test_s3_clinical_conflict_reaches_every_device_and_a_resolution_closes_it(
     ops = patch_ops(central)
     op_a, op_b = ops[_device(a)], ops[_device(b)]
     assert (op_a.status, op_b.status) == ("applied", "conflict")
-    assert json.loads(op_b.result)["conflict_id"]
+    assert stored_result(server_config(central), op_b)["conflict_id"]
 
     (item,) = items(central, field="birth_date")
     assert (item.kind, item.severity, item.status) == ("concurrent_edit", "clinical", "open")

@@ -23,6 +23,7 @@ from sync.merge import MAX_FORWARD_MS
 from sync.models import Device as DeviceRow
 from sync.models import SyncChange, SyncCounter, SyncOp
 from sync.outbox import HLC_KEY, PHYSICAL_CLOCK, get_state
+from sync.server.apply import stored_result
 from tests.sync.world import (
     DAY_MS,
     Device,
@@ -167,7 +168,10 @@ def test_s8_clock_skew_of_days_orders_by_receipt_and_still_reviews(
     # HLC the device behind had observed, so it wins that concurrent pair.
     behind_patch = next(r for r in rows.values() if r.op_type == "person.patch" and r is not stored)
     assert HLC.decode(behind_patch.hlc) < eff and behind_patch.status == "conflict"
-    assert json.loads(behind_patch.result)["fields"]["phone"]["last_op_id"] == ahead_op.op_id
+    assert (
+        stored_result(server_config(central), behind_patch)["fields"]["phone"]["last_op_id"]
+        == ahead_op.op_id
+    )
     # hello reported each offset; the device behind now stamps after what it observed.
     with session_scope(behind.app) as s:
         assert abs(int(get_state(s, CLOCK_OFFSET_KEY) or 0) + 3 * DAY_MS) < 60_000

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from contigo import create_app
 from contigo.auth import services as auth
@@ -131,11 +131,13 @@ def items(app: Flask, kind: str) -> list[ReviewItem]:
 def expire_grace(central: Flask, pid: str) -> None:
     """Inject time: the previous owner's grace period ends now."""
     with session_scope(central) as s:
-        s.execute(
-            update(PersonSiteAccess)
-            .where(PersonSiteAccess.person_id == pid, PersonSiteAccess.role == "previous_owner")
-            .values(expires_at="2000-01-01T00:00:00+00:00")
-        )
+        # through the ORM, as the server changes a row (its MAC follows)
+        for row in s.scalars(
+            select(PersonSiteAccess).where(
+                PersonSiteAccess.person_id == pid, PersonSiteAccess.role == "previous_owner"
+            )
+        ):
+            row.expires_at = "2000-01-01T00:00:00+00:00"
 
 
 def test_s15_the_receiving_site_sees_the_request_and_gets_the_full_history(

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from contigo.db import session_scope
 from contigo.encounters.models import Encounter
@@ -194,11 +194,13 @@ def test_s13_late_writes_of_the_old_site_are_kept_and_its_scope_goes_after_grace
     record_visit(a.app, pid, 0)
     # Inject time: the grace ends while A still has that visit unsent.
     with session_scope(central.app) as s:
-        s.execute(
-            update(PersonSiteAccess)
-            .where(PersonSiteAccess.person_id == pid, PersonSiteAccess.role == "previous_owner")
-            .values(expires_at="2000-01-01T00:00:00+00:00")
-        )
+        # through the ORM, as the server changes a row (its MAC follows)
+        for row in s.scalars(
+            select(PersonSiteAccess).where(
+                PersonSiteAccess.person_id == pid, PersonSiteAccess.role == "previous_owner"
+            )
+        ):
+            row.expires_at = "2000-01-01T00:00:00+00:00"
     assert "1 rejected" in synced(a)
     with session_scope(a.app) as s:
         kept = list(s.scalars(select(OutboxOp).where(OutboxOp.person_id == pid)))

@@ -25,6 +25,7 @@ from sync.client.engine import SyncReport
 from sync.client.transport import FaultyTransport, Response, Transport, TransportError
 from sync.models import Device, SyncChange, SyncOp
 from sync.outbox import record_op
+from sync.server.apply import stored_result
 from tests.sync.live import (
     Central,
     Laptop,
@@ -226,7 +227,7 @@ def test_op_failing_validation_is_rejected_on_central_and_kept_on_the_laptop(
     with session_scope(central.app) as s:
         row = s.get(SyncOp, op_id)
         assert row is not None and row.status == "rejected"
-        assert "sex" in json.loads(row.result)["errors"]
+        assert "sex" in stored_result(server_config(central.app), row)["errors"]
         payload = server_config(central.app).open(f"sync_ops:{op_id}:payload", row.payload_enc)
         assert json.loads(payload) == {"sex": "X"}
     [kept] = a.outbox()

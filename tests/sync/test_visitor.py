@@ -260,8 +260,6 @@ def test_a_snapshot_applied_twice_changes_nothing_the_second_time(
 def test_when_the_visit_expires_the_laptop_purges_the_person_once_its_outbox_is_pushed(
     tmp_path: Path, central: Flask, owner_site: dict[str, Any]
 ) -> None:
-    from sqlalchemy import update
-
     from contigo.sync_client import engine_for
     from sync.client.engine import SyncReport
     from sync.models import OutboxOp
@@ -276,11 +274,13 @@ def test_when_the_visit_expires_the_laptop_purges_the_person_once_its_outbox_is_
         encounters.record(s, get_vault(b), actor, person_id, actor.home_site_id, visit)
     time.sleep(0.01)
     with session_scope(central) as s:  # the visitor access runs out on central, just now
-        s.execute(
-            update(PersonSiteAccess)
-            .where(PersonSiteAccess.person_id == person_id, PersonSiteAccess.role == "visitor")
-            .values(expires_at=iso(time.time_ns() // 1_000_000))
-        )
+        # through the ORM, as the server changes a row (its MAC follows)
+        for row in s.scalars(
+            select(PersonSiteAccess).where(
+                PersonSiteAccess.person_id == person_id, PersonSiteAccess.role == "visitor"
+            )
+        ):
+            row.expires_at = iso(time.time_ns() // 1_000_000)
     time.sleep(0.01)
     engine = engine_for(b, transport_b)
     with b.app_context():  # a pull (the push not made yet) says the person left the scope
@@ -302,17 +302,17 @@ def test_when_the_visit_expires_the_laptop_purges_the_person_once_its_outbox_is_
 
 def end_visit(central: Flask, person_id: str) -> None:
     """Make the visitor access to ``person_id`` run out on central, just now."""
-    from sqlalchemy import update
-
     from sync.server import iso
 
     time.sleep(0.01)
     with session_scope(central) as s:
-        s.execute(
-            update(PersonSiteAccess)
-            .where(PersonSiteAccess.person_id == person_id, PersonSiteAccess.role == "visitor")
-            .values(expires_at=iso(time.time_ns() // 1_000_000))
-        )
+        # through the ORM, as the server changes a row (its MAC follows)
+        for row in s.scalars(
+            select(PersonSiteAccess).where(
+                PersonSiteAccess.person_id == person_id, PersonSiteAccess.role == "visitor"
+            )
+        ):
+            row.expires_at = iso(time.time_ns() // 1_000_000)
     time.sleep(0.01)
 
 
