@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import logging
 import os
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -85,14 +84,18 @@ def current_revision(engine: Engine) -> str | None:
 
 
 def _open(path: Path | str, key: bytes | None) -> Any:
-    """A raw connection to a SQLite file: SQLCipher keyed with ``key``, or plain."""
-    if key is None:
-        return sqlite3.connect(path)
+    """A raw connection to a SQLite file: SQLCipher keyed with ``key``, or plain.
+
+    Always through ``sqlcipher3``, plain files too: the app's engine opens the laptop's file
+    with it, and two SQLite libraries in one process do not see each other's POSIX locks (one
+    closing its descriptor drops the other's), which loses writes or fails with a disk I/O
+    error."""
     import sqlcipher3
 
     conn = sqlcipher3.connect(str(path))
-    conn.execute("PRAGMA cipher_log_level = NONE")
-    conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
+    if key is not None:
+        conn.execute("PRAGMA cipher_log_level = NONE")
+        conn.execute(f"PRAGMA key = \"x'{key.hex()}'\"")
     return conn
 
 
@@ -168,14 +171,14 @@ def encrypt_database(path: Path, key: bytes, backup_dir: Path | None) -> None:
         backup = backup_dir / f"contigo-{stamp}-before-encryption.sqlite3"
         _copy(path, backup, None)
     try:
-        plain = sqlite3.connect(path, isolation_level=None)
+        import sqlcipher3
+
+        plain = sqlcipher3.connect(str(path), isolation_level=None)
         try:
             plain.execute("PRAGMA wal_checkpoint(TRUNCATE)")
             counts = _row_counts(plain)
         finally:
             plain.close()
-        import sqlcipher3
-
         src = sqlcipher3.connect(str(path), isolation_level=None)
         try:
             src.execute(f"ATTACH DATABASE '{_quoted(tmp)}' AS enc KEY \"x'{key.hex()}'\"")

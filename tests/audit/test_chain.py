@@ -235,7 +235,13 @@ def test_contigo_audit_verify(engine: Engine, db_url: str, tmp_path: Path) -> No
     _append(_factory(engine), 5)
     runner = CliRunner()
     args = ["--instance", str(tmp_path / "inst"), "audit", "verify"]
-    env = {"CONTIGO_DATABASE_URL": db_url, "CONTIGO_DEFAULT_LANGUAGE": "en"}
+    # The fixture's engine writes the file with the stdlib's SQLite: the command must read it
+    # with the same library in this one process (a laptop's own file is SQLCipher throughout).
+    env = {
+        "CONTIGO_DATABASE_URL": db_url,
+        "CONTIGO_DEFAULT_LANGUAGE": "en",
+        "CONTIGO_DATABASE_ENCRYPTION": "false",
+    }
     result = runner.invoke(main, args, env=env)
     assert result.exit_code == 0, result.output
     assert "5 audit entries verified" in result.output
