@@ -1,7 +1,7 @@
 """central: ledger results sealed (result_enc), MACs on access, device, transfer and enrolment code rows
 
 Revision ID: e1c0a7b2d9f4
-Revises: d70f2a3b4c5d
+Revises: e6a1c2d3f405
 Create Date: 2026-12-06 01:00:00.000000
 
 The migration cannot seal or MAC anything (the server key never enters the database): the
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = 'e1c0a7b2d9f4'
-down_revision = 'd70f2a3b4c5d'
+down_revision = 'e6a1c2d3f405'
 branch_labels = None
 depends_on = None
 
