@@ -26,7 +26,9 @@ from contigo.cli import main
 from contigo.db import make_engine
 from contigo.setup import initialise
 from contigo.vault import get_vault
+from tests.conftest import laptop_database_key, open_database_file
 
+PASSWORD = "backup test password"
 FILLER_ROWS = 1600  # x 64 KiB: a database big enough that copying it takes a while
 POSIX = os.name == "posix"
 
@@ -53,7 +55,7 @@ def _make_app(instance: Path) -> Flask:
         username="sup",
         display_name="Supervisora",
         language="en",
-        password="backup test password",
+        password=PASSWORD,
     )
     get_vault(app).lock()
     return app
@@ -67,9 +69,14 @@ def instance(tmp_path: Path) -> Iterator[Path]:
     yield folder
 
 
-def _fill(db_path: Path) -> None:
+def _key(instance: Path) -> bytes | None:
+    """The laptop database's SQLCipher key, through the keystore as an unlock gets it."""
+    return laptop_database_key(instance, password=PASSWORD)
+
+
+def _fill(db_path: Path, key: bytes | None) -> None:
     """Add a table of incompressible filler so the copy is slow enough to be struck mid-way."""
-    db = sqlite3.connect(db_path)
+    db = open_database_file(db_path, key)
     try:
         db.execute("CREATE TABLE test_filler (blob BLOB)")
         db.executemany("INSERT INTO test_filler VALUES (randomblob(65536))", [()] * FILLER_ROWS)
@@ -79,9 +86,10 @@ def _fill(db_path: Path) -> None:
         db.close()
 
 
-def _complete(path: Path) -> bool:
-    """Does ``path`` open as a database holding every filler row and the instance's tables?"""
-    db = sqlite3.connect(path)  # as a restore would: read-write, so a hot journal rolls back
+def _complete(path: Path, key: bytes | None) -> bool:
+    """Does ``path`` open (under the laptop's key) as a database holding every filler row and
+    the instance's tables?"""
+    db = open_database_file(path, key)  # as a restore would: read-write, a hot journal rolls back
     try:
         tables = {r[0] for r in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         if not {"test_filler", "users", "alembic_version"} <= tables:
@@ -106,7 +114,8 @@ def _grown(folder: Path, threshold: int) -> Path | None:
 def test_a_backup_killed_half_way_leaves_no_file_under_a_backup_name(
     instance: Path, tmp_path: Path
 ) -> None:
-    _fill(instance / "contigo.sqlite3")
+    key = _key(instance)
+    _fill(instance / "contigo.sqlite3", key)
     backups = instance / "backups"
     env = {**os.environ}
     env.pop("CONTIGO_INSTANCE", None)
@@ -132,12 +141,12 @@ def test_a_backup_killed_half_way_leaves_no_file_under_a_backup_name(
             proc.wait()
     named = sorted(backups.glob("contigo-*-manual.sqlite3"))
     for path in named:
-        assert _complete(path), f"{path.name} has a backup's name but is not a complete copy"
+        assert _complete(path, key), f"{path.name} has a backup's name but is not a complete copy"
     # The next backup runs to completion and is complete.
     done = subprocess.run(args, env=env, capture_output=True, text=True, check=False, timeout=300)
     assert done.returncode == 0, done.stdout + done.stderr
     named = sorted(backups.glob("contigo-*-manual.sqlite3"))
-    assert named and all(_complete(p) for p in named)
+    assert named and all(_complete(p, key) for p in named)
     if POSIX:
         assert all(_mode(p) == 0o600 for p in named)
 
