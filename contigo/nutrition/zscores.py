@@ -209,45 +209,45 @@ def _vectorised(m: Measurement) -> AnthroResult:
 def _scalar_result(scores: ScalarScores, age_estimated: bool) -> AnthroResult:
     """Turn :func:`score_one`'s row into an :class:`AnthroResult` (NaN → None)."""
     clenhei, cbmi, c9mo, z_row, f_row, reasons = scores
-    z = [None if v != v else v for v in z_row]
-    f = [None if v != v else int(v) for v in f_row]
-    return AnthroResult(
-        clenhei=None if clenhei != clenhei else clenhei,
-        cbmi=None if cbmi != cbmi else cbmi,
-        c9mo_flag=c9mo,
-        zwei=z[0],
-        zlen=z[1],
-        zwfl=z[2],
-        zbmi=z[3],
-        zhc=z[4],
-        zac=z[5],
-        zts=z[6],
-        zss=z[7],
-        fwei=f[0],
-        flen=f[1],
-        fwfl=f[2],
-        fbmi=f[3],
-        fhc=f[4],
-        fac=f[5],
-        fts=f[6],
-        fss=f[7],
-        missing_reasons={
-            name: REASONS[code] for name, code in zip(INDICATORS, reasons, strict=True) if code
-        },
-        table_version=TABLE_VERSION,
-        age_estimated=age_estimated,
+    return _assemble(
+        _opt(clenhei),
+        _opt(cbmi),
+        c9mo,
+        [_opt(v) for v in z_row],
+        [None if v != v else int(v) for v in f_row],
+        list(reasons),
+        age_estimated,
     )
 
 
 def _result(core: CoreScores, age_estimated: bool) -> AnthroResult:
     """Unpack row 0 of ``core`` into an :class:`AnthroResult` (NaN → None)."""
-    z = [_opt(v) for v in core.z[0].tolist()]
-    f = [None if v != v else int(v) for v in core.flags[0].tolist()]
-    reasons = core.reasons[0].tolist()
+    return _assemble(
+        _opt(core.clenhei.item(0)),
+        _opt(core.cbmi.item(0)),
+        int(core.c9mo_flag.item(0)),
+        [_opt(v) for v in core.z[0].tolist()],
+        [None if v != v else int(v) for v in core.flags[0].tolist()],
+        core.reasons[0].tolist(),
+        age_estimated,
+    )
+
+
+def _assemble(
+    clenhei: float | None,
+    cbmi: float | None,
+    c9mo: int,
+    z: list[float | None],
+    f: list[int | None],
+    reasons: list[int],
+    age_estimated: bool,
+) -> AnthroResult:
+    """One :class:`AnthroResult` from the eight indicators' scores, flags and reason codes, in
+    :data:`INDICATORS` order (the scalar and the vectorised paths both end here)."""
     return AnthroResult(
-        clenhei=_opt(core.clenhei.item(0)),
-        cbmi=_opt(core.cbmi.item(0)),
-        c9mo_flag=int(core.c9mo_flag.item(0)),
+        clenhei=clenhei,
+        cbmi=cbmi,
+        c9mo_flag=c9mo,
         zwei=z[0],
         zlen=z[1],
         zwfl=z[2],
