@@ -31,14 +31,15 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(config_mod.load(instance, test_config))
     logging.getLogger("contigo").setLevel(app.config.get("LOG_LEVEL", "INFO"))
 
-    from contigo import db, errors, i18n, integrity, security, vault
+    from contigo import db, errors, i18n, integrity, laptopdb, security, vault
 
-    db.init_app(app)
+    db.init_app(app, laptopdb.engine_for(app))
     i18n.init_app(app)
     errors.init_app(app)
     integrity.init_app(app)
     security.init_app(app)
     vault.init_app(app)
+    laptopdb.init_app(app)
     from contigo.auth import sessions
 
     sessions.init_app(app)

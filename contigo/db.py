@@ -164,27 +164,15 @@ def uses_cipher(app: Flask) -> bool:
     )
 
 
-def init_app(app: Flask) -> None:
-    """Attach an engine and a per-request session to ``app``.
+def init_app(app: Flask, engine: Engine | None = None) -> None:
+    """Attach an engine (``engine``, else one for ``DATABASE_URL``) and a per-request session to
+    ``app``. A laptop's SQLCipher engine comes from :mod:`contigo.laptopdb`.
 
     The request boundary commits: a response below 400 commits the request's session before it
     is sent, so an acknowledged save is durable; anything else rolls back.
     """
-    if uses_cipher(app):
-        from contigo.keystore import Keystore, install_mirror
-        from contigo.vault import get_vault
-
-        instance = Path(app.instance_path)
-        engine = make_engine(
-            app.config["DATABASE_URL"],
-            cipher_key=lambda: get_vault(app).database_key(),
-            must_be_encrypted=lambda: Keystore.load(instance).encrypted_db,
-        )
-        factory = sessionmaker(bind=engine, expire_on_commit=False)
-        install_mirror(factory, instance)
-    else:
-        engine = make_engine(app.config["DATABASE_URL"])
-        factory = sessionmaker(bind=engine, expire_on_commit=False)
+    engine = engine or make_engine(app.config["DATABASE_URL"])
+    factory = sessionmaker(bind=engine, expire_on_commit=False)
     app.extensions["contigo.engine"] = engine
     app.extensions["contigo.sessionmaker"] = factory
 

@@ -42,6 +42,10 @@ VERSION = 1
 _write_lock = threading.Lock()
 
 
+RECOVERY_ENTRY = "recovery_master_key"
+"""The ``key_entries`` row of the recovery copy (sealed to central), mirrored here."""
+
+
 class KeystoreDamaged(RuntimeError):
     """The keystore file is not one this code wrote (altered, truncated or foreign)."""
 
@@ -203,7 +207,6 @@ def mirror(s: Session, keystore: Keystore) -> None:
     """Make the keystore's user copies and counters, recovery copy, device id and revocation
     match the database in ``s`` (called before a transaction that changed them commits)."""
     from contigo.auth.models import KeyEntry, User
-    from contigo.recovery import RECOVERY_ENTRY
     from sync.client.engine import REVOKED_KEY
     from sync.outbox import DEVICE_KEY, get_state
 

@@ -27,9 +27,9 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from contigo import crypto
+from contigo.keystore import RECOVERY_ENTRY
 
 log = logging.getLogger(__name__)
-RECOVERY_ENTRY = "recovery_master_key"
 RECOVERY_LABEL = "recovery"
 
 

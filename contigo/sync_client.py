@@ -24,8 +24,9 @@ from contigo.auth.models import KeyEntry, User
 from contigo.db import session_scope
 from contigo.errors import Forbidden
 from contigo.i18n import translate
+from contigo.keystore import RECOVERY_ENTRY
 from contigo.persons.reindex import refresh_index
-from contigo.recovery import RECOVERY_ENTRY, forget_user_keys, seal_recovery_copy
+from contigo.recovery import forget_user_keys, seal_recovery_copy
 from contigo.sites.models import Site
 from contigo.sites.services import by_code
 from contigo.sync_handlers import build_registry

@@ -321,15 +321,5 @@ def init_app(app: Flask) -> None:
     """Give ``app`` a locked vault, and a watcher thread that locks it after idle time."""
     vault = Vault(scrypt_n=int(app.config["SCRYPT_N"]))
     app.extensions["contigo.vault"] = vault
-    from contigo.db import uses_cipher
-
-    if uses_cipher(app):
-        from contigo.migrate import open_database
-
-        # The laptop's database opens (converted, migrated) when the master key arrives, and
-        # every pooled connection is dropped when it leaves.
-        vault.keystore_dir = Path(app.instance_path)
-        vault.on_unlock.append(lambda: open_database(app))
-        vault.on_lock.append(app.extensions["contigo.engine"].dispose)
     if app.config.get("IDLE_WATCH", True) and app.config["CONTIGO_MODE"] != "central":
         threading.Thread(target=_idle_watch, args=(app, vault), daemon=True).start()
