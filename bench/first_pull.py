@@ -25,7 +25,7 @@ from typing import Any
 from bench.sync import _fixture, _laptop
 from bench.sync_data import Counting, sync_timed
 from sync.client.transport import Response
-from tests.sync.live import central_server
+from tests.exchange.live import central_server
 
 
 class Timed(Counting):

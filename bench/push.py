@@ -17,7 +17,7 @@ from pathlib import Path
 
 from bench.sync import _laptop, _push_only
 from bench.sync_data import Counting, Generator, sync_timed
-from tests.sync.live import central_server
+from tests.exchange.live import central_server
 
 
 def _children(pid: int | str) -> list[str]:

@@ -10,10 +10,10 @@ round with nothing to do, the compressed bytes on the wire per encounter, and on
 (200 visits) synced over a link shaped to 64 kbit/s with 300 ms latency each way
 (:mod:`bench.link`, a userspace proxy: the machine's network is left alone).
 
-Every figure is wall-clock around the real client engine (``contigo.sync_client.run_sync`` or
+Every figure is wall-clock around the real client engine (``contigo.exchange.laptop.client.run_sync`` or
 its ``SyncEngine``) over a :class:`~sync.client.transport.RequestsTransport` to the gunicorn
 central; bytes are the request and response bodies as sent (gzip over 1 KB), counted at the
-transport. The central is started as the live tests start it (:mod:`tests.sync.live`): a
+transport. The central is started as the live tests start it (:mod:`tests.exchange.live`): a
 throwaway PostgreSQL 15 cluster, ``contigo central init``, gunicorn with two workers; laptops
 are ``contigo init`` + ``contigo enrol``.
 
@@ -37,9 +37,9 @@ from pathlib import Path
 
 from bench.link import ShapedLink
 from bench.sync_data import Counting, Generator, record_day, sync_timed
-from contigo.sync_client import engine_for
+from contigo.exchange.laptop.client import engine_for
 from sync.client.engine import SyncReport
-from tests.sync.live import Central, Laptop, central_server, enrol, make_laptop
+from tests.exchange.live import Central, Laptop, central_server, enrol, make_laptop
 
 TARGETS = {"push": 2000.0, "first_pull": 60.0, "noop": 200.0, "bytes": 400.0, "day": 30.0}
 QUICK = {"persons": 60, "encounters": 300, "push": 200, "day": 20, "noop": 3}

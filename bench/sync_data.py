@@ -25,14 +25,14 @@ from contigo.persons.models import Person
 from contigo.persons.services import PersonView
 from contigo.schemas import load
 from contigo.sites.models import Site
-from contigo.sync_client import run_sync, signing_key
+from contigo.exchange.laptop.client import run_sync, signing_key
 from contigo.vault import get_vault
 from sync.client.engine import SyncReport
 from sync.client.transport import RequestsTransport
 from sync.hlc import HLC, Clock
 from sync.models import OutboxOp
 from sync.outbox import HLC_KEY, device_id, get_state, set_state
-from tests.sync.live import Laptop
+from tests.exchange.live import Laptop
 
 SEED = 20240901
 BATCH = 200

@@ -51,7 +51,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         upgrade(app.extensions["contigo.engine"], backups)
 
     if app.config["CONTIGO_MODE"] == "central":
-        from contigo.central import unlock_server
+        from contigo.exchange.central.keys import unlock_server
 
         unlock_server(app)
     _register_blueprints(app)
@@ -106,16 +106,16 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(glass_bp)
     if app.config["CONTIGO_MODE"] == "field":
-        from contigo.syncui.views import bp as syncui_bp
+        from contigo.exchange.laptop.views import bp as syncui_bp
 
         app.register_blueprint(syncui_bp)
     if app.config["CONTIGO_MODE"] == "central":
         from contigo.review.finders import install as install_review_finders
-        from contigo.sync_views import bp as sync_bp
+        from contigo.exchange.central.server import bp as sync_bp
         from contigo.transfers.sync import install_central as install_transfers_central
 
         app.register_blueprint(sync_bp)
-        from contigo.glass.sync_endpoint import bp as glass_sync_bp
+        from contigo.exchange.central.visitor import bp as glass_sync_bp
 
         app.register_blueprint(glass_sync_bp)
         install_review_finders(app)

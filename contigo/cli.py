@@ -140,7 +140,7 @@ def central_init_command(
     password_file: str | None,
 ) -> None:
     """Create the server key (0600) and the first admin of a central server."""
-    from contigo.central import initialise_central, key_path
+    from contigo.exchange.central.keys import initialise_central, key_path
 
     password = read_secret(password_file, "CONTIGO_PASSWORD", "Admin password", confirm=True)
     app = _app(ctx, CONTIGO_MODE="central")
@@ -228,7 +228,7 @@ def db_upgrade_command(
         app = _app(ctx, AUTO_MIGRATE=True)
         engine = app.extensions["contigo.engine"]
         if uses_cipher(app) and as_user:
-            from contigo.sync_client import unlock_as
+            from contigo.exchange.laptop.client import unlock_as
 
             password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
             unlock_as(app, as_user, password)
@@ -415,7 +415,7 @@ def device_group() -> None:
 def _central(ctx: click.Context) -> Flask:
     from sqlalchemy.exc import DatabaseError
 
-    from contigo.sync_devices import DeviceAdminFailed, require_central
+    from contigo.exchange.central.devices import DeviceAdminFailed, require_central
 
     try:
         app = _app(ctx, CONTIGO_MODE="central")
@@ -447,7 +447,7 @@ def device_enrol_command(
 
     The code alone goes to stdout, so a script can capture it; the explanation goes to stderr.
     """
-    from contigo.sync_devices import DeviceAdminFailed, issue_enrolment_code
+    from contigo.exchange.central.devices import DeviceAdminFailed, issue_enrolment_code
 
     app = _central(ctx)
     try:
@@ -471,7 +471,7 @@ def device_enrol_command(
 @click.pass_context
 def device_revoke_command(ctx: click.Context, device_id: str) -> None:
     """Revoke a laptop: every request it signs is refused from now on (its data stays)."""
-    from contigo.sync_devices import DeviceAdminFailed, revoke_device
+    from contigo.exchange.central.devices import DeviceAdminFailed, revoke_device
 
     app = _central(ctx)
     try:
@@ -485,7 +485,7 @@ def device_revoke_command(ctx: click.Context, device_id: str) -> None:
 @click.pass_context
 def device_list_command(ctx: click.Context) -> None:
     """List enrolled laptops: id, site, label, enrolment, last contact and status."""
-    from contigo.sync_devices import list_devices
+    from contigo.exchange.central.devices import list_devices
 
     rows = list_devices(_central(ctx))
     for d in rows:
@@ -519,7 +519,7 @@ def enrol_command(
     as_password_file: str | None,
 ) -> None:
     """Enrol this laptop with the central server: create its signing key and register it."""
-    from contigo.sync_client import enrol_as
+    from contigo.exchange.laptop.client import enrol_as
     from sync.client.engine import SyncFailed
 
     password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
@@ -547,7 +547,7 @@ def enrol_command(
 def sync_command(ctx: click.Context, as_user: str, as_password_file: str | None) -> None:
     """Push this laptop's changes to the central server, then pull everyone else's."""
     from contigo.i18n import translate
-    from contigo.sync_client import sync_as
+    from contigo.exchange.laptop.client import sync_as
     from sync.client.engine import ClockRefused, SyncFailed, UpgradeRequired
 
     password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
@@ -600,7 +600,7 @@ def audit_verify_command(
     lang = app.config["DEFAULT_LANGUAGE"]
     try:
         if uses_cipher(app) and as_user:
-            from contigo.sync_client import unlock_as
+            from contigo.exchange.laptop.client import unlock_as
 
             password = read_secret(as_password_file, "CONTIGO_PASSWORD", f"Password of {as_user}")
             unlock_as(app, as_user, password)

@@ -16,7 +16,7 @@ import requests
 from click.testing import CliRunner
 
 from contigo import create_app
-from contigo.central import key_path
+from contigo.exchange.central.keys import key_path
 from contigo.cli import main
 from contigo.vault import get_vault
 from tests.pgserver import new_database, postgres_cluster

@@ -2,7 +2,7 @@
 in a URL), and the audit review of grants for nutrition leads and admins.
 
 On the central server the lookup grants the user access; on an enrolled laptop it asks the
-central server for visitor access and fetches the person (:mod:`contigo.visitor`).
+central server for visitor access and fetches the person (:mod:`contigo.exchange.laptop.visitor`).
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def _lookup(data: dict[str, Any]) -> Any:
     if _central():
         policy = services.Policy.from_config(current_app.config)
         return services.break_glass(s, v, user, current_site_id(), lookup, policy)
-    from contigo.visitor import request_visitor
+    from contigo.exchange.laptop.visitor import request_visitor
 
     return request_visitor(s, current_app, v, user, current_site_id(), lookup)
 

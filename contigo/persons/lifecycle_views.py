@@ -1,6 +1,6 @@
 """Lifecycle actions: delete with a reason, restore, mark deceased and unmerge on the person page,
 "Merge" on a possible-duplicate review item, on a laptop or on the central server (there the op is
-applied at once, :mod:`contigo.central_ops`). Each is a CSRF-protected POST that calls one service
+applied at once, :mod:`contigo.exchange.ops`). Each is a CSRF-protected POST that calls one service
 and redirects back; who may act is decided in the services (:mod:`contigo.persons.lifecycle`)."""
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ def _central() -> lifecycle.Central:
     """The sync server's configuration on the central server (``None`` on a laptop)."""
     if current_app.config["CONTIGO_MODE"] != "central":
         return None
-    from contigo.sync_views import server_config
+    from contigo.exchange.central.server import server_config
 
     return server_config(current_app)
 

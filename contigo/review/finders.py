@@ -32,7 +32,7 @@ from contigo.persons.candidates import duplicate_candidates, identity_of, stored
 from contigo.persons.models import Person
 from contigo.review.corrections import concurrent_corrections
 from contigo.sites.models import Site
-from contigo.sync_batch import NewEncounter, batch_index, batch_person, created_encounter
+from contigo.exchange.batch import NewEncounter, batch_index, batch_person, created_encounter
 from contigo.vault import Vault, get_vault
 from sync.models import SyncOp
 from sync.protocol import ConflictKind, OpType, ReviewSeverity
@@ -284,7 +284,7 @@ def implausible_sequences(v: Vault) -> Finder:
 
 def install(app: Flask) -> None:
     """Give the central server's sync configuration Contigo's finders and site codes."""
-    from contigo.sync_views import server_config
+    from contigo.exchange.central.server import server_config
 
     registry = server_config(app).registry
     found = hooks(registry)

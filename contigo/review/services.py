@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import visible_site_ids
-from contigo.central_ops import apply_on_central
+from contigo.exchange.ops import apply_on_central
 from contigo.db import new_id
 from contigo.encounters import currency
 from contigo.encounters.services import void as void_encounter
@@ -38,7 +38,7 @@ from contigo.i18n import translate
 from contigo.persons.models import Person
 from contigo.review.corrections import is_correction_item, visits_of
 from contigo.sites.models import Site
-from contigo.sync_handlers import build_registry
+from contigo.exchange.handlers import build_registry
 from contigo.vault import Vault
 from sync.hlc import HLC
 from sync.models import OutboxOp, ReviewItem

@@ -44,7 +44,7 @@ def site_code_of(s: Session, site_id: str) -> str | None:
 def set_owner(s: Session, person_id: str, site_code: str) -> None:
     """Make the site with ``site_code`` the person's owner here (the site is created from the
     code when this instance does not know it yet). A person not held here is left alone."""
-    from contigo.sync_handlers import ensure_site
+    from contigo.exchange.handlers import ensure_site
 
     person = s.get(Person, person_id)
     if person is None:
@@ -72,7 +72,7 @@ def site_directory(s: Session) -> list[dict[str, Any]]:
 def store_sites(s: Session, sites: list[dict[str, Any]]) -> None:
     """Add the sites of the directory this laptop does not know yet (known ones are kept: this
     laptop's own sites are managed here)."""
-    from contigo.sync_handlers import ensure_site
+    from contigo.exchange.handlers import ensure_site
 
     for desc in sites:
         if isinstance(desc.get("code"), str) and desc["code"]:
@@ -128,7 +128,7 @@ def visit_noter(vault: Vault) -> Any:
     clinical users may read it (as after a visitor lookup made here). Audited, idempotent;
     returns False while the person is not on this laptop."""
     from contigo.glass.services import add_site_grant
-    from contigo.sync_client import SITE_CODE
+    from contigo.exchange.laptop.client import SITE_CODE
     from sync.outbox import get_state
 
     def note(s: Session, person_id: str, expires_at: str) -> bool:
@@ -194,7 +194,7 @@ def install(registry: HandlerRegistry, vault: Vault) -> None:
 
 def install_central(app: Flask) -> None:
     """Central mode: the configurable grace period and the post-transfer-write finder."""
-    from contigo.sync_views import server_config
+    from contigo.exchange.central.server import server_config
     from sync.server.review import hooks as review_hooks
 
     registry = server_config(app).registry

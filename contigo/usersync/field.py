@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from contigo import crypto
 from contigo.audit.services import record as audit
 from contigo.auth.models import LANGUAGES, ROLES, User, UserSite
-from contigo.sync_handlers import ensure_site
+from contigo.exchange.handlers import ensure_site
 from contigo.usersync.keys import UnlockKey, seal_master
 from contigo.vault import Vault
 from sync.handlers import HandlerRegistry, InvalidOp

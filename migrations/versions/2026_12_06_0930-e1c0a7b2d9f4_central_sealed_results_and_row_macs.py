@@ -5,7 +5,7 @@ Revises: e6a1c2d3f405
 Create Date: 2026-12-06 01:00:00.000000
 
 The migration cannot seal or MAC anything (the server key never enters the database): the
-first start of the central after it does both, once (``contigo.central.seal_legacy_rows``).
+first start of the central after it does both, once (``contigo.exchange.central.keys.seal_legacy_rows``).
 """
 
 from __future__ import annotations

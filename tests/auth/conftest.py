@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.sync.conftest import central, laptop
+from tests.exchange.conftest import central, laptop
 
 __all__ = ["central", "laptop"]

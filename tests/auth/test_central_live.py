@@ -21,7 +21,7 @@ from sqlalchemy import select
 from contigo.auth.models import User
 from contigo.config import SECRET_FILE
 from contigo.db import session_scope
-from tests.sync.live import (
+from tests.exchange.live import (
     ADMIN_PASSWORD,
     Central,
     central_server,

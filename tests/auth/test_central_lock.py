@@ -12,10 +12,10 @@ from contigo.auth import services as auth
 from contigo.db import session_scope
 from contigo.i18n import catalogue
 from contigo.sites.services import by_code
-from contigo.sync_client import run_sync
+from contigo.exchange.laptop.client import run_sync
 from contigo.vault import get_vault
-from tests.sync.conftest import PASSWORD, SITE, enrol_in_process
-from tests.sync.test_server_apply import register_child
+from tests.exchange.conftest import PASSWORD, SITE, enrol_in_process
+from tests.exchange.test_server_apply import register_child
 
 BASE = "http://localhost"
 

@@ -1,6 +1,6 @@
 """Sync from a laptop's pages in Chromium, against a real central server.
 
-The central is gunicorn over PostgreSQL (:func:`tests.sync.live.central_server`); the laptop is
+The central is gunicorn over PostgreSQL (:func:`tests.exchange.live.central_server`); the laptop is
 made with ``contigo init``, enrolled with ``contigo enrol`` and served by ``contigo serve`` in
 its own process, as in the field. A health worker registers a child, sees the record pending,
 presses "Sync now", watches the progress, and sees the record synced and on the central.
@@ -24,7 +24,7 @@ from contigo.vault import get_vault
 from sync.models import SyncOp
 from tests.e2e.conftest import Instance, Server
 from tests.e2e.test_flow import months_ago, register
-from tests.sync.live import (
+from tests.exchange.live import (
     FAST,
     PASSWORD,
     Central,

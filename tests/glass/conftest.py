@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from contigo import create_app
 from contigo.auth import services as auth
 from contigo.auth.models import User
-from contigo.central import initialise_central
+from contigo.exchange.central.keys import initialise_central
 from contigo.db import session_scope
 from contigo.persons import services as persons
 from contigo.sites.services import add_site
