@@ -10,7 +10,8 @@ round with nothing to do, the compressed bytes on the wire per encounter, and on
 (200 visits) synced over a link shaped to 64 kbit/s with 300 ms latency each way
 (:mod:`bench.link`, a userspace proxy: the machine's network is left alone).
 
-Every figure is wall-clock around the real client engine (``contigo.exchange.laptop.client.run_sync`` or
+Every figure is wall-clock around the real client engine
+(``contigo.exchange.laptop.client.run_sync`` or
 its ``SyncEngine``) over a :class:`~sync.client.transport.RequestsTransport` to the gunicorn
 central; bytes are the request and response bodies as sent (gzip over 1 KB), counted at the
 transport. The central is started as the live tests start it (:mod:`tests.exchange.live`): a

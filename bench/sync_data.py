@@ -20,12 +20,12 @@ from contigo.demo.measures import child_measures
 from contigo.demo.plans import Plan, Planner, Visit
 from contigo.encounters import services as encounters
 from contigo.encounters.schemas import EncounterFormSchema
+from contigo.exchange.laptop.client import run_sync, signing_key
 from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.persons.services import PersonView
 from contigo.schemas import load
 from contigo.sites.models import Site
-from contigo.exchange.laptop.client import run_sync, signing_key
 from contigo.vault import get_vault
 from sync.client.engine import SyncReport
 from sync.client.transport import RequestsTransport

@@ -50,12 +50,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         backups = instance / "backups" if app.config["BACKUP_BEFORE_MIGRATE"] else None
         upgrade(app.extensions["contigo.engine"], backups)
 
-    if app.config["CONTIGO_MODE"] == "central":
-        from contigo.exchange.central.keys import unlock_server
-
-        unlock_server(app)
     _register_blueprints(app)
-    _register_commands(app)
     return app
 
 
@@ -67,14 +62,6 @@ def _opens_at_unlock(app: Flask) -> bool:
     if not uses_cipher(app):
         return False
     return not is_plain_sqlite(Path(app.extensions["contigo.engine"].url.database))
-
-
-def _register_commands(app: Flask) -> None:
-    """The ``contigo`` commands are also ``flask --app contigo <command>``."""
-    from contigo.cli import main
-
-    for name, command in main.commands.items():
-        app.cli.add_command(command, name)
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -105,18 +92,6 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.glass.views import bp as glass_bp
 
     app.register_blueprint(glass_bp)
-    if app.config["CONTIGO_MODE"] == "field":
-        from contigo.exchange.laptop.views import bp as syncui_bp
+    from contigo.exchange import install as exchange
 
-        app.register_blueprint(syncui_bp)
-    if app.config["CONTIGO_MODE"] == "central":
-        from contigo.review.finders import install as install_review_finders
-        from contigo.exchange.central.server import bp as sync_bp
-        from contigo.transfers.sync import install_central as install_transfers_central
-
-        app.register_blueprint(sync_bp)
-        from contigo.exchange.central.visitor import bp as glass_sync_bp
-
-        app.register_blueprint(glass_sync_bp)
-        install_review_finders(app)
-        install_transfers_central(app)
+    exchange.init_app(app)

@@ -45,6 +45,11 @@ INSTANCE_FILE = "contigo.json"
 SECRET_FILE = "secret_key"  # noqa: S105 - a file name, not a secret
 ENV_PREFIX = "CONTIGO_"
 
+#: The domain modules that add to sync, each through its ``EXTENSION``
+#: (:mod:`contigo.exchange.extensions`), in the order they are installed (the review finders run
+#: before the transfer's post-write finder on central).
+SYNC_EXTENSIONS = ("contigo.usersync.field", "contigo.review.finders", "contigo.transfers.sync")
+
 
 def instance_path_from_env(default: str | None = None) -> str:
     """The instance folder: ``CONTIGO_INSTANCE`` or ``default`` or ``./instance``."""

@@ -16,8 +16,8 @@ import requests
 from click.testing import CliRunner
 
 from contigo import create_app
-from contigo.exchange.central.keys import key_path
 from contigo.cli import main
+from contigo.exchange.central.keys import key_path
 from contigo.vault import get_vault
 from tests.pgserver import new_database, postgres_cluster
 

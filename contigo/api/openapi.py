@@ -22,7 +22,7 @@ from typing import Any, Literal, TypeVar
 from flask import Flask
 from marshmallow import RAISE, Schema, fields, missing, validate
 
-from contigo import __version__
+from contigo.version import __version__
 from contigo.schemas import Unique
 
 F = TypeVar("F", bound=Callable[..., Any])

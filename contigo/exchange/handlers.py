@@ -25,11 +25,6 @@ from contigo.episodes.models import (
     CareEpisode,
     FollowUpOutcome,
 )
-from contigo.persons import lifecycle, risk_flags
-from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
-from contigo.persons.models import PersonIndex as PersonIndexTable
-from contigo.persons.services import ENCRYPTED, decrypt, index_keys, index_values, index_view
-from contigo.sites.models import SITE_KINDS, Site
 from contigo.exchange.batch import (
     batch_encounters,
     batch_person,
@@ -38,7 +33,12 @@ from contigo.exchange.batch import (
     note_index,
     note_person,
 )
-from contigo.transfers.sync import install as install_transfers
+from contigo.exchange.extensions import extensions
+from contigo.persons import lifecycle, risk_flags
+from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
+from contigo.persons.models import PersonIndex as PersonIndexTable
+from contigo.persons.services import ENCRYPTED, decrypt, index_keys, index_values, index_view
+from contigo.sites.wire import ensure_site, site_descriptor
 from contigo.usersync.authors import AUTHOR, author_of, with_author
 from contigo.vault import Vault
 from sync import bulk
@@ -70,59 +70,6 @@ EPISODE_FIELDS = ("programme", "status", "exit_outcome", "next_visit_on", "exit_
 OVERRIDE_FIELD = "exit_override"
 """A supervisor's override of the discharge rule (wire value ``{"reason": …}`` or ``None``);
 encrypted at rest with the person's data key, synced since wire schema 3."""
-
-
-def site_descriptor(s: Session, site_id: str) -> dict[str, Any]:
-    """A site as the wire carries it (by code); made once per session and site (a push batch
-    names the same site on nearly every op)."""
-    made: dict[str, dict[str, Any]] = s.info.setdefault("contigo_site_descriptors", {})
-    found = made.get(site_id)
-    if found is not None:
-        return dict(found)
-    site = s.get(Site, site_id)
-    if site is None:
-        raise InvalidOp({"site": ["unknown site"]})
-    made[site_id] = {
-        "code": site.code,
-        "name": site.name,
-        "country": site.country,
-        "kind": site.kind,
-        "elevation_m": site.elevation_m,
-    }
-    return dict(made[site_id])
-
-
-def ensure_site(s: Session, desc: Any) -> Site:
-    """The local site with the descriptor's code, created from it when unknown here."""
-    if not isinstance(desc, dict) or not isinstance(desc.get("code"), str):
-        raise InvalidOp({"site": ["required"]})
-    cache = batchcache.current(s)  # a push batch: held while exact (dropped on any rollback)
-    held: dict[str, Site] = cache.memo("contigo.sites", dict) if cache is not None else {}
-    if desc["code"] in held:
-        return held[desc["code"]]
-    # A pulled page names the same site on nearly every change: remember the id per session
-    # and find the row in the identity map (a rolled-back savepoint drops it: then query).
-    known: dict[str, str] = s.info.setdefault("contigo_site_ids", {})
-    cached = known.get(desc["code"])
-    site = s.get(Site, cached) if cached else None
-    if site is not None and site.code == desc["code"]:
-        held[site.code] = site
-        return site
-    site = s.scalar(select(Site).where(Site.code == desc["code"]))
-    if site is None:
-        kind = desc.get("kind") if desc.get("kind") in SITE_KINDS else "mobile_unit"
-        site = Site(
-            code=desc["code"][:32],
-            name=str(desc.get("name") or desc["code"])[:120],
-            country=str(desc.get("country") or "")[:2].upper(),
-            kind=kind,
-            elevation_m=int(desc.get("elevation_m") or 0),
-        )
-        s.add(site)
-        s.flush()
-    known[site.code] = site.id
-    held[site.code] = site
-    return site
 
 
 def stand_in_user(s: Session, device_id: str, site_id: str) -> str:
@@ -695,9 +642,7 @@ def build_registry(vault: Vault) -> HandlerRegistry:
     registry.register(EpisodeHandler(vault))
     registry.register(FollowUpOutcomeHandler(vault), since_schema=3)
     registry.declare_type(ALIAS_ENTITY, since_schema=2)
-    from contigo.usersync import field as usersync_field
-
-    usersync_field.register(registry, vault)
-    install_transfers(registry, vault)
-    registry.declare_type("person_transfer", since_schema=2)
+    for extension in extensions():
+        if extension.install is not None:
+            extension.install(registry, vault)
     return registry

@@ -15,6 +15,7 @@ from flask import Blueprint, current_app, flash, redirect, render_template, requ
 from contigo import db, display
 from contigo.auth.current import current_site_id, current_user, login_required
 from contigo.errors import ContigoError, Forbidden, ValidationFailed
+from contigo.exchange.extensions import visitor_lookup
 from contigo.forms import FormState, form_input
 from contigo.glass import grants, review, services
 from contigo.glass.schemas import GlassLookupFormSchema
@@ -45,9 +46,7 @@ def _lookup(data: dict[str, Any]) -> Any:
     if _central():
         policy = services.Policy.from_config(current_app.config)
         return services.break_glass(s, v, user, current_site_id(), lookup, policy)
-    from contigo.exchange.laptop.visitor import request_visitor
-
-    return request_visitor(s, current_app, v, user, current_site_id(), lookup)
+    return visitor_lookup(current_app)(s, current_app, v, user, current_site_id(), lookup)
 
 
 @bp.route("/", methods=["GET", "POST"])

@@ -4,7 +4,8 @@ records of one person and unmerge them (SYNC.md §2.11; ``person.unmerge`` is an
 Each action is one service call: it decides with the same pure rules as the central server
 (:func:`sync.lifecycle.decide`), writes the local state, records the op through
 :func:`sync.outbox.record_op` and an audit entry, all in the caller's transaction. On a central
-page the same call applies the op through the push path instead (:mod:`contigo.exchange.ops`). Only a
+page the same call applies the op through the push path instead
+(:mod:`contigo.exchange.ops`). Only a
 supervisor acts, within the site scope; a health worker sees the state, a nutrition lead reads.
 
 The delete reason and the date of death are personal: they are stored only encrypted under the
@@ -23,9 +24,9 @@ from sqlalchemy.orm import Session
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import check_write
-from contigo.exchange.ops import apply_on_central
 from contigo.db import utcnow
 from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
+from contigo.exchange.ops import apply_on_central
 from contigo.i18n import translate
 from contigo.persons.models import Person
 from contigo.vault import Vault

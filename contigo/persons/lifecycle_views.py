@@ -27,7 +27,7 @@ def _central() -> lifecycle.Central:
     """The sync server's configuration on the central server (``None`` on a laptop)."""
     if current_app.config["CONTIGO_MODE"] != "central":
         return None
-    from contigo.exchange.central.server import server_config
+    from contigo.exchange.extensions import server_config
 
     return server_config(current_app)
 

@@ -385,14 +385,6 @@ def likely_duplicates(s: Session, v: Vault, actor: User, data: dict[str, Any]) -
     return [view for view in views if dedup.match(new, identity(view)) is not None]
 
 
-def risk_flags(v: Vault, person: Person) -> dict[str, Any]:
-    """A person's safety flags (oedema history, disability …) by wire name; see
-    :mod:`contigo.persons.risk_flags`."""
-    from contigo.persons import risk_flags as flags
-
-    return flags.read(v, person)
-
-
 def changed_fields(view: PersonView, data: dict[str, Any]) -> dict[str, Any]:
     """The fields of ``data`` whose value differs from ``view`` (an unchanged field writes no op,
     so it can never conflict with another site's edit)."""

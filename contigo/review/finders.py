@@ -26,13 +26,14 @@ from sqlalchemy.orm import Session
 
 from contigo.crypto import CryptoError
 from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.exchange.batch import NewEncounter, batch_index, batch_person, created_encounter
+from contigo.exchange.extensions import SyncExtension, server_config
 from contigo.nutrition.sequences import Reading, implausible_changes
 from contigo.persons import dedup
 from contigo.persons.candidates import duplicate_candidates, identity_of, stored_identity
 from contigo.persons.models import Person
 from contigo.review.corrections import concurrent_corrections
 from contigo.sites.models import Site
-from contigo.exchange.batch import NewEncounter, batch_index, batch_person, created_encounter
 from contigo.vault import Vault, get_vault
 from sync.models import SyncOp
 from sync.protocol import ConflictKind, OpType, ReviewSeverity
@@ -284,8 +285,6 @@ def implausible_sequences(v: Vault) -> Finder:
 
 def install(app: Flask) -> None:
     """Give the central server's sync configuration Contigo's finders and site codes."""
-    from contigo.exchange.central.server import server_config
-
     registry = server_config(app).registry
     found = hooks(registry)
     if found.finders:
@@ -299,3 +298,6 @@ def install(app: Flask) -> None:
             concurrent_corrections(vault, site_code),
         ]
     )
+
+
+EXTENSION = SyncExtension("review finders", central=install)

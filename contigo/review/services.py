@@ -29,16 +29,16 @@ from sqlalchemy.orm import Session
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
 from contigo.auth.scope import visible_site_ids
-from contigo.exchange.ops import apply_on_central
 from contigo.db import new_id
 from contigo.encounters import currency
 from contigo.encounters.services import void as void_encounter
 from contigo.errors import ContigoError, ErrorCode, Forbidden, ValidationFailed
+from contigo.exchange.extensions import handler_registry
+from contigo.exchange.ops import apply_on_central
 from contigo.i18n import translate
 from contigo.persons.models import Person
 from contigo.review.corrections import is_correction_item, visits_of
 from contigo.sites.models import Site
-from contigo.exchange.handlers import build_registry
 from contigo.vault import Vault
 from sync.hlc import HLC
 from sync.models import OutboxOp, ReviewItem
@@ -355,7 +355,7 @@ def resolve(
             encrypt=v.outbox_encrypter(),
         )
         if writes_field and item.field:
-            handler = build_registry(v).for_entity(item.entity_type)
+            handler = handler_registry(v).for_entity(item.entity_type)
             if handler is not None and handler.exists(s, item.entity_id):
                 handler.write_fields(s, item.entity_id, {item.field: chosen.value})
     audit(

@@ -23,7 +23,7 @@ def _server() -> ServerConfig | None:
     """The sync server's configuration on the central server (its key reads the items)."""
     if current_app.config["CONTIGO_MODE"] != "central":
         return None
-    from contigo.exchange.central.server import server_config
+    from contigo.exchange.extensions import server_config
 
     return server_config(current_app)
 

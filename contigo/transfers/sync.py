@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode
+from contigo.exchange.extensions import SyncExtension, laptop_site_code, server_config
 from contigo.glass.models import AccessGrant
 from contigo.persons.models import Person, PersonIndex
 from contigo.sites.models import Site
+from contigo.sites.wire import ensure_site
 from contigo.vault import Vault
 from sync.client import scope as client_scope
 from sync.handlers import HandlerRegistry
@@ -44,8 +46,6 @@ def site_code_of(s: Session, site_id: str) -> str | None:
 def set_owner(s: Session, person_id: str, site_code: str) -> None:
     """Make the site with ``site_code`` the person's owner here (the site is created from the
     code when this instance does not know it yet). A person not held here is left alone."""
-    from contigo.exchange.handlers import ensure_site
-
     person = s.get(Person, person_id)
     if person is None:
         return
@@ -55,25 +55,9 @@ def set_owner(s: Session, person_id: str, site_code: str) -> None:
         s.flush()
 
 
-def site_directory(s: Session) -> list[dict[str, Any]]:
-    """Every site as ``hello`` carries it, so laptops can choose a destination."""
-    return [
-        {
-            "code": site.code,
-            "name": site.name,
-            "country": site.country,
-            "kind": site.kind,
-            "elevation_m": site.elevation_m,
-        }
-        for site in s.scalars(select(Site).order_by(Site.code))
-    ]
-
-
 def store_sites(s: Session, sites: list[dict[str, Any]]) -> None:
     """Add the sites of the directory this laptop does not know yet (known ones are kept: this
     laptop's own sites are managed here)."""
-    from contigo.exchange.handlers import ensure_site
-
     for desc in sites:
         if isinstance(desc.get("code"), str) and desc["code"]:
             ensure_site(s, desc)
@@ -128,13 +112,11 @@ def visit_noter(vault: Vault) -> Any:
     clinical users may read it (as after a visitor lookup made here). Audited, idempotent;
     returns False while the person is not on this laptop."""
     from contigo.glass.services import add_site_grant
-    from contigo.exchange.laptop.client import SITE_CODE
-    from sync.outbox import get_state
 
     def note(s: Session, person_id: str, expires_at: str) -> bool:
         if s.get(Person, person_id) is None:
             return False
-        site_id = site_id_for_code(s, get_state(s, SITE_CODE) or "")
+        site_id = site_id_for_code(s, laptop_site_code(s) or "")
         try:
             until = datetime.fromisoformat(expires_at).astimezone(UTC)
         except ValueError:
@@ -190,11 +172,11 @@ def install(registry: HandlerRegistry, vault: Vault) -> None:
     device.set_owner, device.store_sites = set_owner, store_sites
     device.purge_person = purger(vault)
     device.note_visit = visit_noter(vault)
+    registry.declare_type("person_transfer", since_schema=2)
 
 
 def install_central(app: Flask) -> None:
     """Central mode: the configurable grace period and the post-transfer-write finder."""
-    from contigo.exchange.central.server import server_config
     from sync.server.review import hooks as review_hooks
 
     registry = server_config(app).registry
@@ -204,3 +186,6 @@ def install_central(app: Flask) -> None:
     finders = review_hooks(registry).finders
     if server_transfers.post_transfer_writes not in finders:
         finders.append(server_transfers.post_transfer_writes)
+
+
+EXTENSION = SyncExtension("transfers", install=install, central=install_central)

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from contigo import crypto
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
-from contigo.exchange.handlers import site_descriptor
+from contigo.sites.wire import site_descriptor
 from contigo.usersync.keys import UnlockKey, derive_unlock_key
 
 ENTITY_TYPE = "user"
@@ -62,7 +62,7 @@ def publish(
     them out). Audited per site. Elsewhere a no-op. Returns the seqs written."""
     if not is_central():
         return []
-    from contigo.exchange.central.server import server_config
+    from contigo.exchange.extensions import server_config
     from sync.server.directory import emit_site_change
 
     cfg = server_config(current_app)

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 from contigo import crypto
 from contigo.audit.services import record as audit
 from contigo.auth.models import LANGUAGES, ROLES, User, UserSite
-from contigo.exchange.handlers import ensure_site
+from contigo.exchange.extensions import SyncExtension
+from contigo.sites.wire import ensure_site
 from contigo.usersync.keys import UnlockKey, seal_master
 from contigo.vault import Vault
 from sync.handlers import HandlerRegistry, InvalidOp
@@ -102,3 +103,6 @@ def register(registry: HandlerRegistry, vault: Vault) -> None:
         apply_user(s, vault, seq, entity_id, body)
 
     registry.register_directory(ENTITY_TYPE, apply, since_schema=2)
+
+
+EXTENSION = SyncExtension("user directory", install=register)

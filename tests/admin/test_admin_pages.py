@@ -21,8 +21,8 @@ from werkzeug.test import TestResponse
 from contigo import create_app
 from contigo.auth import services as auth
 from contigo.auth.models import ROLES, User
-from contigo.exchange.central.keys import initialise_central
 from contigo.db import session_scope
+from contigo.exchange.central.keys import initialise_central
 from contigo.i18n import LANGUAGES, catalogue
 from contigo.sites.models import SITE_KINDS, Site
 from contigo.sites.services import add_site, by_code

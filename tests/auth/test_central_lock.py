@@ -10,9 +10,9 @@ from flask.testing import FlaskClient
 
 from contigo.auth import services as auth
 from contigo.db import session_scope
+from contigo.exchange.laptop.client import run_sync
 from contigo.i18n import catalogue
 from contigo.sites.services import by_code
-from contigo.exchange.laptop.client import run_sync
 from contigo.vault import get_vault
 from tests.exchange.conftest import PASSWORD, SITE, enrol_in_process
 from tests.exchange.test_server_apply import register_child

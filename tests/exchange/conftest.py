@@ -12,11 +12,11 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from contigo import create_app
-from contigo.exchange.central.keys import initialise_central
 from contigo.db import session_scope
+from contigo.exchange.central.keys import initialise_central
+from contigo.exchange.laptop.client import device_clock, enrol_laptop, signing_key
 from contigo.setup import initialise
 from contigo.sites.services import add_site
-from contigo.exchange.laptop.client import device_clock, enrol_laptop, signing_key
 from contigo.vault import get_vault
 from sync.client.transport import Response, SigningClock, send_signed
 from sync.protocol import sign_request

@@ -20,11 +20,11 @@ import pytest
 from sqlalchemy import select, text
 
 from contigo.auth.models import User
-from contigo.exchange.central.keys import seal_legacy_rows
 from contigo.db import session_scope
+from contigo.exchange.central.keys import seal_legacy_rows
+from contigo.exchange.extensions import server_config
 from contigo.persons.models import Person
 from contigo.sites.models import Site
-from contigo.exchange.central.server import server_config
 from contigo.transfers import services as transfers
 from contigo.vault import get_vault
 from sync.models import PersonSiteAccess, SyncCounter, SyncOp

@@ -27,8 +27,8 @@ from contigo.persons import services as persons
 from contigo.transfers import services as transfers
 from contigo.vault import get_vault
 from sync.models import SyncOp
-from tests.factories import CHILD, VISIT
 from tests.exchange.live import Central, Laptop, _sup, central_server, enrolled_laptops, site_for
+from tests.factories import CHILD, VISIT
 
 pytestmark = pytest.mark.slow
 

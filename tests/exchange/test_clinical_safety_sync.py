@@ -14,9 +14,9 @@ from contigo.db import session_scope
 from contigo.episodes import followup, services, treatment
 from contigo.episodes.models import CareEpisode, FollowUpOutcome
 from contigo.errors import ValidationFailed
-from contigo.persons.models import Person
-from contigo.exchange.laptop.client import run_sync
 from contigo.exchange.handlers import build_registry
+from contigo.exchange.laptop.client import run_sync
+from contigo.persons.models import Person
 from contigo.vault import Vault, get_vault
 from sync.handlers import InvalidOp
 from sync.protocol import Op, OpType

@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from flask import Flask
 from sqlalchemy import delete
 
-from contigo.exchange.central import server as sync_views
 from contigo.db import session_scope
+from contigo.exchange.central import server as sync_views
 from contigo.exchange.laptop.client import clock_reason, signing_key
 from contigo.exchange.laptop.runner import _error_code
 from sync.client.engine import CLOCK_OFFSET_KEY, ClockRefused, SyncFailed

@@ -29,15 +29,15 @@ from sqlalchemy import select
 
 from contigo.db import session_scope
 from contigo.errors import ContigoError
+from contigo.exchange.extensions import server_config
 from contigo.exchange.handlers import policy_registry
-from contigo.exchange.central.server import server_config
 from sync.client.transport import FaultyTransport
 from sync.models import ReviewItem, SyncChange, SyncOp
 from sync.policies import Policy
 from sync.server.integrity import change_aad
-from tests.pgserver import new_database, postgres_cluster
 from tests.exchange.conftest import enrol_in_process, make_field_laptop
 from tests.exchange.world import DAY_MS, Device, close_app, make_central, visible_state
+from tests.pgserver import new_database, postgres_cluster
 
 VALUES: dict[str, list[Any]] = {
     "phone": ["+57 1", "+57 2", "+57 3"],

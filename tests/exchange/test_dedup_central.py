@@ -13,7 +13,7 @@ import pytest
 from flask import Flask
 
 from contigo.db import session_scope
-from contigo.exchange.central.server import server_config
+from contigo.exchange.extensions import server_config
 from sync.models import ReviewItem
 from sync.server.review import read_candidates
 from tests.exchange.world import Device, new_device, open_items

@@ -8,8 +8,8 @@ import pytest
 from flask import Flask
 
 from contigo.db import session_scope
-from contigo.sites.services import add_site
 from contigo.exchange.laptop.client import SyncFailed, enrol_laptop
+from contigo.sites.services import add_site
 from tests.exchange.conftest import enrolment_code
 
 

@@ -10,10 +10,10 @@ import pytest
 from flask import Flask
 
 from contigo.db import session_scope
-from contigo.i18n import translate
-from contigo.exchange.laptop.client import run_sync
-from contigo.exchange.central.server import server_config
+from contigo.exchange.extensions import server_config
 from contigo.exchange.laptop import status as syncui
+from contigo.exchange.laptop.client import run_sync
+from contigo.i18n import translate
 from sync.client.engine import UpgradeRequired
 from sync.protocol import SCHEMA_VERSION
 from sync.server.upcast import alerts

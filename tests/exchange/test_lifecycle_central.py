@@ -12,9 +12,9 @@ from sqlalchemy import select
 
 from contigo.auth import services as auth
 from contigo.db import session_scope
+from contigo.exchange.laptop.client import run_sync
 from contigo.persons.models import Person
 from contigo.sites.services import add_site, by_code
-from contigo.exchange.laptop.client import run_sync
 from contigo.vault import get_vault
 from sync.models import ReviewItem, SyncOp
 from tests.conftest import csrf_of

@@ -15,18 +15,18 @@ from contigo.db import session_scope
 from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter
 from contigo.errors import ValidationFailed
+from contigo.exchange.laptop.client import run_sync
 from contigo.persons import duplicates, lifecycle
 from contigo.persons import services as persons
 from contigo.persons.models import Person
-from contigo.exchange.laptop.client import run_sync
 from contigo.vault import get_vault
 from sync.client.engine import CURSOR_KEY
 from sync.models import PersonSiteAccess, SyncOp
 from sync.outbox import set_state
-from tests.factories import CHILD
 from tests.exchange.conftest import SyncedPair
 from tests.exchange.test_review_queue import Recording, candidates, edit, items, view
 from tests.exchange.test_server_apply import _sup, encounter_ids, record_visit
+from tests.factories import CHILD
 
 
 def act(app: Flask, fn: Any, *args: Any) -> Any:

@@ -15,18 +15,18 @@ from sqlalchemy import func, select
 
 from contigo.db import session_scope
 from contigo.encounters.models import Encounter
+from contigo.exchange.extensions import server_config
 from contigo.exchange.laptop.client import engine_for, run_sync
-from contigo.exchange.central.server import server_config
 from sync.client.engine import SyncFailed
 from sync.client.transport import Response, Transport
 from sync.models import Device, OutboxOp, SyncChange, SyncCounter, SyncOp
 from sync.protocol import parse_push
 from sync.server import apply as push_apply
 from sync.server import wall_ms
-from tests.pgserver import new_database, postgres_cluster
 from tests.exchange.conftest import enrol_in_process
 from tests.exchange.test_server_apply import record_visit, register_child
 from tests.exchange.world import close_app, make_central
+from tests.pgserver import new_database, postgres_cluster
 
 
 class Recording:

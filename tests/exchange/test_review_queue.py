@@ -15,11 +15,11 @@ from sqlalchemy import select
 
 from contigo.auth import services as auth
 from contigo.db import session_scope
+from contigo.exchange.extensions import server_config
+from contigo.exchange.laptop.client import engine_for, run_sync
 from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.review import services as review
-from contigo.exchange.laptop.client import engine_for, run_sync
-from contigo.exchange.central.server import server_config
 from contigo.vault import get_vault
 from sync.client.engine import SyncReport
 from sync.client.transport import FaultyTransport, Response, Transport, TransportError

@@ -14,8 +14,8 @@ from sqlalchemy import func, select
 
 from contigo import create_app
 from contigo.db import session_scope
+from contigo.exchange.extensions import server_config
 from contigo.exchange.handlers import EncounterHandler
-from contigo.exchange.central.server import server_config
 from sync.client.engine import CLOCK_OFFSET_KEY, SyncReport
 from sync.client.transport import Response, Transport
 from sync.hlc import HLC

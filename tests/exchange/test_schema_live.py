@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 
 from contigo.db import session_scope
+from contigo.exchange.laptop.client import engine_for
 from contigo.persons import risk_flags
 from contigo.persons import services as persons
 from contigo.persons.models import Person
-from contigo.exchange.laptop.client import engine_for
 from contigo.vault import get_vault
 from sync.client.engine import UpgradeRequired
 from sync.models import SyncOp

@@ -11,11 +11,11 @@ from flask import Flask
 from sqlalchemy import func, select, update
 
 from contigo.db import session_scope
+from contigo.exchange.extensions import server_config
+from contigo.exchange.laptop.client import run_sync
 from contigo.persons import risk_flags
 from contigo.persons import services as persons
 from contigo.persons.models import Person
-from contigo.exchange.laptop.client import run_sync
-from contigo.exchange.central.server import server_config
 from contigo.vault import get_vault
 from sync.client.engine import UPGRADE_KEY, UpgradeRequired
 from sync.client.transport import Response, Transport
@@ -301,8 +301,8 @@ def _cursor(app: Flask) -> str | None:
 
 
 def test_update_to_sync_and_every_park_reason_are_said_in_each_language() -> None:
-    from contigo.i18n import LANGUAGES, catalogue
     from contigo.exchange.laptop.runner import _error_code
+    from contigo.i18n import LANGUAGES, catalogue
     from sync.client.apply import PARK_REASONS
 
     assert _error_code(UpgradeRequired(SCHEMA_VERSION)) == "upgrade"

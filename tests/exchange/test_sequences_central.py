@@ -14,8 +14,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from contigo.db import session_scope
+from contigo.exchange.extensions import server_config
 from contigo.exchange.laptop.client import run_sync
-from contigo.exchange.central.server import server_config
 from sync.hlc import HLC
 from sync.models import SyncOp
 from sync.protocol import SCHEMA_VERSION

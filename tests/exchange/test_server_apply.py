@@ -12,13 +12,13 @@ from contigo.auth.models import User
 from contigo.db import session_scope
 from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter
+from contigo.exchange.laptop.client import run_sync
 from contigo.persons import services as persons
 from contigo.persons.models import Person
-from contigo.exchange.laptop.client import run_sync
 from contigo.vault import get_vault
 from sync.models import OutboxOp, SyncChange, SyncOp
-from tests.factories import CHILD, VISIT
 from tests.exchange.conftest import SyncedPair, enrol_in_process
+from tests.factories import CHILD, VISIT
 
 
 def _sup(s: Any) -> User:

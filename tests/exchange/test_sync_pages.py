@@ -22,13 +22,13 @@ from sqlalchemy import delete, select, update
 from werkzeug.test import TestResponse
 
 from contigo import create_app
-from contigo.exchange.central.keys import initialise_central
 from contigo.db import session_scope
+from contigo.exchange.central.keys import initialise_central
+from contigo.exchange.laptop import status as services
+from contigo.exchange.laptop.client import enrol_laptop, signing_key
+from contigo.exchange.laptop.runner import ERRORS, PHASES, runner_for, start_auto_sync
 from contigo.i18n import LANGUAGES, catalogue
 from contigo.sites.services import add_site, by_code
-from contigo.exchange.laptop.client import enrol_laptop, signing_key
-from contigo.exchange.laptop import status as services
-from contigo.exchange.laptop.runner import ERRORS, PHASES, runner_for, start_auto_sync
 from sync.client.transport import FaultyTransport, Response, Transport
 from sync.models import OutboxOp
 from sync.outbox import set_state

@@ -18,9 +18,9 @@ from sqlalchemy import func, select
 
 from contigo.db import session_scope
 from contigo.errors import Forbidden
+from contigo.exchange.laptop.client import run_sync
 from contigo.persons.models import Person
 from contigo.sites.models import Site
-from contigo.exchange.laptop.client import run_sync
 from contigo.transfers import services as transfers
 from contigo.vault import get_vault
 from sync.models import OutboxOp, PersonSiteAccess

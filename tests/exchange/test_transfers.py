@@ -18,12 +18,12 @@ from contigo.db import session_scope
 from contigo.encounters.models import Encounter
 from contigo.episodes.models import CareEpisode
 from contigo.errors import Forbidden
+from contigo.exchange.laptop.client import enrol_laptop, run_sync, signing_key
 from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.setup import initialise
 from contigo.sites.models import Site
 from contigo.sites.services import add_site
-from contigo.exchange.laptop.client import enrol_laptop, run_sync, signing_key
 from contigo.transfers import services as transfers
 from contigo.vault import get_vault
 from sync.models import OutboxOp, PersonSiteAccess, ReviewItem, SyncOp

@@ -17,9 +17,9 @@ import pytest
 from sqlalchemy import select
 
 from contigo.db import session_scope
-from contigo.exchange.laptop.client import engine_for, run_sync
-from contigo.exchange.central.server import server_config
+from contigo.exchange.extensions import server_config
 from contigo.exchange.laptop import status as syncui
+from contigo.exchange.laptop.client import engine_for, run_sync
 from contigo.vault import get_vault
 from sync.client.engine import SyncReport
 from sync.client.transport import FaultyTransport, Response, Transport, TransportError

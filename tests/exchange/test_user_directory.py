@@ -17,17 +17,17 @@ from contigo.db import session_scope
 from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter
 from contigo.errors import Forbidden, WrongCredentials
+from contigo.exchange.laptop.client import run_sync
 from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.sites.services import add_site, by_code
-from contigo.exchange.laptop.client import run_sync
 from contigo.usersync.services import reset_password
 from contigo.vault import get_vault
 from sync.client.engine import CURSOR_KEY
 from sync.models import SyncChange, SyncParked
 from sync.outbox import set_state
-from tests.factories import CHILD, VISIT
 from tests.exchange.conftest import PASSWORD, SITE, enrol_in_process
+from tests.factories import CHILD, VISIT
 
 ANA_PASSWORD = "ana's own passphrase"
 

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from contigo.auth.models import User
 from contigo.db import session_scope
-from contigo.sites.services import by_code
 from contigo.exchange.laptop.client import run_sync
+from contigo.sites.services import by_code
 from tests.exchange.conftest import PASSWORD, SITE, enrol_in_process
 
 NEW = "ana changed it herself"

@@ -26,19 +26,19 @@ from contigo.auth.models import User
 from contigo.db import session_scope, utcnow
 from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter
+from contigo.exchange.laptop.client import enrol_laptop, run_sync, signing_key
+from contigo.exchange.laptop.visitor import TRANSPORT
 from contigo.glass import grants
 from contigo.glass.models import AccessGrant
 from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.setup import initialise
 from contigo.sites.services import add_site
-from contigo.exchange.laptop.client import enrol_laptop, run_sync, signing_key
 from contigo.vault import get_vault
-from contigo.exchange.laptop.visitor import TRANSPORT
 from sync.models import PersonSiteAccess
 from tests.conftest import csrf_of
-from tests.factories import CHILD, VISIT
 from tests.exchange.conftest import PASSWORD, FlaskTransport, enrol_in_process, enrolment_code
+from tests.factories import CHILD, VISIT
 
 OTHER = "EC-TUL"
 REASON = "Arrived at the border post without the family card"

@@ -13,14 +13,13 @@ from sqlalchemy import select
 
 from contigo.auth.models import User
 from contigo.db import session_scope
+from contigo.exchange.laptop.visitor import request_visitor
 from contigo.glass.models import AccessGrant
 from contigo.glass.services import Lookup, NoMatch
 from contigo.persons.models import Person
 from contigo.sites.services import by_code
 from contigo.vault import get_vault
-from contigo.exchange.laptop.visitor import request_visitor
 from sync.models import PersonSiteAccess
-from tests.factories import CHILD
 from tests.exchange.live import (
     Central,
     Laptop,
@@ -31,6 +30,7 @@ from tests.exchange.live import (
     record_visit,
     register_child,
 )
+from tests.factories import CHILD
 
 pytestmark = pytest.mark.slow
 

@@ -22,20 +22,20 @@ from sqlalchemy import select
 
 from contigo import create_app
 from contigo.auth.models import User
-from contigo.exchange.central.keys import initialise_central
 from contigo.db import session_scope
 from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes import services as episodes
 from contigo.episodes.models import CareEpisode
+from contigo.exchange.central.keys import initialise_central
+from contigo.exchange.handlers import EPISODE_FIELDS, PERSON_FIELDS
+from contigo.exchange.laptop.client import engine_for, run_sync
 from contigo.persons import lifecycle
 from contigo.persons import services as persons
 from contigo.persons.models import Person
 from contigo.review import services as review
 from contigo.sites.models import Site
 from contigo.sites.services import add_site
-from contigo.exchange.laptop.client import engine_for, run_sync
-from contigo.exchange.handlers import EPISODE_FIELDS, PERSON_FIELDS
 from contigo.transfers import services as transfers
 from contigo.vault import get_vault
 from sync.client.engine import SyncEngine, SyncFailed, SyncReport
@@ -43,8 +43,8 @@ from sync.client.transport import FaultyTransport, TransportError
 from sync.models import OutboxOp, ReviewItem
 from sync.outbox import PHYSICAL_CLOCK, device_id
 from sync.transfer_models import PersonTransfer
-from tests.factories import CHILD, VISIT
 from tests.exchange.conftest import PASSWORD, SITE, enrol_in_process
+from tests.factories import CHILD, VISIT
 
 DAY_MS = 86_400_000
 

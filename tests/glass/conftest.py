@@ -16,8 +16,8 @@ from sqlalchemy import func, select
 from contigo import create_app
 from contigo.auth import services as auth
 from contigo.auth.models import User
-from contigo.exchange.central.keys import initialise_central
 from contigo.db import session_scope
+from contigo.exchange.central.keys import initialise_central
 from contigo.persons import services as persons
 from contigo.sites.services import add_site
 from contigo.vault import get_vault

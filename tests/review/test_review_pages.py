@@ -254,8 +254,8 @@ def test_the_pages_are_translated(
 
 
 def test_every_kind_severity_status_and_field_label_exists_in_every_language() -> None:
-    from contigo.i18n import LANGUAGES, catalogue
     from contigo.exchange.handlers import policy_registry
+    from contigo.i18n import LANGUAGES, catalogue
     from sync.models import CONFLICT_KINDS, REVIEW_SEVERITIES, REVIEW_STATUSES
 
     registry = policy_registry()

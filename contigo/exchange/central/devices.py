@@ -1,7 +1,8 @@
 """The central server's devices: one-time enrolment codes, the device list and revocation.
 
 These run on the central instance only (``contigo device …``); a laptop enrols itself with
-:func:`contigo.exchange.laptop.client.enrol_as`. Only the SHA-256 of a code is stored, so a code is shown
+:func:`contigo.exchange.laptop.client.enrol_as`. Only the SHA-256 of a code is stored, so a
+code is shown
 once, when it is issued. The server's console is trusted like its key file, so these need no
 user's password; each is audited with no user (the admin pages do the same per admin).
 """
@@ -14,8 +15,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from contigo.audit.services import record as audit
-from contigo.exchange.central.keys import key_path
 from contigo.db import session_scope
+from contigo.exchange.central.keys import key_path
 from contigo.sites.models import Site
 from contigo.sites.services import add_site, by_code
 from sync.models import Device

@@ -59,7 +59,7 @@ def seal_legacy_rows(app: Flask) -> None:
     """Bring rows from before the upgrade up to date, once: access and device rows MACed,
     op results sealed, and the first seq whose change payloads are bound to their routing
     recorded (idempotent; nothing to do on a central that started after the upgrade)."""
-    from contigo.exchange.central.server import server_config
+    from contigo.exchange.extensions import server_config
     from sync.server import apply, integrity
 
     cfg = server_config(app)

@@ -20,8 +20,9 @@ from werkzeug.exceptions import RequestEntityTooLarge
 
 from contigo import crypto
 from contigo.db import session
+from contigo.exchange.extensions import server_config
 from contigo.exchange.handlers import build_registry
-from contigo.transfers.sync import site_directory
+from contigo.sites.wire import site_directory
 from contigo.vault import Vault, get_vault
 from sync import fastjson, gcpause
 from sync.protocol import (
@@ -43,31 +44,28 @@ from sync.server.devices import DeviceRevoked, EnrolmentRefused
 bp = Blueprint("sync", __name__, url_prefix="/sync/v1")
 
 
-def server_config(app: Flask) -> ServerConfig:
-    """The app's sync server configuration, built once per process."""
-    cfg: ServerConfig | None = app.extensions.get("contigo.sync_server")
-    if cfg is None:
-        vault = get_vault(app)
-        secret = str(app.config["SECRET_KEY"]).encode()
+def build_server_config(app: Flask) -> ServerConfig:
+    """The app's sync server configuration (read through
+    :func:`contigo.exchange.extensions.server_config`, which builds it once per process)."""
+    vault = get_vault(app)
+    secret = str(app.config["SECRET_KEY"]).encode()
 
-        def seal(aad: str, data: bytes) -> bytes:
-            return vault.outbox_encrypter()(f"central:{aad}", data)
+    def seal(aad: str, data: bytes) -> bytes:
+        return vault.outbox_encrypter()(f"central:{aad}", data)
 
-        def open_(aad: str, blob: bytes) -> bytes:
-            return vault.outbox_decrypt(f"central:{aad}", blob)
+    def open_(aad: str, blob: bytes) -> bytes:
+        return vault.outbox_decrypt(f"central:{aad}", blob)
 
-        integrity.use_key(app.extensions["contigo.engine"], _row_key(vault))
-        cfg = ServerConfig(
-            registry=build_registry(vault),
-            seal=seal,
-            open=open_,
-            cursor_key=hmac.new(secret, b"contigo/sync-cursor", hashlib.sha256).digest(),
-            min_pull_schema=int(app.config["SYNC_MIN_PULL_SCHEMA"]),
-            soft_eol_schema=int(app.config["SYNC_SOFT_EOL_SCHEMA"]),
-            hard_eol_on=app.config["SYNC_HARD_EOL_ON"] or None,
-        )
-        app.extensions["contigo.sync_server"] = cfg
-    return cfg
+    integrity.use_key(app.extensions["contigo.engine"], _row_key(vault))
+    return ServerConfig(
+        registry=build_registry(vault),
+        seal=seal,
+        open=open_,
+        cursor_key=hmac.new(secret, b"contigo/sync-cursor", hashlib.sha256).digest(),
+        min_pull_schema=int(app.config["SYNC_MIN_PULL_SCHEMA"]),
+        soft_eol_schema=int(app.config["SYNC_SOFT_EOL_SCHEMA"]),
+        hard_eol_on=app.config["SYNC_HARD_EOL_ON"] or None,
+    )
 
 
 def _row_key(vault: Vault) -> Callable[[], bytes]:

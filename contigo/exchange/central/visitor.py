@@ -12,10 +12,10 @@ from flask import Blueprint, Response, current_app
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from contigo.db import session
+from contigo.exchange.central.server import _body, _json, _protocol_error, _signed, _too_large
 from contigo.glass import services
 from contigo.glass.schemas import VisitorRequestSchema
 from contigo.schemas import load
-from contigo.exchange.central.server import _body, _json, _protocol_error, _signed, _too_large
 from contigo.vault import get_vault
 from sync.protocol import ProtocolError
 

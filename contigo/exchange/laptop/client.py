@@ -7,7 +7,7 @@ key, so the laptop must be unlocked to enrol or sync.
 from __future__ import annotations
 
 import base64
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -19,17 +19,16 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from contigo import crypto
-from contigo.auth import services as auth
 from contigo.auth.models import KeyEntry, User
 from contigo.db import session_scope
-from contigo.errors import Forbidden
+from contigo.exchange.extensions import SITE_CODE
+from contigo.exchange.handlers import build_registry
 from contigo.i18n import translate
 from contigo.keystore import RECOVERY_ENTRY
-from contigo.persons.reindex import refresh_index
 from contigo.recovery import forget_user_keys, seal_recovery_copy
 from contigo.sites.models import Site
 from contigo.sites.services import by_code
-from contigo.exchange.handlers import build_registry
+from contigo.unlock import unlock_as
 from contigo.vault import Vault, get_vault
 from sync.client.engine import CLOCK_OFFSET_KEY, ClockRefused, SyncEngine, SyncFailed, SyncReport
 from sync.client.transport import RequestsTransport, SigningClock, Transport, TransportError
@@ -39,7 +38,6 @@ from sync.protocol import Control, ErrorCode
 
 SIGNING_KEY = "device_signing_key"
 CENTRAL_URL = "central_url"
-SITE_CODE = "site_code"
 
 
 def _raw(private: Ed25519PrivateKey) -> bytes:
@@ -228,30 +226,6 @@ class SyncSummary:
     report: SyncReport
     waiting: int
     rejected: int
-
-
-def unlock_as(
-    app: Flask, username: str, password: str, roles: Collection[str] | None = None
-) -> None:
-    """Unlock the laptop with a user's password, as the login page does (a wrong password counts
-    towards the lockout). ``roles``, when given, are the roles allowed to go on."""
-    vault = get_vault(app)
-    cfg = app.config
-    with session_scope(app) as s:
-        user = auth.authenticate(
-            s,
-            vault,
-            username,
-            password,
-            max_failed=cfg["MAX_FAILED_LOGINS"],
-            lockout_s=cfg["LOCKOUT_SECONDS"],
-        )
-        if roles is not None and user.role not in roles:
-            vault.lock()
-            raise Forbidden()
-        vault.load_index_key(s)
-        vault.build_name_index(s)
-        refresh_index(s, vault)  # once after an update changed how entries are made
 
 
 def check_central_url(url: str) -> str:

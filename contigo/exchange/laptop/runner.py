@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from contigo.db import session_scope
 from contigo.errors import Locked
-from contigo.exchange.laptop.client import http_transport, run_sync
 from contigo.exchange.laptop import status
+from contigo.exchange.laptop.client import http_transport, run_sync
 from contigo.vault import get_vault
 from sync.client.engine import ClockRefused, SyncFailed, UpgradeRequired
 from sync.client.transport import RequestsTransport, Response, Transport, TransportError

@@ -17,8 +17,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contigo.auth.models import KeyEntry
-from contigo.persons.models import Person
 from contigo.exchange.laptop.client import CENTRAL_URL, SIGNING_KEY
+from contigo.persons.models import Person
 from sync.client.engine import (
     CLOCK_OFFSET_KEY,
     LAST_SYNC_KEY,

@@ -23,8 +23,9 @@ from flask import (
 
 from contigo import db
 from contigo.auth.current import current_user, login_required
+from contigo.exchange.laptop import runner
+from contigo.exchange.laptop import status as sync_state
 from contigo.i18n import translate
-from contigo.exchange.laptop import runner, status
 from sync.client.parking import parked_counts
 
 bp = Blueprint("syncui", __name__, url_prefix="/synchronisation")
@@ -53,7 +54,7 @@ def _stale_days() -> int:
 @login_required
 def index() -> str:
     """Enrolment, the last sync, what waits in the outbox, and the Sync now button."""
-    view = status.overview(db.session(), _now_ms(), _stale_days())
+    view = sync_state.overview(db.session(), _now_ms(), _stale_days())
     status = runner.runner_for(_app()).snapshot()
     return render_template("syncui/index.html", view=view, status=status)
 
@@ -86,21 +87,21 @@ def status() -> Response:
 def attention() -> str:
     """Changes the central server did not accept (rejected) or cannot apply yet (deferred),
     with the reason in the user's language. They stay until a person deals with them."""
-    items = status.attention_items(db.session(), current_user().site_ids)
+    items = sync_state.attention_items(db.session(), current_user().site_ids)
     parked = parked_counts(db.session())
     return render_template("syncui/attention.html", items=items, parked=parked)
 
 
 def _record_status(person_id: str) -> str:
-    return status.record_status(db.session(), person_id).value
+    return sync_state.record_status(db.session(), person_id).value
 
 
-def _banners() -> list[status.Banner]:
+def _banners() -> list[sync_state.Banner]:
     s = db.session()
     # An error page may render over a failed transaction: no banner rather than a second error.
     if g.get("user") is None or not s.is_active:
         return []
-    return status.banners(s, _now_ms(), _stale_days())
+    return sync_state.banners(s, _now_ms(), _stale_days())
 
 
 @bp.app_context_processor

@@ -22,11 +22,11 @@ from sqlalchemy.orm import Session
 from contigo.auth.models import KeyEntry, User
 from contigo.auth.scope import CLINICAL_WRITERS
 from contigo.errors import ContigoError, ErrorCode, Forbidden
+from contigo.exchange.handlers import build_registry
+from contigo.exchange.laptop.client import CENTRAL_URL, SIGNING_KEY
 from contigo.glass.models import AccessGrant
 from contigo.glass.services import Lookup, LookupLocked, NoMatch, add_site_grant
 from contigo.persons.models import Person
-from contigo.exchange.laptop.client import CENTRAL_URL, SIGNING_KEY
-from contigo.exchange.handlers import build_registry
 from contigo.vault import Vault
 from sync.client.snapshot import SnapshotFailed, fetch_snapshot
 from sync.client.transport import RequestsTransport, Transport, TransportError

@@ -1,0 +1,3 @@
+"""The version of Contigo."""
+
+__version__ = "0.1.0"
