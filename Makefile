@@ -25,9 +25,11 @@ demo: $(STAMP)
 	$(BIN)/contigo --instance $(DEMO) serve
 
 lint: $(STAMP)
-	$(BIN)/ruff check contigo sync tests bench
-	$(BIN)/ruff format --check contigo sync tests bench
+	$(BIN)/ruff check contigo sync tests bench tools
+	$(BIN)/ruff format --check contigo sync tests bench tools
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/python -m tools.import_cycles
 
 test: lint sbom
 	$(BIN)/pytest

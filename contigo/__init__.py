@@ -21,8 +21,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     """
     from contigo.app import create_app as _create
     from contigo.cli import main
+    from contigo.clikit import APP_FACTORY
 
     app = _create(test_config)
+    app.extensions[APP_FACTORY] = _create
     for name, command in main.commands.items():
         app.cli.add_command(command, name)
     return app

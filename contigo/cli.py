@@ -16,7 +16,8 @@ import click
 
 from contigo.audit.cli import audit_group
 from contigo.auth.cli import user_group
-from contigo.clikit import app_for, fail, read_secret
+from contigo.app import create_app
+from contigo.clikit import APP_FACTORY, app_for, fail, read_secret
 from contigo.demo.cli import demo_command
 from contigo.errors import ContigoError
 from contigo.exchange.cli import COMMANDS as SYNC_COMMANDS
@@ -31,8 +32,10 @@ from contigo.nutrition.cli import zscore_command
     type=click.Path(file_okay=False),
     help="Instance folder (default ./instance).",
 )
-def main(instance: str | None) -> None:
+@click.pass_context
+def main(ctx: click.Context, instance: str | None) -> None:
     """Contigo: the nutrition record that follows the family."""
+    ctx.meta[APP_FACTORY] = create_app
 
 
 @main.command("init")

@@ -5,23 +5,32 @@ from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import click
 from flask import Flask
+from flask.cli import ScriptInfo
 
-from contigo.app import create_app
 from contigo.errors import ContigoError
+
+#: Where the root command keeps the app factory (the command line's composition root,
+#: :mod:`contigo.cli`, puts it there; under ``flask --app contigo`` the loaded app carries it).
+APP_FACTORY = "contigo.app_factory"
 
 
 def app_for(ctx: click.Context, **overrides: Any) -> Flask:
     """The app of the root command's ``--instance`` (disposed of when the command ends)."""
-    instance = ctx.find_root().params.get("instance")
+    root = ctx.find_root()
+    factory: Callable[[dict[str, Any]], Flask] | None = root.meta.get(APP_FACTORY)
+    if factory is None:  # a command of `flask --app contigo`: the factory of the app it loaded
+        factory = ctx.ensure_object(ScriptInfo).load_app().extensions[APP_FACTORY]
+    instance = root.params.get("instance")
     config: dict[str, Any] = {"IDLE_WATCH": False, **overrides}
     if instance:
         config["INSTANCE_PATH"] = instance
-    app = create_app(config)
+    app = factory(config)
     ctx.call_on_close(app.extensions["contigo.engine"].dispose)
     return app
 
