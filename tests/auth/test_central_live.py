@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -24,8 +23,8 @@ from contigo.db import session_scope
 from tests.exchange.live import (
     ADMIN_PASSWORD,
     Central,
-    central_server,
     enrolled_laptops,
+    module_central,
     register_child,
 )
 
@@ -35,10 +34,7 @@ COOKIE = "contigo_session"
 TRIES = 8  # requests spread over the two workers
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live-sessions")) as server:
-        yield server
+central = module_central("live-sessions")
 
 
 class Browser:

@@ -26,6 +26,7 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
 import requests
 from click.testing import CliRunner, Result
 from flask import Flask
@@ -304,3 +305,31 @@ def enrolled_laptops(folder: Path, central: Central) -> Iterator[Callable[[str, 
     finally:
         for laptop in made:
             laptop.close()
+
+
+def module_central(label: str) -> Any:
+    """A module-scoped fixture ``central``: one gunicorn central on PostgreSQL shared by the
+    module's tests (each test keeps to sites of its own, :func:`site_for`). Assign it to the
+    module's ``central``."""
+
+    @pytest.fixture(scope="module")
+    def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
+        with central_server(tmp_path_factory.mktemp(label)) as server:
+            yield server
+
+    return central
+
+
+def site_laptops(prefix: str = "T") -> Any:
+    """A fixture ``laptops``: ``laptops(name)`` makes and enrols a laptop at the test's own site
+    (one site per test, named with ``prefix``). Assign it to the module's ``laptops``."""
+
+    @pytest.fixture
+    def laptops(
+        tmp_path: Path, central: Central, request: pytest.FixtureRequest
+    ) -> Iterator[Callable[[str], Laptop]]:
+        site = site_for(request, prefix)
+        with enrolled_laptops(tmp_path, central) as make:
+            yield lambda name: make(name, site)
+
+    return laptops

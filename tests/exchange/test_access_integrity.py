@@ -35,8 +35,8 @@ from tests.exchange.live import (
     Central,
     Laptop,
     _sup,
-    central_server,
     enrolled_laptops,
+    module_central,
     register_child,
     site_for,
     transport,
@@ -45,10 +45,7 @@ from tests.exchange.live import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("access-integrity")) as server:
-        yield server
+central = module_central("access-integrity")
 
 
 @pytest.fixture

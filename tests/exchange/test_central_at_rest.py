@@ -10,7 +10,6 @@ raw grep of PostgreSQL's files would miss values it compressed), and the central
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -27,7 +26,14 @@ from contigo.persons import services as persons
 from contigo.transfers import services as transfers
 from contigo.vault import get_vault
 from sync.models import SyncOp
-from tests.exchange.live import Central, Laptop, _sup, central_server, enrolled_laptops, site_for
+from tests.exchange.live import (
+    Central,
+    Laptop,
+    _sup,
+    enrolled_laptops,
+    module_central,
+    site_for,
+)
 from tests.factories import CHILD, VISIT
 
 pytestmark = pytest.mark.slow
@@ -119,10 +125,7 @@ def plaintext_hits(app: Flask) -> list[str]:
     return hits
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("central-at-rest")) as server:
-        yield server
+central = module_central("central-at-rest")
 
 
 def _write_canaries(laptop: Laptop, to_site_id: str) -> str:

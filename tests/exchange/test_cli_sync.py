@@ -16,10 +16,10 @@ from sync.outbox import set_state
 from tests.exchange.live import (
     Central,
     Laptop,
-    central_server,
     enrol,
     free_port,
     make_laptop,
+    module_central,
     one_line,
     record_visit,
     register_child,
@@ -28,10 +28,7 @@ from tests.exchange.live import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live")) as server:
-        yield server
+central = module_central("live")
 
 
 @pytest.fixture

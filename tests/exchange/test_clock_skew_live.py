@@ -6,8 +6,7 @@ days off and, when the clock still prevents a sync, says so on one line (never "
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,32 +21,22 @@ from sync.outbox import PHYSICAL_CLOCK, get_state
 from tests.exchange.live import (
     Central,
     Laptop,
-    central_server,
     encounter_ids,
-    enrolled_laptops,
+    module_central,
     one_line,
     record_visit,
     register_child,
-    site_for,
+    site_laptops,
 )
 from tests.exchange.world import DAY_MS, visible_state, wall_ms
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live-clock")) as server:
-        yield server
+central = module_central("live-clock")
 
 
-@pytest.fixture
-def laptops(
-    tmp_path: Path, central: Central, request: pytest.FixtureRequest
-) -> Iterator[Callable[[str], Laptop]]:
-    site = site_for(request, "K")
-    with enrolled_laptops(tmp_path, central) as make:
-        yield lambda name: make(name, site)
+laptops = site_laptops("K")
 
 
 def skew(laptop: Laptop, skew_ms: int) -> None:

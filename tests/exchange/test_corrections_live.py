@@ -3,7 +3,6 @@ PostgreSQL and two laptops provisioned and synced through the ``contigo`` comman
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +11,8 @@ from flask import Flask
 from tests.exchange.corrections import run_two_corrections
 from tests.exchange.live import (
     Central,
-    central_server,
     enrolled_laptops,
+    module_central,
     record_visit,
     register_child,
     site_for,
@@ -22,10 +21,7 @@ from tests.exchange.live import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live")) as server:
-        yield server
+central = module_central("live")
 
 
 def test_two_corrections_of_one_visit_converge_after_a_decision(

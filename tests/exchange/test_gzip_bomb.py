@@ -18,7 +18,13 @@ import pytest
 import requests
 
 from sync.protocol import MAX_BATCH_BYTES, ErrorCode, sign_request
-from tests.exchange.live import Central, Laptop, central_server, enrolled_laptops, site_for
+from tests.exchange.live import (
+    Central,
+    Laptop,
+    enrolled_laptops,
+    module_central,
+    site_for,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -28,10 +34,7 @@ GROWTH_LIMIT_KB = 48 * 1024
 far below what inflating any of them would take."""
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("gzip-bomb")) as server:
-        yield server
+central = module_central("gzip-bomb")
 
 
 @pytest.fixture

@@ -3,8 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -22,29 +21,19 @@ from tests.exchange.live import (
     Central,
     Laptop,
     _sup,
-    central_server,
-    enrolled_laptops,
+    module_central,
     record_visit,
     register_child,
-    site_for,
+    site_laptops,
 )
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live-lifecycle")) as server:
-        yield server
+central = module_central("live-lifecycle")
 
 
-@pytest.fixture
-def laptops(
-    tmp_path: Path, central: Central, request: pytest.FixtureRequest
-) -> Iterator[Callable[[str], Laptop]]:
-    site = site_for(request, "L")
-    with enrolled_laptops(tmp_path, central) as make:
-        yield lambda name: make(name, site)
+laptops = site_laptops("L")
 
 
 def sync(*laptops: Laptop) -> None:

@@ -7,8 +7,7 @@ import json
 import secrets
 import socket
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -23,12 +22,11 @@ from sync.protocol import sign_request
 from tests.exchange.live import (
     Central,
     Laptop,
-    central_server,
     encounter_ids,
-    enrolled_laptops,
+    module_central,
     record_visit,
     register_child,
-    site_for,
+    site_laptops,
     transport,
 )
 from tests.exchange.world import PullLog, race
@@ -36,19 +34,10 @@ from tests.exchange.world import PullLog, race
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live-scenarios")) as server:
-        yield server
+central = module_central("live-scenarios")
 
 
-@pytest.fixture
-def laptops(
-    tmp_path: Path, central: Central, request: pytest.FixtureRequest
-) -> Iterator[Callable[[str], Laptop]]:
-    site = site_for(request, "S")
-    with enrolled_laptops(tmp_path, central) as make:
-        yield lambda name: make(name, site)
+laptops = site_laptops("S")
 
 
 class CutMidRequest:

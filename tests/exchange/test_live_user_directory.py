@@ -19,17 +19,21 @@ from contigo.errors import WrongCredentials
 from contigo.sites.services import by_code
 from contigo.vault import get_vault
 from sync.models import SyncChange
-from tests.exchange.live import PASSWORD, Central, Laptop, central_server, enrol, make_laptop
+from tests.exchange.live import (
+    PASSWORD,
+    Central,
+    Laptop,
+    enrol,
+    make_laptop,
+    module_central,
+)
 
 pytestmark = pytest.mark.slow
 
 ANA = "ana's field passphrase"
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live-users")) as server:
-        yield server
+central = module_central("live-users")
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ them through the recovery copy sealed at enrolment.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -30,30 +30,20 @@ from tests.exchange.live import (
     PASSWORD,
     Central,
     Laptop,
-    central_server,
-    enrolled_laptops,
+    module_central,
     one_line,
     record_visit,
     register_child,
-    site_for,
+    site_laptops,
 )
 
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live")) as server:
-        yield server
+central = module_central("live")
 
 
-@pytest.fixture
-def laptops(
-    tmp_path: Path, central: Central, request: pytest.FixtureRequest
-) -> Iterator[Callable[[str], Laptop]]:
-    site = site_for(request)
-    with enrolled_laptops(tmp_path, central) as make:
-        yield lambda name: make(name, site)
+laptops = site_laptops()
 
 
 def _restarted(laptop: Laptop) -> object:

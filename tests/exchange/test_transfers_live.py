@@ -29,9 +29,9 @@ from tests.exchange.live import (
     Central,
     Laptop,
     _sup,
-    central_server,
     encounter_ids,
     enrolled_laptops,
+    module_central,
     record_visit,
     register_child,
 )
@@ -41,10 +41,7 @@ pytestmark = pytest.mark.slow
 Laptops = Callable[[str, str], Laptop]
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live-transfers")) as server:
-        yield server
+central = module_central("live-transfers")
 
 
 @pytest.fixture

@@ -29,9 +29,9 @@ from sync.server.apply import stored_result
 from tests.exchange.live import (
     Central,
     Laptop,
-    central_server,
     encounter_ids,
     enrolled_laptops,
+    module_central,
     one_line,
     record_visit,
     register_child,
@@ -61,10 +61,7 @@ class Recorder:
         return [c["seq"] for body in self.bodies("/sync/v1/pull") for c in body["changes"]]
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live")) as server:
-        yield server
+central = module_central("live")
 
 
 @pytest.fixture

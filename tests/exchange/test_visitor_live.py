@@ -5,7 +5,6 @@ and one at another, talking real signed HTTP."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,10 +22,10 @@ from sync.models import PersonSiteAccess
 from tests.exchange.live import (
     Central,
     Laptop,
-    central_server,
     encounter_ids,
     enrol,
     make_laptop,
+    module_central,
     record_visit,
     register_child,
 )
@@ -35,10 +34,7 @@ from tests.factories import CHILD
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture(scope="module")
-def central(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Central]:
-    with central_server(tmp_path_factory.mktemp("live-visitor")) as server:
-        yield server
+central = module_central("live-visitor")
 
 
 def _site(name: str) -> str:
