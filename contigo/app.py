@@ -43,6 +43,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from contigo.auth import sessions
 
     sessions.init_app(app)
+    from contigo.reports import hooks as reports_hooks
+
+    reports_hooks.install(app)
 
     if app.config.get("AUTO_MIGRATE", True) and not _opens_at_unlock(app):
         from contigo.migrate import upgrade

@@ -619,3 +619,8 @@ def audit_verify_command(
             translate(message, lang, entry=entry, count=verdict.verified, reason=reason)
         )
     click.echo(translate("auditchain.intact", lang, count=verdict.verified))
+
+
+from contigo.reports.cli import reports_group  # noqa: E402
+
+main.add_command(reports_group)
