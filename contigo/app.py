@@ -108,6 +108,11 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.glass.views import bp as glass_bp
 
     app.register_blueprint(glass_bp)
+    from contigo.caseload.views import bp as caseload_bp
+    from contigo.reports.views import bp as reports_bp
+
+    app.register_blueprint(caseload_bp)
+    app.register_blueprint(reports_bp)
     if app.config["CONTIGO_MODE"] == "field":
         from contigo.syncui.views import bp as syncui_bp
 

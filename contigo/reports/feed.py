@@ -74,6 +74,11 @@ class Pseudonymiser:
     def __call__(self, person_id: str) -> str:
         return hmac.new(self._key, person_id.encode(), hashlib.sha256).hexdigest()[:32]
 
+    def fact_id(self, kind: str, source_id: str) -> str:
+        """The id of the fact of ``kind`` counting the row ``source_id``: keyed as well, so
+        that no id in the table leads back to a visit or an episode without the key."""
+        return self(f"{kind}:{source_id}")
+
 
 def age_band(person_kind: str, age_days: int | None) -> str:
     """The reporting age band of a person at an event (months 0–5, 6–23, 24–59; ``plw``)."""
@@ -116,6 +121,7 @@ class _Who:
     """The de-identified columns of a person shared by all their facts."""
 
     pseudonym: str
+    fact_id: Any
     kind: str
     sex: str
     birth_date: date | None
@@ -123,10 +129,10 @@ class _Who:
     nationality: str
     caregiver: str
 
-    def row(self, fact_id: str, kind: str, site: str, country: str, on: date) -> dict[str, Any]:
+    def row(self, source_id: str, kind: str, site: str, country: str, on: date) -> dict[str, Any]:
         age = (on - self.birth_date).days if self.birth_date else None
         return {
-            "id": fact_id,
+            "id": self.fact_id(kind, source_id),
             "pseudonym": self.pseudonym,
             "kind": kind,
             "site_id": site,
@@ -159,6 +165,7 @@ def _who(vault: Vault, pseudo: Pseudonymiser, person: Person) -> _Who | None:
         return None
     return _Who(
         pseudonym=pseudo(person.id),
+        fact_id=pseudo.fact_id,
         kind=person.kind,
         sex=str(sex or "")[:1] or "U",
         birth_date=date.fromisoformat(born) if born else None,
@@ -173,15 +180,15 @@ def _visit_facts(who: _Who, visit: _Visit) -> Iterator[dict[str, Any]]:
     age_days = assessment.get("age_days")
     zscores = assessment.get("zscores") or {}
     if who.kind == "child" and (data.get("muac_mm") is not None or zscores.get("whz") is not None):
-        row = who.row(f"screen:{visit.id}", "screen", visit.site_id, visit.country, visit.on)
+        row = who.row(visit.id, "screen", visit.site_id, visit.country, visit.on)
         if isinstance(age_days, int):
             row["age_band"] = age_band(who.kind, age_days)
         row["classification"] = str((assessment.get("child") or {}).get("acute") or "")[:16]
         yield row
     if who.kind == "woman" and MICRONUTRIENTS & set(data.get("supplements") or ()):
-        yield who.row(f"dispense:{visit.id}", "dispense", visit.site_id, visit.country, visit.on)
+        yield who.row(visit.id, "dispense", visit.site_id, visit.country, visit.on)
     if data.get("counselling"):
-        row = who.row(f"counsel:{visit.id}", "counsel", visit.site_id, visit.country, visit.on)
+        row = who.row(visit.id, "counsel", visit.site_id, visit.country, visit.on)
         row["caregiver"] = who.caregiver
         yield row
 
@@ -189,7 +196,7 @@ def _visit_facts(who: _Who, visit: _Visit) -> Iterator[dict[str, Any]]:
 def _episode_fact(
     who: _Who, episode: CareEpisode, country: str, visits: list[_Visit]
 ) -> dict[str, Any]:
-    row = who.row(f"episode:{episode.id}", "episode", episode.site_id, country, episode.admitted_on)
+    row = who.row(episode.id, "episode", episode.site_id, country, episode.admitted_on)
     row["programme"] = episode.programme[:24]
     row["classification"] = PROGRAMME_KIND.get(episode.programme, "other")
     exit_on, outcome = _exit(episode, country, visits)

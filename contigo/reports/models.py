@@ -33,7 +33,8 @@ class ReportFact(Base):
         Index("ix_report_facts_site_month", "site_id", "month"),
     )
 
-    #: ``<kind>:<source row id>``: the encounter or episode it counts (ids carry no meaning).
+    #: A keyed hash of ``<kind>:<source row id>`` (see :mod:`contigo.reports.feed`): only the
+    #: key's holder can tell which visit or episode a fact counts.
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
     pseudonym: Mapped[str] = mapped_column(String(32), index=True)
     kind: Mapped[str] = mapped_column(String(10))
