@@ -130,7 +130,7 @@ def insert_encounter(s: Session, values: dict[str, Any]) -> None:
     if not bulk.pend(s, Encounter, values | {"schema_version": 1, "created_at": utcnow()}):
         s.add(Encounter(**values))
         return
-    reports_feed.note_person(s, values["person_id"])  # held rows bypass the ORM's flush
+    reports_feed.note_encounter(s, values)  # held rows bypass the ORM's flush
     cache = batchcache.current(s)
     if cache is None:
         return

@@ -7,8 +7,9 @@ void, an episode, the person's own fields); just before the transaction commits 
 those persons' facts (:class:`~contigo.reports.feed.Feeder`), in the same transaction, so the
 table can never hold a change that was rolled back nor miss one that was committed.
 
-Rows a sync batch inserts in bulk bypass the ORM's flush; that path names its persons with
-:func:`note_person`.
+A new visit is usually only added (its facts appended, :meth:`Feeder.add_visits`); its person
+is rebuilt whole when it changes more (an episode's exit, a correction). Visits a sync batch
+inserts in bulk bypass the ORM's flush; that path names them with :func:`note_encounter`.
 """
 
 from __future__ import annotations
@@ -23,13 +24,14 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
 from contigo.persons.models import Person
-from contigo.reports.feed import Feeder
+from contigo.reports.feed import Feeder, NewVisit
 from contigo.vault import get_vault
 
 log = logging.getLogger(__name__)
 FEEDER = "contigo.reports.feeder"
 TODO = "contigo.reports.persons"
 VOIDS = "contigo.reports.voids"
+VISITS = "contigo.reports.visits"
 
 
 def note_person(s: Session, person_id: str) -> None:
@@ -39,6 +41,14 @@ def note_person(s: Session, person_id: str) -> None:
         s.info.setdefault(TODO, set()).add(person_id)
 
 
+def note_encounter(s: Session, values: Any) -> None:
+    """Have the facts of a visit just inserted (an :class:`Encounter` or its column values)
+    added before ``s`` commits."""
+    if FEEDER in s.info:
+        visit = NewVisit.of(values)
+        s.info.setdefault(VISITS, {})[visit.id] = visit
+
+
 def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
     if FEEDER not in s.info:
         return
@@ -46,7 +56,9 @@ def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
     for obj in (*s.new, *s.dirty, *s.deleted):
         if isinstance(obj, Person):
             todo.add(obj.id)
-        elif isinstance(obj, Encounter | CareEpisode):
+        elif isinstance(obj, Encounter) and obj in s.new:
+            note_encounter(s, obj)
+        elif isinstance(obj, CareEpisode):
             todo.add(obj.person_id)
         elif isinstance(obj, EncounterVoid):
             s.info.setdefault(VOIDS, set()).add(obj.encounter_id)
@@ -54,7 +66,7 @@ def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
 
 def _before_commit(s: Session) -> None:
     feeder: Feeder | None = s.info.get(FEEDER)
-    if feeder is None or not (s.info.get(TODO) or s.info.get(VOIDS)):
+    if feeder is None or not (s.info.get(TODO) or s.info.get(VOIDS) or s.info.get(VISITS)):
         return
     if not feeder.vault.is_unlocked:
         # Nothing is written while a laptop is locked; should it happen, `reports rebuild` mends.
@@ -67,8 +79,11 @@ def _before_commit(s: Session) -> None:
     s.flush()
     todo: set[str] = s.info.pop(TODO, set())
     voids: set[str] = s.info.pop(VOIDS, set())
+    visits: dict[str, NewVisit] = s.info.pop(VISITS, {})
     if voids:
         todo |= set(s.scalars(select(Encounter.person_id).where(Encounter.id.in_(voids))))
+    _added, whole = feeder.add_visits(s, (v for v in visits.values() if v.person_id not in todo))
+    todo |= whole
     if todo:
         feeder.rebuild(s, todo)
 
@@ -76,6 +91,7 @@ def _before_commit(s: Session) -> None:
 def _forget(s: Session) -> None:
     s.info.pop(TODO, None)
     s.info.pop(VOIDS, None)
+    s.info.pop(VISITS, None)
 
 
 def _transaction_end(s: Session, transaction: SessionTransaction) -> None:
@@ -86,7 +102,10 @@ def _transaction_end(s: Session, transaction: SessionTransaction) -> None:
 
 
 def install(app: Flask) -> None:
-    """Feed the reporting table from every session of ``app`` (one line in the app factory)."""
+    """Feed the reporting table from every session of ``app`` (one line in the app factory);
+    ``REPORTS_FEED = False`` leaves it out (``bench/reports.py`` measures its cost so)."""
+    if not app.config.get("REPORTS_FEED", True):
+        return
     factory: sessionmaker[Session] = app.extensions["contigo.sessionmaker"]
     info = dict(factory.kw.get("info") or {})
     info[FEEDER] = Feeder(get_vault(app))
