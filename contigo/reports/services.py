@@ -109,20 +109,20 @@ def months_between(start: str, end: str) -> list[str]:
     return out
 
 
-def _measure(indicator: str) -> tuple[ColumnElement[bool], Any]:
-    """The rows an indicator counts, and how (unique persons, unique caregivers or events)."""
+def _measure(indicator: str) -> Any:
+    """How an indicator counts, as one aggregate over the facts of the period: unique persons
+    (screened, women supplemented), unique caregivers, or events (admissions)."""
     if indicator == "screened":
-        return and_(F.kind == "screen", F.age_band.in_(("6_23", "24_59"))), func.count(
-            F.pseudonym.distinct()
-        )
+        cond = and_(F.kind == "screen", F.age_band.in_(("6_23", "24_59")))
+        return func.count(case((cond, F.pseudonym)).distinct())
     if indicator == "sam_admissions":
-        return and_(F.kind == "episode", F.classification == "sam"), func.count()
+        return func.sum(case((and_(F.kind == "episode", F.classification == "sam"), 1), else_=0))
     if indicator == "mam_admissions":
-        return and_(F.kind == "episode", F.classification == "mam"), func.count()
+        return func.sum(case((and_(F.kind == "episode", F.classification == "mam"), 1), else_=0))
     if indicator == "plw_supplemented":
-        return F.kind == "dispense", func.count(F.pseudonym.distinct())
+        return func.count(case((F.kind == "dispense", F.pseudonym)).distinct())
     if indicator == "caregivers_counselled":
-        return F.kind == "counsel", func.count(F.caregiver.distinct())
+        return func.count(case((F.kind == "counsel", F.caregiver)).distinct())
     raise ValueError(indicator)
 
 
@@ -138,18 +138,17 @@ def grouped_counts(
     if any(name not in GROUPABLE for name in by):
         raise ValueError(by)
     columns = [getattr(F, name) for name in dict.fromkeys(by)]
+    query: Select[Any] = (
+        select(*columns, *(_measure(name) for name in INDICATORS))
+        .where(F.month.between(filters.start, filters.end), scope.clause(), filters.clause())
+        .group_by(*columns)
+    )
     out: dict[tuple[str, ...], int] = {}
-    for indicator in INDICATORS:
-        where, count = _measure(indicator)
-        period = F.month.between(filters.start, filters.end)
-        query: Select[Any] = (
-            select(*columns, count)
-            .where(where, period, scope.clause(), filters.clause())
-            .group_by(*columns)
-        )
-        for row in s.execute(query):
-            values = tuple("" if v is None else str(v) for v in row[:-1])
-            out[(indicator, *values)] = int(row[-1])
+    for row in s.execute(query):
+        values = tuple("" if v is None else str(v) for v in row[: len(columns)])
+        for name, n in zip(INDICATORS, row[len(columns) :], strict=True):
+            if n:
+                out[(name, *values)] = int(n)
     return out
 
 
