@@ -623,4 +623,4 @@ def audit_verify_command(
 
 from contigo.reports.cli import reports_group  # noqa: E402
 
-main.add_command(reports_group)
+main.add_command(reports_group(_app))
