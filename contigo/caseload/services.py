@@ -320,7 +320,7 @@ def review_per_site(s: Session, user: User, filters: CaseFilters) -> list[SiteQu
     )
     for site_id, kind, n in s.execute(query):
         slot = counts.setdefault(site_id, [0, 0])
-        slot[0 if "duplicate" in kind else 1] += int(n)
+        slot[0 if kind == "possible_duplicate" else 1] += int(n)
     return [SiteQueue(names.get(k, k), d, o) for k, (d, o) in sorted(counts.items())]
 
 
