@@ -43,6 +43,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from contigo.auth import sessions
 
     sessions.init_app(app)
+    from contigo.reports import hooks as reports_hooks
+
+    reports_hooks.install(app)
 
     if app.config.get("AUTO_MIGRATE", True) and not _opens_at_unlock(app):
         from contigo.migrate import upgrade
@@ -92,6 +95,11 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.glass.views import bp as glass_bp
 
     app.register_blueprint(glass_bp)
+    from contigo.caseload.views import bp as caseload_bp
+    from contigo.reports.views import bp as reports_bp
+
+    app.register_blueprint(caseload_bp)
+    app.register_blueprint(reports_bp)
     from contigo.exchange import install as exchange
 
     exchange.init_app(app)

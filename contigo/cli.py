@@ -22,6 +22,7 @@ from contigo.demo.cli import demo_command
 from contigo.errors import ContigoError
 from contigo.exchange.cli import COMMANDS as SYNC_COMMANDS
 from contigo.nutrition.cli import zscore_command
+from contigo.reports.cli import reports_group
 
 
 @click.group()
@@ -167,3 +168,4 @@ def backup_command(ctx: click.Context, dest: str | None) -> None:
 
 for _command in (zscore_command, user_group, demo_command, audit_group, *SYNC_COMMANDS):
     main.add_command(_command)
+main.add_command(reports_group)

@@ -39,6 +39,14 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_MIN_PULL_SCHEMA": 1,
     "SYNC_SOFT_EOL_SCHEMA": 0,
     "SYNC_HARD_EOL_ON": None,
+    # reports: aggregate exports show counts from 1 to this minus one as "<N"
+    "REPORTS_SMALL_CELL": 5,
+    # reports: keep the reporting table in step with every change (off only to measure its cost)
+    "REPORTS_FEED": True,
+    # caseload: a laptop not synced for this many days is listed; a referral not attended after
+    # this many days is "referred and not arrived"
+    "CASELOAD_NOT_SYNCED_DAYS": 7,
+    "CASELOAD_REFERRAL_DAYS": 14,
 }
 
 INSTANCE_FILE = "contigo.json"

@@ -11,6 +11,7 @@ from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode, FollowUpOutcome
 from contigo.glass.models import AccessGrant
 from contigo.persons.models import Person, PersonIndex
+from contigo.reports.models import ReportAccess, ReportFact
 from contigo.sites.models import Site
 from sync.models import FieldVersion, OutboxOp, SyncBase, SyncState
 from sync.transfer_models import DeviceScope, PersonTransfer
@@ -35,6 +36,8 @@ __all__ = [
     "Person",
     "PersonIndex",
     "PersonTransfer",
+    "ReportAccess",
+    "ReportFact",
     "Site",
     "SyncState",
     "User",

@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from contigo.db import utcnow
 from contigo.encounters.models import Encounter
 from contigo.persons.models import Person
+from contigo.reports import hooks as reports_feed
 from sync import bulk
 from sync.server import batchcache
 from sync.sqlin import among
@@ -129,6 +130,7 @@ def insert_encounter(s: Session, values: dict[str, Any]) -> None:
     if not bulk.pend(s, Encounter, values | {"schema_version": 1, "created_at": utcnow()}):
         s.add(Encounter(**values))
         return
+    reports_feed.note_encounter(s, values)  # held rows bypass the ORM's flush
     cache = batchcache.current(s)
     if cache is None:
         return

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
+from flask import Blueprint, redirect, render_template, url_for
+from werkzeug.wrappers import Response
 
 from contigo import db
 from contigo.auth.current import current_site_id, current_user, login_required
@@ -27,9 +28,12 @@ def per_person(items: list[services.DueItem]) -> list[tuple[services.DueItem, li
 
 @bp.route("/")
 @login_required
-def index() -> str:
-    """The day's work list at the user's sites (the first page after unlocking)."""
+def index() -> str | Response:
+    """The day's work list at the user's sites (the first page after unlocking); a nutrition
+    lead or an administrator, who work on no single site, goes to the caseload instead."""
     s, v, user = db.session(), get_vault(), current_user()
+    if user.role in ("nutrition_lead", "admin"):
+        return redirect(url_for("caseload.index"))
     today = local_today()
     site = s.get(Site, current_site_id())
     return render_template(

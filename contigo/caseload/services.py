@@ -1,0 +1,350 @@
+"""Line lists of the caseload, with true totals and paging.
+
+The lists are chosen and counted in SQL over plaintext columns (site, programme, dates) and the
+de-identified reporting table (an episode's derived exit, sex and age band), so the count on
+the page is the real total; only the rows of the page shown are decrypted. The link from an
+episode to its fact is the keyed fact id (:meth:`~contigo.reports.feed.Pseudonymiser.fact_id`),
+computed here with the installation's key: without it the table cannot be joined to the record.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+
+from sqlalchemy import Select, func, select
+from sqlalchemy.orm import Session
+
+from contigo.auth.models import User
+from contigo.auth.scope import CLINICAL_READERS
+from contigo.encounters.models import Encounter
+from contigo.episodes.models import Appointment, CareEpisode
+from contigo.persons.models import Person
+from contigo.persons.services import decrypt
+from contigo.reports.feed import PROGRAMME_KIND, Pseudonymiser
+from contigo.reports.models import ReportFact
+from contigo.reports.services import scope_of, sites_in
+from contigo.sites.models import Site
+from contigo.vault import Vault
+from sync.models import Device, ReviewItem
+
+PAGE_SIZE = 25
+CHUNK = 500
+EPISODE_LISTS = ("in_treatment", "defaulters")
+LISTS = (*EPISODE_LISTS, "overdue")
+
+
+@dataclass(frozen=True)
+class CaseFilters:
+    """Line-list filters (codes and an admission period, all optional)."""
+
+    country: str = ""
+    site_id: str = ""
+    programme: str = ""
+    classification: str = ""
+    age_band: str = ""
+    sex: str = ""
+    population_type: str = ""
+    nationality: str = ""
+    start: date | None = None
+    end: date | None = None
+
+    def as_codes(self) -> dict[str, str]:
+        return {k: str(v) for k, v in self.__dict__.items() if v}
+
+
+@dataclass(frozen=True)
+class CaseRow:
+    """One line: the person (named only for a clinical reader), where and what."""
+
+    person_id: str
+    contigo_id: str
+    name: str | None
+    site_name: str
+    programme: str
+    admitted_on: date | None
+    last_visit_on: date | None
+    weight_gain: float | None
+    next_visit_on: date | None
+    since_on: date | None = None
+
+
+@dataclass(frozen=True)
+class CasePage:
+    """One page of a line list, with the list's true total."""
+
+    rows: list[CaseRow]
+    total: int
+    page: int
+    pages: int
+    ids: list[str] = field(default_factory=list)
+
+
+def site_ids_of(s: Session, user: User, filters: CaseFilters) -> list[str]:
+    """The sites of the user's scope the filters keep."""
+    sites = sites_in(s, scope_of(user))
+    return [
+        site.id
+        for site in sites
+        if (not filters.site_id or site.id == filters.site_id)
+        and (not filters.country or site.country == filters.country)
+    ]
+
+
+_EpisodeRow = Select[str, str, str, str, date, date | None]
+
+
+def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> _EpisodeRow:
+    query = (
+        select(
+            CareEpisode.id,
+            CareEpisode.person_id,
+            CareEpisode.site_id,
+            CareEpisode.programme,
+            CareEpisode.admitted_on,
+            CareEpisode.next_visit_on,
+        )
+        .join(Person, Person.id == CareEpisode.person_id)
+        .where(
+            CareEpisode.status == "active",
+            CareEpisode.site_id.in_(site_ids),
+            Person.lifecycle == "active",
+        )
+        .order_by(CareEpisode.admitted_on, CareEpisode.id)
+    )
+    if filters.programme:
+        query = query.where(CareEpisode.programme == filters.programme)
+    if filters.classification:
+        kinds = [p for p, k in PROGRAMME_KIND.items() if k == filters.classification]
+        query = query.where(CareEpisode.programme.in_(kinds))
+    if filters.population_type:
+        query = query.where(Person.population_type == filters.population_type)
+    if filters.nationality:
+        query = query.where(Person.nationality == filters.nationality)
+    if filters.start:
+        query = query.where(CareEpisode.admitted_on >= filters.start)
+    if filters.end:
+        query = query.where(CareEpisode.admitted_on <= filters.end)
+    return query
+
+
+@dataclass(frozen=True)
+class _Fact:
+    exit_on: date | None
+    outcome: str | None
+    weight_gain: float | None
+    sex: str
+    age_band: str
+
+
+def _facts(s: Session, ids: Sequence[str]) -> dict[str, _Fact]:
+    out: dict[str, _Fact] = {}
+    for start in range(0, len(ids), CHUNK):
+        chunk = list(ids[start : start + CHUNK])
+        query = select(
+            ReportFact.id,
+            ReportFact.exit_on,
+            ReportFact.outcome,
+            ReportFact.weight_gain,
+            ReportFact.sex,
+            ReportFact.age_band,
+        ).where(ReportFact.id.in_(chunk))
+        for fid, exit_on, outcome, gain, sex, band in s.execute(query):
+            out[fid] = _Fact(exit_on, outcome, gain, sex, band)
+    return out
+
+
+def episode_list(
+    s: Session,
+    v: Vault,
+    user: User,
+    which: str,
+    filters: CaseFilters,
+    today: date,
+    page: int = 1,
+    *,
+    everything: bool = False,
+) -> CasePage:
+    """The active episodes in treatment (``in_treatment``) or derived as defaulted
+    (``defaulters``: the default is certain on or before ``today``), oldest admission first.
+    ``everything`` returns every row (an export) instead of one page."""
+    site_ids = site_ids_of(s, user, filters)
+    candidates = s.execute(_episodes(s, site_ids, filters)).all() if site_ids else []
+    pseudo = Pseudonymiser.of(v)
+    fids = {row.id: pseudo.fact_id("episode", row.id) for row in candidates}
+    facts = _facts(s, list(fids.values()))
+    kept = []
+    for row in candidates:
+        fact = facts.get(fids[row.id])
+        if filters.sex and (fact is None or fact.sex != filters.sex):
+            continue
+        if filters.age_band and (fact is None or fact.age_band != filters.age_band):
+            continue
+        defaulted = (
+            fact is not None
+            and fact.outcome == "defaulted"
+            and fact.exit_on is not None
+            and fact.exit_on <= today
+        )
+        if defaulted == (which == "defaulters"):
+            kept.append((row, fact))
+    total = len(kept)
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    shown = kept if everything else kept[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    people = _people(s, v, user, [row.person_id for row, _f in shown])
+    last = _last_visits(s, [row.person_id for row, _f in shown])
+    names = _site_names(s)
+    rows = [
+        CaseRow(
+            person_id=row.person_id,
+            contigo_id=people[row.person_id][0],
+            name=people[row.person_id][1],
+            site_name=names.get(row.site_id, ""),
+            programme=row.programme,
+            admitted_on=row.admitted_on,
+            last_visit_on=last.get(row.person_id),
+            weight_gain=fact.weight_gain if fact else None,
+            next_visit_on=row.next_visit_on,
+            since_on=fact.exit_on if fact and which == "defaulters" else None,
+        )
+        for row, fact in shown
+        if row.person_id in people
+    ]
+    return CasePage(rows, total, page, pages)
+
+
+def overdue_list(
+    s: Session,
+    v: Vault,
+    user: User,
+    filters: CaseFilters,
+    today: date,
+    page: int = 1,
+    *,
+    everything: bool = False,
+) -> CasePage:
+    """Visits due before ``today`` and not attended, oldest first; counted in SQL."""
+    site_ids = site_ids_of(s, user, filters)
+    where = [
+        Appointment.status == "due",
+        Appointment.due_on < today,
+        Appointment.site_id.in_(site_ids),
+        Person.lifecycle == "active",
+    ]
+    if filters.population_type:
+        where.append(Person.population_type == filters.population_type)
+    if filters.nationality:
+        where.append(Person.nationality == filters.nationality)
+    joined = select(Appointment).join(Person, Person.id == Appointment.person_id).where(*where)
+    total = s.scalar(select(func.count()).select_from(joined.subquery())) or 0
+    pages = max(1, math.ceil(total / PAGE_SIZE))
+    page = min(max(1, page), pages)
+    query = (
+        select(Appointment.person_id, Appointment.site_id, Appointment.due_on)
+        .join(Person, Person.id == Appointment.person_id)
+        .where(*where)
+        .order_by(Appointment.due_on, Appointment.id)
+    )
+    if not everything:
+        query = query.offset((page - 1) * PAGE_SIZE).limit(PAGE_SIZE)
+    shown = s.execute(query).all() if site_ids else []
+    people = _people(s, v, user, [r.person_id for r in shown])
+    last = _last_visits(s, [r.person_id for r in shown])
+    names = _site_names(s)
+    rows = [
+        CaseRow(
+            person_id=r.person_id,
+            contigo_id=people[r.person_id][0],
+            name=people[r.person_id][1],
+            site_name=names.get(r.site_id, ""),
+            programme="",
+            admitted_on=None,
+            last_visit_on=last.get(r.person_id),
+            weight_gain=None,
+            next_visit_on=r.due_on,
+            since_on=r.due_on,
+        )
+        for r in shown
+        if r.person_id in people
+    ]
+    return CasePage(rows, total, page, pages)
+
+
+def _people(s: Session, v: Vault, user: User, ids: list[str]) -> dict[str, tuple[str, str | None]]:
+    """Contigo id and name of the persons of one page: decrypted for a clinical reader only
+    (an administrator sees the Contigo id alone)."""
+    if not ids:
+        return {}
+    persons = s.scalars(select(Person).where(Person.id.in_(ids))).all()
+    clinical = user.role in CLINICAL_READERS
+    return {p.id: (p.contigo_id, decrypt(v, p).full_name if clinical else None) for p in persons}
+
+
+def _last_visits(s: Session, ids: list[str]) -> dict[str, date]:
+    if not ids:
+        return {}
+    query = (
+        select(Encounter.person_id, func.max(Encounter.occurred_on))
+        .where(Encounter.person_id.in_(ids))
+        .group_by(Encounter.person_id)
+    )
+    return {pid: on for pid, on in s.execute(query)}
+
+
+def _site_names(s: Session) -> dict[str, str]:
+    return {sid: name for sid, name in s.execute(select(Site.id, Site.name))}
+
+
+@dataclass(frozen=True)
+class SiteQueue:
+    """Open review items of one site: possible duplicates and the rest."""
+
+    site_name: str
+    duplicates: int
+    other: int
+
+
+def review_per_site(s: Session, user: User, filters: CaseFilters) -> list[SiteQueue]:
+    site_ids = site_ids_of(s, user, filters)
+    if not site_ids:
+        return []
+    names = _site_names(s)
+    counts: dict[str, list[int]] = {}
+    query = (
+        select(ReviewItem.assigned_site_id, ReviewItem.kind, func.count())
+        .where(ReviewItem.status == "open", ReviewItem.assigned_site_id.in_(site_ids))
+        .group_by(ReviewItem.assigned_site_id, ReviewItem.kind)
+    )
+    for site_id, kind, n in s.execute(query):
+        slot = counts.setdefault(site_id, [0, 0])
+        slot[0 if kind == "possible_duplicate" else 1] += int(n)
+    return [SiteQueue(names.get(k, k), d, o) for k, (d, o) in sorted(counts.items())]
+
+
+@dataclass(frozen=True)
+class QuietDevice:
+    label: str
+    site_name: str
+    last_seen_at: str | None
+
+
+def quiet_devices(s: Session, user: User, filters: CaseFilters, days: int) -> list[QuietDevice]:
+    """Enrolled laptops of the scope not heard from for ``days`` days (central only)."""
+    site_ids = site_ids_of(s, user, filters)
+    if not site_ids:
+        return []
+    cutoff = (datetime.now(UTC) - timedelta(days=days)).isoformat()
+    names = _site_names(s)
+    query = (
+        select(Device.label, Device.site_id, Device.last_seen_at)
+        .where(
+            Device.revoked_at.is_(None),
+            Device.site_id.in_(site_ids),
+            (Device.last_seen_at.is_(None)) | (Device.last_seen_at < cutoff),
+        )
+        .order_by(Device.last_seen_at)
+    )
+    return [QuietDevice(label, names.get(sid, sid), seen) for label, sid, seen in s.execute(query)]

@@ -1,0 +1,441 @@
+"""From the record to the reporting table: the facts of a person, rebuilt whole.
+
+A person's facts are always recomputed from everything the record holds about them (their
+visits, voids and corrections, episodes, and their demographics), never patched: a corrected
+sex, a voided visit or a late visit that changes an episode's exit all land the same way. The
+values are read where they are plaintext only in memory (the encounter payload, the person's
+sex and date of birth) with the installation's vault, and only bands and codes are written.
+
+The pseudonym is ``HMAC-SHA256(key, person id)`` truncated to 128 bits, under a key derived from
+the installation's master key (``reports-pseudonym``): the same person always gets the same
+pseudonym on one installation (so a person seen in two countries is counted once on central),
+and without the master key the pseudonym cannot be linked back to the id (nor computed from it).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Any, get_args
+
+from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.orm import Session
+
+from contigo import crypto
+from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.episodes.models import CareEpisode
+from contigo.nutrition.discharge import Weighing, weight_gain
+from contigo.nutrition.episodes import (
+    Episode,
+    Programme,
+    RecordedExit,
+    RecordedExitKind,
+    Visit,
+    derive_status,
+)
+from contigo.nutrition.profiles import get_profile
+from contigo.persons.models import Person
+from contigo.reports.models import ReportFact
+from contigo.sites.models import Site
+from contigo.vault import Vault
+
+log = logging.getLogger(__name__)
+FACTS: Table = ReportFact.__table__  # type: ignore[assignment]
+PSEUDONYM_LABEL = "reports-pseudonym"
+CHUNK = 500
+#: Supplements that are micronutrient supplementation (a dispensation to a woman counts).
+MICRONUTRIENTS = frozenset({"ifa", "mmn", "vitamin_a", "micronutrient_powder"})
+PROGRAMME_KIND = {
+    "sam_otp": "sam",
+    "sam_inpatient": "sam",
+    "mam_tsfp": "mam",
+    "plw_supplementation": "plw",
+    "acute_risk_followup": "risk",
+}
+TREATMENT = frozenset({"sam_otp", "mam_tsfp", "sam_inpatient"})
+DAYS_PER_MONTH = 30.4375
+
+
+class Pseudonymiser:
+    """Keyed pseudonyms of person ids (see module notes)."""
+
+    def __init__(self, key: bytes) -> None:
+        self._base = hmac.new(key, digestmod=hashlib.sha256)
+
+    @classmethod
+    def of(cls, vault: Vault) -> Pseudonymiser:
+        """The pseudonymiser of an unlocked vault (raises :class:`~contigo.errors.Locked`)."""
+        return cls(crypto.derive_subkey(vault.master_for_sealing(), PSEUDONYM_LABEL))
+
+    def __call__(self, person_id: str) -> str:
+        mac = self._base.copy()
+        mac.update(person_id.encode())
+        return mac.hexdigest()[:32]
+
+    def fact_id(self, kind: str, source_id: str) -> str:
+        """The id of the fact of ``kind`` counting the row ``source_id``: keyed as well, so
+        that no id in the table leads back to a visit or an episode without the key."""
+        return self(f"{kind}:{source_id}")
+
+
+def age_band(person_kind: str, age_days: int | None) -> str:
+    """The reporting age band of a person at an event (months 0–5, 6–23, 24–59; ``plw``)."""
+    if person_kind == "woman":
+        return "plw"
+    if age_days is None or age_days < 0:
+        return "other"
+    months = age_days / DAYS_PER_MONTH
+    if months < 6:
+        return "0_5"
+    if months < 24:
+        return "6_23"
+    if months < 60:
+        return "24_59"
+    return "other"
+
+
+def month_of(on: date) -> str:
+    return f"{on.year:04d}-{on.month:02d}"
+
+
+@dataclass(frozen=True, slots=True)
+class _Visit:
+    """An active visit, decrypted: what the facts need of it."""
+
+    id: str
+    on: date
+    site_id: str
+    country: str
+    data: dict[str, Any]
+
+    @property
+    def assessment(self) -> dict[str, Any]:
+        found = self.data.get("assessment")
+        return found if isinstance(found, dict) else {}
+
+
+@dataclass(frozen=True, slots=True)
+class _Who:
+    """The de-identified columns of a person shared by all their facts."""
+
+    pseudonym: str
+    fact_id: Any
+    kind: str
+    sex: str
+    birth_date: date | None
+    population_type: str
+    nationality: str
+    caregiver: str
+
+    def row(self, source_id: str, kind: str, site: str, country: str, on: date) -> dict[str, Any]:
+        age = (on - self.birth_date).days if self.birth_date else None
+        return {
+            "id": self.fact_id(kind, source_id),
+            "pseudonym": self.pseudonym,
+            "kind": kind,
+            "site_id": site,
+            "country": country,
+            "month": month_of(on),
+            "person_kind": self.kind,
+            "sex": self.sex,
+            "age_band": age_band(self.kind, age),
+            "population_type": self.population_type,
+            "nationality": self.nationality,
+            "classification": "",
+            "programme": "",
+            "caregiver": None,
+            "exit_on": None,
+            "exit_month": None,
+            "outcome": None,
+            "stay_days": None,
+            "weight_gain": None,
+        }
+
+
+def _who(vault: Vault, pseudo: Pseudonymiser, person: Person) -> _Who | None:
+    """The person's de-identified columns; ``None`` when their key is shredded or damaged."""
+    try:
+        key = vault.person_key(person)
+        sex = vault.decrypt_with(key, "persons", person.id, "sex", person.sex_enc)
+        born = vault.decrypt_with(key, "persons", person.id, "birth_date", person.birth_date_enc)
+    except crypto.CryptoError:
+        log.warning("reports: person %s could not be read; no facts", person.id)
+        return None
+    return _Who(
+        pseudonym=pseudo(person.id),
+        fact_id=pseudo.fact_id,
+        kind=person.kind,
+        sex=str(sex or "")[:1] or "U",
+        birth_date=date.fromisoformat(born) if born else None,
+        population_type=person.population_type,
+        nationality=person.nationality or "",
+        caregiver=pseudo(person.mother_id or person.id),
+    )
+
+
+def _visit_facts(who: _Who, visit: _Visit) -> Iterator[dict[str, Any]]:
+    data, assessment = visit.data, visit.assessment
+    age_days = assessment.get("age_days")
+    zscores = assessment.get("zscores") or {}
+    if who.kind == "child" and (data.get("muac_mm") is not None or zscores.get("whz") is not None):
+        row = who.row(visit.id, "screen", visit.site_id, visit.country, visit.on)
+        if isinstance(age_days, int):
+            row["age_band"] = age_band(who.kind, age_days)
+        row["classification"] = str((assessment.get("child") or {}).get("acute") or "")[:16]
+        yield row
+    if who.kind == "woman" and MICRONUTRIENTS & set(data.get("supplements") or ()):
+        yield who.row(visit.id, "dispense", visit.site_id, visit.country, visit.on)
+    if data.get("counselling"):
+        row = who.row(visit.id, "counsel", visit.site_id, visit.country, visit.on)
+        row["caregiver"] = who.caregiver
+        yield row
+
+
+def _episode_fact(
+    who: _Who, episode: CareEpisode, country: str, visits: list[_Visit]
+) -> dict[str, Any]:
+    row = who.row(episode.id, "episode", episode.site_id, country, episode.admitted_on)
+    row["programme"] = episode.programme[:24]
+    row["classification"] = PROGRAMME_KIND.get(episode.programme, "other")
+    exit_on, outcome = _exit(episode, country, visits)
+    if exit_on is not None and outcome is not None:
+        row.update(
+            exit_on=exit_on,
+            exit_month=month_of(exit_on),
+            outcome=outcome,
+            stay_days=max(0, (exit_on - episode.admitted_on).days),
+        )
+    if episode.programme in TREATMENT and who.kind == "child":
+        end = exit_on or date.max
+        weighings = [
+            Weighing(v.on, float(v.data["weight_kg"]))
+            for v in visits
+            if episode.admitted_on <= v.on <= end and v.data.get("weight_kg")
+        ]
+        gain = weight_gain(weighings)
+        row["weight_gain"] = round(gain.g_kg_day, 3) if gain is not None else None
+    return row
+
+
+def _exit(
+    episode: CareEpisode, country: str, visits: list[_Visit]
+) -> tuple[date | None, str | None]:
+    """The episode's exit as the clinical engine derives it from the log (the earliest of the
+    recorded exit, the cure, the default and the non-response): a date possibly still ahead,
+    which the indicators compare with the day they are read. An overridden cure is
+    ``cured_override``."""
+    recorded = episode.exit_outcome
+    override = episode.exit_override_enc is not None
+    if episode.programme not in get_args(Programme):
+        return episode.exit_on, recorded
+    recorded_exit = None
+    if recorded in get_args(RecordedExitKind) and episode.exit_on is not None:
+        recorded_exit = RecordedExit(recorded, episode.exit_on, override)  # type: ignore[arg-type]
+    elif recorded is not None and episode.exit_on is not None:
+        return episode.exit_on, recorded  # a derived state recorded by a supervisor
+    criteria = tuple(json.loads(episode.admission_criteria or "[]"))
+    model = Episode(episode.programme, episode.admitted_on, criteria, recorded_exit)  # type: ignore[arg-type]
+    log_ = [_engine_visit(v) for v in visits]
+    horizon = max([episode.admitted_on, *(v.on for v in visits)]) + timedelta(days=3 * 366)
+    status = derive_status(model, log_, get_profile(country), horizon)
+    if status.state == "active" or status.exit_on is None:
+        return None, None
+    outcome = "cured_override" if status.state == "cured" and status.override else status.state
+    return status.exit_on, outcome
+
+
+def _engine_visit(v: _Visit) -> Visit:
+    return Visit(
+        on=v.on,
+        whz=(v.assessment.get("zscores") or {}).get("whz"),
+        muac_mm=v.data.get("muac_mm"),
+        oedema_grade=int(v.data.get("oedema_grade") or 0),
+        flags=frozenset(v.assessment.get("flags") or ()),
+    )
+
+
+_VISIT_KEYS = ("id", "person_id", "site_id", "country", "occurred_on", "payload_enc",
+               "supersedes_id")  # fmt: skip
+
+
+@dataclass(frozen=True, slots=True)
+class NewVisit:
+    """A visit just inserted, as the hook notes it (its payload still sealed)."""
+
+    id: str
+    person_id: str
+    site_id: str
+    country: str
+    occurred_on: date
+    payload_enc: bytes
+    supersedes_id: str | None
+
+    @classmethod
+    def of(cls, values: Any) -> NewVisit:
+        """From an :class:`Encounter` or the dict of its column values."""
+        row: dict[str, Any] = (
+            values if isinstance(values, dict) else {k: getattr(values, k) for k in _VISIT_KEYS}
+        )
+        return cls(
+            row["id"],
+            row["person_id"],
+            row["site_id"],
+            row["country"],
+            row["occurred_on"],
+            row["payload_enc"],
+            row.get("supersedes_id"),
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _KeyRef:
+    """What the vault needs of a person to open their data key."""
+
+    id: str
+    data_key_wrapped: bytes | None
+
+
+class Feeder:
+    """Rebuilds persons' facts with one installation's vault (see module notes)."""
+
+    def __init__(self, vault: Vault) -> None:
+        self.vault = vault
+        self._pseudo: tuple[bytes, Pseudonymiser] | None = None
+        self._countries: dict[str, str] = {}
+
+    def pseudonymiser(self) -> Pseudonymiser:
+        master = self.vault.master_for_sealing()
+        if self._pseudo is None or self._pseudo[0] != master:
+            self._pseudo = (master, Pseudonymiser.of(self.vault))
+        return self._pseudo[1]
+
+    def _country(self, s: Session, site_id: str) -> str:
+        found = self._countries.get(site_id)
+        if found is None:
+            found = s.scalar(select(Site.country).where(Site.id == site_id)) or ""
+            self._countries[site_id] = found
+        return found
+
+    def rebuild(self, s: Session, person_ids: Iterable[str]) -> int:
+        """Replace the facts of ``person_ids`` by those the record gives now, in the caller's
+        transaction; returns how many facts were written. A person deleted, merged away or
+        shredded keeps no facts."""
+        total = 0
+        ids = sorted(set(person_ids))
+        for start in range(0, len(ids), CHUNK):
+            total += self._rebuild_chunk(s, ids[start : start + CHUNK])
+        return total
+
+    def _rebuild_chunk(self, s: Session, ids: list[str]) -> int:
+        pseudo = self.pseudonymiser()
+        s.execute(delete(ReportFact).where(ReportFact.pseudonym.in_([pseudo(i) for i in ids])))
+        persons = s.scalars(select(Person).where(Person.id.in_(ids))).all()
+        live = {p.id: p for p in persons if p.lifecycle in ("active", "deceased")}
+        visits = self._visits(s, list(live))
+        episodes: dict[str, list[CareEpisode]] = {}
+        for episode in s.scalars(select(CareEpisode).where(CareEpisode.person_id.in_(list(live)))):
+            episodes.setdefault(episode.person_id, []).append(episode)
+        rows: list[dict[str, Any]] = []
+        for pid, person in live.items():
+            who = _who(self.vault, pseudo, person)
+            if who is None:
+                continue
+            mine = visits.get(pid, [])
+            for visit in mine:
+                rows.extend(_visit_facts(who, visit))
+            for episode in episodes.get(pid, []):
+                country = self._country(s, episode.site_id)
+                rows.append(_episode_fact(who, episode, country, mine))
+        if rows:
+            # Core executemany: the ORM's bulk insert would send one statement per row here
+            s.connection().execute(insert(FACTS), rows)
+        return len(rows)
+
+    def add_visits(self, s: Session, visits: Iterable[NewVisit]) -> tuple[int, set[str]]:
+        """Add the facts of new visits without rebuilding their persons (the common case of a
+        push: visits to persons the table already knows). Returns the facts written and the
+        persons that need a whole rebuild instead: those with an episode (its exit and weight
+        gain depend on the visit) or whose new visit corrects another. A visit not in the
+        database (an op refused after it was noted) is left out."""
+        noted = {v.id: v for v in visits}
+        if not noted:
+            return 0, set()
+        ids = list(noted)
+        stored = set(s.scalars(select(Encounter.id).where(Encounter.id.in_(ids))))
+        fresh = [v for v in noted.values() if v.id in stored]
+        person_ids = {v.person_id for v in fresh}
+        whole = {v.person_id for v in fresh if v.supersedes_id}
+        whole |= set(
+            s.scalars(select(CareEpisode.person_id).where(CareEpisode.person_id.in_(person_ids)))
+        )
+        pseudo = self.pseudonymiser()
+        persons = {
+            p.id: p
+            for p in s.scalars(select(Person).where(Person.id.in_(person_ids - whole)))
+            if p.lifecycle in ("active", "deceased")
+        }
+        whos = {pid: _who(self.vault, pseudo, p) for pid, p in persons.items()}
+        rows: list[dict[str, Any]] = []
+        for v in fresh:
+            who = whos.get(v.person_id)
+            if who is None:
+                continue
+            try:
+                key = self.vault.person_key(persons[v.person_id])
+                data = self.vault.decrypt_with(key, "encounters", v.id, "payload", v.payload_enc)
+            except crypto.CryptoError:
+                continue
+            rows.extend(_visit_facts(who, _Visit(v.id, v.occurred_on, v.site_id, v.country, data)))
+        if rows:
+            s.connection().execute(insert(FACTS), rows)
+        return len(rows), whole
+
+    def _visits(self, s: Session, ids: list[str]) -> dict[str, list[_Visit]]:
+        """The active visits of ``ids`` (voided and superseded ones left out), decrypted,
+        by person, in date order."""
+        if not ids:
+            return {}
+        rows = s.execute(
+            select(
+                Encounter.id,
+                Encounter.person_id,
+                Encounter.occurred_on,
+                Encounter.site_id,
+                Encounter.country,
+                Encounter.payload_enc,
+                Encounter.supersedes_id,
+                Person.data_key_wrapped,
+            )
+            .join(Person, Person.id == Encounter.person_id)
+            .where(Encounter.person_id.in_(ids))
+        ).all()
+        voided = (
+            set(
+                s.scalars(
+                    select(EncounterVoid.encounter_id).where(
+                        EncounterVoid.encounter_id.in_([r.id for r in rows])
+                    )
+                )
+            )
+            if rows
+            else set()
+        )
+        superseded = {r.supersedes_id for r in rows if r.supersedes_id}
+        out: dict[str, list[_Visit]] = {}
+        for r in sorted(rows, key=lambda r: (r.occurred_on, r.id)):
+            if r.id in voided or r.id in superseded:
+                continue
+            try:
+                key = self.vault.person_key(_KeyRef(r.person_id, r.data_key_wrapped))
+                data = self.vault.decrypt_with(key, "encounters", r.id, "payload", r.payload_enc)
+            except crypto.CryptoError:
+                log.warning("reports: visit %s could not be read; not counted", r.id)
+                continue
+            visit = _Visit(r.id, r.occurred_on, r.site_id, r.country, data)
+            out.setdefault(r.person_id, []).append(visit)
+        return out

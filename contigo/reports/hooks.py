@@ -1,0 +1,115 @@
+"""Keeping the reporting table in step with the record, in the transaction of each change.
+
+Installed on the app's session factory (:func:`install`), so every write path feeds it without
+knowing about it: a form saved on a laptop, a push applied on central, a pulled page applied on
+a laptop, a CLI command. During a flush the hook only notes which persons changed (a visit, a
+void, an episode, the person's own fields); just before the transaction commits it rebuilds
+those persons' facts (:class:`~contigo.reports.feed.Feeder`), in the same transaction, so the
+table can never hold a change that was rolled back nor miss one that was committed.
+
+A new visit is usually only added (its facts appended, :meth:`Feeder.add_visits`); its person
+is rebuilt whole when it changes more (an episode's exit, a correction). Visits a sync batch
+inserts in bulk bypass the ORM's flush; that path names them with :func:`note_encounter`.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import event, select
+from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
+
+from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.episodes.models import CareEpisode
+from contigo.persons.models import Person
+from contigo.reports.feed import Feeder, NewVisit
+from contigo.vault import get_vault
+
+log = logging.getLogger(__name__)
+FEEDER = "contigo.reports.feeder"
+TODO = "contigo.reports.persons"
+VOIDS = "contigo.reports.voids"
+VISITS = "contigo.reports.visits"
+
+
+def note_person(s: Session, person_id: str) -> None:
+    """Have ``person_id``'s facts rebuilt before ``s`` commits (no-op on a session without the
+    hook, such as a test helper's)."""
+    if FEEDER in s.info:
+        s.info.setdefault(TODO, set()).add(person_id)
+
+
+def note_encounter(s: Session, values: Any) -> None:
+    """Have the facts of a visit just inserted (an :class:`Encounter` or its column values)
+    added before ``s`` commits."""
+    if FEEDER in s.info:
+        visit = NewVisit.of(values)
+        s.info.setdefault(VISITS, {})[visit.id] = visit
+
+
+def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
+    if FEEDER not in s.info:
+        return
+    todo: set[str] = s.info.setdefault(TODO, set())
+    for obj in (*s.new, *s.dirty, *s.deleted):
+        if isinstance(obj, Person):
+            todo.add(obj.id)
+        elif isinstance(obj, Encounter) and obj in s.new:
+            note_encounter(s, obj)
+        elif isinstance(obj, CareEpisode):
+            todo.add(obj.person_id)
+        elif isinstance(obj, EncounterVoid):
+            s.info.setdefault(VOIDS, set()).add(obj.encounter_id)
+
+
+def _before_commit(s: Session) -> None:
+    feeder: Feeder | None = s.info.get(FEEDER)
+    if feeder is None or not (s.info.get(TODO) or s.info.get(VOIDS) or s.info.get(VISITS)):
+        return
+    if not feeder.vault.is_unlocked:
+        # Nothing is written while a laptop is locked; should it happen, `reports rebuild` mends.
+        log.warning(
+            "reports: vault locked at commit; facts of %d persons not rebuilt",
+            len(s.info.get(TODO, ())),
+        )
+        _forget(s)
+        return
+    s.flush()
+    todo: set[str] = s.info.pop(TODO, set())
+    voids: set[str] = s.info.pop(VOIDS, set())
+    visits: dict[str, NewVisit] = s.info.pop(VISITS, {})
+    if voids:
+        todo |= set(s.scalars(select(Encounter.person_id).where(Encounter.id.in_(voids))))
+    _added, whole = feeder.add_visits(s, (v for v in visits.values() if v.person_id not in todo))
+    todo |= whole
+    if todo:
+        feeder.rebuild(s, todo)
+
+
+def _forget(s: Session) -> None:
+    s.info.pop(TODO, None)
+    s.info.pop(VOIDS, None)
+    s.info.pop(VISITS, None)
+
+
+def _transaction_end(s: Session, transaction: SessionTransaction) -> None:
+    """A top-level transaction that ends without the commit hook (a rollback) forgets what it
+    noted; a savepoint's rollback does not (the persons it touched are simply rebuilt)."""
+    if transaction.parent is None:
+        _forget(s)
+
+
+def install(app: Flask) -> None:
+    """Feed the reporting table from every session of ``app`` (one line in the app factory);
+    ``REPORTS_FEED = False`` leaves it out (``bench/reports.py`` measures its cost so)."""
+    if not app.config.get("REPORTS_FEED", True):
+        return
+    factory: sessionmaker[Session] = app.extensions["contigo.sessionmaker"]
+    info = dict(factory.kw.get("info") or {})
+    info[FEEDER] = Feeder(get_vault(app))
+    factory.configure(info=info)
+    event.listen(factory, "before_flush", _before_flush)
+    event.listen(factory, "before_commit", _before_commit)
+    event.listen(factory, "after_transaction_end", _transaction_end)

@@ -1,0 +1,75 @@
+"""The de-identified reporting table, and the detail of every report view and export.
+
+A :class:`ReportFact` is one countable event of one person: a screening, a dispensation, a
+counselling, or a care episode (admission and, once known, exit). It names the person only by a
+keyed pseudonym (HMAC of the person's id under a key derived from the installation's master key,
+:mod:`contigo.reports.feed`) and holds no name, document, contact or date of birth; ages are
+bands, times are months (the one exact date, ``exit_on``, is the day an episode ends, needed to
+tell an exit already happened from one the visit log only foresees). The facts are rebuilt from
+the record in the transaction of every change (:mod:`contigo.reports.hooks`), so indicators are
+SQL aggregates over this table, on PostgreSQL and SQLite alike.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+
+from sqlalchemy import Date, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from contigo.db import Base, new_id, utcnow
+from contigo.types import UTCDateTime
+
+FACT_KINDS = ("screen", "dispense", "counsel", "episode")
+AGE_BANDS = ("0_5", "6_23", "24_59", "plw", "other")
+
+
+class ReportFact(Base):
+    """One de-identified, countable event (see module notes)."""
+
+    __tablename__ = "report_facts"
+    __table_args__ = (
+        Index("ix_report_facts_country_month", "country", "month"),
+        Index("ix_report_facts_site_month", "site_id", "month"),
+    )
+
+    #: A keyed hash of ``<kind>:<source row id>`` (see :mod:`contigo.reports.feed`): only the
+    #: key's holder can tell which visit or episode a fact counts.
+    id: Mapped[str] = mapped_column(String(48), primary_key=True)
+    pseudonym: Mapped[str] = mapped_column(String(32), index=True)
+    kind: Mapped[str] = mapped_column(String(10))
+    site_id: Mapped[str] = mapped_column(String(32))
+    country: Mapped[str] = mapped_column(String(2))
+    #: ``YYYY-MM`` of the event (of the admission, for an episode).
+    month: Mapped[str] = mapped_column(String(7))
+    person_kind: Mapped[str] = mapped_column(String(8))
+    sex: Mapped[str] = mapped_column(String(1))
+    age_band: Mapped[str] = mapped_column(String(6))
+    population_type: Mapped[str] = mapped_column(String(16))
+    nationality: Mapped[str] = mapped_column(String(2))
+    #: Screening: the acute classification (``sam``, ``mam``, ``normal``…); an episode: the
+    #: programme's kind (``sam``, ``mam``, ``plw``, ``risk``).
+    classification: Mapped[str] = mapped_column(String(16), default="")
+    programme: Mapped[str] = mapped_column(String(24), default="")
+    #: Counselling: the pseudonym of the caregiver counselled (the mother, else the person).
+    caregiver: Mapped[str | None] = mapped_column(String(32))
+    exit_on: Mapped[date | None] = mapped_column(Date)
+    exit_month: Mapped[str | None] = mapped_column(String(7))
+    outcome: Mapped[str | None] = mapped_column(String(20))
+    stay_days: Mapped[int | None] = mapped_column(Integer)
+    #: Average weight gain over the episode, g/kg/day (children in treatment).
+    weight_gain: Mapped[float | None] = mapped_column(Float)
+
+
+class ReportAccess(Base):
+    """What a report view or export showed: its filter (codes only) and how many rows; linked
+    from the audit trail (``entity_type='report_access'``)."""
+
+    __tablename__ = "report_accesses"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
+    user_id: Mapped[str] = mapped_column(String(32), index=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    what: Mapped[str] = mapped_column(String(40))
+    filters: Mapped[str] = mapped_column(Text, default="{}")
+    rows: Mapped[int] = mapped_column(Integer, default=0)

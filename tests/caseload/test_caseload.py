@@ -1,0 +1,121 @@
+"""Line lists: scope by role, true totals across pages, only the page decrypted, exports."""
+
+from __future__ import annotations
+
+import io
+import re
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from openpyxl import load_workbook
+from sqlalchemy import select
+
+from contigo.caseload import services
+from contigo.db import session_scope
+from contigo.episodes.models import CareEpisode
+from contigo.persons.models import Person
+from contigo.sites.models import Site
+from tests.reports.conftest import login
+
+BASE = "http://localhost"
+ROW = re.compile(r'<tr data-person="([0-9a-f]+)">')
+
+
+def _active_episodes(app: Flask, countries: set[str]) -> set[str]:
+    with session_scope(app) as s:
+        query = (
+            select(CareEpisode.person_id)
+            .join(Site, Site.id == CareEpisode.site_id)
+            .join(Person, Person.id == CareEpisode.person_id)
+            .where(CareEpisode.status == "active", Site.country.in_(countries),
+                   Person.lifecycle == "active")
+        )  # fmt: skip
+        return set(s.scalars(query))
+
+
+def _all_pages(client: FlaskClient, which: str) -> tuple[list[str], set[str]]:
+    ids: list[str] = []
+    totals: set[str] = set()
+    page = 1
+    while True:
+        html = client.get(f"/caseload/?list={which}&page={page}", base_url=BASE).get_data(
+            as_text=True
+        )
+        totals.add(re.search(r'id="list-total">(\d+)<', html).group(1))  # type: ignore[union-attr]
+        ids += ROW.findall(html)
+        if 'id="page-next"' not in html:
+            return ids, totals
+        page += 1
+
+
+def test_a_leads_lists_cover_their_country_page_by_page(
+    demo_app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(services, "PAGE_SIZE", 1)
+    decrypted: list[str] = []
+    real = services.decrypt
+
+    def spy(v: Any, person: Person) -> Any:
+        decrypted.append(person.id)
+        return real(v, person)
+
+    monkeypatch.setattr(services, "decrypt", spy)
+    login(client, "lead.co")
+    treated, treated_totals = _all_pages(client, "in_treatment")
+    assert len(decrypted) == len(treated)  # each page decrypted only its own rows
+    defaulted, defaulted_totals = _all_pages(client, "defaulters")
+    assert treated_totals == {str(len(treated))} and defaulted_totals == {str(len(defaulted))}
+    assert len(treated) > 1  # paged
+    assert set(treated) | set(defaulted) == _active_episodes(demo_app, {"CO"})
+    assert not set(treated) & set(defaulted)
+
+
+def test_a_lead_of_another_country_sees_none_of_it(demo_app: Flask, client: FlaskClient) -> None:
+    login(client, "lead.ec")
+    seen = set()
+    for which in ("in_treatment", "defaulters", "overdue"):
+        seen |= set(_all_pages(client, which)[0])
+    colombia = _active_episodes(demo_app, {"CO"}) - _active_episodes(demo_app, {"EC"})
+    assert colombia and not seen & colombia
+    other = client.get("/caseload/?site_id=" + _site_id(demo_app, "CO-NEC"), base_url=BASE)
+    assert other.status_code == 400  # a site outside the scope is refused, not silently empty
+
+
+def _site_id(app: Flask, code: str) -> str:
+    with session_scope(app) as s:
+        return s.scalars(select(Site.id).where(Site.code == code)).one()
+
+
+def test_an_admin_sees_every_country_without_names(demo_app: Flask, client: FlaskClient) -> None:
+    login(client, "admin1")
+    ids, _totals = _all_pages(client, "in_treatment")
+    ids += _all_pages(client, "defaulters")[0]
+    assert set(ids) == _active_episodes(demo_app, {"CO", "EC"})
+    html = client.get("/caseload/", base_url=BASE).get_data(as_text=True)
+    table = html[html.index('id="line-list"') :]
+    assert ROW.search(table) and 'href="/persons/' not in table
+
+
+def test_filters_narrow_the_list_and_the_total(demo_app: Flask, client: FlaskClient) -> None:
+    login(client, "lead.co")
+    everyone = _all_pages(client, "in_treatment")[0]
+    girls = client.get("/caseload/?list=in_treatment&sex=F", base_url=BASE).get_data(as_text=True)
+    boys = client.get("/caseload/?list=in_treatment&sex=M", base_url=BASE).get_data(as_text=True)
+    n_girls = int(re.search(r'id="list-total">(\d+)<', girls).group(1))  # type: ignore[union-attr]
+    n_boys = int(re.search(r'id="list-total">(\d+)<', boys).group(1))  # type: ignore[union-attr]
+    assert n_girls + n_boys == len(everyone)
+    bad = client.get("/caseload/?sex=X", base_url=BASE)
+    assert bad.status_code == 400 and 'id="sex-error"' in bad.get_data(as_text=True)
+
+
+def test_a_line_list_exports_every_row(client: FlaskClient) -> None:
+    login(client, "lead.co")
+    ids = _all_pages(client, "in_treatment")[0]
+    resp = client.get("/caseload/export.xlsx?list=in_treatment", base_url=BASE)
+    sheet = load_workbook(io.BytesIO(resp.data)).active
+    assert sheet is not None
+    rows = list(sheet.iter_rows(values_only=True))
+    assert len(rows) == 1 + len(ids)
+    assert all(r[1] for r in rows[1:])  # a lead's export carries the names
