@@ -1,7 +1,7 @@
 """Benchmark reports: ``python -m bench.reports [--scale 1.0] [--pages 40]``.
 
 Prints, against the targets of tracker issue 13, on a central on PostgreSQL under gunicorn
-(:func:`tests.sync.live.central_server`, two workers, loopback) with ``scale`` × 200,000
+(:func:`tests.exchange.live.central_server`, two workers, loopback) with ``scale`` × 200,000
 persons and 1,000,000 encounters pushed from a laptop through the real push endpoint:
 
 - the monthly indicator page of one country (``GET /reports/``, a nutrition lead), p95;
@@ -41,7 +41,7 @@ from contigo.reports.models import ReportFact
 from contigo.reports.rebuild import rebuild_all
 from contigo.sites.models import Site
 from contigo.vault import get_vault
-from tests.sync.live import Central, Laptop, central_server
+from tests.exchange.live import Central, Laptop, central_server
 
 FULL_PERSONS, FULL_ENCOUNTERS = 200_000, 1_000_000
 TARGETS = {"indicators_p95_s": 1.0, "line_list_p95_s": 0.3, "overhead": 0.10}
