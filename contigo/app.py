@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from contigo import config as config_mod
+from contigo import ops
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -120,3 +121,4 @@ def _register_blueprints(app: Flask) -> None:
         app.register_blueprint(glass_sync_bp)
         install_review_finders(app)
         install_transfers_central(app)
+    ops.init_app(app)

@@ -619,3 +619,11 @@ def audit_verify_command(
             translate(message, lang, entry=entry, count=verdict.verified, reason=reason)
         )
     click.echo(translate("auditchain.intact", lang, count=verdict.verified))
+
+
+# Operations (contigo.ops): central check/restored, and recover --from.
+from contigo.ops.cli import check_command, recover_command, restored_command  # noqa: E402
+
+central_group.add_command(check_command)
+central_group.add_command(restored_command)
+main.add_command(recover_command)
