@@ -36,6 +36,8 @@ from sync.server import incarnation, wall_ms
 
 log = logging.getLogger(__name__)
 MARK_FILE = "central-incarnation.json"
+RENEWED = "contigo.ops.renewed"
+"""``app.extensions`` key: the incarnation this process started at its start (from the mark)."""
 NOTE_EVERY_S = 2.0
 _noted = {"at": 0.0}
 
@@ -92,6 +94,7 @@ def on_start(app: Flask) -> Incarnation | None:
         inc = incarnation.ensure(s, wall_ms())
         renewed = incarnation.behind(s, marked, marked_seq, wall_ms())
         if renewed is not None:
+            app.extensions[RENEWED] = renewed.number
             log.warning(
                 "central database is behind its mark (seq %d < %d): restored; incarnation %d",
                 incarnation.high_water(s),
@@ -106,10 +109,16 @@ def on_start(app: Flask) -> Incarnation | None:
 
 
 def restored(app: Flask) -> Incarnation:
-    """The runbook's step after a restore: start a new incarnation and mark it."""
+    """The runbook's step after a restore: start a new incarnation and mark it. When the mark
+    already told this process's start about the restore, that new incarnation is the one (one
+    restore, one incarnation), now recorded as the operator's."""
     with session_scope(app) as s:
         incarnation.ensure(s, wall_ms())
-        inc = incarnation.start_new(s, "restored", wall_ms())
+        renewed = app.extensions.pop(RENEWED, None)
+        since = None if renewed is None else renewed - 1
+        inc = incarnation.start_new(s, "restored", wall_ms(), unless_after=since)
+        inc.reason = "restored"
+        s.flush()
         s.expunge(inc)
         seq = incarnation.high_water(s)
     write_mark(mark_path(app), inc.incarnation_id, seq)

@@ -81,17 +81,27 @@ def prune(s: Session, keep_days: int = KEEP_ACKED_DAYS, now: datetime | None = N
     return int(getattr(gone, "rowcount", 0) or 0)
 
 
+_KEPT = ("state", "attempts", "last_error", "clock_suspect", "depends_on_op_id")
+
+
 def requeue(s: Session) -> int:
-    """Put every kept acknowledged op back in the outbox, pending, in its original order."""
-    held = set(s.scalars(select(OutboxOp.op_id)))
-    count = 0
-    for op in s.scalars(select(AckedOp).order_by(AckedOp.local_seq)):
-        if op.op_id not in held:
-            s.add(OutboxOp(**{c: getattr(op, c) for c in _COLUMNS}, state="pending"))
-            count += 1
-    s.flush()
+    """Put every kept acknowledged op back in the outbox, pending; returns how many.
+
+    The outbox is renumbered in the device's order (by HLC, strictly increasing on a device):
+    a re-sent op goes before the later ops that may build on it (their bases name it). Its
+    old ``local_seq`` cannot be reused, a later op may hold it now."""
+    held = {op.op_id: op for op in s.scalars(select(OutboxOp))}
+    kept = [op for op in s.scalars(select(AckedOp)) if op.op_id not in held]
+    rows = [{c: getattr(op, c) for c in (*_COLUMNS, *_KEPT)} for op in held.values()] + [
+        {c: getattr(op, c) for c in _COLUMNS} | {"state": "pending"} for op in kept
+    ]
+    rows.sort(key=lambda row: str(row["hlc"]))
+    s.execute(delete(OutboxOp))
     s.execute(delete(AckedOp))
-    return count
+    for number, row in enumerate(rows, start=1):
+        s.add(OutboxOp(**(row | {"local_seq": number})))
+    s.flush()
+    return len(kept)
 
 
 def forget_lost_history(s: Session, floor: int) -> None:
