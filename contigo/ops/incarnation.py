@@ -7,10 +7,10 @@ How central knows it was restored, most robust first:
    before starting the server: a new incarnation starts at the restored feed's high-water mark.
 2. **A mark outside the database.** A small file beside the server key
    (``central-incarnation.json``, or ``INCARNATION_MARK_FILE``) remembers the incarnation and
-   the highest ``server_seq`` this server has seen: written at start and, at most every few
-   seconds per worker, after pushes. At start, a database whose incarnation is the one marked
+   the highest ``server_seq`` this server has seen: written at start and after every push.
+   At start, a database whose incarnation is the one marked
    but whose feed is behind the mark was restored: a new incarnation starts. It cannot catch
-   a restore onto a fresh server without the file, nor the last seconds before a crash.
+   a restore onto a fresh server without the file.
 3. **A witness.** A device presenting a cursor that this incarnation signed for a seq past the
    feed proves the database lost changes (``hello``, :func:`sync.server.incarnation.witness`).
 
@@ -23,7 +23,6 @@ import fcntl
 import json
 import logging
 import os
-import time
 from pathlib import Path
 
 from flask import Flask
@@ -38,8 +37,6 @@ log = logging.getLogger(__name__)
 MARK_FILE = "central-incarnation.json"
 RENEWED = "contigo.ops.renewed"
 """``app.extensions`` key: the incarnation this process started at its start (from the mark)."""
-NOTE_EVERY_S = 2.0
-_noted = {"at": 0.0}
 
 
 def mark_path(app: Flask) -> Path:
@@ -57,7 +54,7 @@ def read_mark(path: Path) -> tuple[str | None, int]:
         return None, 0
 
 
-def write_mark(path: Path, incarnation_id: str, high_water: int) -> None:
+def write_mark(path: Path, incarnation_id: str, high_water: int, *, sync: bool = False) -> None:
     """Record ``high_water`` for the incarnation, never lowering the mark of the same one
     (several workers write it); atomic, readable by its owner only. A failure is logged: the
     mark is a net, not a condition of serving."""
@@ -73,7 +70,8 @@ def write_mark(path: Path, incarnation_id: str, high_water: int) -> None:
             with os.fdopen(fd, "w") as fh:
                 json.dump({"incarnation": incarnation_id, "high_water": high_water}, fh)
                 fh.flush()
-                os.fsync(fh.fileno())
+                if sync:
+                    os.fsync(fh.fileno())
             os.replace(tmp, path)
     except OSError as exc:
         log.warning("incarnation mark not written (%s)", type(exc).__name__)
@@ -104,7 +102,7 @@ def on_start(app: Flask) -> Incarnation | None:
             inc = renewed
         s.expunge(inc)
         seq = incarnation.high_water(s)
-    write_mark(path, inc.incarnation_id, seq)
+    write_mark(path, inc.incarnation_id, seq, sync=True)
     return inc
 
 
@@ -121,17 +119,14 @@ def restored(app: Flask) -> Incarnation:
         s.flush()
         s.expunge(inc)
         seq = incarnation.high_water(s)
-    write_mark(mark_path(app), inc.incarnation_id, seq)
+    write_mark(mark_path(app), inc.incarnation_id, seq, sync=True)
     return inc
 
 
 def note_high_water(app: Flask) -> None:
-    """Raise the mark to the feed's high-water seq, at most every :data:`NOTE_EVERY_S` seconds
-    in this process (called after pushes commit)."""
-    now = time.monotonic()
-    if now - _noted["at"] < NOTE_EVERY_S:
-        return
-    _noted["at"] = now
+    """Raise the mark to the feed's high-water seq (called after each push commits: one small
+    query and a locked, atomic rewrite of a tiny file, without fsync, so the mark survives a
+    crash of central but may lag by the last pushes after a crash of the machine)."""
     with session_scope(app) as s:
         inc = incarnation.current(s)
         seq = incarnation.high_water(s)
