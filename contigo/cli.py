@@ -622,8 +622,6 @@ def audit_verify_command(
 
 
 # Operations (contigo.ops): central check/restored, and recover --from.
-from contigo.ops.cli import check_command, recover_command, restored_command  # noqa: E402
+from contigo.ops.cli import register as register_ops  # noqa: E402
 
-central_group.add_command(check_command)
-central_group.add_command(restored_command)
-main.add_command(recover_command)
+register_ops(main, central_group, _app)

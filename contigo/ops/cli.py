@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import click
 from flask import Flask
@@ -13,23 +13,31 @@ from flask import Flask
 from contigo.errors import ContigoError
 from contigo.i18n import translate
 
+AppFactory = Callable[..., Flask]
+"""``factory(ctx, **config)``: the command line's app over the root command's instance."""
+_factory: list[AppFactory] = []
+
+
+def register(root: click.Group, central: click.Group, factory: AppFactory) -> None:
+    """Add the commands to the command line: ``recover`` to ``root``, ``check`` and
+    ``restored`` to ``central``. ``factory`` makes the app (the command line's own, so this
+    module never imports the app factory back)."""
+    _factory[:] = [factory]
+    central.add_command(check_command)
+    central.add_command(restored_command)
+    root.add_command(recover_command)
+
 
 def _central(ctx: click.Context) -> Flask:
     """Central's app over the instance folder the root command names; refuses anything else."""
     from sqlalchemy.exc import DatabaseError
 
-    from contigo import create_app
     from contigo.central import key_path
 
-    instance = ctx.find_root().params.get("instance")
-    config: dict[str, Any] = {"IDLE_WATCH": False, "CONTIGO_MODE": "central"}
-    if instance:
-        config["INSTANCE_PATH"] = instance
     try:
-        app = create_app(config)
+        app = _factory[0](ctx, CONTIGO_MODE="central")
     except DatabaseError as exc:  # e.g. a laptop's folder: its database is SQLCipher
         raise click.ClickException(translate("ops.not_central")) from exc
-    ctx.call_on_close(app.extensions["contigo.engine"].dispose)
     if not key_path(app).exists():
         raise click.ClickException(translate("ops.not_central"))
     return app
