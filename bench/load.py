@@ -11,10 +11,11 @@ protocol through the engine's transport (signed, gzipped); the wire ops are thos
 wrote (captured once from a laptop made with ``contigo init``), with fresh ids. A failed
 request counts as an error and is retried (up to 3 times), as the engine's caller would.
 
-Prints: the error rate (target < 0.1 %), push and pull p95 latency per request, the wall clock,
-and the exactly-once check: every op pushed has one ledger row on central, every visit one
-encounter row, every push answered with an acknowledgement, and no laptop pulled a change twice
-or missed one of its own.
+Prints: the error rate (target < 0.1 %), push and pull p95 latency per request as the laptops
+see it (waiting for one of the two workers included) and inside central (from its JSON request
+log), the wall clock, and the exactly-once check: every op pushed has one ledger row on
+central, every visit one encounter row, every push answered with an acknowledgement, and no
+laptop pulled a change twice or missed one of its own.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from __future__ import annotations
 import argparse
 import base64
 import copy
+import json
 import os
 import statistics
 import tempfile
@@ -241,6 +243,23 @@ def _p95(values: list[float]) -> float:
     return statistics.quantiles(values, n=20)[-1]
 
 
+def _served(log: Path) -> None:
+    """Time inside central per request (from its JSON request log): the latencies above less
+    the wait for a free worker."""
+    inside: dict[str, list[float]] = {"/sync/v1/push": [], "/sync/v1/pull": []}
+    for line in log.read_text().splitlines():
+        if line.startswith("{"):
+            entry = json.loads(line)
+            if entry.get("endpoint") in inside:
+                inside[entry["endpoint"]].append(entry["duration_ms"] / 1000)
+    for endpoint, times in inside.items():
+        if times:
+            print(
+                f"  inside central, {endpoint}: p50 {statistics.median(times):.3f} s, "
+                f"p95 {_p95(times):.3f} s, {sum(times):.0f} s in all"
+            )
+
+
 def _check(central: Central, laptops: list[Laptop]) -> list[str]:
     """What breaks exactly-once (empty when nothing does)."""
     problems = []
@@ -326,6 +345,7 @@ def main() -> None:
                     f"{name}: {len(times):,} {unit}, p50 {statistics.median(times):.2f} s, "
                     f"p95 {_p95(times):.2f} s"
                 )
+            _served(folder / "central.log")
             problems = _check(central, laptops)
             if problems:
                 print("exactly once: FAILED")
