@@ -9,6 +9,7 @@ from typing import Any
 from flask import Flask
 
 from contigo import config as config_mod
+from contigo import ops
 
 
 def create_app(test_config: dict[str, Any] | None = None) -> Flask:
@@ -103,3 +104,4 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.exchange import install as exchange
 
     exchange.init_app(app)
+    ops.init_app(app)

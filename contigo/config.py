@@ -47,6 +47,14 @@ DEFAULTS: dict[str, Any] = {
     # this many days is "referred and not arrived"
     "CASELOAD_NOT_SYNCED_DAYS": 7,
     "CASELOAD_REFERRAL_DAYS": 14,
+    # field: acknowledged ops are kept (sealed) this long, to send again if central is restored
+    # from a backup older than them
+    "SYNC_KEEP_ACKED_DAYS": 30,
+    # central: operations (contigo.ops). LOG_FORMAT "json" writes one JSON object per line;
+    # METRICS_TOKEN, when set, is the bearer token /metrics asks for
+    "LOG_FORMAT": "json",
+    "METRICS_TOKEN": None,
+    "CHECK_UNSEEN_DAYS": 7,  # central check: devices not seen for this many days are listed
 }
 
 INSTANCE_FILE = "contigo.json"

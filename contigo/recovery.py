@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from sqlalchemy import select, update
+from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session
 
 from contigo import crypto
@@ -138,9 +139,21 @@ def recover_outbox(s: Session, master: bytes) -> Iterator[RecoveredOp]:
         )
 
 
-def recover_laptop_outbox(laptop_instance: Path, central_master: bytes) -> list[RecoveredOp]:
-    """The outbox of the laptop whose instance folder (or a copy of it) is ``laptop_instance``,
-    decrypted through its recovery copy; read only, the folder is left as it is."""
+@dataclass(frozen=True, slots=True)
+class LaptopCopy:
+    """A laptop's database (from its instance folder or a copy of it) opened through its
+    recovery copy: the laptop's master key, device id, and an engine over the file."""
+
+    master: bytes
+    device_id: str
+    engine: Engine
+
+
+def open_laptop(laptop_instance: Path, central_master: bytes) -> LaptopCopy:
+    """Open the database of the laptop whose instance folder is ``laptop_instance`` with the
+    master key its recovery copy yields to ``central_master``. The caller disposes of the
+    engine. Raises ``FileNotFoundError`` without a database, ``crypto.CryptoError`` when the
+    copy does not open."""
     from contigo.auth.models import KeyEntry
     from contigo.db import is_plain_sqlite, make_engine
     from contigo.keystore import Keystore
@@ -164,10 +177,17 @@ def recover_laptop_outbox(laptop_instance: Path, central_master: bytes) -> list[
     master = open_recovery_copy(central_master, blob, dev)
     key = crypto.derive_subkey(master, "sqlcipher")
     engine = make_engine(url) if is_plain_sqlite(path) else make_engine(url, cipher_key=lambda: key)
+    return LaptopCopy(master=master, device_id=dev, engine=engine)
+
+
+def recover_laptop_outbox(laptop_instance: Path, central_master: bytes) -> list[RecoveredOp]:
+    """The outbox of the laptop whose instance folder (or a copy of it) is ``laptop_instance``,
+    decrypted through its recovery copy; read only, the folder is left as it is."""
+    laptop = open_laptop(laptop_instance, central_master)
     try:
-        with Session(engine) as s:
-            ops = list(recover_outbox(s, master))
+        with Session(laptop.engine) as s:
+            ops = list(recover_outbox(s, laptop.master))
             s.rollback()
         return ops
     finally:
-        engine.dispose()
+        laptop.engine.dispose()

@@ -1,10 +1,12 @@
 """The opaque, signed pull cursor (SYNC.md §2.5 and §2.7).
 
 A cursor is ``<payload>.<signature>``: the payload is base64url JSON
-``{"v":1,"seq":N,"scope":"<fingerprint>","schema":S}`` and the signature is HMAC-SHA256 over the
-payload text with a server key, both unpadded base64url. Clients store and send it back verbatim;
-they never parse it. The server rejects any cursor it did not issue (:class:`BadCursor`), so a
-client cannot skip ahead, rewind into another scope or claim a schema it was never served.
+``{"v":1,"seq":N,"scope":"<fingerprint>","schema":S,"inc":I}`` (``inc``, the central
+incarnation, is absent from cursors issued before incarnations) and the signature is
+HMAC-SHA256 over the payload text with a server key, both unpadded base64url. Clients store and
+send it back verbatim; they never parse it. The server rejects any cursor it did not issue
+(:class:`BadCursor`), so a client cannot skip ahead, rewind into another scope or claim a
+schema it was never served.
 
 Pure: no I/O. The key is the caller's (the server's secret); nothing here stores it.
 """
@@ -37,6 +39,9 @@ class Cursor:
     seq: int
     scope: str
     schema: int
+    incarnation: int = 0
+    """The number of the central incarnation that issued it (0: from before incarnations); a
+    cursor of an earlier incarnation points into a history the database no longer has."""
 
     def __post_init__(self) -> None:
         if self.seq < 0 or self.schema < 0:
@@ -66,7 +71,14 @@ def encode_cursor(cursor: Cursor, key: bytes) -> str:
     Keeps: ``decode_cursor(encode_cursor(c, k), k) == c``; the same cursor and key always give
     the same text.
     """
-    body = {"v": CURSOR_VERSION, "seq": cursor.seq, "scope": cursor.scope, "schema": cursor.schema}
+    body: dict[str, Any] = {
+        "v": CURSOR_VERSION,
+        "seq": cursor.seq,
+        "scope": cursor.scope,
+        "schema": cursor.schema,
+    }
+    if cursor.incarnation:
+        body["inc"] = cursor.incarnation
     payload = _b64encode(json.dumps(body, sort_keys=True, separators=(",", ":")).encode())
     return f"{payload}.{_sign(key, payload)}"
 
@@ -93,11 +105,16 @@ def decode_cursor(text: str, key: bytes) -> Cursor:
         body = json.loads(_b64decode(payload))
     except ValueError as exc:
         raise BadCursor("payload is not JSON") from exc
-    if not isinstance(body, dict) or set(body) != {"v", "seq", "scope", "schema"}:
+    if not isinstance(body, dict) or set(body) - {"inc"} != {"v", "seq", "scope", "schema"}:
         raise BadCursor("unexpected payload")
     if body["v"] != CURSOR_VERSION or not isinstance(body["scope"], str):
         raise BadCursor("unsupported cursor")
-    return Cursor(seq=_natural(body, "seq"), scope=body["scope"], schema=_natural(body, "schema"))
+    return Cursor(
+        seq=_natural(body, "seq"),
+        scope=body["scope"],
+        schema=_natural(body, "schema"),
+        incarnation=_natural(body, "inc") if "inc" in body else 0,
+    )
 
 
 def scope_fingerprint(access: Iterable[tuple[str, str]]) -> str:

@@ -330,3 +330,45 @@ class ReviewItem(SyncBase):
     resolved_by: Mapped[str | None] = mapped_column(String(64))
     resolved_at: Mapped[str | None] = mapped_column(String(32))
     resolution_enc: Mapped[bytes | None] = mapped_column(LargeBinary)
+
+
+# ── disaster recovery ──────────────────────────────────────────────────────────────────────────
+
+
+class Incarnation(SyncBase):
+    """One life of a central database (central side). The first is made when the database is
+    first served; a restore from a backup starts the next (:mod:`sync.server.incarnation`).
+    ``floor_seq`` is the change feed's high-water mark when it started: every change at or
+    below it belongs to the history the incarnation inherited, every change above it is new."""
+
+    __tablename__ = "sync_incarnations"
+
+    number: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    incarnation_id: Mapped[str] = mapped_column(String(32), unique=True)
+    floor_seq: Mapped[int] = mapped_column(BigInteger)
+    started_at: Mapped[str] = mapped_column(String(32))
+    reason: Mapped[str] = mapped_column(String(24))
+    """``first``, ``restored`` (the operator said so), ``marker`` (the database is behind the
+    mark kept beside the server key) or ``cursor`` (a device held a cursor past the feed)."""
+
+
+class AckedOp(SyncBase):
+    """An op central acknowledged, kept sealed on the laptop for a window (30 days by default)
+    so that it can be sent again if central is restored from a backup that predates it
+    (:mod:`sync.client.incarnation`). Same columns as the outbox row it was, plus when and by
+    which central incarnation it was acknowledged."""
+
+    __tablename__ = "sync_acked"
+
+    op_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    local_seq: Mapped[int] = mapped_column(Integer, index=True)
+    op_type: Mapped[str] = mapped_column(String(32))
+    entity_type: Mapped[str] = mapped_column(String(24))
+    entity_id: Mapped[str] = mapped_column(String(32))
+    person_id: Mapped[str | None] = mapped_column(String(32))
+    base: Mapped[str] = mapped_column(Text)
+    payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
+    hlc: Mapped[str] = mapped_column(String(64))
+    schema_version: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[str] = mapped_column(String(32))
+    acked_at: Mapped[str] = mapped_column(String(32), index=True)

@@ -2,8 +2,9 @@
 
 Each push response and each pull page is applied in one local transaction; the pull cursor is
 stored in the same transaction as the page it applied, so an interruption anywhere resumes with
-no gap and no duplicate. Accepted ops leave the outbox; deferred and rejected ones stay, with
-their reason, and are never deleted here.
+no gap and no duplicate. Accepted ops leave the outbox for a window in ``sync_acked`` (sent
+again if central is restored, :mod:`sync.client.incarnation`); deferred and rejected ones stay,
+with their reason, and are never deleted here.
 """
 
 from __future__ import annotations
@@ -18,11 +19,11 @@ from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import delete, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync import bulk, fastjson, gcpause
-from sync.client import scope
+from sync.client import incarnation, scope
 from sync.client.apply import apply_change, apply_field_state
 from sync.client.hints import page_hints
 from sync.client.parking import reapply_parked
@@ -125,6 +126,8 @@ class SyncReport:
     parked: int = 0
     unparked: int = 0
     backfill: tuple[str, ...] = ()
+    resent: int = 0
+    """Acknowledged ops sent again because central was restored (a new incarnation)."""
 
 
 def _error(resp: Response, device_ms: int) -> SyncFailed:
@@ -192,6 +195,7 @@ class SyncEngine:
         progress: Progress | None = None,
         schema_version: int = SCHEMA_VERSION,
         physical_ms: Callable[[], int] | None = None,
+        keep_acked_days: int = incarnation.KEEP_ACKED_DAYS,
     ) -> None:
         self.sessions = sessions
         self.transport = transport
@@ -204,6 +208,9 @@ class SyncEngine:
         self.pull_limit = DEFAULT_PULL_LIMIT
         self.schema_version = schema_version
         self.min_push_schema = 0
+        self.keep_acked_days = keep_acked_days
+        """How long acknowledged ops are kept to send again after a restore of central."""
+        self.resent = 0
         # The device's physical clock; by default the one its sessions carry (sync.outbox).
         self._physical_ms = physical_ms
 
@@ -219,6 +226,7 @@ class SyncEngine:
         report = SyncReport()
         reply = self.hello()
         report.backfill = reply.backfill
+        report.resent = self.resent
         with self.sessions() as s, s.begin():
             report.unparked = reapply_parked(
                 s, self.registry, self.schema_version, self.decrypt, self.encrypt
@@ -232,6 +240,7 @@ class SyncEngine:
         self.settle_scope()
         with self.sessions() as s, s.begin():
             set_state(s, LAST_SYNC_KEY, str(self.physical_ms(s)))
+            incarnation.prune(s, self.keep_acked_days)
         return report
 
     def _observe(self, s: Session, server_hlc: str) -> None:
@@ -280,6 +289,10 @@ class SyncEngine:
             set_state(s, SOFT_EOL_KEY, _eol_date(soft[0]) if soft else "")
             if reply.backfill and not upgrade:
                 set_state(s, CURSOR_KEY, "")
+            resent = incarnation.meet(s, reply.incarnation, reply.incarnation_floor, CURSOR_KEY)
+            self.resent = resent or 0
+            if resent is not None:
+                log.warning("central was restored: %d acknowledged ops to send again", resent)
             scope.note_hello(s, self.registry, resp.body)
         return reply
 
@@ -441,11 +454,8 @@ class SyncEngine:
         with self.sessions() as s, s.begin():
             done = [r.op_id for r in response.results if r.status in ACKNOWLEDGED]
             kept = {r.op_id: r for r in response.results if r.status not in ACKNOWLEDGED}
-            for start in range(0, len(done), 500):
-                gone = s.execute(
-                    delete(OutboxOp).where(OutboxOp.op_id.in_(done[start : start + 500]))
-                )
-                report.acknowledged += int(getattr(gone, "rowcount", 0) or 0)
+            # Kept (sealed) for a while: a restore of central may need them again.
+            report.acknowledged += incarnation.keep_acknowledged(s, done)
             if kept:
                 for op in s.scalars(select(OutboxOp).where(OutboxOp.op_id.in_(list(kept)))):
                     r = kept[op.op_id]

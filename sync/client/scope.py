@@ -24,12 +24,12 @@ from dataclasses import dataclass
 from typing import Any
 from weakref import WeakKeyDictionary
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
 from sync.client.transport import Transport
 from sync.handlers import HandlerRegistry
-from sync.models import OutboxOp
+from sync.models import AckedOp, OutboxOp
 from sync.outbox import Encrypt, get_state, set_state
 from sync.protocol import (
     MAX_SNAPSHOT_PERSONS,
@@ -185,6 +185,8 @@ def purge_removed(s: Session, registry: HandlerRegistry) -> list[str]:
         if waiting:
             continue
         purge(s, person_id)
+        # Acknowledged ops kept for a restore of central hold the person's values too.
+        s.execute(delete(AckedOp).where(AckedOp.person_id == person_id))
         purged.append(person_id)
     _store(s, REMOVE_KEY, [p for p in removes if p not in purged])
     return purged

@@ -234,6 +234,10 @@ class HelloReply:
     backfill: tuple[str, ...] = ()
     max_pull_limit: int = DEFAULT_PULL_LIMIT
     alerts: tuple[Mapping[str, Any], ...] = ()
+    incarnation: str | None = None
+    """The central database's incarnation (``None`` from a server before incarnations)."""
+    incarnation_floor: int = 0
+    """The feed's high-water seq when that incarnation started."""
 
 
 def parse_hello_response(body: object) -> HelloReply:
@@ -252,6 +256,8 @@ def parse_hello_response(body: object) -> HelloReply:
         clock_suspect=r.get("clock_suspect", bool),
         control=r.get("control", str, optional=True),
         max_pull_limit=_pull_limit(r.get("max_pull_limit", int, optional=True)),
+        incarnation=r.ident("incarnation", optional=True),
+        incarnation_floor=r.get("incarnation_floor", int, optional=True) or 0,
         # Read leniently: an alert this client does not know is kept for the page to ignore.
         alerts=tuple(
             a

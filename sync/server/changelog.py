@@ -17,7 +17,7 @@ from sync.cursor import BadCursor, Cursor, decode_cursor, encode_cursor, scope_f
 from sync.models import Device, PersonSiteAccess, SyncChange
 from sync.protocol import SCHEMA_VERSION, ErrorCode, ProtocolError, PullRequest, SnapshotRequest
 from sync.schema import downcast_change
-from sync.server import ServerConfig, integrity, iso, scope
+from sync.server import ServerConfig, incarnation, integrity, iso, scope
 from sync.server.upcast import refuse_below
 
 log = logging.getLogger(__name__)
@@ -154,15 +154,22 @@ def pull(
     """One page of changes after the cursor, in the device's scope.
 
     Keeps: changes come in strictly increasing seq; ``next_cursor`` names the last one sent, so
-    applying pages in turn neither skips nor repeats a change; a tampered cursor is refused.
+    applying pages in turn neither skips nor repeats a change; a tampered cursor is refused; a
+    cursor of an earlier incarnation (issued before a restore) starts the feed again.
     """
     now = iso(now_ms)
     schema = served_schema(cfg, device)
     try:
         presented = decode_cursor(req.cursor, cfg.cursor_key) if req.cursor else None
-        after = presented.seq if presented else 0
     except BadCursor as exc:
         raise ProtocolError(str(exc), where="cursor", code=ErrorCode.BAD_CURSOR) from None
+    life = incarnation.current(s)
+    number = life.number if life is not None else 0
+    if presented is not None and presented.incarnation not in (0, number):
+        # A cursor into a history this database no longer has (it was restored): the feed is
+        # served again from the start; apply is version-gated and inserts ignore known ids.
+        presented = None
+    after = presented.seq if presented else 0
     joined = list(
         s.execute(
             select(SyncChange, *_ACCESS)
@@ -185,7 +192,7 @@ def pull(
     changed, issued = scope.diff(
         s, device.id, device.site_id, presented_scope, persons, last, fingerprint=fingerprint
     )
-    cursor = Cursor(seq=last, scope=issued, schema=schema)
+    cursor = Cursor(seq=last, scope=issued, schema=schema, incarnation=number)
     added = changed["add"] if changed else []
     visiting = scope.visits(s, device.site_id, added, presented.seq if presented else None, now)
     if visiting:

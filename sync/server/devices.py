@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from sync.cursor import BadCursor, decode_cursor
 from sync.merge import MAX_FORWARD_MS
 from sync.models import Device, EnrolmentCode, SyncNonce
 from sync.protocol import (
@@ -30,7 +31,7 @@ from sync.protocol import (
     ProtocolError,
     verify_request,
 )
-from sync.server import ServerConfig, integrity, iso
+from sync.server import ServerConfig, incarnation, integrity, iso
 from sync.server.upcast import alerts, negotiate
 
 CODE_ALPHABET = "ABCDEFGHJKMNPQRSTVWXYZ23456789"
@@ -154,6 +155,7 @@ def hello(s: Session, cfg: ServerConfig, device: Device, msg: Hello, now_ms: int
         min_pull_schema=cfg.min_pull_schema,
     )
     return {
+        **_incarnation(s, cfg, msg, now_ms),
         "server_time_ms": now_ms,
         "server_hlc": cfg.clock.now().encode(),
         "schema_version": SCHEMA_VERSION,
@@ -170,6 +172,20 @@ def hello(s: Session, cfg: ServerConfig, device: Device, msg: Hello, now_ms: int
         ),
         **schema,
     }
+
+
+def _incarnation(s: Session, cfg: ServerConfig, msg: Hello, now_ms: int) -> dict[str, object]:
+    """The incarnation ``hello`` announces; a cursor this incarnation signed for a seq past the
+    feed proves a restore and starts the next one first (:mod:`sync.server.incarnation`)."""
+    life = incarnation.ensure(s, now_ms)
+    if msg.pull_cursor:
+        try:
+            held = decode_cursor(msg.pull_cursor, cfg.cursor_key)
+        except BadCursor:
+            held = None  # refused by pull, which names the cursor
+        if held is not None:
+            life = incarnation.witness(s, held.incarnation, held.seq, now_ms) or life
+    return incarnation.announce(life)
 
 
 def public_key_b64(raw: bytes) -> str:

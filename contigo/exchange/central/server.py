@@ -15,7 +15,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from flask import Blueprint, Flask, Response, current_app, request
+from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from contigo import crypto
@@ -228,7 +228,9 @@ def push() -> Response:
     if batch.device_id != device.id:
         raise ProtocolError("batch of another device", where="device_id")
     cfg = server_config(current_app)
-    return _json(push_apply.apply_batch(session(), cfg, device, batch, wall_ms()))
+    reply = push_apply.apply_batch(session(), cfg, device, batch, wall_ms())
+    g.push_results = reply["results"]  # counted by result in contigo.ops' metrics
+    return _json(reply)
 
 
 @bp.get("/pull")

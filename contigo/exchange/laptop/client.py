@@ -179,7 +179,7 @@ def engine_for(
         encrypt=vault.outbox_encrypter(),
         app_version="0.1.0",
         progress=progress,
-        **options,
+        **({"keep_acked_days": int(app.config["SYNC_KEEP_ACKED_DAYS"])} | options),
     )
 
 
