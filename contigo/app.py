@@ -92,6 +92,11 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.glass.views import bp as glass_bp
 
     app.register_blueprint(glass_bp)
+    from contigo.referrals.views import bp as referrals_bp
+    from contigo.referrals.views import install_globals as referral_globals
+
+    app.register_blueprint(referrals_bp)
+    referral_globals(app)
     from contigo.exchange import install as exchange
 
     exchange.init_app(app)

@@ -14,14 +14,15 @@ from pathlib import Path
 
 import click
 
+from contigo.app import create_app
 from contigo.audit.cli import audit_group
 from contigo.auth.cli import user_group
-from contigo.app import create_app
 from contigo.clikit import APP_FACTORY, app_for, fail, read_secret
 from contigo.demo.cli import demo_command
 from contigo.errors import ContigoError
 from contigo.exchange.cli import COMMANDS as SYNC_COMMANDS
 from contigo.nutrition.cli import zscore_command
+from contigo.referrals.cli import facility_group
 
 
 @click.group()
@@ -167,3 +168,4 @@ def backup_command(ctx: click.Context, dest: str | None) -> None:
 
 for _command in (zscore_command, user_group, demo_command, audit_group, *SYNC_COMMANDS):
     main.add_command(_command)
+main.add_command(facility_group)

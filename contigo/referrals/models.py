@@ -73,9 +73,7 @@ class Referral(Base):
     __table_args__ = (
         CheckConstraint(f"urgency IN {URGENCIES!r}", name="urgency"),
         CheckConstraint(f"reason IN {REASONS!r}", name="reason"),
-        CheckConstraint(
-            "(to_site_id IS NULL) <> (to_facility_id IS NULL)", name="one_destination"
-        ),
+        CheckConstraint("(to_site_id IS NULL) <> (to_facility_id IS NULL)", name="one_destination"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)

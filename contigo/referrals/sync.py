@@ -41,7 +41,7 @@ from contigo.referrals.models import (
     ReferralEvent,
 )
 from contigo.sites.wire import ensure_site, site_descriptor
-from contigo.usersync.authors import AUTHOR, author_of, with_author
+from contigo.usersync.authors import author_of, with_author
 from contigo.vault import Vault
 from sync.client import scope as client_scope
 from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency

@@ -88,7 +88,9 @@ def upgrade() -> None:
         sa.UniqueConstraint('code', name=op.f('uq_referrals_code')),
     )
     with op.batch_alter_table('referrals', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_referrals_from_site_id'), ['from_site_id'], unique=False)
+        batch_op.create_index(
+            batch_op.f('ix_referrals_from_site_id'), ['from_site_id'], unique=False
+        )
         batch_op.create_index(batch_op.f('ix_referrals_person_id'), ['person_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_referrals_to_site_id'), ['to_site_id'], unique=False)
 
