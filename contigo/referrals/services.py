@@ -214,10 +214,15 @@ class Draft:
     """The last visit found complicated SAM: an emergency to the nearest inpatient facility."""
 
 
-def reason_of(assessment: dict[str, Any]) -> str:
-    """The coded reason a visit's classification gives."""
+def reason_of(assessment: dict[str, Any], data: dict[str, Any] | None = None) -> str:
+    """The coded reason a visit's classification gives. A WHO SAM sign with danger signs is
+    complicated SAM too, whatever the national profile reads (never a reassuring reason while a
+    WHO danger criterion is met)."""
     child = assessment.get("child") or {}
+    danger = bool((data or {}).get("danger_signs"))
     if child.get("acute") == "sam" and child.get("complicated"):
+        return "sam_complicated"
+    if child.get("who_sam_signs") and danger:
         return "sam_complicated"
     if child.get("acute") == "sam":
         return "sam"
@@ -257,7 +262,7 @@ def draft(
     site's directory; SAM and WHO SAM signs are priority."""
     visits = [e for e in history(s, v, actor, person_id) if e.active]
     chosen = next((e for e in visits if e.id == encounter_id), visits[-1] if visits else None)
-    reason = reason_of(chosen.assessment) if chosen is not None else "other"
+    reason = reason_of(chosen.assessment, chosen.data) if chosen is not None else "other"
     urgency = {"sam_complicated": "emergency", "sam": "priority", "who_sam_sign": "priority"}
     facility_id = ""
     site = s.get(Site, site_id)

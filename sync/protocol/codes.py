@@ -46,6 +46,8 @@ class OpType(StrEnum):
     ENCOUNTER_CREATE = "encounter.create"
     ENCOUNTER_VOID = "encounter.void"
     FOLLOW_UP_OUTCOME_RECORD = "follow_up_outcome.record"
+    REFERRAL_CREATE = "referral.create"
+    REFERRAL_EVENT_RECORD = "referral_event.record"
     TRANSFER_REQUEST = "transfer.request"
     TRANSFER_DECIDE = "transfer.decide"
     TRANSFER_CANCEL = "transfer.cancel"
