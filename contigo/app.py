@@ -65,6 +65,7 @@ def _opens_at_unlock(app: Flask) -> bool:
 
 
 def _register_blueprints(app: Flask) -> None:
+    import contigo.api.referrals  # noqa: F401 - adds the referral routes to the API blueprint
     from contigo.admin.views import bp as admin_bp
     from contigo.api.views import bp as api_bp
     from contigo.auth.views import bp as auth_bp

@@ -25,7 +25,7 @@ from contigo.db import new_id
 from contigo.display import local_today
 from contigo.encounters.services import history
 from contigo.episodes.models import CareEpisode
-from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
+from contigo.errors import ContigoError, ErrorCode, Forbidden, UnknownPerson, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons import contigo_id
 from contigo.persons.models import Person
@@ -44,6 +44,16 @@ from contigo.vault import Vault
 from sync.outbox import record_op
 
 MAX_NOTES = 2000
+
+
+class UnknownReferral(ContigoError):
+    """No referral with this id here."""
+
+    code = ErrorCode.NOT_FOUND
+    status = 404
+    message_id = "error.not_found"
+
+
 CODE_PREFIX = "R"
 URGENCY_ORDER = {u: i for i, u in enumerate(URGENCIES)}
 
@@ -428,7 +438,7 @@ def record_event(
     referral's current state does not lead there, :class:`Forbidden` for the wrong end."""
     row = s.get(Referral, referral_id)
     if row is None:
-        raise UnknownPerson()
+        raise UnknownReferral()
     person = s.get(Person, row.person_id)
     assert person is not None
     check_read(s, actor, person)
@@ -485,7 +495,7 @@ def arrive(
     visit recorded there), skipping what is already recorded."""
     row = s.get(Referral, referral_id)
     if row is None:
-        raise UnknownPerson()
+        raise UnknownReferral()
     done = []
     for state in ("received", "attended"):
         derived = derive(_events(s, [row.id])[row.id])
@@ -505,7 +515,7 @@ def get(s: Session, v: Vault, actor: User, referral_id: str) -> ReferralView:
     """One referral for an authorised reader (audited)."""
     row = s.get(Referral, referral_id)
     if row is None:
-        raise UnknownPerson()
+        raise UnknownReferral()
     person = s.get(Person, row.person_id)
     assert person is not None
     check_read(s, actor, person)
