@@ -35,11 +35,14 @@ def _world(app: Flask) -> tuple[str, str, str]:
     in Colombia's directory (the nearer one serves CO-NEC). Returns (person, visit, unit)."""
     with app.test_request_context(), session_scope(app) as s:
         tulcan = add_site(s, code="EC-TUL", name="Tulcán", country="EC")
-        apply_facility(s, 1, "f1", {"code": "CO-H-FAR", "country": "CO", "name": "Hospital Lejano",
-                                    "kind": "hospital", "inpatient": True, "priority": 1})
-        apply_facility(s, 2, "f2", {"code": "CO-H-NEAR", "country": "CO", "name": "Hospital Cercano",
-                                    "kind": "hospital", "inpatient": True, "serves": ["CO-NEC"],
-                                    "priority": 50})  # fmt: skip
+        hospital = {"country": "CO", "kind": "hospital", "inpatient": True}
+        apply_facility(
+            s, 1, "f1", {**hospital, "code": "CO-H-FAR", "name": "Hospital Lejano", "priority": 1}
+        )
+        apply_facility(
+            s, 2, "f2",
+            {**hospital, "code": "CO-H-NEAR", "name": "Hospital Cercano", "serves": ["CO-NEC"]},
+        )  # fmt: skip
         actor = s.scalar(select(User).where(User.username == "sup"))
         assert actor is not None
         v = get_vault(app)
@@ -97,7 +100,8 @@ def test_refer_from_a_visit_print_the_slip_and_close_with_the_counter_referral(
     assert NOTES in shown and "Hospital Cercano" in shown and 'data-state="sent"' in shown
     slip = client.get(f"/referrals/{rid}/slip", base_url=BASE).get_data(as_text=True)
     assert "referral-slip-a5.css" in slip and 'id="slip-counter"' in slip
-    assert slip.count('class="qr"><path') == 2 and slip.count(f"R-{code[1:5]}-") == 3  # title and both parts
+    assert slip.count('class="qr"><path') == 2  # the QR on both parts, drawn on the server
+    assert slip.count(f"R-{code[1:5]}-") == 3  # the code in the title and on both parts
     a4 = client.get(f"/referrals/{rid}/slip?size=a4", base_url=BASE).get_data(as_text=True)
     assert "referral-slip-a4.css" in a4
     assert _audited(app, "referral_view") == 3
@@ -184,9 +188,7 @@ def test_not_received_after_the_days_is_listed_and_arrival_removes_it(
     with session_scope(app) as s:
         today = date.today()
         page = reporting.referred_not_arrived(s, None, 0, today=today)
-        assert [(r.person_id, r.to_country, r.days_waiting) for r in page.rows] == [
-            (pid, "EC", 0)
-        ]
+        assert [(r.person_id, r.to_country, r.days_waiting) for r in page.rows] == [(pid, "EC", 0)]
         later = reporting.referred_not_arrived(s, None, 7, today=today + timedelta(days=8))
         assert later.total == 1 and later.rows[0].days_waiting == 8
         assert reporting.referred_not_arrived(s, None, 7, today=today).total == 0
