@@ -16,7 +16,7 @@ from contigo import db
 from contigo.auth.current import current_site_id, current_user, login_required
 from contigo.auth.scope import CLINICAL_WRITERS, check_record
 from contigo.display import local_today
-from contigo.errors import UnknownPerson, ValidationFailed
+from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt
@@ -41,6 +41,14 @@ def _form_page(person: Person, values: dict[str, str], errors: dict[str, list[st
         reasons=REASONS,
         urgencies=URGENCIES,
     )
+
+
+@bp.before_request
+def _field_only_writes() -> None:
+    """Referrals are written on a laptop, where they become synced ops; the central server's
+    pages show them but do not write them (its own writes would need ops written on central)."""
+    if request.method == "POST" and current_app.config["CONTIGO_MODE"] == "central":
+        raise Forbidden()
 
 
 def _person(person_id: str) -> Person:
