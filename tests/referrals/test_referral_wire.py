@@ -5,14 +5,27 @@ through the declared hook only."""
 from __future__ import annotations
 
 import pytest
+from flask import Flask
+from sqlalchemy import func, select
 
+from contigo.auth.models import User
+from contigo.auth.views import unlock_session
+from contigo.db import session_scope
 from contigo.exchange.extensions import extensions
 from contigo.exchange.handlers import build_registry
-from contigo.vault import Vault
+from contigo.persons import services as persons
+from contigo.persons.models import Person
+from contigo.referrals import services as referrals
+from contigo.referrals.models import Referral, ReferralEvent
+from contigo.sites.services import add_site
+from contigo.vault import Vault, get_vault
+from sync.client import scope as client_scope
 from sync.handlers import InvalidOp
 from sync.protocol import Op, OpType
 from sync.schema import added_between
 from sync.server.upcast import upcast_3_to_4
+from tests.conftest import PASSWORD
+from tests.factories import CHILD
 
 HLC = "1767225600000-00000-d1"
 
@@ -49,3 +62,27 @@ def test_referrals_are_declared_through_the_hook_at_schema_4() -> None:
         "referral_event.record",
         "facility",
     }
+
+
+def test_a_person_leaving_the_laptop_takes_their_referrals_along(app: Flask) -> None:
+    """The purge of a person out of scope (a visit that ended) removes their referrals and
+    events first (their rows point at the person), then the person and their data key."""
+    with app.test_request_context(), session_scope(app) as s:
+        unlock_session(s, "sup", PASSWORD)
+    with app.test_request_context(), session_scope(app) as s:
+        actor = s.scalar(select(User).where(User.username == "sup"))
+        assert actor is not None
+        v = get_vault(app)
+        unit = add_site(s, code="EC-TUL", name="Tulcán", country="EC")
+        pid = persons.register(s, v, actor, actor.home_site_id, dict(CHILD)).id
+        form = {"to": f"site:{unit.id}", "reason": "moving", "urgency": "routine"}
+        rid = referrals.create(s, v, actor, pid, actor.home_site_id, form).id
+        referrals.record_event(s, v, actor, rid, "cancelled", site_id=actor.home_site_id)
+    with app.test_request_context(), session_scope(app) as s:
+        purge = client_scope.hooks(build_registry(get_vault(app))).purge_person
+        assert purge is not None
+        purge(s, pid)
+    with session_scope(app) as s:
+        assert s.get(Person, pid) is None
+        assert s.scalar(select(func.count()).select_from(Referral)) == 0
+        assert s.scalar(select(func.count()).select_from(ReferralEvent)) == 0
