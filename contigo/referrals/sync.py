@@ -27,7 +27,6 @@ from flask import Flask
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from contigo.auth.models import User
 from contigo.exchange.extensions import SyncExtension, server_config
 from contigo.persons.models import Person
 from contigo.referrals.directory import ENTITY_TYPE as FACILITY
@@ -41,7 +40,8 @@ from contigo.referrals.models import (
     ReferralEvent,
 )
 from contigo.sites.wire import ensure_site, site_descriptor
-from contigo.usersync.authors import author_of, with_author
+from contigo.usersync.authors import author_id as _author
+from contigo.usersync.authors import with_author
 from contigo.vault import Vault
 from sync.client import scope as client_scope
 from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
@@ -55,29 +55,6 @@ DAY_MS = 86_400_000
 
 _ACCESS_DAYS: WeakKeyDictionary[HandlerRegistry, int] = WeakKeyDictionary()
 """The central server's registry → how long a referral gives its receiving site access."""
-
-
-def _author(s: Session, ctx: ApplyContext, data: Any, site_id: str) -> str:
-    """The real author of a synced row when the directory names them, else the device's
-    inactive stand-in user (the same one the glue's handlers use: id = the device's id)."""
-    found = author_of(s, ctx, data)
-    if found is not None:
-        return found
-    uid = (ctx.device_id or "unknown")[:32]
-    if s.get(User, uid) is None:
-        s.add(
-            User(
-                id=uid,
-                username=f"device-{uid}"[:64],
-                display_name=f"Device {uid[:8]}",
-                role="health_worker",
-                home_site_id=site_id,
-                active=False,
-                language="es",
-            )
-        )
-        s.flush()
-    return uid
 
 
 def _date(value: Any, name: str) -> date:
