@@ -12,7 +12,7 @@ sending site) or mark it not arrived. Every read of a referral is audited too.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from sqlalchemy import select
@@ -215,11 +215,8 @@ class Draft:
 
     reason: str = "other"
     urgency: str = "routine"
-    to_site_id: str = ""
     to_facility_id: str = ""
-    notes: str = ""
     encounter_id: str = ""
-    schedule: list[dict[str, Any]] = field(default_factory=list)
     emergency: bool = False
     """The last visit found complicated SAM: an emergency to the nearest inpatient facility."""
 
@@ -284,7 +281,6 @@ def draft(
         urgency=urgency.get(reason, "routine"),
         to_facility_id=facility_id,
         encounter_id=chosen.id if chosen is not None else "",
-        schedule=schedule_of(s, person_id),
         emergency=reason == "sam_complicated",
     )
 
@@ -592,7 +588,7 @@ def waiting(s: Session, v: Vault, actor: User, days: int) -> list[ReferralView]:
     longest waiting (for the sender's home page)."""
     if actor.role not in CLINICAL_WRITERS:
         return []
-    cutoff = date.fromordinal(local_today().toordinal() - days)
+    cutoff = local_today() - timedelta(days=days)
     rows = list(
         s.scalars(
             select(Referral).where(
