@@ -168,6 +168,7 @@ def test_a_referral_from_colombia_reaches_ecuador_and_comes_back_attended(
             expect(ec_page.locator("[data-referral-arrival]")).to_be_visible()
             shot(ec_page, "ec-person-history")
             ec_page.click("#new-visit")
+            expect(ec_page.locator("[data-referral-waiting]")).to_be_visible()
             ec_page.fill("#weight_kg", "7.4")
             ec_page.fill("#lenhei_cm", "74")
             ec_page.fill("#muac_mm", "112")
