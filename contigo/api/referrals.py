@@ -21,6 +21,7 @@ from contigo.auth.current import current_site_id
 from contigo.auth.scope import CLINICAL_WRITERS
 from contigo.errors import ValidationFailed
 from contigo.i18n import translate
+from contigo.referrals import reading
 from contigo.referrals import services as referrals
 from contigo.referrals.models import EVENT_STATES, REASONS, STATES, URGENCIES
 from contigo.schemas import ContigoSchema, Date, Str, id_text, one_of
@@ -92,7 +93,7 @@ class ReferralListOutSchema(ContigoSchema):
     referrals = fields.List(fields.Nested(ReferralOutSchema))
 
 
-def _out(view: referrals.ReferralView) -> dict[str, Any]:
+def _out(view: reading.ReferralView) -> dict[str, Any]:
     r = view.referral
     return {
         "id": r.id,
@@ -134,7 +135,7 @@ def referral_inbox() -> Response:
     """Referrals to the user's sites that still expect something (the person's arrival,
     attendance or feedback), most urgent first. Audited as a view of the inbox."""
     s, v, user = _context(CLINICAL_WRITERS)
-    rows = referrals.inbox(s, v, user)
+    rows = reading.inbox(s, v, user)
     return _reply(ReferralListOutSchema(), {"referrals": [_out(r) for r in rows]})
 
 
@@ -143,7 +144,7 @@ def referral_inbox() -> Response:
 def get_referral(referral_id: str) -> Response:
     """Checked against the user's scope for the person; audited."""
     s, v, user = _context()
-    return _reply(ReferralOutSchema(), _out(referrals.get(s, v, user, referral_id)))
+    return _reply(ReferralOutSchema(), _out(reading.get(s, v, user, referral_id)))
 
 
 @bp.post("/referrals/<referral_id>/events")
@@ -165,7 +166,7 @@ def record_referral_event(referral_id: str) -> Response:
     referrals.record_event(
         s, v, user, referral_id, data["state"], site_id=current_site_id(), note=data["note"]
     )
-    return _reply(ReferralOutSchema(), _out(referrals.get(s, v, user, referral_id)), 201)
+    return _reply(ReferralOutSchema(), _out(reading.get(s, v, user, referral_id)), 201)
 
 
 @bp.get("/persons/<person_id>/referrals")
@@ -178,7 +179,7 @@ def record_referral_event(referral_id: str) -> Response:
 def person_referrals(person_id: str) -> Response:
     """Every referral of the person, newest first, from every site and country."""
     s, v, user = _context()
-    rows = referrals.trail(s, v, user, person_id)
+    rows = reading.trail(s, v, user, person_id)
     return _reply(ReferralListOutSchema(), {"referrals": [_out(r) for r in rows]})
 
 
@@ -221,4 +222,4 @@ def create_referral(person_id: str) -> Response:
         if "to" in exc.fields:
             exc.fields["to_site_id"] = exc.fields.pop("to")
         raise
-    return _reply(ReferralOutSchema(), _out(referrals.get(s, v, user, row.id)), 201)
+    return _reply(ReferralOutSchema(), _out(reading.get(s, v, user, row.id)), 201)

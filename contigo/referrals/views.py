@@ -20,7 +20,8 @@ from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt
-from contigo.referrals import services
+from contigo.referrals import reading, services
+from contigo.referrals.codes import display_code
 from contigo.referrals.models import REASONS, URGENCIES
 from contigo.sites.models import Site
 from contigo.vault import get_vault
@@ -105,12 +106,12 @@ def create(person_id: str) -> Any:
 def show(referral_id: str) -> str:
     """A referral: where from and to, why, how urgent, its trail and what may be done next."""
     s, user = db.session(), current_user()
-    view = services.get(s, get_vault(), user, referral_id)
+    view = reading.get(s, get_vault(), user, referral_id)
     return render_template(
         "referrals/show.html",
         r=view,
         actions=services.allowed(user, view.referral, view.derived.state),
-        arrival=view.referral.id in {r.id for r in services.arriving(s, user, view.person_id)},
+        arrival=view.referral.id in {r.id for r in reading.arriving(s, user, view.person_id)},
         errors={},
     )
 
@@ -133,7 +134,7 @@ def event(referral_id: str) -> Any:
         )
     except ValidationFailed as exc:
         s.rollback()
-        view = services.get(s, get_vault(), user, referral_id)
+        view = reading.get(s, get_vault(), user, referral_id)
         page = render_template(
             "referrals/show.html",
             r=view,
@@ -167,7 +168,7 @@ def arrive(referral_id: str) -> Any:
 @login_required
 def inbox() -> str:
     """Referrals to this user's sites, most urgent first, and the counter-referral form."""
-    rows = services.inbox(db.session(), get_vault(), current_user())
+    rows = reading.inbox(db.session(), get_vault(), current_user())
     return render_template("referrals/inbox.html", rows=rows, errors={}, code="")
 
 
@@ -179,10 +180,10 @@ def by_code() -> Any:
     s, user = db.session(), current_user()
     code = request.form.get("code", "")
     try:
-        view = services.by_code(s, get_vault(), user, code)
+        view = reading.by_code(s, get_vault(), user, code)
     except ValidationFailed as exc:
         s.rollback()
-        rows = services.inbox(s, get_vault(), user) if user.role in CLINICAL_WRITERS else []
+        rows = reading.inbox(s, get_vault(), user) if user.role in CLINICAL_WRITERS else []
         return render_template("referrals/inbox.html", rows=rows, errors=exc.fields, code=code), 422
     return redirect(url_for("referrals.show", referral_id=view.referral.id))
 
@@ -202,7 +203,7 @@ def slip(referral_id: str) -> str:
     facility and a counter-referral part it fills in for the family to bring back; the code
     and its QR on both parts. Audited as a view of the referral."""
     s, user = db.session(), current_user()
-    view = services.get(s, get_vault(), user, referral_id)
+    view = reading.get(s, get_vault(), user, referral_id)
     size = "a4" if request.args.get("size") == "a4" else "a5"
     person = s.get(Person, view.person_id)
     assert person is not None
@@ -225,26 +226,26 @@ def install_globals(app: Flask) -> None:
     (``incoming_referrals``)."""
 
     def referral_arrivals(person_id: str) -> list[Any]:
-        return services.arriving(db.session(), current_user(), person_id)
+        return reading.arriving(db.session(), current_user(), person_id)
 
-    def referral_trail(person_id: str) -> list[services.ReferralView]:
-        return services.trail(db.session(), get_vault(), current_user(), person_id)
+    def referral_trail(person_id: str) -> list[reading.ReferralView]:
+        return reading.trail(db.session(), get_vault(), current_user(), person_id)
 
-    def referrals_waiting() -> list[services.ReferralView]:
+    def referrals_waiting() -> list[reading.ReferralView]:
         days = int(current_app.config["REFERRAL_WAIT_DAYS"])
-        return services.waiting(db.session(), get_vault(), current_user(), days)
+        return reading.waiting(db.session(), get_vault(), current_user(), days)
 
     def incoming_referrals() -> int | None:
         user = current_user()
         if user.role not in CLINICAL_WRITERS:
             return None
-        return services.pending_count(db.session(), user)
+        return reading.pending_count(db.session(), user)
 
     app.jinja_env.globals.update(
         referral_arrivals=referral_arrivals,
         referral_trail=referral_trail,
         referrals_waiting=referrals_waiting,
         incoming_referrals=incoming_referrals,
-        referral_code=services.display_code,
+        referral_code=display_code,
         referral_wait_days=lambda: int(current_app.config["REFERRAL_WAIT_DAYS"]),
     )

@@ -33,6 +33,7 @@ from contigo.exchange.laptop.client import engine_for, run_sync
 from contigo.persons import lifecycle
 from contigo.persons import services as persons
 from contigo.persons.models import Person
+from contigo.referrals import reading
 from contigo.referrals import services as referrals
 from contigo.referrals.models import Referral, ReferralEvent
 from contigo.review import services as review
@@ -282,7 +283,7 @@ def visible_state(app: Flask) -> dict[str, Any]:
         moves = {t.id: (t.person_id, t.state) for t in s.scalars(select(PersonTransfer))}
         marks = list(s.scalars(select(ReferralEvent)))
         sent = {
-            r.id: (r.person_id, referrals.derive([e for e in marks if e.referral_id == r.id]))
+            r.id: (r.person_id, reading.derive([e for e in marks if e.referral_id == r.id]))
             for r in s.scalars(select(Referral))
         }
     return {

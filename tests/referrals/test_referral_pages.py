@@ -17,9 +17,9 @@ from contigo.auth.models import User
 from contigo.db import session_scope
 from contigo.encounters import services as encounters
 from contigo.persons import services as persons
+from contigo.referrals.codes import normalise_code
 from contigo.referrals.directory import apply_facility
 from contigo.referrals.models import Facility, Referral, ReferralEvent
-from contigo.referrals.services import normalise_code
 from contigo.sites.services import add_site
 from contigo.vault import get_vault
 from sync.models import OutboxOp
@@ -161,7 +161,7 @@ def test_the_sender_home_page_lists_referrals_not_received_by_urgency(
 
 
 def test_codes_survive_how_people_type_them() -> None:
-    from contigo.referrals.services import display_code, new_code
+    from contigo.referrals.codes import display_code, new_code
 
     code = new_code()
     assert normalise_code(display_code(code)) == code

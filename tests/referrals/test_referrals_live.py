@@ -22,7 +22,7 @@ from sqlalchemy import select
 from contigo.db import session_scope
 from contigo.encounters import services as encounters
 from contigo.persons.models import Person
-from contigo.referrals import reporting
+from contigo.referrals import reading, reporting
 from contigo.referrals import services as referrals
 from contigo.referrals.models import Facility, Referral, ReferralEvent
 from contigo.sites.models import Site
@@ -100,7 +100,7 @@ def state_at(app: Flask, referral_id: str) -> tuple[str, list[tuple[str, str]]]:
             )
         )
         codes = [(e.state, s.get(Site, e.site_id).code) for e in events]  # type: ignore[union-attr]
-        return referrals.derive(events).state, codes
+        return reading.derive(events).state, codes
 
 
 def not_arrived_ids(central: Central) -> set[str]:
@@ -160,7 +160,7 @@ def test_a_referral_from_colombia_to_ecuador_closes_the_loop(
     assert encounter_ids(ec.app, pid) == sorted([first, visit])
     with ec.app.test_request_context(), session_scope(ec.app) as s:
         actor = _sup(s)
-        inbox = referrals.inbox(s, get_vault(ec.app), actor)
+        inbox = reading.inbox(s, get_vault(ec.app), actor)
         assert [(r.referral.id, r.notes, r.from_site.country) for r in inbox] == [
             (rid, NOTES, "CO")
         ]
@@ -169,7 +169,7 @@ def test_a_referral_from_colombia_to_ecuador_closes_the_loop(
     arrival = sam_visit(ec.app, pid, complicated=False, days_ago=0)
     with ec.app.test_request_context(), session_scope(ec.app) as s:
         actor = _sup(s)
-        assert [r.id for r in referrals.arriving(s, actor, pid)] == [rid]
+        assert [r.id for r in reading.arriving(s, actor, pid)] == [rid]
         referrals.arrive(
             s, get_vault(ec.app), actor, rid, site_id=actor.home_site_id, encounter_id=arrival
         )
@@ -182,7 +182,7 @@ def test_a_referral_from_colombia_to_ecuador_closes_the_loop(
     assert state_at(central.app, rid)[0] == "attended"
     assert arrival in encounter_ids(co.app, pid)
     with co.app.test_request_context(), session_scope(co.app) as s:
-        trail = referrals.trail(s, get_vault(co.app), _sup(s), pid)
+        trail = reading.trail(s, get_vault(co.app), _sup(s), pid)
         assert [(t.referral.id, t.derived.state, t.to_country) for t in trail] == [
             (rid, "attended", "EC")
         ]
