@@ -69,6 +69,7 @@ def _opens_at_unlock(app: Flask) -> bool:
 
 
 def _register_blueprints(app: Flask) -> None:
+    import contigo.api.referrals  # noqa: F401 - adds the referral routes to the API blueprint
     from contigo.admin.views import bp as admin_bp
     from contigo.api.views import bp as api_bp
     from contigo.auth.views import bp as auth_bp
@@ -101,6 +102,11 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(caseload_bp)
     app.register_blueprint(reports_bp)
+    from contigo.referrals.views import bp as referrals_bp
+    from contigo.referrals.views import install_globals as referral_globals
+
+    app.register_blueprint(referrals_bp)
+    referral_globals(app)
     from contigo.exchange import install as exchange
 
     exchange.init_app(app)

@@ -24,6 +24,7 @@ from contigo.exchange.cli import COMMANDS as SYNC_COMMANDS
 from contigo.exchange.cli import central_group
 from contigo.nutrition.cli import zscore_command
 from contigo.ops.cli import check_command, recover_command, restored_command
+from contigo.referrals.cli import facility_group
 from contigo.reports.cli import reports_group
 
 
@@ -174,3 +175,4 @@ main.add_command(reports_group)
 main.add_command(recover_command)
 for _command in (check_command, restored_command):
     central_group.add_command(_command)
+main.add_command(facility_group)

@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_STALE_DAYS": 3,  # field: warn when the last successful sync is older than this
     "TRANSFER_GRACE_DAYS": 90,  # central: the old owner keeps access this long after a transfer
     "TRANSFER_VISITOR_DAYS": 30,  # central: the receiving site's access while a request waits
+    "REFERRAL_ACCESS_DAYS": 90,  # central: a referral's receiving site's access to the person
+    "REFERRAL_WAIT_DAYS": 7,  # the sender's home page lists referrals not received after this
     # central: laptops below SYNC_MIN_PULL_SCHEMA no longer receive changes (they still push);
     # those below SYNC_SOFT_EOL_SCHEMA are warned, with the date of SYNC_HARD_EOL_ON if set
     "SYNC_MIN_PULL_SCHEMA": 1,
@@ -64,7 +66,12 @@ ENV_PREFIX = "CONTIGO_"
 #: The domain modules that add to sync, each through its ``EXTENSION``
 #: (:mod:`contigo.exchange.extensions`), in the order they are installed (the review finders run
 #: before the transfer's post-write finder on central).
-SYNC_EXTENSIONS = ("contigo.usersync.field", "contigo.review.finders", "contigo.transfers.sync")
+SYNC_EXTENSIONS = (
+    "contigo.usersync.field",
+    "contigo.review.finders",
+    "contigo.transfers.sync",
+    "contigo.referrals.sync",
+)
 
 
 def instance_path_from_env(default: str | None = None) -> str:

@@ -11,6 +11,7 @@ from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode, FollowUpOutcome
 from contigo.glass.models import AccessGrant
 from contigo.persons.models import Person, PersonIndex
+from contigo.referrals.models import Facility, Referral, ReferralEvent
 from contigo.reports.models import ReportAccess, ReportFact
 from contigo.sites.models import Site
 from sync.models import FieldVersion, OutboxOp, SyncBase, SyncState
@@ -29,6 +30,7 @@ __all__ = [
     "DeviceScope",
     "Encounter",
     "EncounterVoid",
+    "Facility",
     "FieldVersion",
     "FollowUpOutcome",
     "KeyEntry",
@@ -36,6 +38,8 @@ __all__ = [
     "Person",
     "PersonIndex",
     "PersonTransfer",
+    "Referral",
+    "ReferralEvent",
     "ReportAccess",
     "ReportFact",
     "Site",

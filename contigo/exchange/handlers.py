@@ -17,7 +17,6 @@ from typing import Any
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
-from contigo.auth.models import User
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import (
     FOLLOW_UP_KINDS,
@@ -39,7 +38,8 @@ from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, decrypt, index_keys, index_values, index_view
 from contigo.sites.wire import ensure_site, site_descriptor
-from contigo.usersync.authors import AUTHOR, author_of, with_author
+from contigo.usersync.authors import AUTHOR, with_author
+from contigo.usersync.authors import author_id as _author
 from contigo.vault import Vault
 from sync import bulk
 from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
@@ -51,7 +51,6 @@ from sync.policies import (
     Policy,
     PolicyRegistry,
 )
-from sync.server import batchcache
 
 PERSON_FIELDS = (
     "given_names",
@@ -70,44 +69,6 @@ EPISODE_FIELDS = ("programme", "status", "exit_outcome", "next_visit_on", "exit_
 OVERRIDE_FIELD = "exit_override"
 """A supervisor's override of the discharge rule (wire value ``{"reason": …}`` or ``None``);
 encrypted at rest with the person's data key, synced since wire schema 3."""
-
-
-def stand_in_user(s: Session, device_id: str, site_id: str) -> str:
-    """The inactive user that rows from ``device_id`` are attributed to (it cannot sign in)."""
-    uid = (device_id or "unknown")[:32]
-    cache = batchcache.current(s)  # a push batch names the same device on every row
-    known = cache.memo("contigo.stand_ins", set) if cache is not None else set()
-    if uid in known:
-        return uid
-    known.add(uid)
-    if s.get(User, uid) is None:
-        s.add(
-            User(
-                id=uid,
-                username=f"device-{uid}"[:64],
-                display_name=f"Device {uid[:8]}",
-                role="health_worker",
-                home_site_id=site_id,
-                active=False,
-                language="es",
-            )
-        )
-        s.flush()
-    return uid
-
-
-def _author(s: Session, ctx: ApplyContext, data: Any, site_id: str) -> str:
-    """The real author of a synced row when the directory names them, else the stand-in
-    (decided once per push batch for each author, device and site: every visit names them)."""
-    cache = batchcache.current(s)
-    if cache is None:
-        return author_of(s, ctx, data) or stand_in_user(s, ctx.device_id, site_id)
-    named = data.get(AUTHOR) if isinstance(data, dict) else None
-    key = (named, ctx.device_id, ctx.site_id, site_id)
-    decided: dict[tuple[Any, ...], str] = cache.memo("contigo.authors", dict)
-    if key not in decided:
-        decided[key] = author_of(s, ctx, data) or stand_in_user(s, ctx.device_id, site_id)
-    return decided[key]
 
 
 def _iso_date(value: Any, name: str) -> date:

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from contigo.auth.models import User
 from sync.handlers import ApplyContext
+from sync.server import batchcache
 
 AUTHOR = "author"
 
@@ -43,3 +44,42 @@ def author_of(s: Session, ctx: ApplyContext, data: Any) -> str | None:
     if ctx.site_id is not None and ctx.site_id not in user.site_ids:
         return None
     return user.id
+
+
+def stand_in_user(s: Session, device_id: str, site_id: str) -> str:
+    """The inactive user that rows from ``device_id`` are attributed to (it cannot sign in)."""
+    uid = (device_id or "unknown")[:32]
+    cache = batchcache.current(s)  # a push batch names the same device on every row
+    known = cache.memo("contigo.stand_ins", set) if cache is not None else set()
+    if uid in known:
+        return uid
+    known.add(uid)
+    if s.get(User, uid) is None:
+        s.add(
+            User(
+                id=uid,
+                username=f"device-{uid}"[:64],
+                display_name=f"Device {uid[:8]}",
+                role="health_worker",
+                home_site_id=site_id,
+                active=False,
+                language="es",
+            )
+        )
+        s.flush()
+    return uid
+
+
+def author_id(s: Session, ctx: ApplyContext, data: Any, site_id: str) -> str:
+    """The real author of a synced row when the directory names them, else the device's
+    stand-in (decided once per push batch for each author, device and site: every visit names
+    them). Every entity handler that stores who wrote a row uses it."""
+    cache = batchcache.current(s)
+    if cache is None:
+        return author_of(s, ctx, data) or stand_in_user(s, ctx.device_id, site_id)
+    named = data.get(AUTHOR) if isinstance(data, dict) else None
+    key = (named, ctx.device_id, ctx.site_id, site_id)
+    decided: dict[tuple[Any, ...], str] = cache.memo("contigo.authors", dict)
+    if key not in decided:
+        decided[key] = author_of(s, ctx, data) or stand_in_user(s, ctx.device_id, site_id)
+    return decided[key]

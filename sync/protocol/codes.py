@@ -7,12 +7,13 @@ from enum import StrEnum
 
 PROTOCOL_VERSION = 1
 """In the URL (``/sync/v1``); bumped only for envelope-breaking changes."""
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """Bumped by every migration that changes a synced shape (SYNC.md §2.12). History (recorded in
 ``tests/sync/test_schema_history.py``): 1 the first release; 2 the person's risk flags
 (``risk_flags.*``) are synced; 3 a care episode's supervisor's override of the discharge rule
 (``care_episode.exit_override``) and the outcomes recorded for alerts and missed visits
-(``follow_up_outcome``)."""
+(``follow_up_outcome``); 4 referrals and their events (``referral``, ``referral_event``) and
+the directory of outside facilities (``facility``)."""
 MAX_BATCH_OPS = 200
 MAX_BATCH_BYTES = 2_000_000
 GZIP_LEVEL = 6
@@ -45,6 +46,8 @@ class OpType(StrEnum):
     ENCOUNTER_CREATE = "encounter.create"
     ENCOUNTER_VOID = "encounter.void"
     FOLLOW_UP_OUTCOME_RECORD = "follow_up_outcome.record"
+    REFERRAL_CREATE = "referral.create"
+    REFERRAL_EVENT_RECORD = "referral_event.record"
     TRANSFER_REQUEST = "transfer.request"
     TRANSFER_DECIDE = "transfer.decide"
     TRANSFER_CANCEL = "transfer.cancel"

@@ -58,7 +58,18 @@ def upcast_2_to_3(op: Op) -> Op:
     return replace(op, data=dict(op.data), base=dict(op.base))
 
 
-UPCASTERS: Mapping[int, Upcaster] = MappingProxyType({1: upcast_1_to_2, 2: upcast_2_to_3})
+def upcast_3_to_4(op: Op) -> Op:
+    """Schema 4 added referrals and their events (``referral``, ``referral_event``), new
+    entity types only: a schema-3 op has the same shape at schema 4, and one naming either type
+    is invalid (a schema-3 client never writes one)."""
+    if op.entity_type in ("referral", "referral_event"):
+        raise InvalidOp({op.entity_type: ["not part of wire schema 3"]})
+    return replace(op, data=dict(op.data), base=dict(op.base))
+
+
+UPCASTERS: Mapping[int, Upcaster] = MappingProxyType(
+    {1: upcast_1_to_2, 2: upcast_2_to_3, 3: upcast_3_to_4}
+)
 """``{v: upcaster from v to v + 1}``; every step below ``SCHEMA_VERSION`` from
 :func:`oldest_upcastable` on must be present (a test checks)."""
 

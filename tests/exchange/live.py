@@ -89,9 +89,10 @@ class Central:
         env = {"CONTIGO_DATABASE_URL": self.db_url, **FAST}
         return CliRunner().invoke(main, ["--instance", str(self.instance), *args], env=env)
 
-    def code(self, site: str) -> str:
-        """A one-time enrolment code for ``site`` (created on the central when new)."""
-        result = self.cli("device", "enrol", "--site", site, "--country", "CO")
+    def code(self, site: str, country: str = "CO") -> str:
+        """A one-time enrolment code for ``site`` (created on the central, in ``country``, when
+        new)."""
+        result = self.cli("device", "enrol", "--site", site, "--country", country)
         assert result.exit_code == 0, result.output
         return result.stdout.strip()
 
@@ -208,15 +209,17 @@ class Laptop:
         self.app.extensions["contigo.engine"].dispose()
 
 
-def make_laptop(folder: Path, site: str) -> Laptop:
-    """``contigo init`` a field instance at ``site`` and open it in-process, unlocked."""
+def make_laptop(folder: Path, site: str, country: str = "CO") -> Laptop:
+    """``contigo init`` a field instance at ``site`` (in ``country``) and open it in-process,
+    unlocked."""
     pw = secret_file(folder, "pw", PASSWORD)
     inst = folder / "instance"
     result = CliRunner().invoke(
         main,
         [
             *("--instance", str(inst), "init", "--site-code", site, "--site-name", site),
-            *("--country", "CO", "--username", "sup", "--language", "en", "--password-file", pw),
+            *("--country", country, "--username", "sup", "--language", "en"),
+            *("--password-file", pw),
         ],
         env={"CONTIGO_DATABASE_URL": None, "CONTIGO_MODE": None, **FAST},
     )
@@ -229,8 +232,8 @@ def make_laptop(folder: Path, site: str) -> Laptop:
     return Laptop(instance=inst, password_file=pw, app=app)
 
 
-def enrol(laptop: Laptop, central: Central, site: str) -> Result:
-    code = central.code(site)
+def enrol(laptop: Laptop, central: Central, site: str, country: str = "CO") -> Result:
+    code = central.code(site, country)
     return laptop.cli(
         "enrol",
         "--central",
@@ -288,15 +291,16 @@ def site_for(request: Any, prefix: str = "T") -> str:
 
 
 @contextmanager
-def enrolled_laptops(folder: Path, central: Central) -> Iterator[Callable[[str, str], Laptop]]:
-    """A factory of laptops ``make(name, site)``, each made with ``contigo init`` and enrolled
-    with ``central`` through the CLI; all closed when the block ends."""
+def enrolled_laptops(folder: Path, central: Central) -> Iterator[Callable[..., Laptop]]:
+    """A factory of laptops ``make(name, site)`` (or ``make(name, site, country)``, default
+    Colombia), each made with ``contigo init`` and enrolled with ``central`` through the CLI;
+    all closed when the block ends."""
     made: list[Laptop] = []
 
-    def _make(name: str, site: str) -> Laptop:
-        laptop = make_laptop(folder / name, site)
+    def _make(name: str, site: str, country: str = "CO") -> Laptop:
+        laptop = make_laptop(folder / name, site, country)
         made.append(laptop)
-        result = enrol(laptop, central, site)
+        result = enrol(laptop, central, site, country)
         assert result.exit_code == 0, result.output
         return laptop
 

@@ -4,7 +4,8 @@ a PostgreSQL central.
 Each example builds a central and 2-5 enrolled laptops (real SQLite files), each with a clock
 skewed within ±7 days, then runs random user actions through Contigo's services (register,
 LWW and REVIEW edits, visits, voids, admissions, review resolutions, delete, restore, deceased,
-merge and unmerge, transfer requests and their withdrawal) interleaved with sync runs
+merge and unmerge, transfer requests and their withdrawal, referrals and what happened to them,
+marked concurrently on several laptops) interleaved with sync runs
 that may lose a request, lose a response after the server committed, or break a pull after a
 page. After a final fault-free round (every laptop syncs twice) it checks the five properties of
 S24. The examples are derandomized (a fixed sequence, no example database) so CI is
@@ -61,7 +62,11 @@ ACTIONS = [
     "register",
     "lifecycle",
     "transfer",
+    "refer",
+    "mark",
 ]
+MARKS = ["not_arrived", "cancelled", "closed"]
+"""What the sending site records on its referrals (the receiving end is another site)."""
 LIFECYCLE = ["delete", "merge", "restore", "unmerge", "deceased"]
 
 
@@ -137,6 +142,12 @@ def _act(data: st.DataObject, dev: Device, model: Model) -> None:
             dev.lifecycle(data.draw(st.sampled_from(LIFECYCLE)), pid, other)
         elif kind == "transfer" and people:
             dev.transfer(data.draw(st.sampled_from(people)), "HQ")
+        elif kind == "refer" and people:
+            dev.refer(data.draw(st.sampled_from(people)), "HQ")
+        elif kind == "mark":
+            sent = sorted(state["referrals"])
+            if sent:
+                dev.mark(data.draw(st.sampled_from(sent)), data.draw(st.sampled_from(MARKS)))
         elif kind == "sync":
             _sync(dev, data.draw(st.sampled_from(FAULTS)))
     except ContigoError:

@@ -62,6 +62,13 @@ HISTORY: dict[int, set[str]] = {
         "follow_up_outcome",
         "follow_up_outcome.record",
     },
+    4: {
+        "referral",
+        "referral.create",
+        "referral_event",
+        "referral_event.record",
+        "facility",
+    },
 }
 
 

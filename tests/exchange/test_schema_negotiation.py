@@ -210,9 +210,9 @@ def _future_changes(pid: str) -> list[dict[str, Any]]:
         {
             "seq": 900001,
             "kind": "insert",
-            "entity_type": "referral",
+            "entity_type": "vaccination",  # a type of a future schema ("referral" is real now)
             "entity_id": "r1",
-            "data": data | {"body": {"to": "hospital"}},
+            "data": data | {"body": {"vaccine": "measles"}},
         },
         {
             "seq": 900002,

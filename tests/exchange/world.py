@@ -33,6 +33,9 @@ from contigo.exchange.laptop.client import engine_for, run_sync
 from contigo.persons import lifecycle
 from contigo.persons import services as persons
 from contigo.persons.models import Person
+from contigo.referrals import reading
+from contigo.referrals import services as referrals
+from contigo.referrals.models import Referral, ReferralEvent
 from contigo.review import services as review
 from contigo.sites.models import Site
 from contigo.sites.services import add_site
@@ -206,6 +209,28 @@ class Device:
                     transfers.request(s, v, actor, person_id, site.id, "family moved")
         self.note_ops()
 
+    def refer(self, person_id: str, to_code: str) -> str | None:
+        """Refer a person to the site ``to_code`` (``referral.create``)."""
+        with self.app.test_request_context(), session_scope(self.app) as s:
+            v, actor = get_vault(self.app), sup(s)
+            site = s.scalar(select(Site).where(Site.code == to_code))
+            if site is None:
+                return None
+            form = {"to": f"site:{site.id}", "reason": "moving", "urgency": "routine"}
+            rid = referrals.create(s, v, actor, person_id, actor.home_site_id, form).id
+        self.note_ops()
+        return rid
+
+    def mark(self, referral_id: str, state: str) -> None:
+        """Record what happened to a referral at this laptop's site (``referral_event.record``);
+        the laptop refuses what the state it knows does not lead to."""
+        with self.app.test_request_context(), session_scope(self.app) as s:
+            v, actor = get_vault(self.app), sup(s)
+            referrals.record_event(
+                s, v, actor, referral_id, state, site_id=actor.home_site_id, note="seen"
+            )
+        self.note_ops()
+
     def resolve(self, item_id: str, chosen_op_id: str | None) -> None:
         """Resolve a review item (choosing a candidate) or, with no choice, dismiss it."""
         with self.app.test_request_context(), session_scope(self.app) as s:
@@ -237,7 +262,8 @@ def new_device(
 
 def visible_state(app: Flask) -> dict[str, Any]:
     """What users of ``app`` see: persons' fields and lifecycle, encounters (and which are
-    voided), care episodes, review items' status and transfers' state, keyed by id. Works on a
+    voided), care episodes, review items' status, transfers' state, and referrals with their
+    events and derived state, keyed by id. Works on a
     laptop and on the central."""
     vault = get_vault(app)
     with app.app_context(), session_scope(app) as s:
@@ -255,7 +281,14 @@ def visible_state(app: Flask) -> dict[str, Any]:
         items = {i.id: (i.status, i.field) for i in s.scalars(select(ReviewItem))}
         states = {p.id: (p.lifecycle, p.merged_into_id) for p in s.scalars(select(Person))}
         moves = {t.id: (t.person_id, t.state) for t in s.scalars(select(PersonTransfer))}
+        marks = list(s.scalars(select(ReferralEvent)))
+        sent = {
+            r.id: (r.person_id, reading.derive([e for e in marks if e.referral_id == r.id]))
+            for r in s.scalars(select(Referral))
+        }
     return {
+        "referrals": sent,
+        "referral_events": {e.id: (e.referral_id, e.state, e.recorded_hlc) for e in marks},
         "lifecycle": states,
         "transfers": moves,
         "persons": people,
