@@ -48,7 +48,12 @@ ENV_PREFIX = "CONTIGO_"
 #: The domain modules that add to sync, each through its ``EXTENSION``
 #: (:mod:`contigo.exchange.extensions`), in the order they are installed (the review finders run
 #: before the transfer's post-write finder on central).
-SYNC_EXTENSIONS = ("contigo.usersync.field", "contigo.review.finders", "contigo.transfers.sync")
+SYNC_EXTENSIONS = (
+    "contigo.usersync.field",
+    "contigo.review.finders",
+    "contigo.transfers.sync",
+    "contigo.card.sync",
+)
 
 
 def instance_path_from_env(default: str | None = None) -> str:
