@@ -22,8 +22,8 @@ from typing import Any, Literal, TypeVar
 from flask import Flask
 from marshmallow import RAISE, Schema, fields, missing, validate
 
-from contigo.version import __version__
 from contigo.schemas import Unique
+from contigo.version import __version__
 
 F = TypeVar("F", bound=Callable[..., Any])
 Mode = Literal["input", "output"]

@@ -168,9 +168,9 @@ def issue(s: Session, v: Vault, actor: User, person_id: str, lang: str) -> Issue
     claims = build_claims(s, v, actor, person_id, lang)
     kept, envelope, text = card_claims.fit(claims, lambda raw: sign_card(key, raw, cert))
     code = codec.short_code(envelope)
-    _remember(s, v, actor, envelope, code, kept, "issued", person_id)
+    row = _remember(s, v, actor, envelope, code, kept, "issued", person_id)
     owner = s.scalar(select(Person.owning_site_id).where(Person.id == person_id))
-    audit(s, user_id=actor.id, action="card_issue", entity_type="card", entity_id=code,
+    audit(s, user_id=actor.id, action="card_issue", entity_type="card", entity_id=row.id,
           person_id=person_id, site_id=owner)  # fmt: skip
     return IssuedCard(kept, text, code, card_claims.qr_version(text))
 
@@ -226,8 +226,9 @@ def read_text(s: Session, v: Vault, actor: User, text: str) -> ReadCard:
     except codec.MalformedCard:
         raise CardRefused("malformed") from None
     card = _check(s, envelope)
-    _remember(s, v, actor, envelope, card.short_code, card.claims, "read", card.claims.person_id)
-    audit(s, user_id=actor.id, action="card_read", entity_type="card", entity_id=card.short_code)
+    claims = card.claims
+    row = _remember(s, v, actor, envelope, card.short_code, claims, "read", claims.person_id)
+    audit(s, user_id=actor.id, action="card_read", entity_type="card", entity_id=row.id)
     return card
 
 
@@ -243,7 +244,7 @@ def read_code(s: Session, v: Vault, actor: User, typed: str) -> ReadCard:
         raise CardRefused("unknown_code")
     envelope = v.outbox_decrypt(f"card_records:{row.id}", row.envelope_enc)
     card = _check(s, envelope)
-    audit(s, user_id=actor.id, action="card_read", entity_type="card", entity_id=code)
+    audit(s, user_id=actor.id, action="card_read", entity_type="card", entity_id=row.id)
     return card
 
 
@@ -338,7 +339,7 @@ def import_card(
             )
         )
     s.flush()
-    audit(s, user_id=actor.id, action="card_import", entity_type="card", entity_id=card.short_code,
+    audit(s, user_id=actor.id, action="card_import", entity_type="card", entity_id=row.id,
           person_id=target.id, site_id=target.owning_site_id)  # fmt: skip
     return target.id
 

@@ -33,7 +33,7 @@ class NotCertified(Exception):
 
 
 def _b64(value: Any) -> bytes | None:
-    if not isinstance(value, str):
+    if not isinstance(value, str) or not value:
         return None
     try:
         return base64.urlsafe_b64decode(value.encode())
