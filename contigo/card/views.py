@@ -8,7 +8,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 import segno
-from flask import Blueprint, Flask, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 
 from contigo import db
 from contigo.auth.current import current_site_id, current_user, login_required
@@ -80,12 +89,22 @@ def issue(person_id: str) -> Any:
     )
 
 
+CAMERA_POLICY = "camera=(self), microphone=(), geolocation=()"
+
+
+def _reader(error: str | None = None, field: str = "", status: int = 200) -> Response:
+    """The reader page; the only page allowed the camera (for itself)."""
+    response = make_response(render_template("card/read.html", error=error, field=field), status)
+    response.headers["Permissions-Policy"] = CAMERA_POLICY
+    return response
+
+
 @bp.get("/read")
 @login_required
-def read_form() -> str:
+def read_form() -> Response:
     """Scan a card with the laptop's camera, or type its short code."""
     _clinical_only()
-    return render_template("card/read.html", error=None)
+    return _reader()
 
 
 @bp.post("/read")
@@ -109,8 +128,7 @@ def read() -> Any:
         services.refused(s, user, exc.reason)
         s.commit()
         field = "card_text" if text else "short_code"
-        message = translate(f"card.refused.{exc.reason}")
-        return render_template("card/read.html", error=message, field=field), 422
+        return _reader(translate(f"card.refused.{exc.reason}"), field, 422)
     found = services.matches(s, v, user, card.claims)
     return render_template(
         "card/verified.html",
@@ -137,8 +155,7 @@ def take() -> Any:
         s.rollback()
         services.refused(s, user, exc.reason)
         s.commit()
-        message = translate(f"card.refused.{exc.reason}")
-        return render_template("card/read.html", error=message, field="short_code"), 422
+        return _reader(translate(f"card.refused.{exc.reason}"), "short_code", 422)
     return redirect(url_for("persons.show", person_id=person_id))
 
 
