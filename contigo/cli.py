@@ -21,6 +21,7 @@ from contigo.clikit import APP_FACTORY, app_for, fail, read_secret
 from contigo.demo.cli import demo_command
 from contigo.errors import ContigoError
 from contigo.exchange.cli import COMMANDS as SYNC_COMMANDS
+from contigo.fhir.cli import fhir_group
 from contigo.nutrition.cli import zscore_command
 
 
@@ -167,3 +168,4 @@ def backup_command(ctx: click.Context, dest: str | None) -> None:
 
 for _command in (zscore_command, user_group, demo_command, audit_group, *SYNC_COMMANDS):
     main.add_command(_command)
+main.add_command(fhir_group)

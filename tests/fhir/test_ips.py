@@ -134,3 +134,76 @@ def test_the_ips_shape_is_pinned_by_a_golden_file() -> None:
     bundle = golden_bundle()
     Bundle.model_validate(bundle)
     assert bundle == json.loads(GOLDEN.read_text(encoding="utf-8"))
+
+
+def test_the_bundle_round_trips_the_measurements_on_another_instance(
+    app: Flask, unlocked: Any, make_person: Callable[..., str], tmp_path: Path
+) -> None:
+    from contigo.fhir.bundle_import import import_bundle
+    from contigo.fhir.services import person_bundle
+    from tests.card.helpers import as_sup, make_laptop
+
+    child = _child_with_mother(app, unlocked, make_person)
+    sup = unlocked.scalar(select(User).where(User.username == "sup"))
+    exported = json.loads(json.dumps(person_bundle(unlocked, get_vault(app), sup, child,
+                                                   sup.home_site_id)))  # fmt: skip
+    other = make_laptop(tmp_path / "other", "PE-TUM", "Tumbes", "PE")
+    try:
+        with as_sup(other) as (s, user):
+            new_id = import_bundle(s, get_vault(other), user, user.home_site_id, exported)
+        with as_sup(other) as (s, user):
+            again = person_bundle(s, get_vault(other), user, new_id, user.home_site_id)
+    finally:
+        get_vault(other).lock()
+        other.extensions["contigo.engine"].dispose()
+
+    def measured(bundle: dict[str, Any]) -> list[tuple[str, str, float]]:
+        out = []
+        for o in _resources(bundle, "Observation"):
+            code = o["code"]["coding"][0]["code"]
+            out.append((o["effectiveDateTime"], code, o["valueQuantity"]["value"]))
+        return sorted(out)
+
+    assert measured(again) == measured(exported)  # measurements and z-scores alike
+    patient = _resources(again, "Patient")[0]
+    assert patient["name"] == _resources(exported, "Patient")[0]["name"]
+    assert patient["birthDate"] == _resources(exported, "Patient")[0]["birthDate"]
+    given = sorted(m["medicationCodeableConcept"]["coding"][0]["code"]
+                   for m in _resources(again, "MedicationStatement"))  # fmt: skip
+    assert given == ["rutf", "rutf", "vitamin_a"]
+
+
+def test_the_commands_export_and_import_a_bundle(
+    app: Flask, unlocked: Any, make_person: Callable[..., str], tmp_path: Path
+) -> None:
+    from click.testing import CliRunner
+
+    from contigo.cli import main
+    from tests.card.helpers import make_laptop
+
+    child = _child_with_mother(app, unlocked, make_person)
+    secret = tmp_path / "password.txt"
+    secret.write_text(PASSWORD, encoding="utf-8")
+    out = tmp_path / "ips.json"
+    get_vault(app).lock()
+    runner = CliRunner()
+    login = ["--username", "sup", "--password-file", str(secret)]
+    result = runner.invoke(
+        main, ["--instance", app.instance_path, "fhir", "export", child, str(out), *login]
+    )
+    assert result.exit_code == 0, result.output
+    Bundle.model_validate(json.loads(out.read_text(encoding="utf-8")))
+    other = make_laptop(tmp_path / "other", "PE-TUM", "Tumbes", "PE")
+    get_vault(other).lock()
+    other.extensions["contigo.engine"].dispose()
+    result = runner.invoke(
+        main, ["--instance", str(tmp_path / "other"), "fhir", "import", str(out), *login]
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("Imported as person ")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"resourceType": "Patient"}', encoding="utf-8")
+    result = runner.invoke(
+        main, ["--instance", str(tmp_path / "other"), "fhir", "import", str(bad), *login]
+    )
+    assert result.exit_code != 0 and "bundle" in result.output
