@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date
+from functools import lru_cache
 from typing import Any
 
 import segno
@@ -23,6 +24,9 @@ EPOCH = date(1970, 1, 1)
 MAX_QR_VERSION = 25
 MIN_VISITS = 6
 ERROR_LEVEL = "m"
+ALPHANUMERIC_CAPACITY = 1451
+"""Characters of the QR alphanumeric mode (Base45's alphabet) that version 25 holds at level M
+(ISO/IEC 18004, table 7); longer texts are refused without building a code."""
 
 
 class CardTooLarge(ValueError):
@@ -247,6 +251,7 @@ def decode(raw: bytes) -> Claims:
     )
 
 
+@lru_cache(maxsize=8)
 def qr_version(text: str) -> int:
     """The smallest QR version that holds ``text`` at error correction M."""
     return int(segno.make(text, error=ERROR_LEVEL, micro=False, boost_error=False).version)
@@ -265,25 +270,22 @@ def fit(claims: Claims, seal: Callable[[bytes], bytes]) -> tuple[Claims, bytes, 
     def attempt(n: int) -> tuple[Claims, bytes, str] | None:
         kept = replace(claims, visits=visits[len(visits) - n :] if n else (), total_visits=total)
         envelope = seal(encode(kept))
-        text = to_text(envelope)
-        try:
-            ok = qr_version(text) <= MAX_QR_VERSION
-        except segno.DataOverflowError:
-            ok = False
-        return (kept, envelope, text) if ok else None
+        text = to_text(envelope)  # all alphanumeric: its length alone decides the version
+        return (kept, envelope, text) if len(text) <= ALPHANUMERIC_CAPACITY else None
 
-    best = attempt(len(visits))
-    if best is not None:
-        return best
-    low, high = min(MIN_VISITS, len(visits)), len(visits) - 1
-    found = attempt(low)
+    found = attempt(len(visits))
     if found is None:
+        low, high = min(MIN_VISITS, len(visits)), len(visits) - 1
+        found = attempt(low)
+        if found is None:
+            raise CardTooLarge("the card does not fit one QR code")
+        while low < high:  # the largest n that fits, by bisection (each try signs and measures)
+            mid = (low + high + 1) // 2
+            tried = attempt(mid)
+            if tried is not None:
+                low, found = mid, tried
+            else:
+                high = mid - 1
+    if qr_version(found[2]) > MAX_QR_VERSION:  # never expected: the capacity is ISO's
         raise CardTooLarge("the card does not fit one QR code")
-    while low < high:  # the largest n that fits, by bisection (each try signs and measures)
-        mid = (low + high + 1) // 2
-        tried = attempt(mid)
-        if tried is not None:
-            low, found = mid, tried
-        else:
-            high = mid - 1
     return found

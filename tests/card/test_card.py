@@ -220,3 +220,10 @@ def test_the_laptop_learns_card_trust_at_enrolment(two_countries: tuple[Flask, F
     with as_sup(br) as (s, _user):
         assert store.authority(s) == authority
         assert s.scalar(select(CardRecord.id)) is None and s.scalar(select(CardVisit.id)) is None
+
+
+def test_the_capacity_shortcut_is_version_25_at_level_m() -> None:
+    from contigo.card.claims import ALPHANUMERIC_CAPACITY
+
+    assert qr_version("A" * ALPHANUMERIC_CAPACITY) == MAX_QR_VERSION
+    assert qr_version("A" * (ALPHANUMERIC_CAPACITY + 1)) == MAX_QR_VERSION + 1
