@@ -1,8 +1,10 @@
 """The cards a laptop issued or read, and the visits it took from a family's card.
 
-A card's signed bytes are personal data: they are kept only sealed (the laptop's outbox key, bound
-to the row), with the short code beside them in the clear (a digest: nothing can be read back
-from it) so that a typed code finds the card again. A visit taken from a card is a provisional
+A card's signed bytes are personal data: they are kept only sealed (with the person's data key
+once the card is linked to a person, so crypto-shredding the person shreds them; before that
+with the laptop's outbox key; bound to the row either way), with the short code beside them
+in the clear (a digest: nothing can be read back from it) so that a typed code finds the card
+again. A visit taken from a card is a provisional
 copy of someone else's encounter, kept apart from ``encounters`` (append-only, synced): when the
 real encounter with the same id arrives by sync, the card's copy is no longer shown, so the
 record never holds the visit twice.
@@ -30,7 +32,10 @@ class CardRecord(Base):
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     short_code: Mapped[str] = mapped_column(String(16), unique=True)
     direction: Mapped[str] = mapped_column(String(8))
-    person_id: Mapped[str | None] = mapped_column(ForeignKey("persons.id"), index=True)
+    # CASCADE: a person purged from the laptop (transferred away) or erased takes its cards along.
+    person_id: Mapped[str | None] = mapped_column(
+        ForeignKey("persons.id", ondelete="CASCADE"), index=True
+    )
     issuer_device_id: Mapped[str] = mapped_column(String(32))
     issuer_site_code: Mapped[str] = mapped_column(String(32))
     issued_at: Mapped[datetime] = mapped_column(UTCDateTime)
@@ -46,8 +51,8 @@ class CardVisit(Base):
     __tablename__ = "card_visits"
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True)
-    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)
-    card_id: Mapped[str] = mapped_column(ForeignKey("card_records.id"))
+    person_id: Mapped[str] = mapped_column(ForeignKey("persons.id", ondelete="CASCADE"), index=True)
+    card_id: Mapped[str] = mapped_column(ForeignKey("card_records.id", ondelete="CASCADE"))
     occurred_on: Mapped[date] = mapped_column(Date)
     payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)

@@ -11,6 +11,7 @@ what a card says belongs to the issuing site's record, and reaches central from 
 
 from __future__ import annotations
 
+import base64
 import math
 import time
 from dataclasses import dataclass
@@ -200,8 +201,29 @@ def _remember(
     )
     s.add(row)
     s.flush()
-    row.envelope_enc = v.outbox_encrypter()(f"card_records:{row.id}", envelope)
+    _seal(s, v, row, envelope)
     return row
+
+
+def _seal(s: Session, v: Vault, row: CardRecord, envelope: bytes) -> None:
+    """Seal a card's bytes: with its person's data key once linked (crypto-shredding the person
+    shreds the card), else with the laptop's outbox key; bound to the row either way."""
+    person = s.get(Person, row.person_id) if row.person_id else None
+    if person is not None:
+        text = base64.b64encode(envelope).decode()
+        key = v.person_key(person)
+        row.envelope_enc = v.encrypt_with(key, "card_records", row.id, "envelope", text)
+    else:
+        row.envelope_enc = v.outbox_encrypter()(f"card_records:{row.id}", envelope)
+
+
+def _unseal(s: Session, v: Vault, row: CardRecord) -> bytes:
+    person = s.get(Person, row.person_id) if row.person_id else None
+    if person is None:
+        return v.outbox_decrypt(f"card_records:{row.id}", row.envelope_enc)
+    key = v.person_key(person)
+    text = v.decrypt_with(key, "card_records", row.id, "envelope", row.envelope_enc)
+    return base64.b64decode(str(text))
 
 
 def _check(s: Session, envelope: bytes) -> ReadCard:
@@ -242,8 +264,7 @@ def read_code(s: Session, v: Vault, actor: User, typed: str) -> ReadCard:
     row = s.scalar(select(CardRecord).where(CardRecord.short_code == code))
     if row is None:
         raise CardRefused("unknown_code")
-    envelope = v.outbox_decrypt(f"card_records:{row.id}", row.envelope_enc)
-    card = _check(s, envelope)
+    card = _check(s, _unseal(s, v, row))
     audit(s, user_id=actor.id, action="card_read", entity_type="card", entity_id=row.id)
     return card
 
@@ -312,8 +333,9 @@ def import_card(
     else:
         check_read(s, actor, target)
     row = _remember(s, v, actor, card.envelope, card.short_code, claims, "read", target.id)
-    if row.person_id is None:
+    if row.person_id != target.id:
         row.person_id = target.id
+        _seal(s, v, row, card.envelope)  # now under the person's key
     key = v.person_key(target)
     known = set(
         s.scalars(select(Encounter.id).where(Encounter.id.in_([x.id for x in claims.visits])))

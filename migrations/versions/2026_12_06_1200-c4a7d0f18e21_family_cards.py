@@ -32,7 +32,7 @@ def upgrade() -> None:
         sa.Column('user_id', sa.String(length=32), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
         sa.CheckConstraint("direction IN ('issued', 'read')", name=op.f('ck_card_records_direction')),
-        sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_card_records_person_id_persons')),
+        sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_card_records_person_id_persons'), ondelete='CASCADE'),
         sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_card_records_user_id_users')),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_card_records')),
         sa.UniqueConstraint('short_code', name=op.f('uq_card_records_short_code')),
@@ -47,8 +47,8 @@ def upgrade() -> None:
         sa.Column('occurred_on', sa.Date(), nullable=False),
         sa.Column('payload_enc', sa.LargeBinary(), nullable=False),
         sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
-        sa.ForeignKeyConstraint(['card_id'], ['card_records.id'], name=op.f('fk_card_visits_card_id_card_records')),
-        sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_card_visits_person_id_persons')),
+        sa.ForeignKeyConstraint(['card_id'], ['card_records.id'], name=op.f('fk_card_visits_card_id_card_records'), ondelete='CASCADE'),
+        sa.ForeignKeyConstraint(['person_id'], ['persons.id'], name=op.f('fk_card_visits_person_id_persons'), ondelete='CASCADE'),
         sa.PrimaryKeyConstraint('id', name=op.f('pk_card_visits')),
     )
     with op.batch_alter_table('card_visits', schema=None) as batch_op:

@@ -227,3 +227,21 @@ def test_the_capacity_shortcut_is_version_25_at_level_m() -> None:
 
     assert qr_version("A" * ALPHANUMERIC_CAPACITY) == MAX_QR_VERSION
     assert qr_version("A" * (ALPHANUMERIC_CAPACITY + 1)) == MAX_QR_VERSION + 1
+
+
+def test_a_purged_person_takes_its_cards_along(two_countries: tuple[Flask, Flask]) -> None:
+    from sqlalchemy import delete, func
+
+    co, br = two_countries
+    pid = child_with_visits(co, 2)
+    card = issue(co, pid)
+    with as_sup(br) as (s, user):
+        read = services.read_text(s, get_vault(br), user, card.text)
+        services.import_card(s, get_vault(br), user, read, user.home_site_id, None)
+    with as_sup(br) as (s, user):  # sealed under the person's key once linked, still readable
+        assert services.read_code(s, get_vault(br), user, card.short_code).claims.person_id == pid
+    with as_sup(br) as (s, _user):  # what the transfer purge does to a person's row
+        s.execute(delete(Person).where(Person.id == pid))
+    with as_sup(br) as (s, _user):
+        assert s.scalar(select(func.count()).select_from(CardRecord)) == 0
+        assert s.scalar(select(func.count()).select_from(CardVisit)) == 0
