@@ -213,7 +213,7 @@ def enrol() -> Response:
             "device_id": device.id,
             "site_code": site.code,
             "recovery_public_key": recovery,
-            "card_trust": card_trust(session(), master, device),  # contigo.card.trust
+            "card_trust": card_trust(session(), master, device),  # family cards: contigo.card
         }
     )
 
