@@ -14,9 +14,9 @@ from pathlib import Path
 
 import click
 
+from contigo.app import create_app
 from contigo.audit.cli import audit_group
 from contigo.auth.cli import user_group
-from contigo.app import create_app
 from contigo.clikit import APP_FACTORY, app_for, fail, read_secret
 from contigo.demo.cli import demo_command
 from contigo.errors import ContigoError
