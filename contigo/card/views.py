@@ -21,7 +21,7 @@ from flask import (
 
 from contigo import db
 from contigo.auth.current import current_site_id, current_user, login_required
-from contigo.auth.scope import CLINICAL_WRITERS
+from contigo.auth.scope import CLINICAL_WRITERS, check_read
 from contigo.card import services, store
 from contigo.card.claims import ERROR_LEVEL
 from contigo.card.trust import CardRefused
@@ -59,6 +59,7 @@ def new(person_id: str) -> Any:
     person = s.get(Person, person_id)
     if person is None:
         raise UnknownPerson()
+    check_read(s, current_user(), person)
     return render_template(
         "card/new.html", person_id=person_id, languages=LANGUAGES, lang=current_language()
     )

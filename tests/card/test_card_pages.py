@@ -124,3 +124,28 @@ def test_a_tampered_card_is_refused_with_a_message_and_audited(pair: tuple[Flask
             s.scalars(select(AuditEntry.entity_id).where(AuditEntry.action == "card_refused"))
         )
     assert sorted(refused) == ["bad_code", "tampered"]
+
+
+def test_only_clinical_roles_make_or_read_cards(pair: tuple[Flask, Flask]) -> None:
+    from contigo.auth import services as auth
+    from tests.card.helpers import as_sup
+
+    co, _br = pair
+    pid = child_with_visits(co, 1)
+    with as_sup(co) as (s, sup):
+        auth.add_user(s, get_vault(co), username="lead", display_name="Lead",
+                      role="nutrition_lead", password=PASSWORD, site_id=sup.home_site_id,
+                      language="en", country="CO")  # fmt: skip
+    lead = co.test_client()
+    token = csrf_of(lead)
+    resp = lead.post(
+        "/login",
+        data={"username": "lead", "password": PASSWORD, "csrf_token": token},
+        base_url=BASE,
+    )
+    assert resp.status_code == 302
+    assert lead.get(f"/cards/persons/{pid}", base_url=BASE).status_code == 403
+    assert lead.get("/cards/read", base_url=BASE).status_code == 403
+    page = lead.get(f"/persons/{pid}", base_url=BASE).get_data(as_text=True)
+    assert 'id="family-card"' not in page and 'id="fhir-ips"' in page
+    assert 'id="nav-card-read"' not in page
