@@ -233,8 +233,9 @@ def _check(s: Session, envelope: bytes) -> ReadCard:
     except codec.MalformedCard:
         raise CardRefused("malformed") from None
     cert = signed.certificate
-    if claims.device_id != cert.device_id or claims.site_code != cert.site_code:
-        raise CardRefused("tampered")  # signed by one device claiming to be another
+    certified = (cert.device_id, cert.site_code, cert.country)
+    if (claims.device_id, claims.site_code, claims.country) != certified:
+        raise CardRefused("tampered")  # signed by one device claiming another device or site
     check_revocation(cert, claims.issued_at, store.revocations(s))
     return ReadCard(claims, cert, codec.short_code(envelope), envelope)
 
