@@ -133,6 +133,10 @@ def golden_bundle() -> dict[str, Any]:
 def test_the_ips_shape_is_pinned_by_a_golden_file() -> None:
     bundle = golden_bundle()
     Bundle.model_validate(bundle)
+    full_urls = {e["fullUrl"] for e in bundle["entry"]}
+    composition = bundle["entry"][0]["resource"]
+    referenced = {r["reference"] for sec in composition["section"] for r in sec.get("entry", [])}
+    assert referenced <= full_urls  # every section entry is in the document
     assert bundle == json.loads(GOLDEN.read_text(encoding="utf-8"))
 
 
