@@ -267,11 +267,12 @@ def get_person(person_id: str) -> Response:
 )
 def get_person_ips(person_id: str) -> Response:
     """The record as a FHIR R4B IPS document: Patient, Encounters, Observations (LOINC where a
-    code exists), Conditions, MedicationStatements (docs/fhir.md). Checked against the user's
-    scope; the export is audited."""
+    code exists), Conditions, MedicationStatements (docs/fhir.md), as ``application/json`` like
+    every answer of this API (the page's download is ``application/fhir+json``). Checked against
+    the user's scope; the export is audited."""
     s, v, user = _context()
     bundle = person_bundle(s, v, user, person_id, user.home_site_id)
-    return Response(json.dumps(bundle, ensure_ascii=False), mimetype="application/fhir+json")
+    return Response(json.dumps(bundle, ensure_ascii=False), mimetype="application/json")
 
 
 # ── encounters ─────────────────────────────────────────────────────────────────
