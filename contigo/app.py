@@ -107,6 +107,12 @@ def _register_blueprints(app: Flask) -> None:
 
     app.register_blueprint(referrals_bp)
     referral_globals(app)
+    from contigo.card.views import install as install_cards
+
+    install_cards(app)
+    from contigo.fhir.views import bp as fhir_bp
+
+    app.register_blueprint(fhir_bp)
     from contigo.exchange import install as exchange
 
     exchange.init_app(app)

@@ -22,6 +22,7 @@ from contigo.demo.cli import demo_command
 from contigo.errors import ContigoError
 from contigo.exchange.cli import COMMANDS as SYNC_COMMANDS
 from contigo.exchange.cli import central_group
+from contigo.fhir.cli import fhir_group
 from contigo.nutrition.cli import zscore_command
 from contigo.ops.cli import check_command, recover_command, restored_command
 from contigo.referrals.cli import facility_group
@@ -176,3 +177,4 @@ main.add_command(recover_command)
 for _command in (check_command, restored_command):
     central_group.add_command(_command)
 main.add_command(facility_group)
+main.add_command(fhir_group)

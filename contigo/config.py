@@ -71,6 +71,7 @@ SYNC_EXTENSIONS = (
     "contigo.review.finders",
     "contigo.transfers.sync",
     "contigo.referrals.sync",
+    "contigo.card.sync",
 )
 
 

@@ -6,6 +6,7 @@ from sqlalchemy import MetaData
 
 from contigo.audit.models import AuditChainHead, AuditEntry
 from contigo.auth.models import AuthSession, KeyEntry, User, UserSite
+from contigo.card.models import CardRecord, CardVisit
 from contigo.db import Base
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode, FollowUpOutcome
@@ -26,6 +27,8 @@ __all__ = [
     "AuditChainHead",
     "AuditEntry",
     "AuthSession",
+    "CardRecord",
+    "CardVisit",
     "CareEpisode",
     "DeviceScope",
     "Encounter",

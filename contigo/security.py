@@ -63,7 +63,8 @@ def init_app(app: Flask) -> None:
         h["Referrer-Policy"] = "no-referrer"
         h["Cross-Origin-Opener-Policy"] = "same-origin"
         h["Cross-Origin-Resource-Policy"] = "same-origin"
-        h["Permissions-Policy"] = "camera=(), microphone=(), geolocation=()"
+        # A page that needs the camera (the card reader) sets its own, allowing it for itself.
+        h.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
         if not request.path.startswith("/static/"):
             h["Cache-Control"] = "no-store"
         return response

@@ -63,6 +63,7 @@ WRITER_OF = {"A": "hw_a", "A2": "hw_a2", "B": "hw_b", "B2": "hw_b2"}
 SCOPES = ("own", "same_country", "other_country")
 ENDPOINTS = (
     "read_person",
+    "person_ips",
     "list_encounters",
     "create_encounter",
     "void",
@@ -197,7 +198,7 @@ def expected_status(role: str, scope: str, endpoint: str) -> int:
     """The status DESIGN.md §4 implies for ``role`` doing ``endpoint`` in ``scope``."""
     if endpoint == "search":
         return 403 if role == "admin" else 200  # out-of-scope persons are simply not found
-    if endpoint in ("read_person", "list_encounters"):
+    if endpoint in ("read_person", "list_encounters", "person_ips"):
         return 200 if scope in READS[role] else 403
     if endpoint == "void":
         return 200 if scope in WRITES[role] else 403
@@ -212,6 +213,8 @@ def prepare(w: World, user: str, scope: str, endpoint: str) -> tuple[str, str, A
         return "GET", person, None
     if endpoint == "list_encounters":
         return "GET", f"{person}/encounters", None
+    if endpoint == "person_ips":
+        return "GET", f"{person}/ips", None
     if endpoint == "create_encounter":
         return "POST", f"{person}/encounters", VISIT
     if endpoint == "void":

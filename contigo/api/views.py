@@ -51,6 +51,7 @@ from contigo.errors import (
     UnknownEncounter,
     error_body,
 )
+from contigo.fhir.services import person_bundle
 from contigo.persons import services as persons
 from contigo.persons.services import PersonView
 from contigo.schemas import load
@@ -256,6 +257,22 @@ def get_person(person_id: str) -> Response:
     """Checked against the user's scope; the view is audited."""
     s, v, user = _context()
     return _reply(PersonOutSchema(), _person_out(persons.get(s, v, user, person_id)))
+
+
+@bp.get("/persons/<person_id>/ips")
+@operation(
+    "A person's International Patient Summary (FHIR R4B document Bundle)",
+    tag="persons",
+    errors=(403, 404),
+)
+def get_person_ips(person_id: str) -> Response:
+    """The record as a FHIR R4B IPS document: Patient, Encounters, Observations (LOINC where a
+    code exists), Conditions, MedicationStatements (docs/fhir.md), as ``application/json`` like
+    every answer of this API (the page's download is ``application/fhir+json``). Checked against
+    the user's scope; the export is audited."""
+    s, v, user = _context()
+    bundle = person_bundle(s, v, user, person_id, user.home_site_id)
+    return Response(json.dumps(bundle, ensure_ascii=False), mimetype="application/json")
 
 
 # ── encounters ─────────────────────────────────────────────────────────────────

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from weakref import WeakKeyDictionary
 
@@ -57,6 +57,9 @@ class ClientHooks:
     note_visit: Callable[[Session, str, str], bool] | None = None
     """``(person_id, expires_at)``: the site may read a person it visits until then; returns
     False when the person is not on the laptop (yet)."""
+    hello_readers: list[Callable[[Session, dict[str, Any]], None]] = field(default_factory=list)
+    """Each is handed the whole ``hello`` answer, in the transaction that stores it (what
+    central tells every laptop besides sites: the card authority, revocations)."""
 
 
 _HOOKS: WeakKeyDictionary[HandlerRegistry, ClientHooks] = WeakKeyDictionary()
@@ -109,11 +112,15 @@ def _visits(s: Session) -> dict[str, str]:
 
 
 def note_hello(s: Session, registry: HandlerRegistry, body: Any) -> None:
-    """Hand the sites directory of a ``hello`` answer to the application."""
+    """Hand the sites directory of a ``hello`` answer, and the whole answer to its readers, to
+    the application."""
     sites = body.get("sites") if isinstance(body, dict) else None
     store = hooks(registry).store_sites
     if isinstance(sites, list) and store is not None:
         store(s, [x for x in sites if isinstance(x, dict)])
+    if isinstance(body, dict):
+        for read in hooks(registry).hello_readers:
+            read(s, body)
 
 
 ApplyChange = Callable[[Session, HandlerRegistry, Change, Encrypt], object]

@@ -19,6 +19,7 @@ from flask import Blueprint, Flask, Response, current_app, g, request
 from werkzeug.exceptions import RequestEntityTooLarge
 
 from contigo import crypto
+from contigo.card.central import card_trust
 from contigo.db import session
 from contigo.exchange.extensions import server_config
 from contigo.exchange.handlers import build_registry
@@ -205,8 +206,16 @@ def enrol() -> Response:
 
     # The laptop seals its master key to this key: central's key file recovers a revoked
     # laptop's unsent ops (contigo.recovery).
-    recovery = central_public_key(get_vault().master_for_sealing())
-    return _json({"device_id": device.id, "site_code": site.code, "recovery_public_key": recovery})
+    master = get_vault().master_for_sealing()
+    recovery = central_public_key(master)
+    return _json(
+        {
+            "device_id": device.id,
+            "site_code": site.code,
+            "recovery_public_key": recovery,
+            "card_trust": card_trust(session(), master, device),  # family cards: contigo.card
+        }
+    )
 
 
 @bp.post("/hello")
@@ -215,7 +224,8 @@ def hello() -> Response:
     device, raw = _signed()
     msg = parse_hello(_body(raw))
     reply = devices.hello(session(), server_config(current_app), device, msg, wall_ms())
-    return _json(reply | {"sites": site_directory(session())})
+    trust = card_trust(session(), get_vault().master_for_sealing(), device)
+    return _json(reply | {"sites": site_directory(session()), "card_trust": trust})
 
 
 @bp.post("/push")

@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 
 from contigo import crypto
 from contigo.auth.models import KeyEntry, User
+from contigo.card.store import note_trust
 from contigo.db import session_scope
 from contigo.exchange.extensions import SITE_CODE
 from contigo.exchange.handlers import build_registry
@@ -106,6 +107,7 @@ def enrol_laptop(
         s.merge(KeyEntry(name=RECOVERY_ENTRY, blob=recovery))
         set_state(s, CENTRAL_URL, central_url.rstrip("/"))
         set_state(s, SITE_CODE, site_code)
+        note_trust(s, answer.get("card_trust"))  # the family cards' certificate (contigo.card)
     return site_code
 
 
