@@ -24,8 +24,14 @@ from typing import Any
 
 from bench.sync import _fixture, _laptop
 from bench.sync_data import Counting, sync_timed
+from bench.targets import print_targets
 from sync.client.transport import Response
 from tests.exchange.live import central_server
+
+#: Issue 16's targets: the whole first pull of 20,000 persons and 100,000 encounters; the time in
+#: HTTP per 1,000-change page (central's work, the wire, the parse; its server part alone is the
+#: 120 ms target); the laptop's apply rate.
+PULL_TARGETS = {"wall_s": 20.0, "page_ms": 120.0, "per_cpu_s": 6000.0}
 
 
 class Timed(Counting):
@@ -77,6 +83,30 @@ def main() -> None:
                     f"({report.pulled / cpu:,.0f} changes per CPU-second); largest page "
                     f"{max(transport.pages, default=(0, 0))}",
                     flush=True,
+                )
+                per_page = transport.in_http / max(report.pages, 1) * 1000
+                rate = report.pulled / cpu
+                print_targets(
+                    [
+                        (
+                            f"first pull ({args.persons:,} p., {args.encounters:,} enc.)",
+                            f"{seconds:.1f} s",
+                            f"< {PULL_TARGETS['wall_s']:.0f} s (at 20k/100k)",
+                            seconds < PULL_TARGETS["wall_s"],
+                        ),
+                        (
+                            "in HTTP per 1,000-change page",
+                            f"{per_page:.0f} ms",
+                            f"< {PULL_TARGETS['page_ms']:.0f} ms",
+                            per_page < PULL_TARGETS["page_ms"],
+                        ),
+                        (
+                            "laptop apply, changes per CPU-second",
+                            f"{rate:,.0f}",
+                            f">= {PULL_TARGETS['per_cpu_s']:,.0f}",
+                            rate >= PULL_TARGETS["per_cpu_s"],
+                        ),
+                    ]
                 )
                 laptop.close()
 

@@ -15,8 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.sync import _laptop, _push_only
+from bench.sync import TARGETS, _laptop, _push_only
 from bench.sync_data import Counting, Generator, sync_timed
+from bench.targets import print_targets
 from tests.exchange.live import central_server
 
 
@@ -55,6 +56,18 @@ def main() -> None:
                 proc.wait()
             assert report.acknowledged == n, report
             print(f"push: {n:,} encounters in {seconds:.2f} s = {n / seconds:,.0f} ops/s")
+            rate = n / seconds
+            target = TARGETS["push"]
+            print_targets(
+                [
+                    (
+                        f"push throughput ({n:,} encounters)",
+                        f"{rate:,.0f} ops/s",
+                        f">= {target:,.0f} ops/s",
+                        rate >= target,
+                    )
+                ]
+            )
             laptop.close()
 
 

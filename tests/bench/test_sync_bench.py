@@ -43,3 +43,4 @@ def test_quick_run_prints_all_five_figures() -> None:
         figure = re.search(r"\s([\d,]+(?:\.\d+)?) " + re.escape(unit) + r"\s", line)
         assert figure is not None, line
         assert line.rstrip().endswith(("yes", "NO")), line
+    assert re.search(r"^\d of 5 targets met$", out, re.MULTILINE), out
