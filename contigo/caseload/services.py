@@ -23,6 +23,7 @@ from contigo.encounters.models import Encounter
 from contigo.episodes.models import Appointment, CareEpisode
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt
+from contigo.referrals.reporting import referred_not_arrived
 from contigo.reports.feed import PROGRAMME_KIND, Pseudonymiser
 from contigo.reports.models import ReportFact
 from contigo.reports.services import scope_of, sites_in
@@ -348,3 +349,65 @@ def quiet_devices(s: Session, user: User, filters: CaseFilters, days: int) -> li
         .order_by(Device.last_seen_at)
     )
     return [QuietDevice(label, names.get(sid, sid), seen) for label, sid, seen in s.execute(query)]
+
+
+@dataclass(frozen=True)
+class ReferralRow:
+    """A referral sent from the scope whose person has not arrived (named like a line)."""
+
+    person_id: str
+    contigo_id: str
+    name: str | None
+    code: str
+    from_site: str
+    to_name: str
+    to_country: str
+    urgency: str
+    sent_on: date
+    days_waiting: int
+    state: str
+
+
+@dataclass(frozen=True)
+class ReferralPage:
+    """One page of the referred-and-not-arrived list, with its true total."""
+
+    rows: list[ReferralRow]
+    total: int
+    page: int
+    pages: int
+
+
+def referred_list(
+    s: Session, v: Vault, user: User, filters: CaseFilters, today: date, days: int, page: int
+) -> ReferralPage:
+    """Referrals sent from the scope's sites at least ``days`` days ago whose person has not
+    arrived, most urgent then longest waiting first; only the page's persons are decrypted."""
+    found = referred_not_arrived(
+        s,
+        site_ids_of(s, user, filters),
+        days,
+        today=today,
+        limit=PAGE_SIZE,
+        offset=(page - 1) * PAGE_SIZE,
+    )
+    people = _people(s, v, user, sorted({r.person_id for r in found.rows}))
+    rows = [
+        ReferralRow(
+            person_id=r.person_id,
+            contigo_id=people[r.person_id][0],
+            name=people[r.person_id][1],
+            code=r.code,
+            from_site=r.from_site_code,
+            to_name=r.to_name,
+            to_country=r.to_country,
+            urgency=r.urgency,
+            sent_on=r.sent_on,
+            days_waiting=r.days_waiting,
+            state=r.state,
+        )
+        for r in found.rows
+        if r.person_id in people
+    ]
+    pages = max(1, -(-found.total // PAGE_SIZE))
+    return ReferralPage(rows, found.total, page, pages)

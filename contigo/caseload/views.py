@@ -61,9 +61,9 @@ def parse_filters(args: Any, site_ids: set[str]) -> services.CaseFilters:
     return services.CaseFilters(**values)
 
 
-def _page_number() -> int:
+def _page_number(name: str = "page") -> int:
     try:
-        return max(1, int(request.args.get("page", "1")))
+        return max(1, int(request.args.get(name, "1")))
     except ValueError:
         return 1
 
@@ -89,6 +89,10 @@ def index() -> Any:
     page = _list(s, v, user, which, filters, today, _page_number(), everything=False)
     central = current_app.config["CONTIGO_MODE"] == "central"
     days = int(current_app.config["CASELOAD_NOT_SYNCED_DAYS"])
+    referral_days = int(current_app.config["CASELOAD_REFERRAL_DAYS"])
+    referred = services.referred_list(
+        s, v, user, filters, today, referral_days, _page_number("rpage")
+    )
     audit_access(s, user, f"caseload.{which}", filters.as_codes(), len(page.rows), export=False)
     return render_template(
         "caseload/index.html",
@@ -101,7 +105,8 @@ def index() -> Any:
         devices=services.quiet_devices(s, user, filters, days) if central else [],
         central=central,
         not_synced_days=days,
-        referral_days=int(current_app.config["CASELOAD_REFERRAL_DAYS"]),
+        referral_days=referral_days,
+        referred=referred,
     )
 
 

@@ -37,6 +37,7 @@ def normalise(text: str) -> str | None:
     if any(ch not in _DECODE for ch in body):
         return None
     body = "".join(ALPHABET[_DECODE[ch]] for ch in body)
+    check = ALPHABET[_DECODE[check]] if check in _DECODE else check  # O, I and L fold here too
     return body + check if _check_symbol(body) == check else None
 
 

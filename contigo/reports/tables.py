@@ -16,11 +16,12 @@ from sqlalchemy.orm import Session
 
 from contigo.i18n import translate
 from contigo.nutrition.episodes import SphereTarget
+from contigo.referrals.reporting import Corridor, corridors
 from contigo.reports import services
 from contigo.reports.services import INDICATORS, OUTCOMES, CrossBorder, Filters, OutcomeRow, Scope
 from contigo.sites.models import Site
 
-EXPORTS = ("indicators", "breakdown", "outcomes", "5w")
+EXPORTS = ("indicators", "breakdown", "outcomes", "corridors", "5w")
 #: The disaggregations a 5W row carries as columns (country and site are the row itself).
 FIVE_W_DIMENSIONS = ("sex", "age_band", "population_type", "nationality")
 
@@ -37,10 +38,11 @@ class Report:
     breakdown: dict[tuple[str, str], int]
     outcomes: list[OutcomeRow]
     cross_border: CrossBorder
+    corridors: list[Corridor]
 
     @property
     def row_count(self) -> int:
-        return len(INDICATORS) + len(self.values) + len(self.outcomes)
+        return len(INDICATORS) + len(self.values) + len(self.outcomes) + len(self.corridors)
 
 
 def build(
@@ -59,7 +61,28 @@ def build(
         breakdown={(k[0], k[1]): n for k, n in breakdown.items()},
         outcomes=services.outcomes(s, scope, filters, today),
         cross_border=services.cross_border(s, scope, filters),
+        corridors=corridors(
+            s,
+            site_ids=[
+                site.id
+                for site in sites
+                if (not filters.site_id or site.id == filters.site_id)
+                and (not filters.country or site.country == filters.country)
+            ],
+            since=_first_day(filters.start),
+            until=_last_day(filters.end),
+        ),
     )
+
+
+def _first_day(month: str) -> date:
+    return date.fromisoformat(f"{month}-01")
+
+
+def _last_day(month: str) -> date:
+    first = _first_day(month)
+    following = date(first.year + first.month // 12, first.month % 12 + 1, 1)
+    return date.fromordinal(following.toordinal() - 1)
 
 
 def value_label(dimension: str, value: str, sites: Sequence[Site]) -> str:
@@ -104,6 +127,29 @@ def export_rows(
                 *(report.breakdown.get((n, value), 0) for n in INDICATORS),
             ]
             for value in report.values
+        ]
+        return header, rows
+    if table == "corridors":
+        header = [
+            translate("reports.col.month"),
+            translate("reports.col.from_country"),
+            translate("reports.col.to_country"),
+            translate("reports.col.sent"),
+            translate("reports.col.received"),
+            translate("reports.col.attended"),
+            translate("reports.col.median_days"),
+        ]
+        rows = [
+            [
+                c.month,
+                c.from_country,
+                c.to_country,
+                c.sent,
+                c.received,
+                c.attended,
+                c.median_days_to_arrival,
+            ]
+            for c in report.corridors
         ]
         return header, rows
     if table == "outcomes":

@@ -200,3 +200,59 @@ def test_not_received_after_the_days_is_listed_and_arrival_removes_it(
     assert s is not None
     with session_scope(app) as s:
         assert s.scalar(select(func.count()).select_from(Facility)) == 2
+
+
+def test_the_caseload_lists_the_referred_not_arrived_until_the_referral_is_cancelled(
+    app: Flask, login: Callable[..., FlaskClient]
+) -> None:
+    app.config["CASELOAD_REFERRAL_DAYS"] = 0
+    client = login()
+    pid, _visit, unit = _world(app)
+    token = csrf_of(client)
+    empty = client.get("/caseload/", base_url=BASE).get_data(as_text=True)
+    assert 'id="referred-empty"' in empty and 'id="referred-total">0<' in empty
+    client.post(
+        f"/referrals/persons/{pid}/new",
+        data={"to": f"site:{unit}", "reason": "sam", "urgency": "emergency", "csrf_token": token},
+        base_url=BASE,
+    )
+    page = client.get("/caseload/", base_url=BASE).get_data(as_text=True)
+    section = page[page.index('id="referred-not-arrived"') :]
+    section = section[: section.index("</section>")]
+    assert 'id="referred-total">1<' in section
+    assert f'data-person="{pid}"' in section and f"/persons/{pid}" in section
+    assert "Tulcán (EC)" in section
+    with session_scope(app) as s:
+        referral = s.scalars(select(Referral).where(Referral.person_id == pid)).one()
+        actor = s.scalar(select(User).where(User.username == "sup"))
+        assert actor is not None
+        from contigo.referrals import services as referrals
+
+        referrals.record_event(
+            s, get_vault(app), actor, referral.id, "cancelled", site_id=actor.home_site_id
+        )
+    after = client.get("/caseload/", base_url=BASE).get_data(as_text=True)
+    assert 'id="referred-total">0<' in after and f'data-person="{pid}"' not in after
+
+
+def test_the_reports_page_counts_referrals_by_corridor(
+    app: Flask, login: Callable[..., FlaskClient]
+) -> None:
+    client = login()
+    pid, _visit, unit = _world(app)
+    before = client.get("/reports/", base_url=BASE).get_data(as_text=True)
+    assert 'id="corridors-empty"' in before
+    client.post(
+        f"/referrals/persons/{pid}/new",
+        data={"to": f"site:{unit}", "reason": "sam", "urgency": "priority",
+              "csrf_token": csrf_of(client)},
+        base_url=BASE,
+    )  # fmt: skip
+    page = client.get("/reports/", base_url=BASE).get_data(as_text=True)
+    month = date.today().strftime("%Y-%m")
+    row = page[page.index(f'data-corridor="{month} CO-EC"') :]
+    row = row[: row.index("</tr>")]
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", row)
+    assert cells == [month, "CO", "EC", "1", "0", "0", "–"]
+    csv = client.get("/reports/export.csv?table=corridors", base_url=BASE).get_data(as_text=True)
+    assert f"{month},CO,EC,<5,0,0," in csv.replace("\r", "")  # a small cell, suppressed
