@@ -292,6 +292,17 @@ class NewVisit:
         )
 
 
+def _persons(s: Session, ids: set[str]) -> list[Person]:
+    """The persons ``ids``: those the session holds already (a push batch loaded them) without
+    a query, the rest in one."""
+    held = [s.identity_map.get(Session.identity_key(Person, pid)) for pid in ids]
+    found = [p for p in held if isinstance(p, Person)]
+    missing = ids - {p.id for p in found}
+    if missing:
+        found += list(s.scalars(select(Person).where(Person.id.in_(missing))))
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class _KeyRef:
     """What the vault needs of a person to open their data key."""
@@ -376,7 +387,7 @@ class Feeder:
         pseudo = self.pseudonymiser()
         persons = {
             p.id: p
-            for p in s.scalars(select(Person).where(Person.id.in_(person_ids - whole)))
+            for p in _persons(s, person_ids - whole)
             if p.lifecycle in ("active", "deceased")
         }
         whos = {pid: _who(self.vault, pseudo, p) for pid, p in persons.items()}
