@@ -372,13 +372,19 @@ class Feeder:
         push: visits to persons the table already knows). Returns the facts written and the
         persons that need a whole rebuild instead: those with an episode (its exit and weight
         gain depend on the visit) or whose new visit corrects another. A visit not in the
-        database (an op refused after it was noted) is left out."""
-        noted = {v.id: v for v in visits}
-        if not noted:
+        database (an op refused after it was noted) is left out, and one counted already (a
+        visit stored before under another op) is not counted twice."""
+        ids = list({v.id for v in visits})
+        if not ids:
             return 0, set()
-        ids = list(noted)
-        stored = set(s.scalars(select(Encounter.id).where(Encounter.id.in_(ids))))
-        fresh = [v for v in noted.values() if v.id in stored]
+        # The stored rows, not the noted values: an op noted in a pass that was rolled back
+        # (or a visit stored already under another op) must count as the database holds it.
+        fresh = [
+            NewVisit.of(dict(row._mapping))
+            for row in s.execute(
+                select(*(getattr(Encounter, k) for k in _VISIT_KEYS)).where(Encounter.id.in_(ids))
+            )
+        ]
         person_ids = {v.person_id for v in fresh}
         whole = {v.person_id for v in fresh if v.supersedes_id}
         whole |= set(
@@ -402,6 +408,11 @@ class Feeder:
             except crypto.CryptoError:
                 continue
             rows.extend(_visit_facts(who, _Visit(v.id, v.occurred_on, v.site_id, v.country, data)))
+        if rows:  # a visit counted already (stored before, noted again) is not added twice
+            known = set(
+                s.scalars(select(ReportFact.id).where(ReportFact.id.in_([r["id"] for r in rows])))
+            )
+            rows = [r for r in rows if r["id"] not in known]
         if rows:
             s.connection().execute(insert(FACTS), rows)
         return len(rows), whole
