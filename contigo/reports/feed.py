@@ -292,6 +292,17 @@ class NewVisit:
         )
 
 
+def _persons(s: Session, ids: set[str]) -> list[Person]:
+    """The persons ``ids``: those the session holds already (a push batch loaded them) without
+    a query, the rest in one."""
+    held = [s.identity_map.get(Session.identity_key(Person, pid)) for pid in ids]
+    found = [p for p in held if isinstance(p, Person)]
+    missing = ids - {p.id for p in found}
+    if missing:
+        found += list(s.scalars(select(Person).where(Person.id.in_(missing))))
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class _KeyRef:
     """What the vault needs of a person to open their data key."""
@@ -361,13 +372,19 @@ class Feeder:
         push: visits to persons the table already knows). Returns the facts written and the
         persons that need a whole rebuild instead: those with an episode (its exit and weight
         gain depend on the visit) or whose new visit corrects another. A visit not in the
-        database (an op refused after it was noted) is left out."""
-        noted = {v.id: v for v in visits}
-        if not noted:
+        database (an op refused after it was noted) is left out, and one counted already (a
+        visit stored before under another op) is not counted twice."""
+        ids = list({v.id for v in visits})
+        if not ids:
             return 0, set()
-        ids = list(noted)
-        stored = set(s.scalars(select(Encounter.id).where(Encounter.id.in_(ids))))
-        fresh = [v for v in noted.values() if v.id in stored]
+        # The stored rows, not the noted values: an op noted in a pass that was rolled back
+        # (or a visit stored already under another op) must count as the database holds it.
+        fresh = [
+            NewVisit.of(dict(row._mapping))
+            for row in s.execute(
+                select(*(getattr(Encounter, k) for k in _VISIT_KEYS)).where(Encounter.id.in_(ids))
+            )
+        ]
         person_ids = {v.person_id for v in fresh}
         whole = {v.person_id for v in fresh if v.supersedes_id}
         whole |= set(
@@ -376,7 +393,7 @@ class Feeder:
         pseudo = self.pseudonymiser()
         persons = {
             p.id: p
-            for p in s.scalars(select(Person).where(Person.id.in_(person_ids - whole)))
+            for p in _persons(s, person_ids - whole)
             if p.lifecycle in ("active", "deceased")
         }
         whos = {pid: _who(self.vault, pseudo, p) for pid, p in persons.items()}
@@ -391,6 +408,11 @@ class Feeder:
             except crypto.CryptoError:
                 continue
             rows.extend(_visit_facts(who, _Visit(v.id, v.occurred_on, v.site_id, v.country, data)))
+        if rows:  # a visit counted already (stored before, noted again) is not added twice
+            known = set(
+                s.scalars(select(ReportFact.id).where(ReportFact.id.in_([r["id"] for r in rows])))
+            )
+            rows = [r for r in rows if r["id"] not in known]
         if rows:
             s.connection().execute(insert(FACTS), rows)
         return len(rows), whole

@@ -66,6 +66,8 @@ def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
 
 def _before_commit(s: Session) -> None:
     feeder: Feeder | None = s.info.get(FEEDER)
+    if s.in_nested_transaction():  # a savepoint: the outer transaction's commit does the work
+        return
     if feeder is None or not (s.info.get(TODO) or s.info.get(VOIDS) or s.info.get(VISITS)):
         return
     if not feeder.vault.is_unlocked:

@@ -68,7 +68,7 @@ def sign_in(app: Flask, username: str, password: str = PASSWORD) -> Pages:
         "/login", data={"username": username, "password": password, "csrf_token": token}
     )
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
-    client.get("/")
+    client.get("/", follow_redirects=True)  # an admin's home is the caseload
     return Pages(client)
 
 

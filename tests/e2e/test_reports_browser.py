@@ -31,16 +31,6 @@ from flask import Flask
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import func, select
-from tests.sync.live import (
-    FAST,
-    PASSWORD,
-    Central,
-    Laptop,
-    central_server,
-    record_visit,
-    register_child,
-    secret_file,
-)
 
 from contigo import create_app
 from contigo.auth import services as auth
@@ -52,6 +42,16 @@ from contigo.reports.models import ReportFact
 from contigo.sites.models import Site
 from contigo.vault import get_vault
 from tests.e2e.conftest import Instance
+from tests.exchange.live import (
+    FAST,
+    PASSWORD,
+    Central,
+    Laptop,
+    central_server,
+    record_visit,
+    register_child,
+    secret_file,
+)
 
 pytestmark = pytest.mark.e2e
 LEAD_PASSWORD = "a lead's long password"

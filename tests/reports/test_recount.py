@@ -229,3 +229,16 @@ def test_the_table_holds_no_name_document_or_birth_date(demo_app: Flask, s: Sess
         assert view.family_names not in text
         assert view.birth_date.isoformat() not in text
         assert person["person"].id not in text and person["person"].contigo_id not in text
+
+
+def test_cross_border_counts_persons_seen_in_two_countries(demo_app: Flask, s: Session) -> None:
+    _people, visits = raw_record(s, get_vault(demo_app))
+    countries: dict[str, set[str]] = defaultdict(set)
+    for visit in visits:
+        countries[visit["e"].person_id].add(visit["e"].country)
+    several = {pid for pid, seen in countries.items() if len(seen) > 1}
+    assert several  # the demo has binational children
+    everyone = services.cross_border(s, Scope(None, None), Filters(START, END))
+    assert everyone.seen_in_several == len(several)
+    colombia = services.cross_border(s, Scope(frozenset({"CO"}), None), Filters(START, END))
+    assert colombia.seen_in_several == len({p for p in several if "CO" in countries[p]})
