@@ -69,7 +69,15 @@ class Browser:
         assert resp.status_code == 302, resp.text[:300]
 
     def signed_in(self) -> list[bool]:
-        return [self.open("GET", "/").status_code == 200 for _ in range(TRIES)]
+        """Whether each request is served as signed in: the home page, or where it leads a
+        lead or an admin (the caseload), never the sign-in page."""
+        return [self._home_served(self.open("GET", "/")) for _ in range(TRIES)]
+
+    @staticmethod
+    def _home_served(resp: requests.Response) -> bool:
+        if resp.status_code == 302:
+            return "/login" not in resp.headers.get("Location", "/login")
+        return resp.status_code == 200
 
 
 def _search_statuses(central: Central, bearer: dict[str, str]) -> list[int]:
