@@ -109,7 +109,7 @@ def test_sessions_are_shared_by_the_workers_and_sign_out_ends_them_in_all(
         field = make("a", "T-SESS")
         register_child(field.app)
 
-        token = root.csrf("/")
+        token = root.csrf("/caseload/")  # where an admin's home leads
         assert root.open("POST", "/lock", data={"csrf_token": token}).status_code == 302
 
         assert Browser(central.url, kept).signed_in() == [False] * TRIES
