@@ -29,7 +29,8 @@ def sign_in(app: Flask, username: str, password: str) -> tuple[FlaskClient, int]
         data={"username": username, "password": password, "csrf_token": token},
         base_url="http://localhost",
     )
-    client.get("/", base_url="http://localhost")  # a fresh session gets its CSRF token
+    # a fresh session gets its CSRF token (an admin's home leads to the caseload)
+    client.get("/", base_url="http://localhost", follow_redirects=True)
     return client, resp.status_code
 
 
