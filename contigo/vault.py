@@ -44,6 +44,7 @@ class Vault:
         self._person_keys: dict[str, bytes] = {}
         self._subkeys: dict[str, tuple[bytes, bytes]] = {}
         self._fuzzy: FuzzyNameIndex | None = None
+        self._memos: dict[str, dict[Any, Any]] = {}
         self.scrypt_n = scrypt_n
         self.last_activity = time.monotonic()
         # A laptop whose database is under SQLCipher: the folder of its keystore, and what must
@@ -83,6 +84,7 @@ class Vault:
             self._person_keys.clear()
             self._subkeys.clear()
             self._fuzzy = None
+            self._memos.clear()
             for callback in self.on_lock:
                 callback()
 
@@ -217,6 +219,15 @@ class Vault:
             )
         self._fuzzy = fuzzy
 
+    def memo(self, name: str) -> dict[Any, Any]:
+        """A dictionary that lives while the vault is unlocked and in memory only: what was
+        decrypted once and cannot change (an encounter's assessment) is kept there so that a
+        page need not decrypt it again; locking forgets it with the keys. A value with a
+        ``forget(person_id)`` method is told when a person's key is shredded."""
+        self._master()
+        with self._lock:
+            return self._memos.setdefault(name, {})
+
     # ── per-person keys and values ─────────────────────────────────────────
     def new_person_key(self, person_id: str) -> tuple[bytes, bytes]:
         """A fresh data key for a new person, and its copy wrapped by the master key."""
@@ -272,8 +283,24 @@ class Vault:
         return crypto.decrypt_value(key, blob, f"sync_outbox:{op_id}:payload")
 
     def shred(self, person_id: str) -> None:
-        """Forget a person's cached key (the caller deletes its wrapped copy)."""
+        """Forget a person's cached key (the caller deletes its wrapped copy), and whatever the
+        memos hold of that person."""
         self._person_keys.pop(person_id, None)
+        with self._lock:
+            held = [value for memo in self._memos.values() for value in memo.values()]
+        for value in held:
+            forget = getattr(value, "forget", None)
+            if callable(forget):
+                forget(person_id)
+
+    def seal(self, label: str, data: bytes) -> bytes:
+        """Encrypt ``data`` under the master key's subkey ``label``, for a file of this
+        installation's own (never a person's value alone: those use the person's key)."""
+        return crypto.encrypt_value(self._subkey(label), KEY_ID, data, f"sealed:{label}")
+
+    def unseal(self, label: str, blob: bytes) -> bytes:
+        """Open what :meth:`seal` made with the same ``label``; altered data raises."""
+        return crypto.decrypt_value(self._subkey(label), blob, f"sealed:{label}")
 
     # ── search ─────────────────────────────────────────────────────────────
     def bidx(self, field: str, value: str) -> str:

@@ -37,7 +37,7 @@ class Person(Base):
     contigo_id: Mapped[str] = mapped_column(String(9), unique=True)
     kind: Mapped[str] = mapped_column(String(8))
     owning_site_id: Mapped[str] = mapped_column(ForeignKey("sites.id"), index=True)
-    lifecycle: Mapped[str] = mapped_column(String(10), default="active")
+    lifecycle: Mapped[str] = mapped_column(String(10), default="active", index=True)
     # No foreign key: a laptop may hold a merged person without its survivor (another site's).
     merged_into_id: Mapped[str | None] = mapped_column(String(32), index=True)
     deleted_reason_enc: Mapped[bytes | None] = mapped_column(LargeBinary)

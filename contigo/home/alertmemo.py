@@ -1,0 +1,94 @@
+"""The alert codes of each visit, decrypted once and remembered across unlocks.
+
+A visit's alert codes live in its encrypted assessment, and the open-alerts list needs those of
+every person's latest visit of the last 30 days: some 20,000 decryptions on a busy laptop, too
+slow for the page a worker sees after each unlock. A visit never changes, so what was read of
+it stays true: the codes are kept in the vault's memory while it is unlocked, and in a file
+of the instance folder sealed under the master key (:meth:`contigo.vault.Vault.seal`) between
+unlocks. Nothing is ever written in the clear; a damaged or foreign file is ignored (the codes
+are decrypted again). Shredding a person's key forgets that person's entries and removes the
+file, so a shredded record leaves nothing readable behind (issue 15.1).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+
+from flask import current_app, has_app_context
+
+from contigo.crypto import CryptoError
+from contigo.safefile import atomic_file
+from contigo.vault import Vault
+
+log = logging.getLogger(__name__)
+
+LABEL = "home.alert-codes"
+FILE_NAME = "alert-codes.sealed"
+#: New entries that make the file worth writing again (a few new visits are cheap to redo).
+SAVE_AFTER = 50
+
+
+class AlertCodes:
+    """Encounter id → ``(person id, alert codes)`` for one unlocked vault."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        self.codes: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.unsaved = 0
+        self._lock = threading.Lock()
+
+    def load(self, v: Vault) -> None:
+        """Read the sealed file, if any (a damaged or foreign one is ignored)."""
+        if self.path is None or not self.path.exists():
+            return
+        try:
+            data = json.loads(v.unseal(LABEL, self.path.read_bytes()))
+        except (OSError, ValueError, CryptoError):
+            log.warning("alert codes: %s unreadable, rebuilt from the visits", self.path.name)
+            self.path.unlink(missing_ok=True)  # so that the rebuilt codes are written again
+            return
+        with self._lock:
+            for eid, (pid, codes) in data.items():
+                self.codes.setdefault(eid, (pid, tuple(codes)))
+
+    def add(self, eid: str, person_id: str, codes: tuple[str, ...]) -> None:
+        with self._lock:
+            self.codes[eid] = (person_id, codes)
+            self.unsaved += 1
+
+    def save_if_worth_it(self, v: Vault) -> None:
+        """Write the sealed file when enough was added since the last write."""
+        if self.path is None or not self.unsaved:
+            return
+        if self.unsaved < SAVE_AFTER and self.path.exists():
+            return
+        with self._lock:
+            snapshot = {eid: [pid, list(codes)] for eid, (pid, codes) in self.codes.items()}
+            self.unsaved = 0
+        with atomic_file(self.path) as tmp:
+            tmp.write_bytes(v.seal(LABEL, json.dumps(snapshot).encode()))
+
+    def forget(self, person_id: str) -> None:
+        """Drop a shredded person's entries, and the file that holds them."""
+        with self._lock:
+            for eid in [e for e, (pid, _c) in self.codes.items() if pid == person_id]:
+                del self.codes[eid]
+            self.unsaved = len(self.codes)
+        if self.path is not None:
+            self.path.unlink(missing_ok=True)
+
+
+def alert_codes(v: Vault) -> AlertCodes:
+    """The remembered alert codes of this unlock (read from the sealed file the first time)."""
+    memo = v.memo("home")
+    found = memo.get("alert_codes")
+    if found is None:
+        path = Path(current_app.instance_path) / FILE_NAME if has_app_context() else None
+        found = AlertCodes(path)
+        found.load(v)
+        memo["alert_codes"] = found
+    assert isinstance(found, AlertCodes)
+    return found

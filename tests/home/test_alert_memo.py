@@ -1,0 +1,53 @@
+"""The alert codes of visits are remembered across unlocks in a sealed file: never in the clear,
+read again after an unlock, ignored when damaged, and gone with a shredded person's key."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+
+from flask import Flask
+from flask.testing import FlaskClient
+
+from contigo.home import alertmemo
+from contigo.vault import get_vault
+from tests.test_pages import SAM_VISIT, Pages, today, visit
+
+
+def _sealed(app: Flask) -> Path:
+    return Path(app.instance_path) / alertmemo.FILE_NAME
+
+
+def test_codes_are_sealed_reused_after_unlock_and_forgotten_on_shred(
+    app: Flask, pages: Pages, register: Callable[..., str], login: Callable[..., FlaskClient]
+) -> None:
+    pid = register()
+    week_ago = (today() - timedelta(days=7)).isoformat()
+    assert visit(pages, pid, **{**SAM_VISIT, "occurred_on": week_ago}).status_code == 302
+    assert pid in pages.text(pages.get("/"))
+    sealed = _sealed(app).read_bytes()
+    assert b"acute" not in sealed and pid.encode() not in sealed
+    vault = get_vault(app)
+    vault.lock()
+    again = Pages(login())
+    assert 'data-code="acute.sam"' in again.text(again.get("/"))
+    with app.test_request_context():
+        memo = alertmemo.alert_codes(vault)
+        assert any(p == pid for p, _codes in memo.codes.values())
+        vault.shred(pid)
+        assert not any(p == pid for p, _codes in memo.codes.values())
+    assert not _sealed(app).exists()
+
+
+def test_a_damaged_file_is_ignored_and_rebuilt(
+    app: Flask, pages: Pages, register: Callable[..., str], login: Callable[..., FlaskClient]
+) -> None:
+    pid = register()
+    assert visit(pages, pid, **SAM_VISIT).status_code == 302
+    pages.get("/")
+    get_vault(app).lock()
+    _sealed(app).write_bytes(b"not what was sealed")
+    again = Pages(login())
+    assert 'data-code="acute.sam"' in again.text(again.get("/"))
+    assert _sealed(app).read_bytes() != b"not what was sealed"
