@@ -62,7 +62,7 @@ class Encounter(Base):
     reference_version: Mapped[str] = mapped_column(String(40))
     payload_enc: Mapped[bytes] = mapped_column(LargeBinary)
     supersedes_id: Mapped[str | None] = mapped_column(ForeignKey("encounters.id"), index=True)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
 
 
 class EncounterVoid(Base):

@@ -30,8 +30,9 @@ from contigo.auth.models import User
 from contigo.auth.scope import visible_site_ids
 from contigo.crypto import CryptoError
 from contigo.display import badge_level
-from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.encounters.models import Encounter
 from contigo.episodes.models import Appointment, CareEpisode, FollowUpOutcome
+from contigo.home import window
 from contigo.home.alertmemo import alert_codes
 from contigo.nutrition.episodes import Programme
 from contigo.nutrition.followup import Acknowledgement, open_alerts, trace_after_days
@@ -248,36 +249,6 @@ def _appointment_page(
 # ── alerts ──────────────────────────────────────────────────────────────────────────────────
 
 
-def _latest_visits(s: Session, sites: set[str], since: date) -> dict[str, tuple[Any, ...]]:
-    """Each active person's latest valid visit since ``since`` at ``sites``, as
-    ``(occurred_on, hlc, encounter id, recorded person id)`` (the date as the driver gives it:
-    ISO text on SQLite), keyed by the person it is listed
-    under (its survivor when its person was merged). Read from indexes alone: the visits of the
-    window from the visit-date index, the few voided and superseded ones beside them."""
-    query = select(
-        Encounter.occurred_on, Encounter.recorded_hlc, Encounter.id, Encounter.person_id
-    ).where(Encounter.occurred_on >= since, Encounter.site_id.in_(sites))
-    # Every person seen in the window is one row here (20,000 on a busy laptop): the rows are
-    # read as plain tuples from the driver, without the ORM's per-row cost.
-    rows: Iterable[tuple[Any, str, str, str]] = s.connection().execute(query).cursor  # type: ignore[assignment]
-    gone = set(s.scalars(select(EncounterVoid.encounter_id)))
-    gone.update(
-        s.scalars(select(Encounter.supersedes_id).where(Encounter.supersedes_id.isnot(None)))
-    )
-    survivors, inactive = _survivors(s), set(s.scalars(_inactive()))
-    latest: dict[str, tuple[Any, ...]] = {}
-    for on, hlc, eid, recorded in rows:
-        if eid in gone:
-            continue
-        pid = survivors.get(recorded, recorded)
-        found = latest.get(pid)
-        if found is None or (on, hlc) > found[:2]:
-            latest[pid] = (on, hlc, eid, recorded)
-    for pid in inactive & latest.keys():
-        del latest[pid]
-    return latest
-
-
 def _alert_codes(s: Session, v: Vault, visits: Iterable[tuple[str, str]]) -> dict[str, Any]:
     """The alert codes of each ``(encounter id, recorded person id)`` as ``encounter id →
     (person id, codes)``: decrypted once, then remembered (:mod:`contigo.home.alertmemo`)."""
@@ -313,6 +284,29 @@ def _alert_codes(s: Session, v: Vault, visits: Iterable[tuple[str, str]]) -> dic
     return memo.codes
 
 
+def _flagged(
+    s: Session, v: Vault, sites: set[str], since: date
+) -> dict[str, tuple[date, str, tuple[str, ...]]]:
+    """Persons whose latest visit of the window raised alerts, as ``person id → (visit date,
+    encounter id, codes)``; only the visits added since the last call are read again."""
+    state = window.latest_visits(s, v, sites, since)
+    with state.lock:
+        if state.changed:
+            changed = [(pid, state.latest[pid]) for pid in state.changed]
+            known = _alert_codes(
+                s, v, ((eid, recorded) for pid, (_o, _h, eid, recorded) in changed)
+            )
+            for pid, (on, _hlc, eid, _recorded) in changed:
+                codes = known[eid][1] if eid in known else ()
+                if codes:
+                    day = on if isinstance(on, date) else date.fromisoformat(on)
+                    state.flagged[pid] = (day, eid, codes)
+                else:
+                    state.flagged.pop(pid, None)
+            state.changed.clear()
+        return dict(state.flagged)
+
+
 def _alert_rows(
     s: Session, v: Vault, user: User, today: date
 ) -> list[tuple[str, date, tuple[str, ...]]]:
@@ -320,10 +314,8 @@ def _alert_rows(
     then most recent first."""
     sites = visible_site_ids(s, user)
     since = today - timedelta(days=ALERT_WINDOW_DAYS)
-    latest = _latest_visits(s, sites, since)
-    known = _alert_codes(s, v, ((eid, recorded) for _on, _hlc, eid, recorded in latest.values()))
-    codes = {eid: known[eid][1] for _on, _hlc, eid, _r in latest.values() if eid in known}
-    flagged = {pid for pid, (_on, _hlc, eid, _r) in latest.items() if codes.get(eid)}
+    flagged = _flagged(s, v, sites, since) if sites else {}
+    inactive = set(s.scalars(_inactive()))
     treated = set(
         s.scalars(
             select(CareEpisode.person_id).where(
@@ -342,11 +334,11 @@ def _alert_rows(
     ):
         acks.setdefault(pid, []).append(Acknowledgement(kind, on, outcome))
     out = []
-    for pid in flagged:
-        raw_on, _hlc, eid, _recorded = latest[pid]
-        on = raw_on if isinstance(raw_on, date) else date.fromisoformat(raw_on)
+    for pid, (on, _eid, codes) in flagged.items():
+        if pid in inactive:
+            continue
         still = open_alerts(
-            codes[eid], raised_on=on, in_programme=pid in treated, acks=acks.get(pid, ())
+            codes, raised_on=on, in_programme=pid in treated, acks=acks.get(pid, ())
         )
         if still:
             out.append((pid, on, still))

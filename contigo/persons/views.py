@@ -7,6 +7,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contigo import charts, db, display
@@ -65,18 +66,26 @@ def _options() -> dict[str, list[tuple[str, str]]]:
 def search() -> Any:
     """Find a person by name, Contigo ID, document number or date of birth."""
     form = FormState.from_form(request.form)
-    results: list[PersonView] | None = None
+    found: services.SearchResult | None = None
     status = 200
     if request.method == "POST":
         try:
             query = load(PersonSearchSchema(), form_input(request.form))
-            results = services.search(
+            found = services.search_page(
                 db.session(), get_vault(), current_user(), query["q"], query["birth_date"]
             )
         except ValidationFailed as exc:
             form.fail(exc)
             status = 422
-    return render_template("persons/search.html", form=form, results=results), status
+    results = found.persons if found is not None else None
+    return render_template(
+        "persons/search.html", form=form, results=results, found=found, sites=_site_names()
+    ), status
+
+
+def _site_names() -> dict[str, str]:
+    """Every site's name by id (a handful), for the site column of search results."""
+    return {i: n for i, n in db.session().execute(select(Site.id, Site.name))}
 
 
 # ── registration ───────────────────────────────────────────────────────────────

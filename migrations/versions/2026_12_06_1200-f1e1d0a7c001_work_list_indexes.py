@@ -6,7 +6,8 @@ Create Date: 2026-12-06 12:00:00.000000
 
 The home page reads the newest visits of the last weeks (recently seen, open alerts), leaves
 out superseded ones and persons no longer active. Without these indexes each of those reads
-scans every encounter of the laptop; the visit-date index also carries what the lists read
+scans every encounter of the laptop (the insertion time tells the home page which visits
+are new since it last looked); the visit-date index also carries what the lists read
 (site, person, clock, id), so the wide encrypted rows are not read at all (issue 15.1).
 """
 
@@ -29,6 +30,7 @@ def upgrade() -> None:
             unique=False,
         )
         batch_op.create_index("ix_encounters_supersedes_id", ["supersedes_id"], unique=False)
+        batch_op.create_index("ix_encounters_created_at", ["created_at"], unique=False)
     with op.batch_alter_table("persons", schema=None) as batch_op:
         batch_op.create_index("ix_persons_lifecycle", ["lifecycle"], unique=False)
     with op.batch_alter_table("appointments", schema=None) as batch_op:
@@ -45,5 +47,6 @@ def downgrade() -> None:
     with op.batch_alter_table("persons", schema=None) as batch_op:
         batch_op.drop_index("ix_persons_lifecycle")
     with op.batch_alter_table("encounters", schema=None) as batch_op:
+        batch_op.drop_index("ix_encounters_created_at")
         batch_op.drop_index("ix_encounters_supersedes_id")
         batch_op.drop_index("ix_encounters_occurred_on_site_id")

@@ -3,13 +3,17 @@ read again after an unlock, ignored when damaged, and gone with a shredded perso
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
+from contigo.db import session_scope
+from contigo.encounters.models import Encounter
 from contigo.home import alertmemo
 from contigo.vault import get_vault
 from tests.test_pages import SAM_VISIT, Pages, today, visit
@@ -51,3 +55,30 @@ def test_a_damaged_file_is_ignored_and_rebuilt(
     again = Pages(login())
     assert 'data-code="acute.sam"' in again.text(again.get("/"))
     assert _sealed(app).read_bytes() != b"not what was sealed"
+
+
+def _alerts(pages: Pages) -> set[str]:
+    found = re.search(r'<ul [^>]*id="alerts-list">(.*?)</ul>', pages.text(pages.get("/")), re.S)
+    return set(re.findall(r'data-person="([0-9a-f]+)"', found.group(1))) if found else set()
+
+
+def test_the_list_follows_visits_added_voided_and_cleared_after_it_was_read(
+    app: Flask, pages: Pages, register: Callable[..., str]
+) -> None:
+    first, second = register(), register(given_names="Otra", confirm="register_anyway")
+    assert visit(pages, first, **SAM_VISIT).status_code == 302
+    assert first in _alerts(pages)
+    # Added after the list was read: listed.
+    assert visit(pages, second, **SAM_VISIT).status_code == 302
+    assert _alerts(pages) == {first, second}
+    # The alerting visit voided: the person leaves the list.
+    with session_scope(app) as s:
+        eid = s.scalar(select(Encounter.id).where(Encounter.person_id == second))
+    voided = pages.post(f"/persons/{second}/encounters/{eid}/void", {"reason": "Wrong child"})
+    assert voided.status_code == 302
+    assert _alerts(pages) == {first}
+    # A later, normal visit clears the first one's alert.
+    normal = {"weight_kg": "10.2", "lenhei_cm": "80.0", "measure": "l", "muac_mm": "150"}
+    normal["confirm"] = "checked"  # a big change since the last visit asks to confirm
+    assert visit(pages, first, **normal).status_code == 302
+    assert _alerts(pages) == set()

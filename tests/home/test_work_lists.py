@@ -104,3 +104,33 @@ def test_an_alert_row_says_what_was_found_and_when(
     home = pages.text(pages.get("/"))
     assert _rows(home, "alerts-list") == [pid] and _total(home, "alerts") == 1
     assert 'data-code="acute.mam"' in _row(home, "alerts-list", pid)
+
+
+def test_search_results_say_who_and_how_many_were_found_in_all(
+    app: Flask, pages: Pages, register: Callable[..., str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from contigo.persons import services as persons
+
+    mother = register(kind="woman", given_names="Marta", family_names="Rojas Díaz",
+                      birth_date="1995-04-02", confirm="register_anyway")  # fmt: skip
+    cid = re.search(
+        r'class="contigo-id"[^>]*>([^<]+)<', pages.text(pages.get(f"/persons/{mother}"))
+    )
+    assert cid is not None
+    kids = [
+        register(
+            given_names=f"Luz {n}",
+            family_names="Rojas Díaz",
+            mother_contigo_id=cid.group(1),
+            confirm="register_anyway",
+        )  # fmt: skip
+        for n in ("Ana", "Eva", "Ida")
+    ]
+    real = persons.search_page
+    monkeypatch.setattr(persons, "search_page", lambda *a, **k: real(*a, **{**k, "limit": 2}))
+    html = pages.text(pages.post("/persons/search", {"q": "luz rojas"}))
+    assert "Showing 2 of 4." in html  # the three children and their mother
+    shown = re.findall(r'<a href="/persons/([0-9a-f]+)">', html.split('id="results"')[1])
+    assert len(shown) == 2 and set(shown) <= {*kids, mother}
+    assert '<td class="mother">Marta Rojas Díaz</td>' in html
+    assert "<td>Female</td>" in html and "<td>Necoclí</td>" in html
