@@ -101,14 +101,10 @@ class Page:
         return (self.number - 1) * self.size + len(self.rows)
 
 
-#: A person in one of these states is listed nowhere (a merged one under its survivor).
-INACTIVE = ("deceased", "deleted", "merged")
-
-
 def _inactive() -> Any:
-    """The ids of persons no longer active (through the lifecycle index: the wide rows of
-    persons are not read)."""
-    return select(Person.id).where(Person.lifecycle.in_(INACTIVE))
+    """The ids of persons no longer active (through the partial index of inactive persons:
+    the wide rows of persons are not read)."""
+    return select(Person.id).where(Person.lifecycle != "active")
 
 
 def _survivors(s: Session) -> dict[str, str]:

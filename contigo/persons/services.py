@@ -361,13 +361,15 @@ def search_page(
     if not ids:
         return SearchResult([], 0)
     ids = resolve_aliases(s, ids)  # a merged record's identifiers find its survivor
-    active = set(
-        s.scalars(
+    active = {
+        pid
+        for pid, lifecycle in s.execute(
             persons_query(s, actor)
-            .with_only_columns(Person.id)
-            .where(Person.id.in_(ids), Person.lifecycle == "active")
+            .with_only_columns(Person.id, Person.lifecycle)
+            .where(Person.id.in_(ids))
         )
-    )
+        if lifecycle == "active"
+    }
     found = [i for i in ids if i in active]
     rows = {p.id: p for p in s.scalars(select(Person).where(Person.id.in_(found[:limit])))}
     shown = [decrypt(v, rows[i]) for i in found[:limit]]

@@ -1,4 +1,4 @@
-"""work lists: encounters indexed by visit date and by the visit they supersede, persons by lifecycle, appointments by status and date
+"""work lists: encounters indexed by visit date and by the visit they supersede, inactive persons, appointments by status and date
 
 Revision ID: f1e1d0a7c001
 Revises: e1c0a7b2d9f4
@@ -13,6 +13,7 @@ are new since it last looked); the visit-date index also carries what the lists 
 
 from __future__ import annotations
 
+import sqlalchemy as sa
 from alembic import op
 
 
@@ -32,7 +33,13 @@ def upgrade() -> None:
         batch_op.create_index("ix_encounters_supersedes_id", ["supersedes_id"], unique=False)
         batch_op.create_index("ix_encounters_created_at", ["created_at"], unique=False)
     with op.batch_alter_table("persons", schema=None) as batch_op:
-        batch_op.create_index("ix_persons_lifecycle", ["lifecycle"], unique=False)
+        batch_op.create_index(
+            "ix_persons_inactive",
+            ["lifecycle"],
+            unique=False,
+            sqlite_where=sa.text("lifecycle != 'active'"),
+            postgresql_where=sa.text("lifecycle != 'active'"),
+        )
     with op.batch_alter_table("appointments", schema=None) as batch_op:
         batch_op.create_index(
             "ix_appointments_status_due_on",
@@ -45,7 +52,7 @@ def downgrade() -> None:
     with op.batch_alter_table("appointments", schema=None) as batch_op:
         batch_op.drop_index("ix_appointments_status_due_on")
     with op.batch_alter_table("persons", schema=None) as batch_op:
-        batch_op.drop_index("ix_persons_lifecycle")
+        batch_op.drop_index("ix_persons_inactive")
     with op.batch_alter_table("encounters", schema=None) as batch_op:
         batch_op.drop_index("ix_encounters_created_at")
         batch_op.drop_index("ix_encounters_supersedes_id")
