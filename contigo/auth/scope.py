@@ -54,6 +54,13 @@ def check_read(s: Session, user: User, person: Person) -> None:
     grants.audit_use(s, user, grant)
 
 
+def require_clinical_writer(user: User) -> None:
+    """Refuse a clinical form to a role that could never save it (a nutrition lead, an admin):
+    refused when the form is asked for, not after it was filled in (issue 15.4)."""
+    if user.role not in CLINICAL_WRITERS:
+        raise Forbidden()
+
+
 def check_write(s: Session, user: User, person: Person | None = None, site_id: str = "") -> None:
     """Refuse a clinical write by a role that cannot write, or outside the user's sites
     (recording an encounter is checked by :func:`check_record`)."""

@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from contigo import charts, db, display
 from contigo.auth.current import current_site_id, current_user, login_required
 from contigo.auth.models import User
+from contigo.auth.scope import CLINICAL_WRITERS, check_write, require_clinical_writer
 from contigo.display import local_today
 from contigo.encounters import clinical
 from contigo.encounters import services as encounters
@@ -22,7 +23,7 @@ from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.forms import FormState, form_input
 from contigo.i18n import current_language, translate
 from contigo.persons import contigo_id, lifecycle_views, risk_views, services
-from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES
+from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES, Person
 from contigo.persons.schemas import (
     DOCUMENT_TYPES,
     NATIONALITIES,
@@ -147,6 +148,7 @@ def register() -> Any:
     """Register a child or a woman; likely duplicates are shown first and registering anyway
     needs an explicit confirmation."""
     s, v, user = db.session(), get_vault(), current_user()
+    require_clinical_writer(user)
     if request.method == "GET":
         mother = _mother_view(s, v, user, request.args.get("mother"))
         values = {
@@ -194,6 +196,7 @@ EDITABLE = (
 def edit(person_id: str) -> Any:
     """Correct a person's details; only the fields that changed are written (and synced)."""
     s, v, user = db.session(), get_vault(), current_user()
+    require_clinical_writer(user)
     person = services.get(s, v, user, person_id)
     if request.method == "GET":
         values = {k: getattr(person, k) or "" for k in EDITABLE}
@@ -280,7 +283,23 @@ def show(person_id: str) -> Any:
     context["charts"] = _charts(context["person"], context["history"])
     context["lifecycle"] = lifecycle_views.panel(db.session(), current_user(), person_id)
     context["risk"] = risk_views.panel(db.session(), current_user(), person_id)
+    context.update(_may(context["person"]))
     return render_template("persons/show.html", **context)
+
+
+def _may(person: PersonView) -> dict[str, bool]:
+    """What the page offers (issue 15.4): a visit to any clinical writer who may read the
+    record (its sites, a transfer away, a grant), changes to the record only to its site's."""
+    user = current_user()
+    s = db.session()
+    row = s.get(Person, person.id)
+    try:
+        check_write(s, user, row)
+    except Forbidden:
+        may_write = False
+    else:
+        may_write = True
+    return {"may_record": user.role in CLINICAL_WRITERS, "may_write": may_write}
 
 
 @bp.route("/<person_id>/print")

@@ -123,7 +123,7 @@ def test_search_results_say_who_and_how_many_were_found_in_all(
             family_names="Rojas Díaz",
             mother_contigo_id=cid.group(1),
             confirm="register_anyway",
-        )  # fmt: skip
+        )
         for n in ("Ana", "Eva", "Ida")
     ]
     real = persons.search_page
