@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from contigo import integrity
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
-from contigo.auth.scope import check_read, check_write, persons_query
+from contigo.auth.scope import check_read, check_write, persons_query, readable
 from contigo.crypto import KeyUnwrapError, TamperedCiphertext
 from contigo.db import new_id, utcnow
 from contigo.errors import UnknownPerson, ValidationFailed
@@ -361,23 +361,17 @@ def search_page(
     if not ids:
         return SearchResult([], 0)
     ids = resolve_aliases(s, ids)  # a merged record's identifiers find its survivor
-    active = {
-        pid
-        for pid, lifecycle in s.execute(
-            persons_query(s, actor)
-            .with_only_columns(Person.id, Person.lifecycle)
-            .where(Person.id.in_(ids))
-        )
-        if lifecycle == "active"
-    }
+    active = {pid for pid, life in readable(s, actor, ids).items() if life == "active"}
     found = [i for i in ids if i in active]
     rows = {p.id: p for p in s.scalars(select(Person).where(Person.id.in_(found[:limit])))}
     shown = [decrypt(v, rows[i]) for i in found[:limit]]
     mother_ids = {p.mother_id for p in shown if p.mother_id}
-    mothers = {
-        m.id: decrypt(v, m)
-        for m in s.scalars(persons_query(s, actor).where(Person.id.in_(mother_ids)))
-    }
+    allowed = list(readable(s, actor, mother_ids))
+    mothers = (
+        {m.id: decrypt(v, m) for m in s.scalars(select(Person).where(Person.id.in_(allowed)))}
+        if allowed
+        else {}
+    )
     for person in [*shown, *mothers.values()]:  # a result list shows names: each is a view
         audit(
             s,
