@@ -92,6 +92,9 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.glass.views import bp as glass_bp
 
     app.register_blueprint(glass_bp)
+    from contigo.auth import parking_views
+
+    parking_views.init_app(app)
     from contigo.exchange import install as exchange
 
     exchange.init_app(app)
