@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
 from contigo.auth.parking import ParkedForms
 from contigo.vault import get_vault
-from tests.test_pages import Pages, pages  # noqa: F401
+from tests.test_pages import Pages
+
+
+@pytest.fixture
+def pages(login: Callable[..., FlaskClient]) -> Pages:
+    client = login()
+    client.get("/")  # a fresh session after unlocking: create its CSRF token
+    return Pages(client)
+
 
 FIELDS = [["weight_kg", "8.4"], ["notes", "Madre refiere diarrea"]]
 
