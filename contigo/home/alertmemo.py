@@ -12,16 +12,17 @@ file, so a shredded record leaves nothing readable behind (issue 15.1).
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 from pathlib import Path
+from typing import Any
 
 from flask import current_app, has_app_context
 
 from contigo.crypto import CryptoError
 from contigo.safefile import atomic_file
 from contigo.vault import Vault
+from sync import fastjson
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,10 @@ class AlertCodes:
     def __init__(self, path: Path | None) -> None:
         self.path = path
         self.codes: dict[str, tuple[str, tuple[str, ...]]] = {}
+        #: What :mod:`contigo.home.window` keeps between unlocks (its own format, read back
+        #: by it), and whether it asked to be written.
+        self.windows: list[dict[str, Any]] = []
+        self.windows_changed = False
         self.unsaved = 0
         self._lock = threading.Lock()
 
@@ -45,31 +50,45 @@ class AlertCodes:
         if self.path is None or not self.path.exists():
             return
         try:
-            data = json.loads(v.unseal(LABEL, self.path.read_bytes()))
-        except (OSError, ValueError, CryptoError):
+            data = fastjson.loads(v.unseal(LABEL, self.path.read_bytes()))
+            codes = {eid: (str(pid), tuple(c)) for eid, (pid, c) in data["codes"].items()}
+            windows = list(data.get("windows", []))
+        except (OSError, ValueError, KeyError, TypeError, CryptoError):
             log.warning("alert codes: %s unreadable, rebuilt from the visits", self.path.name)
             self.path.unlink(missing_ok=True)  # so that the rebuilt codes are written again
             return
         with self._lock:
-            for eid, (pid, codes) in data.items():
-                self.codes.setdefault(eid, (pid, tuple(codes)))
+            for eid, found in codes.items():
+                self.codes.setdefault(eid, found)
+            self.windows = windows
 
     def add(self, eid: str, person_id: str, codes: tuple[str, ...]) -> None:
         with self._lock:
             self.codes[eid] = (person_id, codes)
             self.unsaved += 1
 
+    def keep_windows(self, windows: list[dict[str, Any]]) -> None:
+        """Have ``windows`` written with the codes at the next save."""
+        with self._lock:
+            self.windows = windows
+            self.windows_changed = True
+
     def save_if_worth_it(self, v: Vault) -> None:
-        """Write the sealed file when enough was added since the last write."""
-        if self.path is None or not self.unsaved:
+        """Write the sealed file when enough was added since the last write, or the window
+        states asked for it."""
+        if self.path is None or not (self.unsaved or self.windows_changed):
             return
-        if self.unsaved < SAVE_AFTER and self.path.exists():
+        if self.unsaved < SAVE_AFTER and not self.windows_changed and self.path.exists():
             return
         with self._lock:
-            snapshot = {eid: [pid, list(codes)] for eid, (pid, codes) in self.codes.items()}
+            snapshot = {
+                "codes": {eid: [pid, list(codes)] for eid, (pid, codes) in self.codes.items()},
+                "windows": self.windows,
+            }
             self.unsaved = 0
+            self.windows_changed = False
         with atomic_file(self.path) as tmp:
-            tmp.write_bytes(v.seal(LABEL, json.dumps(snapshot).encode()))
+            tmp.write_bytes(v.seal(LABEL, fastjson.dumps(snapshot)))
 
     def forget(self, person_id: str) -> None:
         """Drop a shredded person's entries, and the file that holds them."""
@@ -77,6 +96,7 @@ class AlertCodes:
             for eid in [e for e, (pid, _c) in self.codes.items() if pid == person_id]:
                 del self.codes[eid]
             self.unsaved = len(self.codes)
+            self.windows = []
         if self.path is not None:
             self.path.unlink(missing_ok=True)
 

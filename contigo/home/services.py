@@ -300,6 +300,8 @@ def _flagged(
                 else:
                     state.flagged.pop(pid, None)
             state.changed.clear()
+        window.keep(v)
+        alert_codes(v).save_if_worth_it(v)
         return dict(state.flagged)
 
 
@@ -350,9 +352,10 @@ def _alert_page(s: Session, v: Vault, user: User, today: date, number: int, size
     found = _alert_rows(s, v, user, today)
     shown = found[(number - 1) * size : number * size]
     people = _persons(s, v, (pid for pid, _on, _codes in shown))
-    rows = [
+    rows = [  # a person purged since the state was kept is simply not there
         Row(people[pid], people[pid].owning_site_id, on, codes, (today - on).days)
         for pid, on, codes in shown
+        if pid in people
     ]
     return Page("alerts", rows, len(found), number, size)
 

@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from contigo.db import utcnow
 from contigo.encounters.models import Encounter, EncounterVoid
+from contigo.home.alertmemo import alert_codes
 from contigo.vault import Vault
 from sync.models import PersonAlias
 
@@ -41,6 +42,7 @@ class WindowState:
     survivors: dict[str, str]
     looked_at: datetime
     stale: bool = False
+    rebuilt: bool = False
     latest: dict[str, Visit] = field(default_factory=dict)
     #: Persons whose latest visit changed and who are not yet re-read by the caller.
     changed: set[str] = field(default_factory=set)
@@ -52,10 +54,41 @@ class WindowState:
         """A person's key was shredded (purged, deleted): rebuild at the next look."""
         self.stale = True
 
+    def export(self, since: date, sites: frozenset[str]) -> dict[str, Any]:
+        """The state as JSON values, to be sealed between unlocks."""
+        return {
+            "since": since.isoformat(),
+            "sites": sorted(sites),
+            "signature": list(self.signature),
+            "mark": self.mark.isoformat() if self.mark else None,
+            "looked_at": self.looked_at.isoformat(),
+            "gone": sorted(self.gone),
+            "survivors": self.survivors,
+            "latest": self.latest,
+            "flagged": {p: [d.isoformat(), e, list(c)] for p, (d, e, c) in self.flagged.items()},
+        }
+
+    @classmethod
+    def restore(cls, data: dict[str, Any]) -> tuple[tuple[date, frozenset[str]], WindowState]:
+        """A state :meth:`export` made, and the key it is kept under."""
+        state = cls(
+            (int(data["signature"][0]), int(data["signature"][1]), int(data["signature"][2])),
+            datetime.fromisoformat(data["mark"]) if data["mark"] else None,
+            set(data["gone"]),
+            dict(data["survivors"]),
+            datetime.fromisoformat(data["looked_at"]),
+        )
+        state.latest = {p: (v[0], v[1], v[2], v[3]) for p, v in data["latest"].items()}
+        state.flagged = {
+            p: (date.fromisoformat(d), e, tuple(c)) for p, (d, e, c) in data["flagged"].items()
+        }
+        return (date.fromisoformat(data["since"]), frozenset(data["sites"])), state
+
     def merge(self, rows: Iterable[Visit]) -> None:
-        for on, hlc, eid, recorded in rows:
+        for raw_on, hlc, eid, recorded in rows:
             if eid in self.gone:
                 continue
+            on = str(raw_on)  # ISO text, whatever the driver gives (and as kept between unlocks)
             pid = self.survivors.get(recorded, recorded)
             found = self.latest.get(pid)
             if found is None or (on, hlc) > (found[0], found[1]):
@@ -124,6 +157,8 @@ def latest_visits(s: Session, v: Vault, sites: set[str], since: date) -> WindowS
 def _latest_visits(s: Session, v: Vault, sites: set[str], since: date) -> WindowState:
     key = (since, frozenset(sites))
     memo = v.memo("home.window")
+    if not memo:
+        _restore(v, memo)
     sig = _signature(s)
     state: WindowState | None = memo.get(key)
     now = utcnow()
@@ -137,4 +172,27 @@ def _latest_visits(s: Session, v: Vault, sites: set[str], since: date) -> Window
         return state
     memo.clear()  # an older day's or a stale state is of no further use
     memo[key] = state = _build(s, key[1], since, sig)
+    state.rebuilt = True
     return state
+
+
+def _restore(v: Vault, memo: dict[Any, Any]) -> None:
+    """The states kept between unlocks (checked like any other before use)."""
+    for data in alert_codes(v).windows:
+        try:
+            key, state = WindowState.restore(data)
+        except (KeyError, TypeError, ValueError):
+            continue
+        memo[key] = state
+
+
+def keep(v: Vault) -> None:
+    """Have this unlock's states written, sealed, with the alert codes (after a rebuild: a
+    state caught up from an older mark stays right, so it need not be written every time)."""
+    memo = v.memo("home.window")
+    states = [(key, st) for key, st in memo.items() if isinstance(st, WindowState)]
+    if not any(st.rebuilt for _key, st in states):
+        return
+    for _key, st in states:
+        st.rebuilt = False
+    alert_codes(v).keep_windows([st.export(since, sites) for (since, sites), st in states])
