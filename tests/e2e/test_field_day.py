@@ -168,3 +168,25 @@ def test_the_idle_lock_warns_then_gives_the_form_back(
         shot(page, f"idle-restored-{lang}")
     finally:
         short.stop()
+
+
+@pytest.mark.parametrize("lang", ["es", "pt"])
+def test_dates_are_typed_day_first_whatever_the_browser(
+    page: Page, server: Server, shot: Shot, lang: str
+) -> None:
+    sign_in(page, server, USERNAME, lang)  # the browser itself is es-CO: its own order is m/d
+    page.goto(f"{server.url}/persons/new")
+    box = page.locator("#birth_date")
+    expect(box).to_have_attribute("placeholder", "dd/mm/aaaa")
+    expect(box).to_have_attribute("type", "text")
+    page.check("input[name=kind][value=child]")
+    page.fill("#given_names", "Dora" if lang == "es" else "Dóris")
+    page.fill("#family_names", "Quintero Luna")
+    box.fill("05/03/2025")
+    page.check("input[name=sex][value=F]")
+    page.select_option("#nationality", "VE")
+    shot(page, f"date-typed-{lang}")
+    page.click("button[type=submit].primary")
+    expect(page.locator("#person-birth-date")).to_contain_text("5 mar")
+    expect(page.locator("#person-birth-date")).to_contain_text("2025")
+    shot(page, f"date-shown-{lang}")
