@@ -276,8 +276,7 @@ def _alert_codes(s: Session, v: Vault, visits: Iterable[tuple[str, str]]) -> dic
                 integrity.damaged("encounters", eid, "payload", pid)
                 continue  # not remembered: a damaged visit is reported on every read
             memo.add(eid, pid, tuple(body["assessment"].get("alerts", ())))
-    memo.save_if_worth_it(v)
-    return memo.codes
+    return memo.codes  # written by the caller, with the window states
 
 
 def _flagged(
