@@ -75,7 +75,9 @@ class Vault:
         return self._ring.master_key
 
     def lock(self) -> None:
-        """Forget every key and the in-memory name index; a laptop's database closes."""
+        """Forget every key and the in-memory name index; a laptop's database closes. A memo
+        value with a ``before_lock(vault)`` method is told first, while the keys are here."""
+        self._before_lock()
         with self._lock:
             if self.keep_database_key_for_tests and self._ring.is_unlocked and self.keystore_dir:
                 _KEPT_FOR_TESTS[str(self.keystore_dir)] = self.database_key()
@@ -87,6 +89,19 @@ class Vault:
             self._memos.clear()
             for callback in self.on_lock:
                 callback()
+
+    def _before_lock(self) -> None:
+        if not self._ring.is_unlocked:
+            return
+        with self._lock:
+            held = [value for memo in self._memos.values() for value in memo.values()]
+        for value in held:
+            hook = getattr(value, "before_lock", None)
+            if callable(hook):
+                try:
+                    hook(self)
+                except (OSError, crypto.CryptoError):  # the lock happens whatever the hook met
+                    log.exception("before lock: %s failed", type(value).__name__)
 
     def _unlocked(self) -> None:
         """Run what the master key's arrival opens; on failure the vault locks again."""

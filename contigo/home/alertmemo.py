@@ -5,15 +5,19 @@ every person's latest visit of the last 30 days: some 20,000 decryptions on a bu
 slow for the page a worker sees after each unlock. A visit never changes, so what was read of
 it stays true: the codes are kept in the vault's memory while it is unlocked, and in a file
 of the instance folder sealed under the master key (:meth:`contigo.vault.Vault.seal`) between
-unlocks. Nothing is ever written in the clear; a damaged or foreign file is ignored (the codes
-are decrypted again). Shredding a person's key forgets that person's entries and removes the
-file, so a shredded record leaves nothing readable behind (issue 15.1).
+unlocks (written when the laptop locks, and once when there was none). Nothing is ever written
+in the clear; a damaged or foreign file is ignored (the codes are decrypted again). Shredding a
+person's key forgets that person's entries and removes the file, so a shredded record leaves
+nothing readable behind (issue 15.1). A purge made by another process (``contigo sync`` on the
+command line) does not reach this one's memory: there the file keeps that person's codes,
+sealed under the master key rather than the person's own (a known gap).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +32,6 @@ log = logging.getLogger(__name__)
 
 LABEL = "home.alert-codes"
 FILE_NAME = "alert-codes.sealed"
-#: New entries that make the file worth writing again (a few new visits are cheap to redo).
-SAVE_AFTER = 50
 
 
 class AlertCodes:
@@ -39,9 +41,9 @@ class AlertCodes:
         self.path = path
         self.codes: dict[str, tuple[str, tuple[str, ...]]] = {}
         #: What :mod:`contigo.home.window` keeps between unlocks (its own format, read back
-        #: by it), and whether it asked to be written.
+        #: by it), and what exports its current states when the file is written.
         self.windows: list[dict[str, Any]] = []
-        self.windows_changed = False
+        self.export_windows: Callable[[], list[dict[str, Any]]] | None = None
         self.unsaved = 0
         self._lock = threading.Lock()
 
@@ -67,28 +69,27 @@ class AlertCodes:
             self.codes[eid] = (person_id, codes)
             self.unsaved += 1
 
-    def keep_windows(self, windows: list[dict[str, Any]]) -> None:
-        """Have ``windows`` written with the codes at the next save."""
-        with self._lock:
-            self.windows = windows
-            self.windows_changed = True
+    def save_if_new(self, v: Vault) -> None:
+        """Write the sealed file if there is none yet (the first page after an upgrade did the
+        expensive work: a power cut before the next lock must not lose it)."""
+        if self.path is not None and not self.path.exists() and self.unsaved:
+            self.save(v)
 
-    def save_if_worth_it(self, v: Vault) -> None:
-        """Write the sealed file when enough was added since the last write, or the window
-        states asked for it."""
-        if self.path is None or not (self.unsaved or self.windows_changed):
-            return
-        if self.unsaved < SAVE_AFTER and not self.windows_changed and self.path.exists():
+    def before_lock(self, v: Vault) -> None:
+        """Write what this unlock added, while the key that seals it is still there (at the
+        lock rather than on a page: writing some megabytes is no work for a page)."""
+        if self.unsaved or self.export_windows is not None:
+            self.save(v)
+
+    def save(self, v: Vault) -> None:
+        if self.path is None:
             return
         with self._lock:
-            snapshot = {
-                "codes": {eid: [pid, list(codes)] for eid, (pid, codes) in self.codes.items()},
-                "windows": self.windows,
-            }
+            codes = {eid: [pid, list(c)] for eid, (pid, c) in self.codes.items()}
             self.unsaved = 0
-            self.windows_changed = False
+        windows = self.export_windows() if self.export_windows is not None else self.windows
         with atomic_file(self.path) as tmp:
-            tmp.write_bytes(v.seal(LABEL, fastjson.dumps(snapshot)))
+            tmp.write_bytes(v.seal(LABEL, fastjson.dumps({"codes": codes, "windows": windows})))
 
     def forget(self, person_id: str) -> None:
         """Drop a shredded person's entries, and the file that holds them."""

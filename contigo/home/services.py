@@ -300,7 +300,7 @@ def _flagged(
                     state.flagged.pop(pid, None)
             state.changed.clear()
         window.keep(v)
-        alert_codes(v).save_if_worth_it(v)
+        alert_codes(v).save_if_new(v)
         return dict(state.flagged)
 
 

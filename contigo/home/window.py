@@ -42,7 +42,6 @@ class WindowState:
     survivors: dict[str, str]
     looked_at: datetime
     stale: bool = False
-    rebuilt: bool = False
     latest: dict[str, Visit] = field(default_factory=dict)
     #: Persons whose latest visit changed and who are not yet re-read by the caller.
     changed: set[str] = field(default_factory=set)
@@ -66,6 +65,7 @@ class WindowState:
             "survivors": self.survivors,
             "latest": self.latest,
             "flagged": {p: [d.isoformat(), e, list(c)] for p, (d, e, c) in self.flagged.items()},
+            "changed": sorted(self.changed),
         }
 
     @classmethod
@@ -82,6 +82,7 @@ class WindowState:
         state.flagged = {
             p: (date.fromisoformat(d), e, tuple(c)) for p, (d, e, c) in data["flagged"].items()
         }
+        state.changed = set(data.get("changed", ()))
         return (date.fromisoformat(data["since"]), frozenset(data["sites"])), state
 
     def merge(self, rows: Iterable[Visit]) -> None:
@@ -172,7 +173,6 @@ def _latest_visits(s: Session, v: Vault, sites: set[str], since: date) -> Window
         return state
     memo.clear()  # an older day's or a stale state is of no further use
     memo[key] = state = _build(s, key[1], since, sig)
-    state.rebuilt = True
     return state
 
 
@@ -187,12 +187,12 @@ def _restore(v: Vault, memo: dict[Any, Any]) -> None:
 
 
 def keep(v: Vault) -> None:
-    """Have this unlock's states written, sealed, with the alert codes (after a rebuild: a
-    state caught up from an older mark stays right, so it need not be written every time)."""
+    """Have this unlock's states written, sealed, with the alert codes when the laptop locks."""
     memo = v.memo("home.window")
-    states = [(key, st) for key, st in memo.items() if isinstance(st, WindowState)]
-    if not any(st.rebuilt for _key, st in states):
-        return
-    for _key, st in states:
-        st.rebuilt = False
-    alert_codes(v).keep_windows([st.export(since, sites) for (since, sites), st in states])
+
+    def export() -> list[dict[str, Any]]:
+        with _LOCK:
+            states = [(key, st) for key, st in memo.items() if isinstance(st, WindowState)]
+            return [st.export(since, sites) for (since, sites), st in states]
+
+    alert_codes(v).export_windows = export
