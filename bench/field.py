@@ -9,7 +9,9 @@ document numbers, through ``persons.services.search``), the person page (a signe
 test client GETting ``/persons/<id>``: record, history and growth charts), an encounter save
 (``encounters.services.record`` and its commit), unlocking (the login POST: scrypt, the index
 key, and the in-memory name index built from every person's decrypted names) and the resident
-memory of the process that did all that; and, without a target, the home page (today's work).
+memory of the process that did all that; the home page (today's work, seen after every unlock)
+and a full work list (``/work/overdue``, first page). Every figure is printed against its
+target, with whether it is met.
 
 **How the instance is built.** Sites and users go through the services (the demo's
 provisioning, user passwords at the default scrypt cost). Persons and encounters are written in
@@ -62,6 +64,7 @@ from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter
 from contigo.encounters.schemas import EncounterFormSchema
 from contigo.episodes.models import Appointment
+from contigo.home import alertmemo
 from contigo.persons import contigo_id
 from contigo.persons import services as persons
 from contigo.persons.models import Person, PersonIndex
@@ -78,7 +81,17 @@ SEED = 20240607
 PASSWORD = "bench password 1"
 USER = "demo.co"
 BATCH = 200
-TARGETS = {"search": 50.0, "page": 150.0, "save": 100.0, "rss": 250.0}
+#: p95 targets in ms (unlock: median in s; rss: peak in MB). Home: issue 15.1; the work list
+#: page as the home page; unlock is a proposal (no target was set before issue 15).
+TARGETS = {
+    "search": 50.0,
+    "page": 150.0,
+    "save": 100.0,
+    "home": 200.0,
+    "list": 200.0,
+    "unlock": 3.0,
+    "rss": 250.0,
+}
 
 
 # ── building ───────────────────────────────────────────────────────────────────────────────
@@ -403,6 +416,8 @@ def build(instance: Path, persons_n: int, encounters_n: int, women_n: int) -> No
 
 
 def _cuts(values: list[float]) -> tuple[float, float]:
+    if len(values) < 2:  # a small run may ask one query of a kind
+        return values[0], values[0]
     cut = statistics.quantiles(values, n=100)
     return cut[49], cut[94]
 
@@ -497,19 +512,24 @@ def measure(instance: Path, queries_n: int, pages_n: int, saves_n: int) -> None:
         assert response.status_code == 200
     save_ms = _saves(app, rng, saves_n)
     memory = [("resident memory", *_memory())]
-    home_ms = []
-    for _ in range(10):
-        started = time.perf_counter()
-        assert client.get("/").status_code == 200
-        home_ms.append((time.perf_counter() - started) * 1000)
-    memory.append(("  after 10 home pages", *_memory()))
+    (instance / alertmemo.FILE_NAME).unlink(missing_ok=True)
+    first_ever = _gets(client, "/", 1)[0]  # decrypts every recent visit's alert codes, once
+    home_ms = _gets(client, "/", 20)
+    list_ms = _gets(client, "/work/overdue", 20)
+    after_unlock = []
+    for _ in range(5):
+        vault.lock()
+        client, _seconds = _unlock(app)
+        after_unlock += _gets(client, "/", 1)
+    memory.append(("  after 46 list pages", *_memory()))
     print(f"\nfield laptop: {n_persons} persons, {n_encounters} encounters")
-    _report(search_ms, found, page_ms, save_ms)
-    p50, p95 = _cuts(home_ms)
-    print(f"{'home page GET':<26}{len(home_ms):>6}{p50:>10.1f}{p95:>10.1f}   (no target set)")
+    _report(search_ms, found, page_ms, save_ms, home_ms, after_unlock, list_ms)
+    print(f"{'  first ever (no memo)':<26}{1:>6}{first_ever:>10.1f}{'':>10}   once per laptop")
+    median = statistics.median(unlocks)
+    ok = "yes" if median < TARGETS["unlock"] else "NO"
     print(
-        f"{'unlock (login + index)':<26}{len(unlocks):>6}{statistics.median(unlocks):>9.2f}s"
-        f"{max(unlocks):>9.2f}s   (median, max; no target set)"
+        f"{'unlock (login + index)':<26}{len(unlocks):>6}{median:>9.2f}s"
+        f"{max(unlocks):>9.2f}s   median < {TARGETS['unlock']:.0f} s {ok}  (median, max)"
     )
     for label, rss, peak in memory:
         ok = "yes" if peak < TARGETS["rss"] else "NO"
@@ -517,6 +537,16 @@ def measure(instance: Path, queries_n: int, pages_n: int, saves_n: int) -> None:
             f"{label:<26}{'':>6}{rss:>9.0f}M{peak:>9.0f}M   peak < {TARGETS['rss']:.0f} MB"
             f" {ok}  (now, peak)"
         )
+
+
+def _gets(client: Any, url: str, n: int) -> list[float]:
+    """``n`` timed GETs of ``url`` (ms)."""
+    timings = []
+    for _ in range(n):
+        started = time.perf_counter()
+        assert client.get(url).status_code == 200
+        timings.append((time.perf_counter() - started) * 1000)
+    return timings
 
 
 def _saves(app: Flask, rng: random.Random, n: int) -> list[float]:
@@ -557,6 +587,9 @@ def _report(
     found: dict[str, list[bool]],
     page_ms: list[float],
     save_ms: list[float],
+    home_ms: list[float],
+    after_unlock: list[float],
+    list_ms: list[float],
 ) -> None:
     every = [t for ts in search_ms.values() for t in ts]
     hits = [h for hs in found.values() for h in hs]
@@ -567,6 +600,9 @@ def _report(
     rows += [
         ("person page GET", page_ms, TARGETS["page"], []),
         ("encounter save + commit", save_ms, TARGETS["save"], []),
+        ("home page GET", home_ms, TARGETS["home"], []),
+        ("  first after unlock", after_unlock, TARGETS["home"], []),
+        ("work list GET (overdue)", list_ms, TARGETS["list"], []),
     ]
     print(f"{'measure':<26}{'n':>6}{'p50 ms':>10}{'p95 ms':>10}   {'target':<13}{'ok':<5}found")
     for label, values, target, hit in rows:

@@ -8,6 +8,7 @@ persons are pushed and pulled first, then N encounters (five per person) are pus
 
 from __future__ import annotations
 
+import argparse
 import os
 import subprocess
 import sys
@@ -27,8 +28,11 @@ def _children(pid: int | str) -> list[str]:
 
 
 def main() -> None:
-    n = int(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1].isdigit() else 2000
-    spy = "--spy" in sys.argv
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("n", nargs="?", type=int, default=2000, help="encounters to push")
+    parser.add_argument("--spy", action="store_true", help="record the workers with py-spy")
+    args = parser.parse_args()
+    n, spy = args.n, args.spy
     with tempfile.TemporaryDirectory(prefix="contigo-bench-push-") as tmp:
         folder = Path(tmp)
         with central_server(folder) as central:

@@ -113,6 +113,9 @@ def _register_blueprints(app: Flask) -> None:
     from contigo.fhir.views import bp as fhir_bp
 
     app.register_blueprint(fhir_bp)
+    from contigo.auth import parking_views
+
+    parking_views.init_app(app)
     from contigo.exchange import install as exchange
 
     exchange.init_app(app)

@@ -15,6 +15,7 @@ from typing import Any
 from flask import Blueprint
 from markupsafe import Markup
 
+from contigo.forms import dmy_date
 from contigo.i18n import current_language, translate
 from contigo.nutrition.gestation import BmiCategory, gain_band
 from contigo.nutrition.labels import LABELS, Lang
@@ -205,6 +206,7 @@ def register(bp: Blueprint) -> None:
     """Make the helpers available to every template of the app."""
     filters: tuple[tuple[str, Callable[..., Any]], ...] = (
         ("date_text", date_text),
+        ("dmy", dmy_date),
         ("contigo_id", contigo_id_text),
         ("z", format_z),
         ("num", format_number),

@@ -189,7 +189,10 @@ def init_app(app: Flask) -> None:
             return error_body(exc.code.value, exc.message(), exc.fields), exc.status
         from flask import render_template
 
-        return render_template("error.html", message=exc.message(), code=exc.code), exc.status
+        status = exc.status
+        return render_template(
+            "error.html", message=exc.message(), code=exc.code, status=status
+        ), status
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException) -> Any:
@@ -214,7 +217,7 @@ def _error_page(message: str, code: ErrorCode, status: int) -> str:
     from markupsafe import escape
 
     try:
-        return render_template("error.html", message=message, code=code)
+        return render_template("error.html", message=message, code=code, status=status)
     except Exception:  # the last resort of an error page must not fail itself
         if status < 500:
             raise

@@ -7,6 +7,7 @@ Views stay thin: parse with :func:`form_input`, call one service, and on
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,36 @@ from contigo.errors import ContigoError
 
 #: Form controls that are never schema fields (they steer the view, not the record).
 CONTROL_FIELDS = frozenset({"csrf_token", "confirm", "action"})
+
+
+#: A date as people write it in Spanish and Portuguese (and as Contigo shows it): day, month,
+#: year, whatever the browser's own locale (issue 15.8).
+_DMY = re.compile(r"^(\d{1,2})[/.\-](\d{1,2})[/.\-](\d{4})$")
+#: Fields that hold a calendar date (besides every ``*_on``).
+DATE_FIELDS = frozenset({"birth_date", "date"})
+
+
+def is_date_field(name: str) -> bool:
+    return name in DATE_FIELDS or name.endswith("_on")
+
+
+def iso_date(typed: str) -> str:
+    """``dd/mm/aaaa`` (also with ``.`` or ``-``) as ISO ``aaaa-mm-dd`` for the schema, which then
+    says whether the day exists; anything else (ISO itself) is passed on as typed."""
+    found = _DMY.match(typed.strip())
+    if not found:
+        return typed
+    day, month, year = (int(part) for part in found.groups())
+    return f"{year:04d}-{month:02d}-{day:02d}"
+
+
+def dmy_date(value: Any) -> str:
+    """An ISO date (or a :class:`datetime.date`) as ``dd/mm/aaaa`` for a date box; what a
+    person typed otherwise is shown back as typed."""
+    text = value.isoformat() if hasattr(value, "isoformat") else str(value or "")
+    if re.match(r"^\d{4}-\d{2}-\d{2}$", text):
+        return f"{text[8:10]}/{text[5:7]}/{text[0:4]}"
+    return text
 
 
 def form_input(
@@ -42,7 +73,7 @@ def form_input(
             continue
         value = form.get(name, "").strip()
         if value:
-            out[name] = value
+            out[name] = iso_date(value) if is_date_field(name) else value
     for name in list_names - dropped:
         out.setdefault(name, [])
     return out

@@ -44,6 +44,7 @@ class Vault:
         self._person_keys: dict[str, bytes] = {}
         self._subkeys: dict[str, tuple[bytes, bytes]] = {}
         self._fuzzy: FuzzyNameIndex | None = None
+        self._memos: dict[str, dict[Any, Any]] = {}
         self.scrypt_n = scrypt_n
         self.last_activity = time.monotonic()
         # A laptop whose database is under SQLCipher: the folder of its keystore, and what must
@@ -74,7 +75,9 @@ class Vault:
         return self._ring.master_key
 
     def lock(self) -> None:
-        """Forget every key and the in-memory name index; a laptop's database closes."""
+        """Forget every key and the in-memory name index; a laptop's database closes. A memo
+        value with a ``before_lock(vault)`` method is told first, while the keys are here."""
+        self._before_lock()
         with self._lock:
             if self.keep_database_key_for_tests and self._ring.is_unlocked and self.keystore_dir:
                 _KEPT_FOR_TESTS[str(self.keystore_dir)] = self.database_key()
@@ -83,8 +86,22 @@ class Vault:
             self._person_keys.clear()
             self._subkeys.clear()
             self._fuzzy = None
+            self._memos.clear()
             for callback in self.on_lock:
                 callback()
+
+    def _before_lock(self) -> None:
+        if not self._ring.is_unlocked:
+            return
+        with self._lock:
+            held = [value for memo in self._memos.values() for value in memo.values()]
+        for value in held:
+            hook = getattr(value, "before_lock", None)
+            if callable(hook):
+                try:
+                    hook(self)
+                except (OSError, crypto.CryptoError):  # the lock happens whatever the hook met
+                    log.exception("before lock: %s failed", type(value).__name__)
 
     def _unlocked(self) -> None:
         """Run what the master key's arrival opens; on failure the vault locks again."""
@@ -217,6 +234,15 @@ class Vault:
             )
         self._fuzzy = fuzzy
 
+    def memo(self, name: str) -> dict[Any, Any]:
+        """A dictionary that lives while the vault is unlocked and in memory only: what was
+        decrypted once and cannot change (an encounter's assessment) is kept there so that a
+        page need not decrypt it again; locking forgets it with the keys. A value with a
+        ``forget(person_id)`` method is told when a person's key is shredded."""
+        self._master()
+        with self._lock:
+            return self._memos.setdefault(name, {})
+
     # ── per-person keys and values ─────────────────────────────────────────
     def new_person_key(self, person_id: str) -> tuple[bytes, bytes]:
         """A fresh data key for a new person, and its copy wrapped by the master key."""
@@ -272,8 +298,24 @@ class Vault:
         return crypto.decrypt_value(key, blob, f"sync_outbox:{op_id}:payload")
 
     def shred(self, person_id: str) -> None:
-        """Forget a person's cached key (the caller deletes its wrapped copy)."""
+        """Forget a person's cached key (the caller deletes its wrapped copy), and whatever the
+        memos hold of that person."""
         self._person_keys.pop(person_id, None)
+        with self._lock:
+            held = [value for memo in self._memos.values() for value in memo.values()]
+        for value in held:
+            forget = getattr(value, "forget", None)
+            if callable(forget):
+                forget(person_id)
+
+    def seal(self, label: str, data: bytes) -> bytes:
+        """Encrypt ``data`` under the master key's subkey ``label``, for a file of this
+        installation's own (never a person's value alone: those use the person's key)."""
+        return crypto.encrypt_value(self._subkey(label), KEY_ID, data, f"sealed:{label}")
+
+    def unseal(self, label: str, blob: bytes) -> bytes:
+        """Open what :meth:`seal` made with the same ``label``; altered data raises."""
+        return crypto.decrypt_value(self._subkey(label), blob, f"sealed:{label}")
 
     # ── search ─────────────────────────────────────────────────────────────
     def bidx(self, field: str, value: str) -> str:

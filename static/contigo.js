@@ -12,28 +12,123 @@
     return meta ? meta.getAttribute("content") : "";
   }
 
-  /* Idle lock: the server locks after IDLE seconds without a request. When that time has
-     passed on this page, reload it so that the unlock page replaces whatever was shown. */
-  var idleTimer = null;
+  /* Idle lock: the server locks after IDLE seconds without a request. Before that, a banner
+     counts down (typing or a click keeps working); at the end the page parks what was typed
+     (sealed in the server's memory, never on disk: contigo/auth/parking.py), locks, and asks
+     for the password, coming back to the same form, filled in as it was (issue 15.2). */
+  var idleTimer = null, countdown = null, deadline = 0, banner = null;
+  function idleSeconds() {
+    if (!document.body.hasAttribute("data-signed-in")) { return 0; }
+    return parseFloat(document.body.getAttribute("data-idle-seconds") || "0");
+  }
+  function warnSeconds(total) { return Math.min(60, Math.floor(total / 2)); }
+  function hideBanner() {
+    if (countdown) { window.clearInterval(countdown); countdown = null; }
+    if (banner) { banner.hidden = true; }
+  }
+  function showBanner() {
+    var text = document.body.getAttribute("data-idle-warning");
+    if (!text) { return; }
+    if (!banner) {
+      banner = document.createElement("div");
+      banner.id = "idle-warning";
+      banner.className = "idle-warning";
+      banner.setAttribute("role", "alert");
+      document.body.appendChild(banner);
+    }
+    function tick() {
+      var left = Math.max(0, Math.ceil((deadline - Date.now()) / 1000));
+      banner.textContent = text.replace("{s}", String(left));
+      if (left <= 3) { parkAndLock(); }
+    }
+    banner.hidden = false;
+    tick();
+    if (!countdown) { countdown = window.setInterval(tick, 1000); }
+  }
+  function typedForm() {
+    var form = document.querySelector("main form[method=post]:not(.lock-form):not(.lang-switch)");
+    if (!form) { return null; }
+    var fields = [];
+    new FormData(form).forEach(function (value, name) {
+      if (typeof value === "string" && name !== "csrf_token") { fields.push([name, value]); }
+    });
+    return fields.length ? fields : null;
+  }
+  var parking = false;
+  function parkAndLock() {
+    if (parking) { return; }
+    parking = true;
+    hideBanner();
+    var here = window.location.pathname, fields = typedForm();
+    var parked = fields ? window.fetch("/park", {
+      method: "POST", credentials: "same-origin",
+      headers: {"X-CSRF-Token": csrfToken(), "Content-Type": "application/json"},
+      body: JSON.stringify({path: here, fields: fields})
+    }) : Promise.resolve();
+    parked.catch(function () {}).then(function () {
+      var lock = document.querySelector("form.lock-form");
+      if (!lock) { window.location.assign(here); return; }
+      var next = document.createElement("input");
+      next.type = "hidden";
+      next.name = "next";
+      next.value = here;
+      lock.appendChild(next);
+      lock.submit();
+    });
+  }
   function armIdle() {
-    var seconds = parseFloat(document.body.getAttribute("data-idle-seconds") || "0");
-    if (!seconds || !document.body.hasAttribute("data-signed-in")) { return; }
+    var seconds = idleSeconds();
+    if (!seconds) { return; }
     if (idleTimer) { window.clearTimeout(idleTimer); }
+    hideBanner();
+    deadline = Date.now() + seconds * 1000;
+    var warn = document.body.hasAttribute("data-idle-warning") ? warnSeconds(seconds) : 0;
     idleTimer = window.setTimeout(function () {
-      window.location.assign(window.location.pathname);
-    }, (seconds + 2) * 1000);
+      if (warn) { showBanner(); } else { window.location.assign(window.location.pathname); }
+    }, (warn ? seconds - warn : seconds + 2) * 1000);
   }
 
   /* Typing is activity: while a person is filling in a form, tell the server (at most every
-     30 s) so the laptop does not lock under their hands and lose what they typed. A truly idle
-     laptop still locks. */
+     30 s, at once while the banner counts down) so the laptop does not lock under their hands.
+     A truly idle laptop still locks. */
   var lastPing = Date.now();
   function keepAlive() {
-    if (!document.body.hasAttribute("data-signed-in") || Date.now() - lastPing < 30000) { return; }
+    if (!document.body.hasAttribute("data-signed-in") || parking) { return; }
+    var warned = banner && !banner.hidden;
+    if (!warned && Date.now() - lastPing < 30000) { return; }
     lastPing = Date.now();
     window.fetch("/keepalive", {
       method: "POST", credentials: "same-origin", headers: {"X-CSRF-Token": csrfToken()}
     }).then(function (resp) { if (resp.ok) { armIdle(); } });
+  }
+
+  /* Back after the lock: the form parked on this page is filled in again, once. */
+  function unpark() {
+    if (!document.body.hasAttribute("data-parked")) { return; }
+    window.fetch("/unpark", {
+      method: "POST", credentials: "same-origin",
+      headers: {"X-CSRF-Token": csrfToken(), "Content-Type": "application/json"},
+      body: JSON.stringify({path: window.location.pathname})
+    }).then(function (resp) { return resp.ok ? resp.json() : {fields: []}; }).then(function (data) {
+      var form = document.querySelector("main form[method=post]:not(.lock-form):not(.lang-switch)");
+      if (!form || !data.fields.length) { return; }
+      data.fields.forEach(function (pair) {
+        form.querySelectorAll('[name="' + pair[0] + '"]').forEach(function (input) {
+          if (input.type === "checkbox" || input.type === "radio") {
+            if (input.value === pair[1]) { input.checked = true; }
+          } else {
+            input.value = pair[1];
+          }
+        });
+      });
+      form.dispatchEvent(new Event("input", {bubbles: true}));
+      var note = document.createElement("div");
+      note.className = "flash info";
+      note.id = "form-restored";
+      note.setAttribute("role", "status");
+      note.textContent = document.body.getAttribute("data-idle-restored") || "";
+      form.parentNode.insertBefore(note, form);
+    });
   }
 
   /* The preview re-validates the whole form, so its answer replaces every field message,
@@ -148,8 +243,10 @@
 
   document.addEventListener("DOMContentLoaded", function () {
     armIdle();
+    unpark();
     document.addEventListener("input", keepAlive);
     document.addEventListener("keydown", keepAlive);
+    document.addEventListener("click", keepAlive);
     focusFirstInvalid();
     document.querySelectorAll("form[data-preview-url]").forEach(setupPreview);
     document.querySelectorAll("[data-action='print']").forEach(function (button) {

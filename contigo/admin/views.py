@@ -95,7 +95,9 @@ def users() -> str:
     """The users the signed-in admin or supervisor manages."""
     actor = current_user()
     found = services.users(db.session(), actor)
-    return render_template("admin/users.html", users=found, me=actor.id)
+    return render_template(
+        "admin/users.html", users=found, me=actor.id, manageable=services.assignable_roles(actor)
+    )
 
 
 @bp.get("/users/new")

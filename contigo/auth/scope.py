@@ -11,6 +11,8 @@ reads until it expires, and lets a writer record encounters for them; each use i
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import Session
 
@@ -41,6 +43,20 @@ def persons_query(s: Session, user: User) -> Select[Person]:
     return select(Person).where(or_(in_scope, Person.id.in_(granted)) if granted else in_scope)
 
 
+def readable(s: Session, user: User, ids: Collection[str]) -> dict[str, str]:
+    """Of ``ids``, those ``user`` may read (the rule of :func:`persons_query`), with their
+    lifecycle. Read by primary key: a few ids among thousands of persons must not be found by
+    walking every person of the user's sites."""
+    if not ids:
+        return {}
+    sites = visible_site_ids(s, user)
+    rows = s.execute(
+        select(Person.id, Person.owning_site_id, Person.lifecycle).where(Person.id.in_(ids))
+    ).all()
+    granted = grants.granted_person_ids(s, user) if rows else set()
+    return {pid: life for pid, site, life in rows if site in sites or pid in granted}
+
+
 def check_read(s: Session, user: User, person: Person) -> None:
     """Refuse a read outside the user's scope, unless the person was transferred away from one
     of a writer's sites (it keeps reading what it sent) or a live grant allows it (audited)."""
@@ -52,6 +68,13 @@ def check_read(s: Session, user: User, person: Person) -> None:
     if grant is None:
         raise Forbidden()
     grants.audit_use(s, user, grant)
+
+
+def require_clinical_writer(user: User) -> None:
+    """Refuse a clinical form to a role that could never save it (a nutrition lead, an admin):
+    refused when the form is asked for, not after it was filled in (issue 15.4)."""
+    if user.role not in CLINICAL_WRITERS:
+        raise Forbidden()
 
 
 def check_write(s: Session, user: User, person: Person | None = None, site_id: str = "") -> None:

@@ -80,7 +80,8 @@ def lock() -> Any:
     session.clear()
     if lang:
         session["lang"] = lang
-    return redirect(url_for("auth.login"))
+    back = request.form.get("next")  # the idle lock's page, whose form was parked
+    return redirect(url_for("auth.login", next=_safe_next(back) if back else None))
 
 
 @bp.route("/keepalive", methods=["POST"])

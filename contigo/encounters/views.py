@@ -12,6 +12,7 @@ from flask import Blueprint, Response, flash, jsonify, redirect, render_template
 
 from contigo import db
 from contigo.auth.current import current_site_id, current_user, login_required
+from contigo.auth.scope import require_clinical_writer
 from contigo.display import local_today
 from contigo.encounters import clinical, services
 from contigo.encounters.schemas import (
@@ -190,6 +191,7 @@ def new(person_id: str) -> Any:
     """Record a visit. Warnings (standing under 9 months, implausible values) are shown before
     anything is saved; saving then needs a tick that the values were checked."""
     s, v, user = db.session(), get_vault(), current_user()
+    require_clinical_writer(user)
     person = persons.get(s, v, user, person_id)
     if request.method == "GET":
         supersedes = request.args.get("supersedes")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import CheckConstraint, Date, ForeignKey, LargeBinary, String, Text, event
+from sqlalchemy import CheckConstraint, Date, ForeignKey, Index, LargeBinary, String, Text, event
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
 from contigo.db import Base, new_id, utcnow
@@ -51,7 +51,11 @@ class Appointment(Base):
     """A follow-up due on a date, at a site: what the home page lists as due and overdue."""
 
     __tablename__ = "appointments"
-    __table_args__ = (CheckConstraint(f"status IN {APPOINTMENT_STATUSES!r}", name="status"),)
+    __table_args__ = (
+        CheckConstraint(f"status IN {APPOINTMENT_STATUSES!r}", name="status"),
+        # The work lists read the visits still due by date, at the user's sites.
+        Index("ix_appointments_status_due_on", "status", "due_on", "site_id", "person_id"),
+    )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
     person_id: Mapped[str] = mapped_column(ForeignKey("persons.id"), index=True)

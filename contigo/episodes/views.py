@@ -11,6 +11,7 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 
 from contigo import db
 from contigo.auth.current import current_site_id, current_user, login_required
+from contigo.auth.scope import require_clinical_writer
 from contigo.display import local_today
 from contigo.encounters import services as encounters
 from contigo.episodes import followup, services, treatment
@@ -50,6 +51,7 @@ def _suggestion(person_id: str) -> tuple[str, list[str]]:
 def admit(person_id: str) -> Any:
     """Admit a person to a programme; the last assessment pre-fills what it admits to."""
     s, v, user = db.session(), get_vault(), current_user()
+    require_clinical_writer(user)
     person = persons.get(s, v, user, person_id)
     programme, criteria = _suggestion(person_id)
     status = 200

@@ -1,12 +1,17 @@
-"""The home page: who is due today, who is overdue, who was seen recently and open alerts."""
+"""The home page (the first few rows of each work list, with true totals, and recent visits) and
+each work list in full, paged."""
 
 from __future__ import annotations
 
-from flask import Blueprint, redirect, render_template, url_for
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from contigo import db
 from contigo.auth.current import current_site_id, current_user, login_required
+from contigo.auth.scope import CLINICAL_WRITERS, visible_site_ids
 from contigo.display import local_today
 from contigo.home import services
 from contigo.sites.models import Site
@@ -15,15 +20,13 @@ from contigo.vault import get_vault
 bp = Blueprint("home", __name__)
 
 
-def per_person(items: list[services.DueItem]) -> list[tuple[services.DueItem, list[str]]]:
-    """One line per person: a follow-up and a programme visit booked for the same person are
-    one visit to the health worker, so their reasons are listed together on the earliest."""
-    grouped: dict[str, tuple[services.DueItem, list[str]]] = {}
-    for item in items:
-        _first, reasons = grouped.setdefault(item.person.id, (item, []))
-        if item.reason not in reasons:
-            reasons.append(item.reason)
-    return list(grouped.values())
+def _site_names() -> dict[str, str]:
+    """The names of the user's sites, shown on each row when there are several."""
+    s = db.session()
+    sites = visible_site_ids(s, current_user())
+    if len(sites) < 2:
+        return {}
+    return dict(s.execute(select(Site.id, Site.name).where(Site.id.in_(sites))).all())
 
 
 @bp.route("/")
@@ -36,13 +39,42 @@ def index() -> str | Response:
         return redirect(url_for("caseload.index"))
     today = local_today()
     site = s.get(Site, current_site_id())
+    lists = {
+        name: services.work_list(s, v, user, today, name, size=services.HOME_ROWS)
+        for name in services.LISTS
+    }
     return render_template(
         "home/index.html",
         today=today,
         site_name=site.name if site else "",
-        alerts=services.alerts(s, v, user, today),
-        due=per_person(services.due_today(s, v, user, today)),
-        overdue=per_person(services.overdue(s, v, user, today)),
-        to_trace=per_person(services.to_be_traced(s, v, user, today)),
+        lists=lists,
+        site_names=_site_names(),
         recent=services.recent(s, v, user),
+        can_write=user.role in CLINICAL_WRITERS,
+    )
+
+
+@bp.route("/work/<name>")
+@login_required
+def work_list(name: str) -> Any:
+    """One work list in full, a page at a time (``?page=2``)."""
+    if name not in services.LISTS:
+        abort(404)
+    s, v, user = db.session(), get_vault(), current_user()
+    number = request.args.get("page", 1, type=int) or 1
+    page = services.work_list(
+        s,
+        v,
+        user,
+        local_today(),
+        name,
+        number,
+        services.PAGE_SIZE,
+    )
+    return render_template(
+        "home/list.html",
+        today=local_today(),
+        page=page,
+        site_names=_site_names(),
+        can_write=user.role in CLINICAL_WRITERS,
     )

@@ -57,8 +57,24 @@ def translate(key: str, lang: str | None = None, **params: Any) -> str:
     return text.format(**params) if params else text
 
 
+def plural_category(lang: str, n: int) -> str:
+    """The CLDR plural category of ``n`` in ``lang`` (``one`` or ``other`` for our three
+    languages; Brazilian Portuguese counts 0 as singular too: "0 dia", "1 dia", "2 dias")."""
+    if lang == "pt":
+        return "one" if n in (0, 1) else "other"
+    return "one" if n == 1 else "other"
+
+
+def translate_plural(key: str, n: int, lang: str | None = None, **params: Any) -> str:
+    """Translate a counted message: ``key.one`` or ``key.other`` by the language's plural rule,
+    with ``{n}`` filled in (a test keeps every counted message in both forms)."""
+    language = lang or current_language()
+    return translate(f"{key}.{plural_category(language, n)}", language, n=n, **params)
+
+
 def init_app(app: Flask) -> None:
-    """Expose ``_`` and the current language to templates."""
+    """Expose ``_``, ``_n`` (counted messages) and the current language to templates."""
     app.jinja_env.globals["_"] = translate
+    app.jinja_env.globals["_n"] = translate_plural
     app.jinja_env.globals["current_language"] = current_language
     app.jinja_env.globals["LANGUAGES"] = LANGUAGES

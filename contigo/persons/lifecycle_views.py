@@ -15,6 +15,7 @@ from contigo import db
 from contigo.auth.current import current_user, login_required
 from contigo.auth.models import User
 from contigo.errors import ValidationFailed
+from contigo.forms import iso_date
 from contigo.i18n import translate
 from contigo.persons import duplicates, lifecycle
 from contigo.persons.models import Person
@@ -97,7 +98,7 @@ def restore(person_id: str) -> Response:
 @login_required
 def deceased(person_id: str) -> Response:
     """Record a person's death on a date."""
-    on = (request.form.get("date") or "").strip()
+    on = iso_date((request.form.get("date") or "").strip())
     s, v, user = db.session(), get_vault(), current_user()
     return _done(
         lambda: lifecycle.mark_deceased(s, v, user, person_id, on, _central()),

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from contigo import integrity
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
-from contigo.auth.scope import check_read, check_write, persons_query
+from contigo.auth.scope import check_read, check_write, persons_query, readable
 from contigo.crypto import KeyUnwrapError, TamperedCiphertext
 from contigo.db import new_id, utcnow
 from contigo.errors import UnknownPerson, ValidationFailed
@@ -278,16 +278,33 @@ def children_of(s: Session, v: Vault, actor: User, mother_id: str) -> list[Perso
     return [decrypt(v, p) for p in rows]
 
 
-def search(
-    s: Session, v: Vault, actor: User, q: str, birth_date: date | None = None, limit: int = 20
-) -> list[PersonView]:
-    """Find persons by Contigo ID, document number, phone number, date of birth or name.
+#: Name matches counted for "20 of 143": past this many a search is too vague to count
+#: (the page says "more than 200"), and checking each one's scope would slow every search.
+SEARCH_COUNT_LIMIT = 200
 
-    Exact identifiers (document and phone numbers in any spelling) go through blind indexes on
-    disk; names go through the in-memory fuzzy index
-    (accents, double surnames, typos). Results are limited to the user's scope.
-    """
-    q = q.strip()
+
+@dataclass(frozen=True)
+class SearchResult:
+    """The persons shown, how many were found in all, and the mothers of those shown (those
+    the user may read), by id."""
+
+    persons: list[PersonView]
+    total: int
+    mothers: dict[str, PersonView] = field(default_factory=dict)
+
+    @property
+    def cut(self) -> bool:
+        """Whether more were found than are shown."""
+        return self.total > len(self.persons)
+
+    @property
+    def uncounted(self) -> bool:
+        """Whether the total is only a lower bound (a vague name search)."""
+        return self.total >= SEARCH_COUNT_LIMIT
+
+
+def _matching_ids(s: Session, v: Vault, q: str, birth_date: date | None) -> list[str]:
+    """Ids matching a query, best first (exact identifiers first, then names)."""
     ids: list[str] = []
     cid = contigo_id.normalise(q) if q else None
     if cid:
@@ -321,18 +338,41 @@ def search(
             )
         )
     if q and not ids:
-        ids += v.fuzzy_search(q, limit=limit * 3)
+        ids += v.fuzzy_search(q, limit=SEARCH_COUNT_LIMIT)
     elif not q and dob_ids is not None:
         ids = sorted(dob_ids)
     if dob_ids is not None:
         ids = [i for i in ids if i in dob_ids]
+    return ids
+
+
+def search_page(
+    s: Session, v: Vault, actor: User, q: str, birth_date: date | None = None, limit: int = 20
+) -> SearchResult:
+    """Find persons by Contigo ID, document number, phone number, date of birth or name, and
+    count them all.
+
+    Exact identifiers (document and phone numbers in any spelling) go through blind indexes on
+    disk; names go through the in-memory fuzzy index (accents, double surnames, typos). Results
+    are limited to the user's scope and counted before they are cut to ``limit``; only those
+    shown (and their mothers) are decrypted, and each one shown is audited.
+    """
+    ids = _matching_ids(s, v, q.strip(), birth_date)
     if not ids:
-        return []
+        return SearchResult([], 0)
     ids = resolve_aliases(s, ids)  # a merged record's identifiers find its survivor
-    allowed = {p.id: p for p in s.scalars(persons_query(s, actor).where(Person.id.in_(ids)))}
-    found = [decrypt(v, allowed[i]) for i in dict.fromkeys(ids) if i in allowed]
-    shown = [p for p in found if p.lifecycle == "active"][:limit]
-    for person in shown:  # a result list shows names: each hit is a view of the record
+    active = {pid for pid, life in readable(s, actor, ids).items() if life == "active"}
+    found = [i for i in ids if i in active]
+    rows = {p.id: p for p in s.scalars(select(Person).where(Person.id.in_(found[:limit])))}
+    shown = [decrypt(v, rows[i]) for i in found[:limit]]
+    mother_ids = {p.mother_id for p in shown if p.mother_id}
+    allowed = list(readable(s, actor, mother_ids))
+    mothers = (
+        {m.id: decrypt(v, m) for m in s.scalars(select(Person).where(Person.id.in_(allowed)))}
+        if allowed
+        else {}
+    )
+    for person in [*shown, *mothers.values()]:  # a result list shows names: each is a view
         audit(
             s,
             user_id=actor.id,
@@ -342,7 +382,14 @@ def search(
             person_id=person.id,
             site_id=person.owning_site_id,
         )
-    return shown
+    return SearchResult(shown, len(found), mothers)
+
+
+def search(
+    s: Session, v: Vault, actor: User, q: str, birth_date: date | None = None, limit: int = 20
+) -> list[PersonView]:
+    """The persons :func:`search_page` shows (see there)."""
+    return search_page(s, v, actor, q, birth_date, limit).persons
 
 
 def resolve_aliases(s: Session, ids: list[str]) -> list[str]:

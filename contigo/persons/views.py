@@ -7,11 +7,13 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from markupsafe import Markup
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from contigo import charts, db, display
 from contigo.auth.current import current_site_id, current_user, login_required
 from contigo.auth.models import User
+from contigo.auth.scope import CLINICAL_WRITERS, check_write, require_clinical_writer
 from contigo.display import local_today
 from contigo.encounters import clinical
 from contigo.encounters import services as encounters
@@ -21,7 +23,7 @@ from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.forms import FormState, form_input
 from contigo.i18n import current_language, translate
 from contigo.persons import contigo_id, lifecycle_views, risk_views, services
-from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES
+from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES, Person
 from contigo.persons.schemas import (
     DOCUMENT_TYPES,
     NATIONALITIES,
@@ -65,18 +67,26 @@ def _options() -> dict[str, list[tuple[str, str]]]:
 def search() -> Any:
     """Find a person by name, Contigo ID, document number or date of birth."""
     form = FormState.from_form(request.form)
-    results: list[PersonView] | None = None
+    found: services.SearchResult | None = None
     status = 200
     if request.method == "POST":
         try:
             query = load(PersonSearchSchema(), form_input(request.form))
-            results = services.search(
+            found = services.search_page(
                 db.session(), get_vault(), current_user(), query["q"], query["birth_date"]
             )
         except ValidationFailed as exc:
             form.fail(exc)
             status = 422
-    return render_template("persons/search.html", form=form, results=results), status
+    results = found.persons if found is not None else None
+    return render_template(
+        "persons/search.html", form=form, results=results, found=found, sites=_site_names()
+    ), status
+
+
+def _site_names() -> dict[str, str]:
+    """Every site's name by id (a handful), for the site column of search results."""
+    return {i: n for i, n in db.session().execute(select(Site.id, Site.name))}
 
 
 # ── registration ───────────────────────────────────────────────────────────────
@@ -138,6 +148,7 @@ def register() -> Any:
     """Register a child or a woman; likely duplicates are shown first and registering anyway
     needs an explicit confirmation."""
     s, v, user = db.session(), get_vault(), current_user()
+    require_clinical_writer(user)
     if request.method == "GET":
         mother = _mother_view(s, v, user, request.args.get("mother"))
         values = {
@@ -185,6 +196,7 @@ EDITABLE = (
 def edit(person_id: str) -> Any:
     """Correct a person's details; only the fields that changed are written (and synced)."""
     s, v, user = db.session(), get_vault(), current_user()
+    require_clinical_writer(user)
     person = services.get(s, v, user, person_id)
     if request.method == "GET":
         values = {k: getattr(person, k) or "" for k in EDITABLE}
@@ -271,7 +283,23 @@ def show(person_id: str) -> Any:
     context["charts"] = _charts(context["person"], context["history"])
     context["lifecycle"] = lifecycle_views.panel(db.session(), current_user(), person_id)
     context["risk"] = risk_views.panel(db.session(), current_user(), person_id)
+    context.update(_may(context["person"]))
     return render_template("persons/show.html", **context)
+
+
+def _may(person: PersonView) -> dict[str, bool]:
+    """What the page offers (issue 15.4): a visit to any clinical writer who may read the
+    record (its sites, a transfer away, a grant), changes to the record only to its site's."""
+    user = current_user()
+    s = db.session()
+    row = s.get(Person, person.id)
+    try:
+        check_write(s, user, row)
+    except Forbidden:
+        may_write = False
+    else:
+        may_write = True
+    return {"may_record": user.role in CLINICAL_WRITERS, "may_write": may_write}
 
 
 @bp.route("/<person_id>/print")

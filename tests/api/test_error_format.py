@@ -94,7 +94,7 @@ def test_an_unhandled_error_is_500_in_the_error_shape(failing: FlaskClient) -> N
     assert page.status_code == 500
     assert page.mimetype == "text/html"
     assert PT["apierr.error.server"] in page.text
-    assert PT["page.error.title"] in page.text, "the translated error page, in the site frame"
+    assert PT["fieldday.error.title.500"] in page.text, "the translated error page, in its frame"
     assert "Ana" not in page.text
 
 

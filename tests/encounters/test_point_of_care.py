@@ -181,7 +181,7 @@ def test_the_womans_visit_dates_the_pregnancy_and_keeps_her_height(
     assert pages.post(f"/persons/{pid}/encounters/new", earlier).status_code == 302
     form = pages.html(f"/persons/{pid}/encounters/new")
     assert re.search(r'id="height_cm" name="height_cm" value="155.0"', form)
-    assert f'value="{lmp.isoformat()}"' in form and 'value="52.0"' in form
+    assert f'value="{lmp:%d/%m/%Y}"' in form and 'value="52.0"' in form  # day first (issue 15.8)
     assert visit(pages, pid, **values).status_code == 302
     record = pages.html(f"/persons/{pid}")
     chart = re.search(r'<svg class="chart chart-gwg".*?</svg>', record, flags=re.S)

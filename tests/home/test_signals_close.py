@@ -22,7 +22,7 @@ MAM_VISIT = {**SAM_VISIT, "weight_kg": "7.9", "muac_mm": "120"}
 
 
 def _section(html: str, list_id: str) -> str:
-    found = re.search(rf'<ul class="person-list" id="{list_id}">(.*?)</ul>', html, re.S)
+    found = re.search(rf'<ul [^>]*id="{list_id}">(.*?)</ul>', html, re.S)
     return found.group(1) if found else ""
 
 
