@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEMO ?= instance-demo
+PORT ?= 5000
 SBOM ?= sbom.cdx.json
 LOCK_FLAGS := --universal --python-version 3.11 --generate-hashes --quiet
 
@@ -20,9 +21,12 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	touch $(STAMP)
 
 # The demo instance is built once (about half a minute), then served; delete the folder to rebuild.
+# Its logins are kept beside it (demo data, demo password) and printed every time it is served.
 demo: $(STAMP)
-	@test -f $(DEMO)/contigo.sqlite3 || $(BIN)/contigo --instance $(DEMO) demo
-	$(BIN)/contigo --instance $(DEMO) serve
+	@test -f $(DEMO)/contigo.sqlite3 || { mkdir -p $(DEMO) && \
+		$(BIN)/contigo --instance $(DEMO) demo > $(DEMO)/demo-logins.txt; }
+	@cat $(DEMO)/demo-logins.txt 2>/dev/null || true
+	$(BIN)/contigo --instance $(DEMO) serve --port $(PORT)
 
 lint: $(STAMP)
 	$(BIN)/ruff check contigo sync tests bench tools
