@@ -11,7 +11,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -53,6 +53,10 @@ class Vault:
         self.keystore_dir: Path | None = None
         self.on_unlock: list[Callable[[], None]] = []
         self.on_lock: list[Callable[[], None]] = []
+        # Where the name index learns what other processes over the same database wrote since
+        # it was built (set on a central, whose workers each hold their own index; a laptop
+        # has one process and no source).
+        self.name_source: Callable[[Session], None] | None = None
         # Tests only (set by tests/conftest.py, never by configuration): the harness inspects
         # the database of a locked laptop, as an administrator with the key would.
         self.keep_database_key_for_tests = KEEP_DATABASE_KEY_FOR_TESTS
@@ -213,19 +217,11 @@ class Vault:
         )
         damaged: list[str] = []
         for pid, wrapped, given, family in rows:
-            try:
-                key = self._unwrap_person(pid, wrapped)
-                names = (
-                    f"{self.decrypt_with(key, 'persons', pid, 'given_names', given)} "
-                    f"{self.decrypt_with(key, 'persons', pid, 'family_names', family)}"
-                )
-            except crypto.CryptoError:
-                # One tampered or shredded record must not keep everyone out of the laptop:
-                # it is left out of name search, named (by id only) in the log, and still
-                # refuses to decrypt wherever it is opened.
+            names = self._names_of(pid, wrapped, given, family)
+            if names is None:
                 damaged.append(pid)
-                continue
-            fuzzy.add(pid, names)
+            else:
+                fuzzy.add(pid, names)
         if damaged:
             log.warning(
                 "name index: %d records could not be decrypted: %s",
@@ -233,6 +229,36 @@ class Vault:
                 ",".join(damaged[:20]),
             )
         self._fuzzy = fuzzy
+
+    def _names_of(self, pid: str, wrapped: bytes | None, given: bytes, family: bytes) -> str | None:
+        """A person's names in one string, or ``None`` for a record that does not decrypt. One
+        tampered or shredded record must not keep everyone out of the laptop: it is left out of
+        name search, named (by id only) in the log, and still refuses to decrypt wherever it is
+        opened."""
+        try:
+            key = self._unwrap_person(pid, wrapped)
+            return (
+                f"{self.decrypt_with(key, 'persons', pid, 'given_names', given)} "
+                f"{self.decrypt_with(key, 'persons', pid, 'family_names', family)}"
+            )
+        except crypto.CryptoError:
+            return None
+
+    def refresh_names(self, rows: Iterable[Sequence[Any]], gone: Iterable[str] = ()) -> None:
+        """Bring the name index up to date for persons another process changed: ``rows`` are
+        ``(id, lifecycle, data_key_wrapped, given_names_enc, family_names_enc)``; an active
+        person is (re)indexed, any other one, or one of ``gone`` (no longer stored), dropped."""
+        fuzzy = self._fuzzy
+        if fuzzy is None:
+            return
+        for pid, lifecycle, wrapped, given, family in rows:
+            names = self._names_of(pid, wrapped, given, family) if lifecycle == "active" else None
+            if names is None:
+                fuzzy.remove(pid)
+            else:
+                fuzzy.add(pid, names)
+        for pid in gone:
+            fuzzy.remove(pid)
 
     def memo(self, name: str) -> dict[Any, Any]:
         """A dictionary that lives while the vault is unlocked and in memory only: what was
@@ -339,9 +365,14 @@ class Vault:
         if self._fuzzy is not None:
             self._fuzzy.remove(person_id)
 
-    def fuzzy_search(self, query: str, limit: int = 20) -> list[str]:
+    def fuzzy_search(self, query: str, limit: int = 20, *, s: Session | None = None) -> list[str]:
+        """The ids of the ``limit`` persons whose names come closest to ``query``. Given the
+        caller's session ``s``, the index first catches up with what other processes sharing
+        the database wrote (a central's workers: :attr:`name_source`)."""
         if self._fuzzy is None:
             raise Locked()
+        if s is not None and self.name_source is not None:
+            self.name_source(s)
         return [pid for pid, _score in self._fuzzy.search(query, limit=limit)]
 
 

@@ -74,7 +74,7 @@ def duplicate_candidates(
     (default: the session)."""
     run = run or s.execute
     names = f"{data.get('given_names') or ''} {data.get('family_names') or ''}"
-    found = set(v.fuzzy_search(names, limit=DUPLICATE_CANDIDATES))
+    found = set(v.fuzzy_search(names, limit=DUPLICATE_CANDIDATES, s=s))
     docs = [v.bidx("doc", str(d.get("number") or "")) for d in data.get("documents") or []]
     if docs:
         found |= set(

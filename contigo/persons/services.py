@@ -338,7 +338,7 @@ def _matching_ids(s: Session, v: Vault, q: str, birth_date: date | None) -> list
             )
         )
     if q and not ids:
-        ids += v.fuzzy_search(q, limit=SEARCH_COUNT_LIMIT)
+        ids += v.fuzzy_search(q, limit=SEARCH_COUNT_LIMIT, s=s)
     elif not q and dob_ids is not None:
         ids = sorted(dob_ids)
     if dob_ids is not None:

@@ -12,8 +12,11 @@ from typing import Any
 import pytest
 from flask import Flask
 
+from contigo import create_app
 from contigo.db import session_scope
+from contigo.exchange.central.names import NameFeed
 from contigo.exchange.extensions import server_config
+from contigo.vault import get_vault
 from sync.models import ReviewItem
 from sync.server.review import read_candidates
 from tests.exchange.world import Device, new_device, open_items
@@ -97,3 +100,58 @@ def test_a_batch_registering_one_child_twice_opens_one_item(
     [item] = duplicates(central)
     assert persons_named(central, item) == [first, second]
     assert json.dumps(item.field) == "null"
+
+
+def test_a_duplicate_is_found_whichever_central_worker_receives_it(
+    central: Flask, two: tuple[Device, Device]
+) -> None:
+    """Two central workers over one database (gunicorn's processes), each with its own
+    in-memory name index built when it started: a child first pushed to one worker and
+    registered again on a laptop whose push reaches the other is still found by name (no
+    shared document, no shared mother)."""
+    a, b = two
+    other_worker = create_app(dict(central.config))  # started now: its index is empty
+    try:
+        first = a.register(**SARA)
+        a.sync()  # reaches the first worker
+        b.net.inner.client = other_worker.test_client()  # b's requests reach the other one
+        second = b.register(**SARA | {"birth_date": BORN + timedelta(days=20)})
+        b.sync()
+        [item] = duplicates(central)
+        assert persons_named(central, item) == [first, second]
+        # And the other worker's name search finds both, as a central user's search would.
+        with session_scope(other_worker) as s:
+            found = get_vault(other_worker).fuzzy_search("Sara Chacón", s=s)
+        assert {first, second} <= set(found)
+    finally:
+        get_vault(other_worker).lock()
+        other_worker.extensions["contigo.engine"].dispose()
+
+
+def test_another_workers_index_follows_deletions_and_moves_only_on_commit(
+    central: Flask, two: tuple[Device, Device]
+) -> None:
+    a, _ = two
+    other_worker = create_app(dict(central.config))
+    vault = get_vault(other_worker)
+    try:
+        first = a.register(**SARA)
+        a.sync()  # reaches the first worker
+        feed = vault.name_source
+        assert isinstance(feed, NameFeed)
+        seen = feed.seen
+        with session_scope(other_worker) as s:
+            assert first in vault.fuzzy_search("Sara Chacón", s=s)
+            s.rollback()  # what it read is read again by the next transaction
+        assert feed.seen == seen
+        with session_scope(other_worker) as s:
+            assert first in vault.fuzzy_search("Sara Chacón", s=s)
+        assert feed.seen > seen
+
+        a.lifecycle("delete", first)
+        a.sync()
+        with session_scope(other_worker) as s:
+            assert first not in vault.fuzzy_search("Sara Chacón", s=s)
+    finally:
+        vault.lock()
+        other_worker.extensions["contigo.engine"].dispose()

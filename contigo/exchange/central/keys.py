@@ -20,6 +20,7 @@ from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.db import session_scope
 from contigo.errors import ValidationFailed
+from contigo.exchange.central.names import NameFeed
 from contigo.i18n import translate
 from contigo.persons.reindex import refresh_index
 from contigo.sites.services import add_site
@@ -49,6 +50,8 @@ def unlock_server(app: Flask) -> bool:
     vault.unlock_with_key(base64.b64decode(path.read_text().strip()))
     with session_scope(app) as s:
         vault.load_index_key(s)
+        # Each worker builds its own index; the feed keeps it current with the others' writes.
+        vault.name_source = NameFeed.start(s, vault)
         vault.build_name_index(s)
         refresh_index(s, vault)  # once after an update changed how entries are made
     seal_legacy_rows(app)
