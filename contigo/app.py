@@ -69,9 +69,10 @@ def _opens_at_unlock(app: Flask) -> bool:
 
 
 def _register_blueprints(app: Flask) -> None:
-    import contigo.api.referrals  # noqa: F401 - adds the referral routes to the API blueprint
+    import contigo.api.referrals
+    import contigo.api.views  # noqa: F401 - adds the API's routes to its blueprint
     from contigo.admin.views import bp as admin_bp
-    from contigo.api.views import bp as api_bp
+    from contigo.api.endpoint import bp as api_bp
     from contigo.auth.views import bp as auth_bp
     from contigo.encounters.views import bp as encounters_bp
     from contigo.episodes.views import bp as episodes_bp

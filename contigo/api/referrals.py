@@ -1,7 +1,7 @@
 """Referrals in the JSON API (``/api/v1/referrals``, issue 14): the receiving site's inbox, a
 person's referral trail, one referral, writing a referral and recording what happened to it.
 
-The routes are added to the API's blueprint (:data:`contigo.api.views.bp`) when this module is
+The routes are added to the API's blueprint (:data:`contigo.api.endpoint.bp`) when this module is
 imported, which the app factory does before it registers the blueprint; each declares its
 OpenAPI operation like the rest of the API. Role, scope and audit are the referral services'
 (:mod:`contigo.referrals.services`).
@@ -14,9 +14,9 @@ from typing import Any
 from flask import Response
 from marshmallow import fields, validate
 
+from contigo.api.endpoint import body, bp, context, reply
 from contigo.api.openapi import operation
 from contigo.api.schemas import JsonBodySchema
-from contigo.api.views import _body, _context, _reply, bp
 from contigo.auth.current import current_site_id
 from contigo.auth.scope import CLINICAL_WRITERS
 from contigo.errors import ValidationFailed
@@ -134,17 +134,17 @@ def _out(view: reading.ReferralView) -> dict[str, Any]:
 def referral_inbox() -> Response:
     """Referrals to the user's sites that still expect something (the person's arrival,
     attendance or feedback), most urgent first. Audited as a view of the inbox."""
-    s, v, user = _context(CLINICAL_WRITERS)
+    s, v, user = context(CLINICAL_WRITERS)
     rows = reading.inbox(s, v, user)
-    return _reply(ReferralListOutSchema(), {"referrals": [_out(r) for r in rows]})
+    return reply(ReferralListOutSchema(), {"referrals": [_out(r) for r in rows]})
 
 
 @bp.get("/referrals/<referral_id>")
 @operation("One referral", tag="referrals", response=ReferralOutSchema, errors=(403, 404))
 def get_referral(referral_id: str) -> Response:
     """Checked against the user's scope for the person; audited."""
-    s, v, user = _context()
-    return _reply(ReferralOutSchema(), _out(reading.get(s, v, user, referral_id)))
+    s, v, user = context()
+    return reply(ReferralOutSchema(), _out(reading.get(s, v, user, referral_id)))
 
 
 @bp.post("/referrals/<referral_id>/events")
@@ -161,12 +161,12 @@ def record_referral_event(referral_id: str) -> Response:
     """At the user's current site: the receiving site marks received, attended or declined;
     the sending site cancels; either end closes with feedback or marks not arrived. A change
     the referral's state does not lead to answers 422 on ``state``."""
-    s, v, user = _context(CLINICAL_WRITERS)
-    data = _body(ReferralEventRequestSchema())
+    s, v, user = context(CLINICAL_WRITERS)
+    data = body(ReferralEventRequestSchema())
     referrals.record_event(
         s, v, user, referral_id, data["state"], site_id=current_site_id(), note=data["note"]
     )
-    return _reply(ReferralOutSchema(), _out(reading.get(s, v, user, referral_id)), 201)
+    return reply(ReferralOutSchema(), _out(reading.get(s, v, user, referral_id)), 201)
 
 
 @bp.get("/persons/<person_id>/referrals")
@@ -178,9 +178,9 @@ def record_referral_event(referral_id: str) -> Response:
 )
 def person_referrals(person_id: str) -> Response:
     """Every referral of the person, newest first, from every site and country."""
-    s, v, user = _context()
+    s, v, user = context()
     rows = reading.trail(s, v, user, person_id)
-    return _reply(ReferralListOutSchema(), {"referrals": [_out(r) for r in rows]})
+    return reply(ReferralListOutSchema(), {"referrals": [_out(r) for r in rows]})
 
 
 @bp.post("/persons/<person_id>/referrals")
@@ -202,8 +202,8 @@ def create_referral(person_id: str) -> Response:
     """From the user's current site to a Contigo site or an outside facility (exactly one);
     recorded as a synced op and audited. The receiving Contigo site gets the person's whole
     history on its next sync."""
-    s, v, user = _context(CLINICAL_WRITERS)
-    data = _body(ReferralCreateSchema())
+    s, v, user = context(CLINICAL_WRITERS)
+    data = body(ReferralCreateSchema())
     if bool(data["to_site_id"]) == bool(data["to_facility_id"]):
         raise ValidationFailed(fields={"to_site_id": [translate("referrals.v.one")]})
     target = (
@@ -222,4 +222,4 @@ def create_referral(person_id: str) -> Response:
         if "to" in exc.fields:
             exc.fields["to_site_id"] = exc.fields.pop("to")
         raise
-    return _reply(ReferralOutSchema(), _out(reading.get(s, v, user, row.id)), 201)
+    return reply(ReferralOutSchema(), _out(reading.get(s, v, user, row.id)), 201)

@@ -16,11 +16,11 @@ import json
 from dataclasses import asdict
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, request, url_for
-from marshmallow import Schema
+from flask import Response, current_app, jsonify, url_for
 from sqlalchemy.orm import Session
 
 from contigo import db
+from contigo.api.endpoint import body, bp, context, reply
 from contigo.api.openapi import build_document, operation
 from contigo.api.schemas import (
     EncounterCreateSchema,
@@ -36,114 +36,19 @@ from contigo.api.schemas import (
     TokenRequestSchema,
 )
 from contigo.auth import services as auth
-from contigo.auth.current import current_user
 from contigo.auth.models import User
 from contigo.auth.scope import CLINICAL_READERS, CLINICAL_WRITERS
 from contigo.auth.views import unlock_session
 from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter
 from contigo.encounters.services import EncounterView
-from contigo.errors import (
-    AccountLocked,
-    ContigoError,
-    ErrorCode,
-    Forbidden,
-    UnknownEncounter,
-    error_body,
-)
+from contigo.errors import UnknownEncounter
 from contigo.fhir.services import person_bundle
 from contigo.persons import services as persons
 from contigo.persons.services import PersonView
-from contigo.schemas import load
-from contigo.vault import Vault, get_vault
-
-bp = Blueprint("api", __name__, url_prefix="/api/v1")
-
-
-class NotJson(ContigoError):
-    """The request body is not a JSON object sent as ``application/json``."""
-
-    code = ErrorCode.BAD_REQUEST
-    status = 400
-    message_id = "api.error.not_json"
-
-
-class TooDeep(ContigoError):
-    """The JSON body nests deeper than any request of this API (a probe, or a parser bomb)."""
-
-    code = ErrorCode.BAD_REQUEST
-    status = 400
-    message_id = "apierr.too_deep"
-
-
-#: Deeper than any body of this API (a person with documents is 3 levels).
-MAX_JSON_DEPTH = 8
-
-
-@bp.errorhandler(ContigoError)
-def _error(exc: ContigoError) -> Response:
-    """The JSON error shape, plus the headers HTTP asks for: a 401 names the bearer scheme
-    (RFC 6750), and a locked-out account says when to try again."""
-    response = error_body(exc.code.value, exc.message(), exc.fields)
-    response.status_code = exc.status
-    if exc.status == 401:
-        response.headers["WWW-Authenticate"] = 'Bearer realm="contigo"'
-    if isinstance(exc, AccountLocked):
-        response.headers["Retry-After"] = str(int(current_app.config["LOCKOUT_SECONDS"]))
-    return response
-
+from contigo.vault import Vault
 
 # ── helpers ────────────────────────────────────────────────────────────────────
-
-
-def _context(roles: frozenset[str] | None = None) -> tuple[Session, Vault, User]:
-    """The request's session, the vault and the authenticated user.
-
-    Called first in every protected view: it authenticates (401 otherwise) and sets the user's
-    language, so validation messages that follow are in that language. A role outside ``roles``
-    is refused (403) before the body is read; scope is checked by the service after.
-    """
-    user = current_user()
-    if roles is not None and user.role not in roles:
-        raise Forbidden()
-    return db.session(), get_vault(), user
-
-
-def _body(schema: Schema) -> dict[str, Any]:
-    """The request's JSON object validated by ``schema``: 400 when the body is not JSON, 422
-    naming each wrong field (unknown keys included) when it does not validate."""
-    if not request.is_json:
-        raise NotJson()
-    try:
-        data = json.loads(request.get_data(cache=True))
-    except RecursionError as exc:
-        raise TooDeep() from exc
-    except ValueError as exc:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
-        raise NotJson() from exc
-    if data is None:
-        raise NotJson()
-    if _depth(data) > MAX_JSON_DEPTH:
-        raise TooDeep()
-    return load(schema, data)
-
-
-def _depth(value: Any) -> int:
-    """How deep ``value`` nests arrays and objects (walked without recursion)."""
-    deepest = 0
-    stack = [(value, 1)]
-    while stack:
-        node, level = stack.pop()
-        if isinstance(node, dict | list):
-            deepest = max(deepest, level)
-            items = node.values() if isinstance(node, dict) else node
-            stack.extend((item, level + 1) for item in items)
-    return deepest
-
-
-def _reply(schema: Schema, value: Any, status: int = 200) -> Response:
-    response = jsonify(schema.dump(value))
-    response.status_code = status
-    return response
 
 
 def _person_out(view: PersonView) -> dict[str, Any]:
@@ -185,12 +90,12 @@ def token() -> Response:
     """On a locked laptop a valid password also unlocks it, exactly as the login page does.
     Every refusal answers the same 401 after the same work: an unknown user, a wrong password
     and a locked-out or deactivated account cannot be told apart (the login page likewise)."""
-    creds = _body(TokenRequestSchema())
+    creds = body(TokenRequestSchema())
     s = db.session()
     user: User = unlock_session(s, creds["username"], creds["password"])
     ttl = int(current_app.config["TOKEN_TTL_SECONDS"])
     value, expires_at = auth.issue_token(s, user, ttl)
-    return _reply(TokenOutSchema(), {"token": value, "expires_at": expires_at})
+    return reply(TokenOutSchema(), {"token": value, "expires_at": expires_at})
 
 
 @bp.get("/openapi.json")
@@ -224,11 +129,11 @@ def openapi() -> Response:
 def create_person() -> Response:
     """The person is owned by the user's home site, or by ``site_id`` when it is another of the
     user's sites. Only health workers and supervisors register persons."""
-    s, v, user = _context(CLINICAL_WRITERS)
-    data = _body(PersonCreateSchema())
+    s, v, user = context(CLINICAL_WRITERS)
+    data = body(PersonCreateSchema())
     site_id = data.pop("site_id", None) or user.home_site_id
     person = persons.register(s, v, user, site_id, data)
-    response = _reply(PersonOutSchema(), _person_out(persons.decrypt(v, person)), 201)
+    response = reply(PersonOutSchema(), _person_out(persons.decrypt(v, person)), 201)
     response.headers["Location"] = url_for(".get_person", person_id=person.id)
     return response
 
@@ -245,18 +150,18 @@ def create_person() -> Response:
 def search_persons() -> Response:
     """Only persons within the user's scope are returned; each one shown is audited. Roles
     without clinical access are refused."""
-    s, v, user = _context(CLINICAL_READERS)
-    query = _body(PersonSearchRequestSchema())
+    s, v, user = context(CLINICAL_READERS)
+    query = body(PersonSearchRequestSchema())
     found = persons.search(s, v, user, query["q"], query["birth_date"], query["limit"])
-    return _reply(PersonSearchOutSchema(), {"results": [_person_out(p) for p in found]})
+    return reply(PersonSearchOutSchema(), {"results": [_person_out(p) for p in found]})
 
 
 @bp.get("/persons/<person_id>")
 @operation("A person's record", tag="persons", response=PersonOutSchema, errors=(403, 404))
 def get_person(person_id: str) -> Response:
     """Checked against the user's scope; the view is audited."""
-    s, v, user = _context()
-    return _reply(PersonOutSchema(), _person_out(persons.get(s, v, user, person_id)))
+    s, v, user = context()
+    return reply(PersonOutSchema(), _person_out(persons.get(s, v, user, person_id)))
 
 
 @bp.get("/persons/<person_id>/ips")
@@ -270,7 +175,7 @@ def get_person_ips(person_id: str) -> Response:
     code exists), Conditions, MedicationStatements (docs/fhir.md), as ``application/json`` like
     every answer of this API (the page's download is ``application/fhir+json``). Checked against
     the user's scope; the export is audited."""
-    s, v, user = _context()
+    s, v, user = context()
     bundle = person_bundle(s, v, user, person_id, user.home_site_id)
     return Response(json.dumps(bundle, ensure_ascii=False), mimetype="application/json")
 
@@ -301,11 +206,11 @@ def create_encounter(person_id: str) -> Response:
     """Classified under the profile of the country of the site where it happened (the user's
     home site, or ``site_id``); the answer carries the assessment: z-scores with the reference
     version, classification, alerts."""
-    s, v, user = _context(CLINICAL_WRITERS)
-    data = _body(EncounterCreateSchema())
+    s, v, user = context(CLINICAL_WRITERS)
+    data = body(EncounterCreateSchema())
     site_id = data.pop("site_id", None) or user.home_site_id
     encounter = encounters.record(s, v, user, person_id, site_id, data)
-    return _reply(EncounterOutSchema(), _one_encounter(s, v, user, person_id, encounter.id), 201)
+    return reply(EncounterOutSchema(), _one_encounter(s, v, user, person_id, encounter.id), 201)
 
 
 @bp.get("/persons/<person_id>/encounters")
@@ -315,10 +220,10 @@ def create_encounter(person_id: str) -> Response:
 def list_encounters(person_id: str) -> Response:
     """From every site and country, oldest first; voided and superseded encounters are marked,
     never hidden. Viewing them is audited as a view of the person's record."""
-    s, v, user = _context()
+    s, v, user = context()
     persons.get(s, v, user, person_id)
     history = encounters.history(s, v, user, person_id)
-    return _reply(EncounterListOutSchema(), {"encounters": [_encounter_out(e) for e in history]})
+    return reply(EncounterListOutSchema(), {"encounters": [_encounter_out(e) for e in history]})
 
 
 @bp.post("/encounters/<encounter_id>/void")
@@ -333,10 +238,10 @@ def list_encounters(person_id: str) -> Response:
 def void_encounter(encounter_id: str) -> Response:
     """The encounter stays in the record, marked voided with the reason; voiding twice answers
     409. Corrections are new encounters that supersede, not voids."""
-    s, v, user = _context(CLINICAL_WRITERS)
-    data = _body(EncounterVoidRequestSchema())
+    s, v, user = context(CLINICAL_WRITERS)
+    data = body(EncounterVoidRequestSchema())
     encounters.void(s, v, user, encounter_id, data["reason"])
     voided = s.get(Encounter, encounter_id)
     if voided is None:  # cannot happen: the void above found it
         raise UnknownEncounter()
-    return _reply(EncounterOutSchema(), _one_encounter(s, v, user, voided.person_id, encounter_id))
+    return reply(EncounterOutSchema(), _one_encounter(s, v, user, voided.person_id, encounter_id))
