@@ -94,6 +94,32 @@ class EntityHandler(Protocol):
         """The entity's full current wire state (what a ``create`` would need)."""
 
 
+class EventHandler:
+    """What every append-only event handler shares: an event has no mutable fields and no
+    snapshot, and is never written after its insert. A subclass names its ``entity_type``,
+    ``ops`` and ``model`` (the mapped class keyed by the event's id) and writes ``create`` and
+    ``to_wire``."""
+
+    entity_type: str
+    ops: Mapping[str, Action]
+    model: Any
+
+    def exists(self, s: Session, entity_id: str) -> bool:
+        return s.get(self.model, entity_id) is not None
+
+    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
+        return {}
+
+    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
+        return {}
+
+    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
+        raise InvalidOp({self.entity_type: ["append-only"]})
+
+    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
+        return {}
+
+
 def preload(s: Session, registry: HandlerRegistry, ops: Iterable[tuple[str, str]]) -> None:
     """Load the entities that ``(op_type, entity_id)`` pairs name, one query per handler that
     offers the optional ``preload(s, ids)``, so that the per-op reads which follow (a push

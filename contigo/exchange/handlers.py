@@ -42,7 +42,14 @@ from contigo.usersync.authors import AUTHOR, with_author
 from contigo.usersync.authors import author_id as _author
 from contigo.vault import Vault
 from sync import bulk
-from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
+from sync.handlers import (
+    Action,
+    ApplyContext,
+    EventHandler,
+    HandlerRegistry,
+    InvalidOp,
+    MissingDependency,
+)
 from sync.lifecycle import ALIAS_ENTITY
 from sync.policies import (
     DEFAULT_EPISODE_POLICIES,
@@ -254,11 +261,12 @@ class PersonHandler:
         return self.read_fields(s, entity_id, [*PERSON_FIELDS, *risk_flags.FIELDS])
 
 
-class EncounterHandler:
+class EncounterHandler(EventHandler):
     """Encounters: append-only events, inserted once."""
 
     entity_type = "encounter"
     ops: Mapping[str, Action] = {"encounter.create": Action.EVENT}
+    model: Any = Encounter
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
@@ -278,9 +286,6 @@ class EncounterHandler:
             query = select(Encounter.id, Encounter.user_id).where(Encounter.id.in_(chunk))
             for encounter_id, user_id in s.execute(query):
                 authors[encounter_id] = user_id
-
-    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {}
 
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
@@ -316,12 +321,6 @@ class EncounterHandler:
         }
         insert_encounter(s, values)
 
-    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
-        return {}
-
-    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
-        raise InvalidOp({"encounter": ["append-only"]})
-
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
@@ -330,9 +329,6 @@ class EncounterHandler:
             encounter = s.get(Encounter, entity_id)
             author = encounter.user_id if encounter is not None else None
         return with_author(s, _to_wire_site(s, data, "site_id"), author)
-
-    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
-        return {}
 
 
 _AUTHORS = "contigo_encounter_authors"
@@ -344,9 +340,10 @@ class EncounterVoidHandler(EncounterHandler):
 
     entity_type = "encounter_void"
     ops: Mapping[str, Action] = {"encounter.void": Action.EVENT}
+    model = EncounterVoid
 
     def exists(self, s: Session, entity_id: str) -> bool:
-        return s.get(EncounterVoid, entity_id) is not None
+        return EventHandler.exists(self, s, entity_id)  # not the batch's encounter look-up
 
     def existing(self, s: Session, ids: list[str]) -> set[str]:
         return _existing(s, EncounterVoid, ids)
@@ -515,20 +512,15 @@ def _override(value: Any) -> dict[str, str] | None:
     return {"reason": reason.strip()}
 
 
-class FollowUpOutcomeHandler:
+class FollowUpOutcomeHandler(EventHandler):
     """Outcomes recorded for alerts and missed visits: append-only events."""
 
     entity_type = "follow_up_outcome"
     ops: Mapping[str, Action] = {"follow_up_outcome.record": Action.EVENT}
+    model = FollowUpOutcome
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
-
-    def exists(self, s: Session, entity_id: str) -> bool:
-        return s.get(FollowUpOutcome, entity_id) is not None
-
-    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {}
 
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
@@ -563,20 +555,11 @@ class FollowUpOutcomeHandler:
             )
         )  # fmt: skip
 
-    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
-        return {}
-
-    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
-        raise InvalidOp({"follow_up_outcome": ["append-only"]})
-
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
         row = s.get(FollowUpOutcome, entity_id)
         return with_author(s, _to_wire_site(s, data, "site_id"), row.user_id if row else None)
-
-    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
-        return {}
 
 
 def policy_registry() -> PolicyRegistry:

@@ -44,7 +44,14 @@ from contigo.usersync.authors import author_id as _author
 from contigo.usersync.authors import with_author
 from contigo.vault import Vault
 from sync.client import scope as client_scope
-from sync.handlers import Action, ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
+from sync.handlers import (
+    Action,
+    ApplyContext,
+    EventHandler,
+    HandlerRegistry,
+    InvalidOp,
+    MissingDependency,
+)
 from sync.server import iso
 from sync.server.visitors import grant_visitor
 
@@ -91,21 +98,16 @@ def _schedule(value: Any) -> list[dict[str, Any]]:
     return out
 
 
-class ReferralHandler:
+class ReferralHandler(EventHandler):
     """Referrals: append-only, inserted once, written at the sending site."""
 
     entity_type = REFERRAL
     ops: Mapping[str, Action] = {"referral.create": Action.EVENT}
+    model = Referral
 
     def __init__(self, vault: Vault, registry: HandlerRegistry) -> None:
         self.vault = vault
         self.registry = registry
-
-    def exists(self, s: Session, entity_id: str) -> bool:
-        return s.get(Referral, entity_id) is not None
-
-    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {}
 
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
@@ -159,12 +161,6 @@ class ReferralHandler:
             expires = iso(time.time_ns() // 1_000_000 + days * DAY_MS)
             grant_visitor(s, person.id, to_site.id, expires)
 
-    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
-        return {}
-
-    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
-        raise InvalidOp({"referral": ["append-only"]})
-
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
@@ -178,24 +174,16 @@ class ReferralHandler:
         row = s.get(Referral, entity_id)
         return with_author(s, out, row.user_id if row is not None else None)
 
-    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
-        return {}
 
-
-class ReferralEventHandler:
+class ReferralEventHandler(EventHandler):
     """Changes of a referral's state: append-only events, with who, where and when."""
 
     entity_type = EVENT
     ops: Mapping[str, Action] = {"referral_event.record": Action.EVENT}
+    model = ReferralEvent
 
     def __init__(self, vault: Vault) -> None:
         self.vault = vault
-
-    def exists(self, s: Session, entity_id: str) -> bool:
-        return s.get(ReferralEvent, entity_id) is not None
-
-    def field_writes(self, op_type: str, data: Mapping[str, Any]) -> dict[str, Any]:
-        return {}
 
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
@@ -230,12 +218,6 @@ class ReferralEventHandler:
         )
         s.flush()
 
-    def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
-        return {}
-
-    def write_fields(self, s: Session, entity_id: str, values: Mapping[str, Any]) -> None:
-        raise InvalidOp({"referral_event": ["append-only"]})
-
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]
     ) -> dict[str, Any]:
@@ -245,9 +227,6 @@ class ReferralEventHandler:
             out["site"] = site_descriptor(s, site_id)
         row = s.get(ReferralEvent, entity_id)
         return with_author(s, out, row.user_id if row is not None else None)
-
-    def snapshot(self, s: Session, entity_id: str) -> dict[str, Any]:
-        return {}
 
 
 def _purging_referrals(then: Callable[[Session, str], None] | None) -> Any:
