@@ -17,6 +17,7 @@ from contigo.auth.scope import CLINICAL_WRITERS, check_write, require_clinical_w
 from contigo.display import local_today
 from contigo.encounters import clinical
 from contigo.encounters import services as encounters
+from contigo.encounters.models import Encounter
 from contigo.encounters.services import EncounterView
 from contigo.episodes import services as episodes
 from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
@@ -343,4 +344,14 @@ def print_summary(person_id: str) -> str:
     context = record_context(person_id)
     context["charts"] = _charts(context["person"], context["history"])[2:]  # wfl/wfh, MUAC
     context["printed_by"] = current_user().display_name
+    latest = context["latest"]
+    context["seen_by"] = _worker_name(db.session(), latest.id) if latest else None
+    context["recent"] = [e for e in context["history"] if e.active][-3:][::-1]
     return render_template("persons/print.html", **context)
+
+
+def _worker_name(s: Session, encounter_id: str) -> str | None:
+    """The full name of the worker who recorded an encounter (when this laptop knows them)."""
+    user_id = s.scalar(select(Encounter.user_id).where(Encounter.id == encounter_id))
+    worker = s.get(User, user_id) if user_id else None
+    return worker.display_name if worker is not None else None

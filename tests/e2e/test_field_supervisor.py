@@ -101,3 +101,47 @@ def test_a_supervisor_sees_the_queue_and_transfers_both_ways_by_site_name(
     review.click()
     expect(page.locator("#review-items")).to_be_visible()
     shot(page, f"review-queue-{lang}")
+
+
+def a_visit(page: Page, server: Server, person: str, ago: int, weight: str, **extra: str) -> None:
+    on = (date.today() - timedelta(days=ago)).isoformat()
+    post(page, f"{server.url}{person}/encounters/new", {
+        "occurred_on": on, "weight_kg": weight, "lenhei_cm": "76.0", "measure": "l",
+        "muac_mm": "121", "oedema_grade": "0", "referral": "none", **extra})  # fmt: skip
+
+
+@pytest.mark.parametrize("lang", ["es", "pt"])
+def test_the_printed_summary_names_the_family_the_findings_and_the_worker(
+    page: Page, demo: Server, shot: Shot, lang: str
+) -> None:
+    sign_in(page, demo, "necocli.hw", lang)
+    mother = post(page, f"{demo.url}/persons/new", {
+        "kind": "woman", "given_names": f"Yuleidy {lang.upper()}", "family_names": "Arango Mejía",
+        "birth_date": "1998-07-14", "birth_date_precision": "exact", "sex": "F",
+        "nationality": "VE", "population_type": "in_transit", "phone": "+57 311 222 3344",
+        "address": "Vereda El Totumo, casa 4", "confirm": "register_anyway"})  # fmt: skip
+    child = a_child(page, demo, f"Samuel {lang.upper()}", mother_id=mother.rsplit("/", 1)[-1])
+    for days_ago, weight in ((120, "7.9"), (90, "8.0"), (60, "8.1")):
+        a_visit(page, demo, child, days_ago, weight)
+    a_visit(page, demo, child, 2, "8.2", appetite_test="fail", danger_signs="1",
+            notes="Diarrea hace dos días; vomita todo", referral="inpatient")  # fmt: skip
+    page.goto(f"{demo.url}/referrals/persons/{child.rsplit('/', 1)[-1]}/new")
+    tulcan = page.locator("#to option", has_text="Tulcán").first.get_attribute("value") or ""
+    post(page, f"{demo.url}/referrals/persons/{child.rsplit('/', 1)[-1]}/new",
+         {"to": tulcan, "reason": "sam_complicated", "urgency": "emergency"})  # fmt: skip
+    page.goto(f"{demo.url}{child}/print")
+    expect(page.locator("#print-caregiver")).to_contain_text(f"Yuleidy {lang.upper()} Arango Mejía")
+    expect(page.locator("#print-phone")).to_have_text("+57 311 222 3344")
+    expect(page.locator("#print-address")).to_have_text("Vereda El Totumo, casa 4")
+    failed = "No pasa" if lang == "es" else "Não passou"
+    expect(page.locator("#print-appetite")).to_have_text(failed)
+    expect(page.locator("#print-danger")).to_contain_text("Sí" if lang == "es" else "Sim")
+    expect(page.locator("#print-notes")).to_have_text("Diarrea hace dos días; vomita todo")
+    expect(page.locator("#print-referrals")).to_contain_text("Tulcán")
+    expect(page.locator("#print-recent tbody tr")).to_have_count(3)
+    expect(page.locator("#print-seen-by")).to_contain_text("Luis Alberto Mena")
+    expect(page.locator("#print-printed")).to_contain_text("Luis Alberto Mena")
+    expect(page.locator("article.summary")).not_to_contain_text("necocli.hw")
+    shot(page, f"printed-summary-{lang}")
+    page.emulate_media(media="print")
+    shot(page, f"printed-summary-print-{lang}")
