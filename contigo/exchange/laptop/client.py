@@ -155,9 +155,9 @@ def clock_reason(offset_ms: int, lang: str | None = None) -> str:
     if minutes >= 48 * 60:
         span = translate_plural("syncui.span.days", minutes // (24 * 60), lang)
     elif minutes >= 120:
-        span = translate("syncui.span.hours", lang, n=minutes // 60)
+        span = translate_plural("syncui.span.hours", minutes // 60, lang)
     else:
-        span = translate("syncui.span.minutes", lang, n=minutes)
+        span = translate_plural("syncui.span.minutes", minutes, lang)
     key = "clock.refused.ahead" if offset_ms > 0 else "clock.refused.behind"
     return translate(key, lang, span=span)
 
