@@ -95,6 +95,11 @@ def _register_blueprints(app: Flask) -> None:
     app.register_blueprint(risk_bp)
     app.register_blueprint(transfers_bp)
     install_banner(app)
+    from contigo.review.views import install_menu as review_menu
+    from contigo.sites.naming import install as site_names
+
+    review_menu(app)
+    site_names(app)
     from contigo.glass.views import bp as glass_bp
 
     app.register_blueprint(glass_bp)

@@ -16,7 +16,7 @@ from flask import Blueprint
 from markupsafe import Markup
 
 from contigo.forms import dmy_date
-from contigo.i18n import current_language, translate
+from contigo.i18n import current_language, translate, translate_plural
 from contigo.nutrition.gestation import BmiCategory, gain_band
 from contigo.nutrition.labels import LABELS, Lang
 from contigo.persons import contigo_id as cid
@@ -185,16 +185,19 @@ def date_text(value: date | str | None) -> str:
 
 def age_text(birth_date: date, on: date | None = None) -> str:
     """An age as health workers say it: days under a month, months under two years, then years
-    and months."""
+    and months ("2 años", "2 años 1 mes"), each a real plural."""
     days = ((on or local_today()) - birth_date).days
     if days < 0:
         return ""
     months = int(days // DAYS_PER_MONTH)
     if months < 1:
-        return translate("page.age.days", n=days)
+        return translate_plural("page.age.days", days)
     if months < 24:
-        return translate("page.age.months", n=months)
-    return translate("page.age.years_months", y=months // 12, m=months % 12)
+        return translate_plural("page.age.months", months)
+    years = translate_plural("page.age.years", months // 12)
+    if months % 12 == 0:
+        return years
+    return f"{years} {translate_plural('page.age.months', months % 12)}"
 
 
 def contigo_id_text(value: str) -> str:

@@ -252,6 +252,15 @@
     document.querySelectorAll("[data-action='print']").forEach(function (button) {
       button.addEventListener("click", function () { window.print(); });
     });
+    /* Enter in a box that has its own button (the mother search) presses that button, not the
+       form's default one. */
+    document.querySelectorAll("[data-enter-clicks]").forEach(function (box) {
+      box.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter") { return; }
+        var target = document.getElementById(box.getAttribute("data-enter-clicks"));
+        if (target) { event.preventDefault(); target.click(); }
+      });
+    });
   });
 })();
 

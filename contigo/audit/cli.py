@@ -25,7 +25,7 @@ def audit_verify_command(
     laptop's database is encrypted, so there a user's password (``--as``) opens it."""
     from contigo.audit.services import verify
     from contigo.db import session_scope, uses_cipher
-    from contigo.i18n import translate
+    from contigo.i18n import translate, translate_plural
     from contigo.vault import get_vault
 
     app = app_for(ctx)
@@ -47,7 +47,8 @@ def audit_verify_command(
         reason = translate(verdict.problem, lang, **verdict.params)
         entry = verdict.broken_id or translate("auditchain.no_entry", lang)
         message = "auditchain.broken"
+        verified = translate_plural("auditchain.verified_before", verdict.verified, lang)
         raise click.ClickException(
-            translate(message, lang, entry=entry, count=verdict.verified, reason=reason)
+            translate(message, lang, entry=entry, verified=verified, reason=reason)
         )
-    click.echo(translate("auditchain.intact", lang, count=verdict.verified))
+    click.echo(translate_plural("auditchain.intact", verdict.verified, lang))

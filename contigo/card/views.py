@@ -26,7 +26,7 @@ from contigo.card import services, store
 from contigo.card.claims import ERROR_LEVEL
 from contigo.card.trust import CardRefused
 from contigo.errors import Forbidden, UnknownPerson
-from contigo.i18n import LANGUAGES, current_language, translate
+from contigo.i18n import LANGUAGES, current_language, translate, translate_plural
 from contigo.persons.models import Person
 from contigo.vault import get_vault
 
@@ -46,6 +46,15 @@ LAYOUTS = ("a6", "a4")
 def _speaker(lang: str) -> Any:
     def say(key: str, **params: Any) -> str:
         return translate(key, lang, **params)
+
+    return say
+
+
+def _counter(lang: str) -> Any:
+    """The card language's counted messages (``Ln(key, n)``), like ``_n`` in the page's."""
+
+    def say(key: str, n: int, **params: Any) -> str:
+        return translate_plural(key, n, lang, **params)
 
     return say
 
@@ -87,6 +96,7 @@ def issue(person_id: str) -> Any:
         qr_svg=qr.svg_inline(scale=3 if layout == "a6" else 4, border=4, omitsize=True),
         layout=layout,
         L=_speaker(lang),
+        Ln=_counter(lang),
     )
 
 
@@ -137,6 +147,7 @@ def read() -> Any:
         claims=card.claims,
         found=found,
         L=_speaker(current_language()),
+        Ln=_counter(current_language()),
     )
 
 

@@ -40,6 +40,19 @@ BINATIONAL = (
     ("demo.ec", "EC-TUL", ("EC-HUA", "CO-VDR")),
 )
 BORDER_HOME, BORDER_SITES = "CO-VDR", ("EC-TUL", "EC-HUA")
+#: The demo staff's full names: pages and printed summaries name people, never logins.
+STAFF_NAMES = {
+    "necocli.sup": "Carmen Julia Ríos",
+    "necocli.hw": "Luis Alberto Mena",
+    "rosario.sup": "Diana Marcela Ortiz",
+    "rosario.hw": "Yeison Andrés Duarte",
+    "tulcan.sup": "Patricia Elena Chalá",
+    "tulcan.hw": "Jorge Luis Pozo",
+    "huaquillas.sup": "María Fernanda Ayala",
+    "huaquillas.hw": "Kevin Steven Macías",
+    "demo.co": "Sandra Milena Rueda",
+    "demo.ec": "Andrés Fernando Vaca",
+}
 
 
 def _words(text: str) -> tuple[str, ...]:

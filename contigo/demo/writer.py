@@ -18,7 +18,16 @@ from sqlalchemy.orm import Session
 from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.db import session_scope
-from contigo.demo.data import BINATIONAL, BOYS, FAMILY, GIRLS, POPULATION, SITES, WOMEN
+from contigo.demo.data import (
+    BINATIONAL,
+    BOYS,
+    FAMILY,
+    GIRLS,
+    POPULATION,
+    SITES,
+    STAFF_NAMES,
+    WOMEN,
+)
 from contigo.demo.measures import child_measures, typo_weight, woman_measures
 from contigo.demo.plans import Admit, Close, Plan, Planner, Visit
 from contigo.encounters import clinical
@@ -74,7 +83,7 @@ class Builder:
             country=first.country,
             elevation_m=first.elevation_m,
             username=f"{first.slug}.sup",
-            display_name=f"{first.slug}.sup",
+            display_name=STAFF_NAMES.get(f"{first.slug}.sup", f"{first.slug}.sup"),
             language="es",
             password=password,
         )
@@ -116,7 +125,7 @@ class Builder:
                 s,
                 self.vault,
                 username=username,
-                display_name=username,
+                display_name=STAFF_NAMES.get(username, username),
                 role=role,
                 password=self.password,
                 site_id=self.site_ids[home],

@@ -12,7 +12,7 @@ from flask import Flask
 
 from contigo.clikit import app_for, fail
 from contigo.errors import ContigoError
-from contigo.i18n import translate
+from contigo.i18n import translate, translate_plural
 
 
 def _central(ctx: click.Context) -> Flask:
@@ -62,7 +62,9 @@ def check_command(ctx: click.Context, days: int | None, as_json: bool) -> None:
     else:
         for c in checks:
             click.echo(f"{'ok  ' if c.ok else 'FAIL'} {c.name}: {c.detail}")
-        click.echo(translate("ops.check.unseen", count=len(unseen), days=days))
+        devices = translate_plural("field2.ops.devices", len(unseen))
+        since = translate_plural("field2.days", days)
+        click.echo(translate("ops.check.unseen", devices=devices, days=since))
         for u in unseen:
             never = translate("ops.check.never")
             click.echo(f"  {u.device_id} {u.site} {u.label!r} {u.last_seen_at or never}")
@@ -110,9 +112,9 @@ def recover_command(ctx: click.Context, folder: str) -> None:
         translate(
             "ops.recover.done",
             device=done.device_id,
-            sent=done.sent,
+            sent=translate_plural("field2.ops.sent", done.sent),
             results=results,
-            already=done.already_on_central,
-            refused=done.refused_after_revocation,
+            already=translate_plural("field2.ops.already", done.already_on_central),
+            refused=translate_plural("field2.ops.refused", done.refused_after_revocation),
         )
     )

@@ -2,6 +2,12 @@
 
 Crockford's alphabet drops I, L, O and U so that an ID read aloud or copied by hand survives; the
 mod-37 check symbol catches every single-symbol error and every adjacent transposition.
+
+Mod 37 needs five check symbols beyond the alphabet (``*~$=U``): they cannot be read aloud or
+told apart when handwritten (``U``/``V``). New IDs therefore only use bodies whose check falls in
+the 32 ordinary symbols (:func:`generate` draws again otherwise, 5 times in 37), so the check is
+computed and verified exactly as before and every ID issued earlier, with any check symbol, stays
+valid (issue 15.3).
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import secrets
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 CHECK_ALPHABET = ALPHABET + "*~$=U"
+#: Check symbols of IDs issued before issue 15.3: still accepted, never issued again.
+LEGACY_CHECKS = frozenset(CHECK_ALPHABET[len(ALPHABET) :])
 _DECODE = {c: i for i, c in enumerate(ALPHABET)}
 _DECODE.update({"O": 0, "I": 1, "L": 1})
 BODY_LENGTH = 8
@@ -23,9 +31,13 @@ def _check_symbol(body: str) -> str:
 
 
 def generate() -> str:
-    """A new random Contigo ID (9 symbols, no separator)."""
-    body = "".join(secrets.choice(ALPHABET) for _ in range(BODY_LENGTH))
-    return body + _check_symbol(body)
+    """A new random Contigo ID (9 symbols, no separator) whose check symbol is one of the 32
+    ordinary symbols: readable aloud and by hand."""
+    while True:
+        body = "".join(secrets.choice(ALPHABET) for _ in range(BODY_LENGTH))
+        check = _check_symbol(body)
+        if check not in LEGACY_CHECKS:
+            return body + check
 
 
 def normalise(text: str) -> str | None:

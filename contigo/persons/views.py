@@ -17,12 +17,13 @@ from contigo.auth.scope import CLINICAL_WRITERS, check_write, require_clinical_w
 from contigo.display import local_today
 from contigo.encounters import clinical
 from contigo.encounters import services as encounters
+from contigo.encounters.models import Encounter
 from contigo.encounters.services import EncounterView
 from contigo.episodes import services as episodes
 from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.forms import FormState, form_input
 from contigo.i18n import current_language, translate
-from contigo.persons import contigo_id, lifecycle_views, risk_views, services
+from contigo.persons import contigo_id, family, lifecycle_views, risk_views, services
 from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES, Person
 from contigo.persons.schemas import (
     DOCUMENT_TYPES,
@@ -40,6 +41,8 @@ bp = Blueprint("persons", __name__, url_prefix="/persons")
 display.register(bp)
 
 DOCUMENT_FIELDS = ("doc_country", "doc_type", "doc_number")
+#: Form controls of the registration page that are not the person's fields.
+REGISTER_CONTROLS = (*DOCUMENT_FIELDS, "site_id", "mother_query", "find_mother", "choose_mother")
 #: Schema error paths that belong to a differently named form control.
 RENAMES = {
     "documents.0.country": "doc_country",
@@ -107,7 +110,7 @@ def _mother_for(s: Session, v: Vault, user: User, form: FormState, raw: dict[str
 
 
 def _registration_input(form: FormState) -> dict[str, Any]:
-    raw = form_input(request.form, skip=DOCUMENT_FIELDS)
+    raw = form_input(request.form, skip=REGISTER_CONTROLS)
     number = str(form.value("doc_number")).strip()
     if number:
         raw["documents"] = [
@@ -132,36 +135,68 @@ def _mother_view(s: Session, v: Vault, user: User, mother_id: str | None) -> Per
 
 
 def _render_register(form: FormState, mother: PersonView | None, status: int = 200,
-                     duplicates: list[PersonView] | None = None) -> Any:  # fmt: skip
+                     duplicates: list[PersonView] | None = None,
+                     candidates: list[PersonView] | None = None) -> Any:  # fmt: skip
+    user = current_user()
+    sites = family.site_choices(db.session(), user)
     return render_template(
         "persons/register.html",
         form=form,
         mother=mother,
         duplicates=duplicates or [],
+        candidates=candidates,
+        sites=sites,
+        site_names=dict(sites),
         options=_options(),
+        today=local_today(),
     ), status
+
+
+def _mother_step(s: Session, v: Vault, user: User, form: FormState) -> Any:
+    """Find the mother by name inside the form, or link (or unlink) the one chosen; what was
+    typed stays, and a chosen mother fills in what the family shares."""
+    if "choose_mother" in request.form:
+        mother = _mother_view(s, v, user, str(form.value("choose_mother")) or None)
+        form.values["mother_id"] = mother.id if mother else ""
+        if mother is not None:
+            form.values["kind"] = form.value("kind") or "child"
+            family.fill_from_mother(form.values, mother)
+            form.values["site_id"] = family.default_site(user, current_site_id(), mother)
+        return _render_register(form, mother)
+    try:
+        found = family.mothers_matching(s, v, user, str(form.value("mother_query")))
+    except ValidationFailed as exc:
+        return _render_register(form.fail(exc), None, 422)
+    return _render_register(form, None, candidates=found)
 
 
 @bp.route("/new", methods=["GET", "POST"])
 @login_required
 def register() -> Any:
     """Register a child or a woman; likely duplicates are shown first and registering anyway
-    needs an explicit confirmation."""
+    needs an explicit confirmation. From the mother's page (or once she is found inside the
+    form) what the family shares is filled in."""
     s, v, user = db.session(), get_vault(), current_user()
     require_clinical_writer(user)
     if request.method == "GET":
         mother = _mother_view(s, v, user, request.args.get("mother"))
-        values = {
+        values: dict[str, Any] = {
             "kind": "child" if mother else "",
             "birth_date_precision": "exact",
             "population_type": "in_transit",
             "mother_id": mother.id if mother else "",
+            "site_id": family.default_site(user, current_site_id(), mother),
         }
+        if mother is not None:
+            family.fill_from_mother(values, mother)
         return _render_register(FormState(values=values), mother)
     form = FormState.from_form(request.form)
+    if "find_mother" in request.form or "choose_mother" in request.form:
+        return _mother_step(s, v, user, form)
     mother = None
     try:
         mother = _mother_view(s, v, user, str(form.value("mother_id")) or None)
+        site_id = family.chosen_site(user, str(form.value("site_id")), current_site_id())
         raw = _registration_input(form)
         _mother_for(s, v, user, form, raw)
         data = load(PersonFormSchema(), raw)
@@ -169,7 +204,7 @@ def register() -> Any:
             duplicates = services.likely_duplicates(s, v, user, data)
             if duplicates:
                 return _render_register(form, mother, 200, duplicates)
-        person = services.register(s, v, user, current_site_id(), data)
+        person = services.register(s, v, user, site_id, data)
     except ValidationFailed as exc:
         return _render_register(form.fail(exc, RENAMES), mother, 422)
     flash(translate("page.flash.registered"), "success")
@@ -309,4 +344,14 @@ def print_summary(person_id: str) -> str:
     context = record_context(person_id)
     context["charts"] = _charts(context["person"], context["history"])[2:]  # wfl/wfh, MUAC
     context["printed_by"] = current_user().display_name
+    latest = context["latest"]
+    context["seen_by"] = _worker_name(db.session(), latest.id) if latest else None
+    context["recent"] = [e for e in context["history"] if e.active][-3:][::-1]
     return render_template("persons/print.html", **context)
+
+
+def _worker_name(s: Session, encounter_id: str) -> str | None:
+    """The full name of the worker who recorded an encounter (when this laptop knows them)."""
+    user_id = s.scalar(select(Encounter.user_id).where(Encounter.id == encounter_id))
+    worker = s.get(User, user_id) if user_id else None
+    return worker.display_name if worker is not None else None

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from contigo.audit.services import record as audit
@@ -238,6 +238,23 @@ def queue(
         if person is not None and _may_read(s, actor, item, person, moment):
             views.append(_view(s, actor, item, person, reader, moment))
     return views
+
+
+def waiting_count(s: Session, actor: User, now: datetime | None = None) -> int | None:
+    """How many open items wait for ``actor``'s decision (the menu's count): a supervisor's
+    sites' items, a nutrition lead's escalated ones; ``None`` for roles that resolve nothing.
+    Reads nothing personal, so it is not audited (the queue itself is)."""
+    if actor.role == "nutrition_lead":
+        return len(escalated(s, actor.country or "", _now(now)))
+    if actor.role != "supervisor" or not actor.site_ids:
+        return None
+    found = s.scalar(
+        select(func.count())
+        .select_from(ReviewItem)
+        .join(Person, Person.id == ReviewItem.person_id)
+        .where(ReviewItem.status == "open", Person.owning_site_id.in_(actor.site_ids))
+    )
+    return int(found or 0)
 
 
 def get(

@@ -76,3 +76,13 @@ def resolve(item_id: str) -> Any:
         return redirect(url_for("review.show", item_id=item_id))
     flash(translate("review.flash.recorded"), "success")
     return redirect(url_for("review.index"))
+
+
+def install_menu(app: Any) -> None:
+    """Give templates ``review_waiting()``: the menu's count of items waiting for the user's
+    decision, or ``None`` when the user resolves nothing (no menu entry then)."""
+
+    def review_waiting() -> int | None:
+        return services.waiting_count(db.session(), current_user())
+
+    app.jinja_env.globals["review_waiting"] = review_waiting

@@ -78,8 +78,10 @@ def request(
     check_write(s, actor, person)
     reason = reason.strip()
     errors = _reason_errors(reason)
-    to_site = s.get(Site, to_site_id)
-    if to_site is None or to_site.id == person.owning_site_id:
+    to_site = s.get(Site, to_site_id) if to_site_id else None
+    if not to_site_id:
+        errors["to_site_id"] = [translate("field2.transfer.choose_destination")]
+    elif to_site is None or to_site.id == person.owning_site_id:
         errors["to_site_id"] = [translate("transfers.v.destination")]
     if open_transfer(s, person_id) is not None:
         errors["to_site_id"] = [translate("transfers.v.already_open")]

@@ -16,7 +16,7 @@ from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.i18n import translate
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt
-from contigo.transfers import services
+from contigo.transfers import outgoing, services
 from contigo.vault import get_vault
 
 bp = Blueprint("transfers", __name__, url_prefix="/transfers")
@@ -37,7 +37,7 @@ def new(person_id: str) -> str:
     person = _person(person_id)
     view = decrypt(get_vault(), person)
     sites = services.destinations(db.session(), person)
-    return render_template("transfers/new.html", person=view, sites=sites, errors={})
+    return render_template("transfers/new.html", person=view, sites=sites, errors={}, values={})
 
 
 @bp.post("/persons/<person_id>")
@@ -58,10 +58,10 @@ def create(person_id: str) -> Any:
         person = _person(person_id)
         view = decrypt(get_vault(), person)
         sites = services.destinations(db.session(), person)
-        return (
-            render_template("transfers/new.html", person=view, sites=sites, errors=exc.fields),
-            422,
+        page = render_template(
+            "transfers/new.html", person=view, sites=sites, errors=exc.fields, values=request.form
         )
+        return page, 422
     flash(translate("transfers.flash.requested"), "success")
     return redirect(url_for("persons.show", person_id=person_id))
 
@@ -77,7 +77,9 @@ def _visiting(person_id: str) -> Person:
 
 def _ask_form(person: Person, errors: dict[str, list[str]]) -> str:
     view = decrypt(get_vault(), person)
-    return render_template("transfers/new.html", person=view, sites=None, errors=errors)
+    return render_template(
+        "transfers/new.html", person=view, sites=None, errors=errors, values=request.form
+    )
 
 
 @bp.get("/persons/<person_id>/in")
@@ -113,9 +115,12 @@ def create_in(person_id: str) -> Any:
 @bp.get("/")
 @login_required
 def inbox() -> str:
-    """Incoming transfers of the user's sites: who, from where, why, and the next visit."""
-    rows = services.inbox(db.session(), get_vault(), current_user())
-    return render_template("transfers/inbox.html", rows=rows)
+    """Incoming transfers of the user's sites (who, from where, why, and the next visit) and,
+    beside them, the requests the user's sites made that wait for the other side."""
+    s, v, user = db.session(), get_vault(), current_user()
+    rows = services.inbox(s, v, user)
+    sent = outgoing.outgoing(s, v, user)
+    return render_template("transfers/inbox.html", rows=rows, sent=sent)
 
 
 @bp.post("/<transfer_id>/decide")
@@ -134,6 +139,8 @@ def cancel(transfer_id: str) -> Any:
     """Withdraw an open request (``transfer.cancel``)."""
     row = services.cancel(db.session(), get_vault(), current_user(), transfer_id)
     flash(translate("transfers.flash.cancelled"), "success")
+    if request.form.get("back") == "inbox":
+        return redirect(url_for("transfers.inbox"))
     return redirect(url_for("persons.show", person_id=row.person_id))
 
 

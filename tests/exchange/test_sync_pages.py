@@ -190,7 +190,7 @@ def test_every_code_shown_has_a_text_in_every_language() -> None:
         *(f"syncui.record.{status.value}" for status in services.RecordStatus),
         *(f"syncui.state.{state}" for state in services.ATTENTION_STATES),
         *(f"syncui.banner.{kind}" for kind in ("clock_behind", "clock_ahead", "stale")),
-        *(f"syncui.span.{unit}" for unit in ("minutes", "hours", "days")),
+        *(f"syncui.span.{u}.{f}" for u in ("minutes", "hours", "days") for f in ("one", "other")),
         *(f"syncui.run.{outcome}" for outcome in ("started", "running", "not_enrolled")),
     ]
     for lang in LANGUAGES:

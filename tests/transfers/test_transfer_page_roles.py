@@ -159,7 +159,7 @@ def test_only_the_receiving_site_decides_and_its_menu_counts_the_request(
     assert b'id="nav-transfers"' in sending and b'id="nav-transfers-count"' not in sending
     receiving = as_user("sup_lim")
     home = receiving.get("/", base_url=BASE).data
-    assert b'id="nav-transfers-count"' in home and b"1 transfers waiting" in home
+    assert b'id="nav-transfers-count"' in home and b"1 transfer waiting" in home
     assert f'data-transfer="{tid}"'.encode() in receiving.get("/transfers/", base_url=BASE).data
     assert _post(receiving, f"/transfers/{tid}/decide", decision="accept") == 302
     assert _state(app, world["one"]) == "accepted"
@@ -230,7 +230,7 @@ def test_a_visiting_sites_writer_asks_and_only_the_owner_decides(
     assert _state(app, world["one"]) == "requested"
     owner = as_user("sup")
     home = owner.get("/", base_url=BASE).data
-    assert b'id="nav-transfers-count"' in home and b"1 transfers waiting" in home
+    assert b'id="nav-transfers-count"' in home and b"1 transfer waiting" in home
     assert (
         b"Lima (PE) asks to take this person over" in owner.get("/transfers/", base_url=BASE).data
     )

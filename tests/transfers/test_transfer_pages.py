@@ -39,7 +39,7 @@ def test_request_a_transfer_then_the_banner_shows_it(
     page = client.get(f"/persons/{pid}", base_url=BASE)
     assert b'id="transfer-link"' in page.data
     form = client.get(f"/transfers/persons/{pid}", base_url=BASE)
-    assert form.status_code == 200 and b"Lima (PE)" in form.data
+    assert form.status_code == 200 and "Lima (Peru) · PE-LIM" in form.get_data(as_text=True)
     token = csrf_of(client)
     missing = client.post(
         f"/transfers/persons/{pid}",
@@ -82,8 +82,8 @@ def test_after_acceptance_the_old_site_reads_and_records_visits_only(
         person.owning_site_id = lima
     page = client.get(f"/persons/{pid}", base_url=BASE)
     assert page.status_code == 200
-    assert b'id="transferred-banner"' in page.data and b"PE-LIM" in page.data
-    assert b"2026-12-01" in page.data
+    assert b'id="transferred-banner"' in page.data and b"Transferred to Lima on" in page.data
+    assert b"1 Dec 2026" in page.data
     assert client.get(f"/transfers/persons/{pid}", base_url=BASE).status_code == 403
 
 
@@ -117,3 +117,51 @@ def test_the_inbox_lists_incoming_transfers_with_accept_and_reject(
         assert row is not None and row.state == "rejected"
         last = s.scalar(select(OutboxOp).order_by(OutboxOp.local_seq.desc()).limit(1))
         assert last is not None and last.op_type == "transfer.decide"
+
+
+def test_the_destination_starts_empty_and_an_empty_choice_names_the_field(
+    app: Flask, login: Callable[..., FlaskClient]
+) -> None:
+    """Issue 15.5: nobody sends a person to a site they did not choose."""
+    client = login()
+    pid, _lima = _child(app)
+    form = client.get(f"/transfers/persons/{pid}", base_url=BASE).get_data(as_text=True)
+    assert '<option value="">' in form and " selected" not in form
+    resp = client.post(
+        f"/transfers/persons/{pid}",
+        data={"to_site_id": "", "reason": "moving to Lima", "csrf_token": csrf_of(client)},
+        base_url=BASE,
+    )
+    page = resp.get_data(as_text=True)
+    assert resp.status_code == 422
+    assert 'id="to_site_id-error">Choose the site that will receive the person.' in page
+    assert 'aria-describedby="to_site_id-error"' in page
+    assert ">moving to Lima</textarea>" in page  # what was typed stays
+
+
+def test_outgoing_transfers_are_listed_beside_incoming_ones_by_site_name(
+    app: Flask, login: Callable[..., FlaskClient]
+) -> None:
+    client = login()
+    pid, lima = _child(app)
+    token = csrf_of(client)
+    client.post(
+        f"/transfers/persons/{pid}",
+        data={"to_site_id": lima, "reason": "family moved", "csrf_token": token},
+        base_url=BASE,
+    )
+    page = client.get("/transfers/", base_url=BASE).get_data(as_text=True)
+    outgoing = page[page.index('id="outgoing-transfers"') :]
+    assert 'id="incoming-transfers"' in page
+    assert "family moved" in outgoing and "Lima" in outgoing and "data-outgoing" in outgoing
+    assert '<span class="muted small">PE-LIM</span>' in outgoing  # the code only as a detail
+    with session_scope(app) as s:
+        tid = s.scalar(select(PersonTransfer.id).where(PersonTransfer.person_id == pid))
+    resp = client.post(
+        f"/transfers/{tid}/cancel", data={"back": "inbox", "csrf_token": token}, base_url=BASE
+    )
+    assert resp.status_code == 302 and resp.headers["Location"].endswith("/transfers/")
+    page = client.get("/transfers/", base_url=BASE).get_data(as_text=True)
+    assert f'data-outgoing="{tid}"' not in page
+    banner = client.get(f"/persons/{pid}", base_url=BASE).get_data(as_text=True)
+    assert "PE-LIM" not in banner

@@ -24,7 +24,7 @@ from contigo.card.store import note_trust
 from contigo.db import session_scope
 from contigo.exchange.extensions import SITE_CODE
 from contigo.exchange.handlers import build_registry
-from contigo.i18n import translate
+from contigo.i18n import translate, translate_plural
 from contigo.keystore import RECOVERY_ENTRY
 from contigo.recovery import forget_user_keys, seal_recovery_copy
 from contigo.sites.models import Site
@@ -153,11 +153,11 @@ def clock_reason(offset_ms: int, lang: str | None = None) -> str:
     central server's (positive: ahead)."""
     minutes = abs(offset_ms) // 60_000
     if minutes >= 48 * 60:
-        span = translate("syncui.span.days", lang, n=minutes // (24 * 60))
+        span = translate_plural("syncui.span.days", minutes // (24 * 60), lang)
     elif minutes >= 120:
-        span = translate("syncui.span.hours", lang, n=minutes // 60)
+        span = translate_plural("syncui.span.hours", minutes // 60, lang)
     else:
-        span = translate("syncui.span.minutes", lang, n=minutes)
+        span = translate_plural("syncui.span.minutes", minutes, lang)
     key = "clock.refused.ahead" if offset_ms > 0 else "clock.refused.behind"
     return translate(key, lang, span=span)
 
