@@ -450,7 +450,10 @@ def _curves(curves: dict[int, list[list[tuple[float, float]]]], frame: Frame) ->
 
 def _muac_cutoffs(frame: Frame, lang: str) -> list[str]:
     out: list[str] = []
-    x1 = round(frame.px(MUAC_CUTOFF_FROM_MONTH * DAYS_PER_MONTH), 1)
+    start = max(MUAC_CUTOFF_FROM_MONTH * DAYS_PER_MONTH, frame.x_min)
+    if start >= frame.x_max - 1:  # 0–6 months: the cut-offs apply from 6 months only
+        return out
+    x1 = round(frame.px(start), 1)
     for mm in MUAC_CUTOFFS_MM:
         if not frame.y_min <= mm <= frame.y_max:
             continue

@@ -202,6 +202,8 @@ def test_muac_axis_starts_at_three_months_where_who_s_curve_starts(age_range: st
     assert median is not None
     first_x = float(median.get("points", "").split()[0].split(",")[0])
     assert first_x == pytest.approx(LEFT, abs=1.0)  # the curve starts on the axis
+    cutoffs = root.findall(".//svg:line[@class='cutoff']", NS)
+    assert len(cutoffs) == (0 if age_range == "0-6m" else 2)  # MUAC cut-offs: 6–59 months
 
 
 # ── points and dates ───────────────────────────────────────────────────────────
