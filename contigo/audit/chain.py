@@ -88,25 +88,6 @@ def append(s: Session, entry: AuditEntry) -> None:
     s.flush()
 
 
-def append_many(s: Session, entries: Iterable[AuditEntry]) -> None:
-    """Link ``entries`` to the chain in order and add them, under one lock of the head and with
-    one flush: what :func:`append` does for each, for a page that audits many views at once
-    (a search result list). Each entry keeps its own sequence number, link and hash."""
-    pending = list(entries)
-    if not pending:
-        return
-    head = _lock_head_orm(s)
-    seq, last = head.last_seq, head.last_hash
-    for entry in pending:
-        seq += 1
-        content = {name: getattr(entry, name) for name in CONTENT}
-        entry.chain_seq, entry.prev_hash = seq, last
-        entry.entry_hash = last = entry_hash(last, seq, content)
-    head.last_seq, head.last_hash = seq, last
-    s.add_all(pending)
-    s.flush()
-
-
 def append_rows(conn: Connection, rows: Iterable[MutableMapping[str, Any]]) -> None:
     """Link rows about to be bulk-inserted (dicts of :class:`AuditEntry` columns, ``id`` and
     ``at`` set), in order, and move the head; the caller inserts them in the same transaction."""

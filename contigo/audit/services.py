@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Any, cast
 
 from flask import has_request_context, request
+from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
 from contigo.audit import chain
@@ -70,19 +72,21 @@ def record_many(
     items: Iterable[tuple[str | None, str | None, str | None]],
 ) -> None:
     """One audit entry per ``(entity id, person id, site id)`` of ``items``, as :func:`record`
-    would add each, linked to the chain under a single lock of its head and written in one
-    flush (a search result list audits every person it shows)."""
-    origin = _origin()
-    now = utcnow()
-    entries = []
+    would add each, linked to the chain in order under a single lock of its head and inserted
+    in one statement (a search result list audits every person it shows)."""
+    origin, now = _origin(), utcnow()
+    rows: list[dict[str, Any]] = []
     for entity_id, person_id, site_id in items:
         _check_codes(action, entity_type, (user_id, entity_id, person_id, site_id))
-        entries.append(
-            AuditEntry(id=new_id(), at=now, user_id=user_id, action=action,
-                       entity_type=entity_type, entity_id=entity_id, person_id=person_id,
-                       site_id=site_id, origin=origin)
-        )  # fmt: skip
-    chain.append_many(s, entries)
+        rows.append({"id": new_id(), "at": now, "user_id": user_id, "action": action,
+                     "entity_type": entity_type, "entity_id": entity_id,
+                     "person_id": person_id, "site_id": site_id, "origin": origin})  # fmt: skip
+    if not rows:
+        return
+    s.flush()  # entries the session still holds come first in the chain
+    conn = s.connection()
+    chain.append_rows(conn, rows)
+    conn.execute(insert(cast(Table, AuditEntry.__table__)), rows)
 
 
 def verify(s: Session) -> chain.Verdict:
