@@ -29,6 +29,7 @@ from xml.sax.saxutils import escape, quoteattr
 
 import numpy as np
 
+from contigo.forms import dmy_date  # dd/mm/aaaa, as dates are typed and shown everywhere
 from contigo.i18n import translate, translate_plural
 from contigo.nutrition.tables import LENGTH_ROW_OFFSET, GrowthTables, load_tables
 
@@ -472,7 +473,7 @@ def _point_text(spec: ChartSpec, point: ChartPoint, lang: str) -> str:
         where = translate("chart.at_months", lang, months=months)
     else:
         where = f"{format_number(point.x, lang, 1)} cm"
-    when = dmy(point.on) if point.on else ""
+    when = dmy_date(point.on) if point.on else ""
     return translate("chart.point", lang, date=when, value=value, where=where).strip()
 
 
@@ -489,11 +490,6 @@ def _points(spec: ChartSpec, points: Sequence[ChartPoint], frame: Frame, lang: s
         title = _el("title", _point_text(spec, p, lang))
         out.append(f'<g class="measurement">{title}{circle}</g>')
     return out
-
-
-def dmy(on: date) -> str:
-    """A date as the app writes it in every language: ``dd/mm/aaaa`` (never the browser's)."""
-    return f"{on.day:02d}/{on.month:02d}/{on.year:04d}"
 
 
 def chart_title(kind: ChartKind, sex: str, lang: str) -> str:
@@ -697,7 +693,7 @@ def _z_frame(series: dict[ZIndicator, list[ZPoint]]) -> tuple[Frame, int]:
 def _z_point_text(name: ZIndicator, point: ZPoint, lang: str) -> str:
     months = format_number(point.age_days / DAYS_PER_MONTH, lang, 1)
     return translate(
-        "charts.z.point", lang, date=dmy(point.on),
+        "charts.z.point", lang, date=dmy_date(point.on),
         indicator=translate(f"charts.z.{name}", lang), z=format_z(point.z, lang),
         where=translate("chart.at_months", lang, months=months),
     )  # fmt: skip

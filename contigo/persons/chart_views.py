@@ -6,7 +6,7 @@ no script, so it works offline and the same in every browser."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 from flask import request, url_for
 from markupsafe import Markup
@@ -44,7 +44,7 @@ def panel(person: PersonView, history: list[EncounterView]) -> dict[str, Any]:
         series = charts.zscore_points(person.birth_date, history)
         svgs = [Markup(charts.zscore_trend(series, lang, id_prefix="pc"))]  # noqa: S704 - escaped SVG
     else:
-        age_range = _as_range(view)
+        age_range = cast(charts.AgeRange, view)  # one of AGE_RANGES: checked above
         points = charts.chart_points(person.birth_date, history)
         svgs = [
             Markup(  # noqa: S704 - escaped SVG
@@ -66,10 +66,3 @@ def panel(person: PersonView, history: list[EncounterView]) -> dict[str, Any]:
         for name in VIEWS
     ]
     return {"charts": svgs, "chart_view": view, "chart_links": links}
-
-
-def _as_range(view: str) -> charts.AgeRange:
-    for age_range in charts.AGE_RANGES:
-        if age_range == view:
-            return age_range
-    raise ValueError(view)
