@@ -136,7 +136,7 @@ def test_points_are_plotted_where_the_measurements_are() -> None:
         assert y == pytest.approx(point.y, abs=0.3)
     assert root.find(".//svg:polyline[@class='trajectory']", NS) is not None
     titles = [t.text or "" for t in root.iterfind(".//svg:g[@class='measurement']/svg:title", NS)]
-    assert titles[0].startswith("2025-01-10: 110 mm")
+    assert titles[0].startswith("10/01/2025: 110 mm")
 
 
 def test_a_point_far_below_the_curves_widens_the_y_range() -> None:

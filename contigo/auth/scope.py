@@ -53,7 +53,8 @@ def readable(s: Session, user: User, ids: Collection[str]) -> dict[str, str]:
     rows = s.execute(
         select(Person.id, Person.owning_site_id, Person.lifecycle).where(Person.id.in_(ids))
     ).all()
-    granted = grants.granted_person_ids(s, user) if rows else set()
+    outside = any(site not in sites for _pid, site, _life in rows)
+    granted = grants.granted_person_ids(s, user) if outside else set()  # only they need one
     return {pid: life for pid, site, life in rows if site in sites or pid in granted}
 
 

@@ -33,7 +33,7 @@ from contigo.display import badge_level
 from contigo.encounters.models import Encounter
 from contigo.episodes.models import Appointment, CareEpisode, FollowUpOutcome
 from contigo.home import window
-from contigo.home.alertmemo import alert_codes
+from contigo.home.alertmemo import READ_KEPT_FROM, alert_codes
 from contigo.nutrition.episodes import Programme
 from contigo.nutrition.followup import Acknowledgement, open_alerts, trace_after_days
 from contigo.nutrition.profiles import get_profile
@@ -249,7 +249,11 @@ def _alert_codes(s: Session, v: Vault, visits: Iterable[tuple[str, str]]) -> dic
     """The alert codes of each ``(encounter id, recorded person id)`` as ``encounter id →
     (person id, codes)``: decrypted once, then remembered (:mod:`contigo.home.alertmemo`)."""
     memo = alert_codes(v)
-    missing = [(eid, pid) for eid, pid in visits if eid not in memo.codes]
+    wanted = list(visits)
+    missing = [(eid, pid) for eid, pid in wanted if eid not in memo.codes]
+    if len(missing) >= READ_KEPT_FROM and not memo.kept_read:  # a rebuilt list: read them all
+        memo.read_kept(v)
+        missing = [(eid, pid) for eid, pid in wanted if eid not in memo.codes]
     for start in range(0, len(missing), 500):
         chunk = missing[start : start + 500]
         payloads = dict(

@@ -9,6 +9,12 @@ key (which tells this state), a new day is a new state, and so is a clock seen g
 visit stamped before the last look would be missed): each rebuilds the whole state. The state
 lives in the vault's memory while it is unlocked, beside the alert codes
 (:mod:`contigo.home.alertmemo`), and only ids, dates and codes are in it (issue 15.1).
+
+Between unlocks only what the list needs is kept, sealed: the persons with an alert (their
+latest visit's date, id and codes), the signature, the mark and the voided ids, not every
+person's latest visit (some megabytes at 20,000 persons, read back after every unlock). When
+visits arrive after a kept state, the latest visit of each person they name is read again from
+the database (an indexed query per few hundred persons) before they are merged.
 """
 
 from __future__ import annotations
@@ -63,7 +69,6 @@ class WindowState:
             "looked_at": self.looked_at.isoformat(),
             "gone": sorted(self.gone),
             "survivors": self.survivors,
-            "latest": self.latest,
             "flagged": {p: [d.isoformat(), e, list(c)] for p, (d, e, c) in self.flagged.items()},
             "changed": sorted(self.changed),
         }
@@ -78,12 +83,36 @@ class WindowState:
             dict(data["survivors"]),
             datetime.fromisoformat(data["looked_at"]),
         )
-        state.latest = {p: (v[0], v[1], v[2], v[3]) for p, v in data["latest"].items()}
         state.flagged = {
             p: (date.fromisoformat(d), e, tuple(c)) for p, (d, e, c) in data["flagged"].items()
         }
-        state.changed = set(data.get("changed", ()))
+        # Persons not yet re-read when it was kept: their latest visits are not kept, rebuild.
+        state.stale = bool(data.get("changed"))
         return (date.fromisoformat(data["since"]), frozenset(data["sites"])), state
+
+    def catch_up(
+        self, s: Session, sites: frozenset[str], since: date, rows: Iterable[Visit]
+    ) -> None:
+        """Merge visits added since the mark. A person whose latest visit this state does not
+        hold (it was kept between unlocks without them) has it read from the database first,
+        all of the person's visits of the window at ``sites`` (merged records' too)."""
+        new = list(rows)
+        named = {self.survivors.get(str(r[3]), str(r[3])) for r in new if r[2] not in self.gone}
+        unknown = named - self.latest.keys()
+        if unknown:
+            recorded = sorted(unknown | {m for m, sv in self.survivors.items() if sv in unknown})
+            for start in range(0, len(recorded), 500):
+                chunk = recorded[start : start + 500]
+                found = s.execute(
+                    select(Encounter.occurred_on, Encounter.recorded_hlc, Encounter.id,
+                           Encounter.person_id).where(
+                        Encounter.person_id.in_(chunk),
+                        Encounter.occurred_on >= since,
+                        Encounter.site_id.in_(sites),
+                    )
+                )  # fmt: skip
+                self.merge((on, hlc, eid, pid) for on, hlc, eid, pid in found)
+        self.merge(new)
 
     def merge(self, rows: Iterable[Visit]) -> None:
         for raw_on, hlc, eid, recorded in rows:
@@ -167,7 +196,7 @@ def _latest_visits(s: Session, v: Vault, sites: set[str], since: date) -> Window
     if state is not None and fresh and state.mark is not None and now >= state.looked_at:
         mark = s.scalar(select(func.max(Encounter.created_at)))
         if mark is not None and mark > state.mark:
-            state.merge(_rows(s, key[1], since, state.mark))
+            state.catch_up(s, key[1], since, _rows(s, key[1], since, state.mark))
             state.mark = mark
         state.looked_at = now
         return state

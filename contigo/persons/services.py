@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from contigo import integrity
 from contigo.audit.services import record as audit
+from contigo.audit.services import record_many as audit_many
 from contigo.auth.models import User
 from contigo.auth.scope import check_read, check_write, persons_query, readable
 from contigo.crypto import KeyUnwrapError, TamperedCiphertext
@@ -372,16 +373,13 @@ def search_page(
         if allowed
         else {}
     )
-    for person in [*shown, *mothers.values()]:  # a result list shows names: each is a view
-        audit(
-            s,
-            user_id=actor.id,
-            action="search_hit",
-            entity_type="person",
-            entity_id=person.id,
-            person_id=person.id,
-            site_id=person.owning_site_id,
-        )
+    audit_many(  # a result list shows names: each one shown is a view (one chain lock)
+        s,
+        user_id=actor.id,
+        action="search_hit",
+        entity_type="person",
+        items=[(p.id, p.id, p.owning_site_id) for p in [*shown, *mothers.values()]],
+    )
     return SearchResult(shown, len(found), mothers)
 
 

@@ -23,7 +23,14 @@ from contigo.episodes import services as episodes
 from contigo.errors import Forbidden, UnknownPerson, ValidationFailed
 from contigo.forms import FormState, form_input
 from contigo.i18n import current_language, translate
-from contigo.persons import contigo_id, family, lifecycle_views, risk_views, services
+from contigo.persons import (
+    chart_views,
+    contigo_id,
+    family,
+    lifecycle_views,
+    risk_views,
+    services,
+)
 from contigo.persons.models import DOB_PRECISION, POPULATION_TYPES, Person
 from contigo.persons.schemas import (
     DOCUMENT_TYPES,
@@ -315,7 +322,7 @@ def show(person_id: str) -> Any:
     if moved is not None:
         return moved
     context = record_context(person_id)
-    context["charts"] = _charts(context["person"], context["history"])
+    context.update(chart_views.panel(context["person"], context["history"]))
     context["lifecycle"] = lifecycle_views.panel(db.session(), current_user(), person_id)
     context["risk"] = risk_views.panel(db.session(), current_user(), person_id)
     context.update(_may(context["person"]))

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from contigo import migrate
 from contigo.audit.chain import verify as verify_chain
 from contigo.audit.models import AuditEntry
-from contigo.audit.services import record, verify
+from contigo.audit.services import record, record_many, verify
 from contigo.cli import main
 from contigo.db import make_engine, new_id
 from tests.pgserver import new_database, postgres_cluster
@@ -76,6 +76,29 @@ def test_an_intact_chain_verifies(engine: Engine) -> None:
     _append(_factory(engine), 12)
     verdict = _verdict(engine)
     assert verdict.ok and verdict.verified == 12
+
+
+def test_many_entries_at_once_are_linked_in_order_under_one_lock(engine: Engine) -> None:
+    """A search result list audits every person shown in one go: one entry each, in order."""
+    factory = _factory(engine)
+    _append(factory, 2)
+    people = [new_id() for _ in range(5)]
+    with factory() as s, s.begin():
+        record_many(s, user_id=None, action="search_hit", entity_type="person",
+                    items=[(p, p, None) for p in people])  # fmt: skip
+        record_many(s, user_id=None, action="search_hit", entity_type="person", items=[])
+    _append(factory, 1)
+    verdict = _verdict(engine)
+    assert verdict.ok and verdict.verified == 8
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(AuditEntry.person_id).where(AuditEntry.action == "search_hit")
+            .order_by(AuditEntry.chain_seq)
+        ).scalars().all()  # fmt: skip
+    assert list(rows) == people
+    with factory() as s, s.begin(), pytest.raises(ValueError, match="ids"):
+        record_many(s, user_id=None, action="search_hit", entity_type="person",
+                    items=[("Ana María", None, None)])  # fmt: skip
 
 
 def test_an_entry_edited_with_sql_is_named(engine: Engine) -> None:
