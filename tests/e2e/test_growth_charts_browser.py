@@ -114,7 +114,7 @@ def test_portuguese_dates_do_not_follow_an_american_browser(
     head = page.locator("svg.chart-hcfa")
     expect(head).to_have_attribute("aria-label", "Perímetro cefálico para idade, meninos")
     expect(head.locator("g.measurement title").first).to_have_text(
-        f"{dmy(born + timedelta(days=30))}: 37,2 cm aos 1 meses"
+        f"{dmy(born + timedelta(days=30))}: 37,2 cm com 1 mês"
     )
     expect(page.locator("svg.chart-bfa")).to_have_attribute("aria-label", "IMC para idade, meninos")
     page.locator("#charts-h").scroll_into_view_if_needed()
