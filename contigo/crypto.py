@@ -28,6 +28,7 @@ This module is pure: no Flask, no database. Its exceptions are its own; the web 
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import os
@@ -43,7 +44,6 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 # Name folding lives in contigo.names (the fuzzy index uses it too); blind indexes are defined
 # over it, so it is part of this module's API as well.
@@ -144,8 +144,17 @@ def derive_wrapping_key(password: str, salt: bytes, params: KdfParams) -> bytes:
     The password is NFC-normalised first, so the same password typed as composed or decomposed
     accented letters (keyboards and input methods differ) derives the same key.
     """
-    kdf = Scrypt(salt=salt, length=KEY_SIZE, n=params.n, r=params.r, p=params.p)
-    return kdf.derive(unicodedata.normalize("NFC", password).encode("utf-8"))
+    # hashlib's scrypt (OpenSSL's) gives the same bytes as ``cryptography``'s and releases the
+    # GIL while it runs, so several derivations (a demo's users) can use every core.
+    return hashlib.scrypt(
+        unicodedata.normalize("NFC", password).encode("utf-8"),
+        salt=salt,
+        n=params.n,
+        r=params.r,
+        p=params.p,
+        maxmem=MAX_SCRYPT_MEMORY + (1 << 20),
+        dklen=KEY_SIZE,
+    )
 
 
 @dataclass(frozen=True)
