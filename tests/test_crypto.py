@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 
 import pytest
@@ -275,6 +276,22 @@ def test_str_json_and_date_helpers_round_trip(key: bytes) -> None:
 )
 def test_normalise_name(raw: str, folded: str) -> None:
     assert crypto.normalise_name(raw) == folded
+
+
+def test_nonces_are_never_handed_out_twice_not_even_across_a_fork() -> None:
+    seen = {crypto.new_nonce() for _ in range(5000)}
+    assert len(seen) == 5000 and all(len(n) == crypto.NONCE_SIZE for n in seen)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its nonces come from a block of its own
+        os.write(write, b"".join(crypto.new_nonce() for _ in range(50)))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 50 * crypto.NONCE_SIZE)
+    os.close(read), os.close(write)
+    mine = [crypto.new_nonce() for _ in range(50)]
+    theirs = [child[i : i + crypto.NONCE_SIZE] for i in range(0, len(child), crypto.NONCE_SIZE)]
+    assert len(theirs) == 50 and not set(theirs) & (set(mine) | seen)
 
 
 def test_the_password_derivation_is_standard_scrypt() -> None:
