@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml requirements.lock requirements-dev.lock
 	$(BIN)/pip install --quiet --no-deps --no-build-isolation -e .
 	touch $(STAMP)
 
-# The demo instance is built once (about half a minute), then served; delete the folder to rebuild.
+# The demo instance is built once, then served; delete the folder to rebuild (bench/demo.py times it).
 # Its logins are kept beside it (demo data, demo password) and printed every time it is served.
 demo: $(STAMP)
 	@test -f $(DEMO)/contigo.sqlite3 || { mkdir -p $(DEMO) && \

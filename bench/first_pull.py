@@ -17,20 +17,20 @@ from __future__ import annotations
 import argparse
 import cProfile
 import json
+import statistics
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 from bench.sync import _fixture, _laptop
-from bench.sync_data import Counting, sync_timed
+from bench.sync_data import Counting, server_ms, sync_timed
 from bench.targets import print_targets
 from sync.client.transport import Response
 from tests.exchange.live import central_server
 
-#: Issue 16's targets: the whole first pull of 20,000 persons and 100,000 encounters; the time in
-#: HTTP per 1,000-change page (central's work, the wire, the parse; its server part alone is the
-#: 120 ms target); the laptop's apply rate.
+#: Issue 16's targets: the whole first pull of 20,000 persons and 100,000 encounters; the time
+#: inside central per 1,000-change page (from its request log); the laptop's apply rate.
 PULL_TARGETS = {"wall_s": 20.0, "page_ms": 120.0, "per_cpu_s": 6000.0}
 
 
@@ -85,6 +85,15 @@ def main() -> None:
                     flush=True,
                 )
                 per_page = transport.in_http / max(report.pages, 1) * 1000
+                inside = server_ms(folder / "central.log", laptop.device_id)
+                full = inside[:-1] or inside  # the last page is partial
+                server_page = statistics.median(full) if full else 0.0
+                print(
+                    f"inside central per page: median {server_page:.0f} ms, max "
+                    f"{max(full, default=0):.0f} ms over {len(inside)} pages; in HTTP per page "
+                    f"(central, wire, parse) {per_page:.0f} ms",
+                    flush=True,
+                )
                 rate = report.pulled / cpu
                 print_targets(
                     [
@@ -95,10 +104,10 @@ def main() -> None:
                             seconds < PULL_TARGETS["wall_s"],
                         ),
                         (
-                            "in HTTP per 1,000-change page",
-                            f"{per_page:.0f} ms",
+                            "inside central per 1,000-change page (p50)",
+                            f"{server_page:.0f} ms",
                             f"< {PULL_TARGETS['page_ms']:.0f} ms",
-                            per_page < PULL_TARGETS["page_ms"],
+                            server_page < PULL_TARGETS["page_ms"],
                         ),
                         (
                             "laptop apply, changes per CPU-second",

@@ -4,8 +4,10 @@ Run from the repository root::
 
     python -m bench.sync [--quick] [--persons 20000] [--encounters 100000] [--push 10000]
 
-Prints, against the targets of tracker issue 4: push throughput of 10,000 encounters from one
-laptop, a new laptop's first pull of a site with 20,000 persons and 100,000 encounters, a sync
+Prints, against the targets of tracker issues 4 and 16: push throughput of 10,000 encounters from
+one laptop, a new laptop's first pull of a site with 20,000 persons and 100,000 encounters (with
+the time inside central per page, from its request log, and the laptop's changes per CPU-second
+of its process), a sync
 round with nothing to do, the compressed bytes on the wire per encounter, and one day's work
 (200 visits) synced over a link shaped to 64 kbit/s with 300 ms latency each way
 (:mod:`bench.link`, a userspace proxy: the machine's network is left alone).
@@ -37,13 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.link import ShapedLink
-from bench.sync_data import Counting, Generator, record_day, sync_timed
+from bench.sync_data import Counting, Generator, record_day, server_ms, sync_timed
 from bench.targets import print_targets
 from contigo.exchange.laptop.client import engine_for
 from sync.client.engine import SyncReport
 from tests.exchange.live import Central, Laptop, central_server, enrol, make_laptop
 
 TARGETS = {"push": 2000.0, "first_pull": 20.0, "noop": 200.0, "bytes": 400.0, "day": 30.0}
+#: Issue 16's targets for the first pull's parts: time inside central per 1,000-change page (its
+#: request log) and the laptop's apply rate (changes per CPU-second of the laptop's process).
+PULL_PARTS = {"page_ms": 120.0, "per_cpu_s": 6000.0}
 QUICK = {"persons": 60, "encounters": 300, "push": 200, "day": 20, "noop": 3}
 
 
@@ -55,6 +60,8 @@ class Figures:
     push_n: int = 0
     first_pull_s: float = 0.0
     first_pull: SyncReport | None = None
+    first_pull_cpu_s: float = 0.0
+    page_ms: float = 0.0
     noop_ms: float = 0.0
     bytes_per_encounter: float = 0.0
     day_s: float = 0.0
@@ -119,7 +126,12 @@ def _push(folder: Path, central: Central, n: int, figures: Figures) -> None:
 
 def _new_laptop(folder: Path, central: Central, noop_runs: int, figures: Figures) -> Laptop:
     laptop = _laptop(folder / "new", central, "BENCH-S")
+    cpu = time.process_time()
     figures.first_pull_s, figures.first_pull = sync_timed(laptop.app, Counting.of(laptop))
+    figures.first_pull_cpu_s = time.process_time() - cpu
+    pages = server_ms(folder / "central.log", laptop.device_id)
+    full = pages[:-1] or pages  # the last page is partial
+    figures.page_ms = statistics.median(full) if full else 0.0
     rounds = [sync_timed(laptop.app, Counting.of(laptop))[0] for _ in range(noop_runs)]
     figures.noop_ms = statistics.median(rounds) * 1000
     return laptop
@@ -152,6 +164,18 @@ def _print(figures: Figures, args: argparse.Namespace) -> None:
             figures.first_pull_s < TARGETS["first_pull"],
         ),
         (
+            "  inside central per 1,000-change page (p50)",
+            f"{figures.page_ms:.0f} ms",
+            f"< {PULL_PARTS['page_ms']:.0f} ms",
+            figures.page_ms < PULL_PARTS["page_ms"],
+        ),
+        (
+            "  laptop apply, changes per CPU-second",
+            f"{pull.pulled / max(figures.first_pull_cpu_s, 1e-9):,.0f}",
+            f">= {PULL_PARTS['per_cpu_s']:,.0f}",
+            pull.pulled / max(figures.first_pull_cpu_s, 1e-9) >= PULL_PARTS["per_cpu_s"],
+        ),
+        (
             "sync round, nothing to do",
             f"{figures.noop_ms:.0f} ms",
             f"< {TARGETS['noop']:.0f} ms",
@@ -172,7 +196,8 @@ def _print(figures: Figures, args: argparse.Namespace) -> None:
     ]
     print_targets(rows)
     print(
-        f"\nfirst pull: {pull.pulled:,} changes in {pull.pages} pages; "
+        f"\nfirst pull: {pull.pulled:,} changes in {pull.pages} pages, laptop CPU "
+        f"{figures.first_pull_cpu_s:.1f} s; "
         f"day's work: {figures.day_ops} ops, {figures.day_wire:,} bytes through the shaped link "
         "(headers included); bytes per encounter are the push bodies (request + response)"
     )

@@ -3,10 +3,12 @@ transport, a timed sync run and one day's visits through the real services."""
 
 from __future__ import annotations
 
+import json
 import random
 import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from pathlib import Path
 from typing import Any
 
 import requests
@@ -62,6 +64,27 @@ class Counting(RequestsTransport):
     @property
     def total(self) -> int:
         return self.sent + self.received
+
+
+def server_ms(log: Path, device: str, endpoint: str = "/sync/v1/pull") -> list[float]:
+    """The time inside central (``duration_ms`` of its request log, from the request's start
+    to its answer made, gzip included) of every answered ``endpoint`` request of ``device``,
+    in the order central logged them."""
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        if '"duration_ms"' not in line or device not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if (
+            entry.get("endpoint") == endpoint
+            and entry.get("device") == device
+            and entry.get("status") == 200
+        ):
+            out.append(float(entry["duration_ms"]))
+    return out
 
 
 def sync_timed(app: Flask, transport: Counting) -> tuple[float, SyncReport]:

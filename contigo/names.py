@@ -17,10 +17,40 @@ NAME_PARTICLES = frozenset(
 nearly everyone, so :func:`name_tokens` leaves them out."""
 
 
+def _ascii_tables() -> tuple[bytes, bytes]:
+    """What :func:`normalise_name` does to each ASCII character, as a ``bytes.translate`` table
+    and the characters it deletes (derived from the general rule itself, so the two cannot
+    disagree)."""
+    table, deleted = bytearray(range(256)), bytearray()
+    for code in range(128):
+        char = chr(code)
+        category = unicodedata.category(char)
+        if category == "Pd" or char == "_" or char.isspace():
+            table[code] = ord(" ")
+        elif category[0] in "PSC":
+            deleted.append(code)
+    return bytes(table), bytes(deleted)
+
+
+_ASCII_TABLE, _ASCII_DELETED = _ascii_tables()
+
+
 def normalise_name(text: str) -> str:
     """Fold a name for comparison: casefold, strip accents, hyphens and whitespace to single
     spaces, other punctuation and symbols removed ("  Pérez-García, O'Neil " → "perez garcia
-    oneil"). Letters without a decomposition (ø, ł) are kept as they are."""
+    oneil"). Letters without a decomposition (ø, ł) are kept as they are.
+
+    ASCII text (most names and every document number) takes a table instead of the loop over
+    characters: there casefolding is lowercasing, NFKD changes nothing and no character is a
+    combining mark, so the result is the same (a test compares both on every ASCII character)."""
+    if text.isascii():
+        folded = text.encode("ascii").lower().translate(_ASCII_TABLE, _ASCII_DELETED)
+        return " ".join(folded.decode("ascii").split())
+    return _fold(text)
+
+
+def _fold(text: str) -> str:
+    """:func:`normalise_name`'s rule, character by character (any text)."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     kept: list[str] = []
     for char in decomposed:

@@ -46,6 +46,19 @@ def entity_known(registry: HandlerRegistry, entity_type: str, schema: int) -> bo
     return since is not None and since <= schema
 
 
+def newest_schema(registry: HandlerRegistry) -> int:
+    """The newest schema any registered entity type or field was added in: a client at it or
+    above has nothing cut from a change (:func:`downcast_change` then only asks
+    :func:`entity_known`)."""
+    newest = 1
+    for name in registry.entity_types():
+        newest = max(newest, registry.since_schema(name) or 1)
+    for entity_type in registry.policies.entity_types():
+        for declared in registry.policies.fields(entity_type).values():
+            newest = max(newest, declared.since_schema)
+    return newest
+
+
 def _cut_fields(
     registry: HandlerRegistry, entity_type: str, fields: Mapping[str, Any], schema: int
 ) -> dict[str, Any]:

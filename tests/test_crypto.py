@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 from datetime import date
 
 import pytest
 
-from contigo import crypto
+from contigo import crypto, names
 from contigo.crypto import (
     KdfParams,
     KeyRing,
@@ -275,6 +276,41 @@ def test_str_json_and_date_helpers_round_trip(key: bytes) -> None:
 )
 def test_normalise_name(raw: str, folded: str) -> None:
     assert crypto.normalise_name(raw) == folded
+
+
+def test_nonces_are_never_handed_out_twice_not_even_across_a_fork() -> None:
+    seen = {crypto.new_nonce() for _ in range(5000)}
+    assert len(seen) == 5000 and all(len(n) == crypto.NONCE_SIZE for n in seen)
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: its nonces come from a block of its own
+        os.write(write, b"".join(crypto.new_nonce() for _ in range(50)))
+        os._exit(0)
+    os.waitpid(pid, 0)
+    child = os.read(read, 50 * crypto.NONCE_SIZE)
+    os.close(read), os.close(write)
+    mine = [crypto.new_nonce() for _ in range(50)]
+    theirs = [child[i : i + crypto.NONCE_SIZE] for i in range(0, len(child), crypto.NONCE_SIZE)]
+    assert len(theirs) == 50 and not set(theirs) & (set(mine) | seen)
+
+
+def test_the_password_derivation_is_standard_scrypt() -> None:
+    # RFC 7914 §12, third vector (its first 32 bytes): the derivation is plain scrypt whatever
+    # library computes it, so copies wrapped before and after a change of library open alike.
+    params = crypto.KdfParams(n=1024, r=8, p=16)
+    expected = "fdbabe1c9d3472007856e7190d01e9fe7c6ad7cbc8237830e77376634b373162"
+    assert crypto.derive_wrapping_key("password", b"NaCl", params).hex() == expected
+
+
+def test_ascii_names_fold_exactly_as_the_general_rule_folds_them() -> None:
+    # The ASCII fast path must agree with the character-by-character rule on every character,
+    # alone and between letters, digits and spaces (blind indexes depend on it).
+    every = [chr(code) for code in range(128)]
+    samples = ["".join(every), "".join(reversed(every))]
+    samples += [f"{c}A{c}b 9{c}" for c in every] + [f"Ana{c}{c}Lu" for c in every]
+    for text in samples:
+        assert text.isascii()
+        assert names.normalise_name(text) == names._fold(text), repr(text)
 
 
 def test_name_tokens_split_double_surnames_and_drop_particles() -> None:

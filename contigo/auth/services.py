@@ -263,9 +263,14 @@ def add_user(
     language: str = "es",
     country: str | None = None,
     extra_site_ids: tuple[str, ...] = (),
+    wrapped_master_key: bytes | None = None,
 ) -> User:
     """Enrol a user on this laptop: the vault must be unlocked, since the new user receives a copy
-    of the master key wrapped under a key derived from their own password."""
+    of the master key wrapped under a key derived from their own password.
+
+    ``wrapped_master_key`` is that copy when the caller made it already with
+    :meth:`Vault.wrap_master_for` and ``password`` (a demo makes its users' copies concurrently:
+    each is a full-cost derivation with its own salt)."""
     errors: dict[str, list[str]] = {}
     if role not in ROLES:
         errors["role"] = [translate("v.choice")]
@@ -283,7 +288,7 @@ def add_user(
         language=language,
         home_site_id=site_id,
         country=country,
-        wrapped_master_key=v.wrap_master_for(password),
+        wrapped_master_key=wrapped_master_key or v.wrap_master_for(password),
     )
     user.sites = [UserSite(site_id=sid) for sid in extra_site_ids if sid != site_id]
     s.add(user)

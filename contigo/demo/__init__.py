@@ -12,8 +12,8 @@ z-score of their own, and each visit a weight-for-length z-score from the child'
 (steady, declining into MAM or SAM and recovering, ...), which the LMS tables turn back into
 centimetres and kilograms. The engine then classifies those values like any others.
 
-One transaction per person keeps the build fast (about half a minute for the default size);
-only the users' passwords pay the full scrypt cost. A seed gives the same people and stories,
+One transaction per 40 persons keeps the build fast; only the users' passwords pay the full
+scrypt cost. A seed gives the same people and stories,
 dated relative to today. A build that fails part-way leaves a partial instance, which a second
 run refuses: remove the folder and build again.
 """
@@ -44,6 +44,10 @@ __all__ = [
     "build_demo",
     "local_today",
 ]
+
+
+PER_TRANSACTION = 40
+"""Persons written in one transaction (one commit and one reporting-table update for each)."""
 
 
 class DemoRefused(ValidationFailed):
@@ -132,13 +136,16 @@ def build_demo(app: Flask, options: DemoOptions, progress: Progress | None = Non
         ]
         women: list[Registered] = []
         children: dict[str, int] = {}
-        for done, plan in enumerate(women_plans + child_plans, start=1):
-            if plan.kind == "woman":
-                women.append(builder.person(plan, None))
-            else:
-                builder.person(plan, _mother_for(planner, plan, women, children))
-            if progress is not None:
-                progress(done, options.persons, builder.encounters)
+        plans = women_plans + child_plans
+        for start in range(0, len(plans), PER_TRANSACTION):
+            with builder.transaction():
+                for done, plan in enumerate(plans[start : start + PER_TRANSACTION], start + 1):
+                    if plan.kind == "woman":
+                        women.append(builder.person(plan, None))
+                    else:
+                        builder.person(plan, _mother_for(planner, plan, women, children))
+                    if progress is not None:
+                        progress(done, options.persons, builder.encounters)
         _summarise(app, builder.today, report)
     finally:
         builder.vault.lock()

@@ -1,4 +1,4 @@
-"""Writing the plans through the domain services, one transaction per person.
+"""Writing the plans through the domain services, one transaction per group of persons.
 
 Nothing here touches a table directly: persons are registered, visits recorded, episodes opened
 and closed by the same services the pages and the API call, so every value is encrypted,
@@ -7,6 +7,10 @@ indexed, audited and queued in the outbox.
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -45,6 +49,13 @@ from contigo.sites.services import add_site
 from contigo.vault import Vault, get_vault
 from sync.models import SyncState
 
+# One instance of each form's schema for the whole build: a marshmallow schema is stateless
+# once made, and making one (a deep copy of its declared fields) cost more than loading a form.
+_PERSON_FORM = PersonFormSchema()
+_VISIT_FORM = EncounterFormSchema()
+_ADMIT_FORM = EpisodeAdmitSchema()
+_EXIT_FORM = EpisodeExitSchema()
+
 
 @dataclass(frozen=True)
 class Registered:
@@ -57,7 +68,7 @@ class Registered:
 
 
 class Builder:
-    """Writes the plans of one demo through the domain services, one transaction per person."""
+    """Writes the plans of one demo through the domain services (see :meth:`transaction`)."""
 
     def __init__(self, app: Flask, password: str, planner: Planner) -> None:
         self.app = app
@@ -70,6 +81,7 @@ class Builder:
         self.elevation: dict[str, int] = {}
         self.user_ids: dict[str, str] = {}
         self.encounters = 0
+        self._session: Session | None = None
 
     # ── sites and users ─────────────────────────────────────────────────────
     def provision(self) -> list[tuple[str, str, str]]:
@@ -120,7 +132,11 @@ class Builder:
                 wanted.append((f"{spec.slug}.sup", "supervisor", spec.code, ()))
             wanted.append((f"{spec.slug}.hw", "health_worker", spec.code, ()))
         wanted += [(name, "supervisor", home, extra) for name, home, extra in BINATIONAL]
-        for username, role, home, extra in wanted:
+        # Each user's copy of the master key costs a full scrypt derivation with a salt of its
+        # own (nothing weakened); they run side by side (scrypt releases the GIL).
+        with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
+            copies = list(pool.map(lambda _: self.vault.wrap_master_for(self.password), wanted))
+        for (username, role, home, extra), copy in zip(wanted, copies, strict=True):
             auth.add_user(
                 s,
                 self.vault,
@@ -131,6 +147,7 @@ class Builder:
                 site_id=self.site_ids[home],
                 language="es",
                 extra_site_ids=tuple(self.site_ids[c] for c in extra),
+                wrapped_master_key=copy,
             )
         users = []
         for user in s.scalars(select(User).order_by(User.username)):
@@ -191,32 +208,51 @@ class Builder:
             )
         return raw
 
-    def person(self, plan: Plan, mother: Registered | None) -> Registered:
-        """Register one person and write every step of their record, in one transaction."""
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """One transaction for the persons written inside the block (each used to be its own:
+        a commit, and the session's reads of users, sites and sync state, per person)."""
         with session_scope(self.app) as s:
             # Held for the transaction: SQLAlchemy's identity map keeps clean rows only while
             # something references them, and the services read these on every write.
-            s.info["demo_pinned"] = [*s.scalars(select(SyncState)), *s.scalars(select(Site))]
-            actor = self._actor(s, plan.site, plan.site)
-            data = load(PersonFormSchema(), self._identity(plan, mother))
-            row = persons.register(s, self.vault, actor, self.site_ids[plan.site], data)
-            view = persons.decrypt(self.vault, row)
-            episode_id: str | None = None
-            last: tuple[Visit, dict[str, Any]] | None = None
-            for step in plan.steps:
-                if isinstance(step, Visit):
-                    last = (step, self._visit(s, plan, view, step))
-                elif isinstance(step, Admit) and last is not None:
-                    episode_id = self._admit(s, view, *last)
-                elif isinstance(step, Close) and episode_id is not None:
-                    closer = self._actor(s, plan.site, plan.site, "sup")
-                    exit_data = load(
-                        EpisodeExitSchema(),
-                        {"outcome": step.outcome, "exit_on": step.on.isoformat()},
-                    )
-                    episodes.close(s, self.vault, closer, episode_id, **exit_data)
-                    episode_id = None
-            return Registered(row.id, plan.site, plan.born, plan.family)
+            s.info["demo_pinned"] = [
+                *s.scalars(select(SyncState)),
+                *s.scalars(select(Site)),
+                *s.scalars(select(User)),
+            ]
+            self._session = s
+            try:
+                yield
+            finally:
+                self._session = None
+
+    def person(self, plan: Plan, mother: Registered | None) -> Registered:
+        """Register one person and write every step of their record, in the transaction of
+        :meth:`transaction` (or one of its own outside it)."""
+        if self._session is None:
+            with self.transaction():
+                return self.person(plan, mother)
+        s = self._session
+        actor = self._actor(s, plan.site, plan.site)
+        data = load(_PERSON_FORM, self._identity(plan, mother))
+        row = persons.register(s, self.vault, actor, self.site_ids[plan.site], data)
+        view = persons.decrypt(self.vault, row)
+        episode_id: str | None = None
+        last: tuple[Visit, dict[str, Any]] | None = None
+        for step in plan.steps:
+            if isinstance(step, Visit):
+                last = (step, self._visit(s, plan, view, step))
+            elif isinstance(step, Admit) and last is not None:
+                episode_id = self._admit(s, view, *last)
+            elif isinstance(step, Close) and episode_id is not None:
+                closer = self._actor(s, plan.site, plan.site, "sup")
+                exit_data = load(
+                    _EXIT_FORM,
+                    {"outcome": step.outcome, "exit_on": step.on.isoformat()},
+                )
+                episodes.close(s, self.vault, closer, episode_id, **exit_data)
+                episode_id = None
+        return Registered(row.id, plan.site, plan.born, plan.family)
 
     def _visit(self, s: Session, plan: Plan, view: PersonView, visit: Visit) -> dict[str, Any]:
         """Record a visit (and the correction or void its mishap calls for); returns its data."""
@@ -240,18 +276,18 @@ class Builder:
             typed = raw | {"weight_kg": typo_weight(raw["weight_kg"])}
             wrong = self._record(s, actor, view.id, site_id, typed)
             if not visit.fix:
-                return load(EncounterFormSchema(), typed)
+                return load(_VISIT_FORM, typed)
             raw |= {"supersedes_id": wrong, "notes": "Peso corregido: error de digitación."}
         self._record(s, actor, view.id, site_id, raw)
         if visit.void:
             twice = self._record(s, actor, view.id, site_id, raw | {"supersedes_id": None})
             encounters.void(s, self.vault, actor, twice, "Registrado dos veces por error.")
-        return load(EncounterFormSchema(), raw)
+        return load(_VISIT_FORM, raw)
 
     def _record(
         self, s: Session, actor: User, person_id: str, site_id: str, raw: dict[str, Any]
     ) -> str:
-        data = load(EncounterFormSchema(), raw)
+        data = load(_VISIT_FORM, raw)
         self.encounters += 1
         return encounters.record(s, self.vault, actor, person_id, site_id, data).id
 
@@ -275,7 +311,7 @@ class Builder:
         owner = next(c for c, i in self.site_ids.items() if i == view.owning_site_id)
         actor = self._actor(s, visit.site, owner)
         admit_data = load(
-            EpisodeAdmitSchema(),
+            _ADMIT_FORM,
             {
                 "programme": admission["programme"],
                 "admitted_on": visit.on.isoformat(),

@@ -158,8 +158,9 @@ class PersonHandler:
             raise InvalidOp({"kind": ["not a choice"]})
         # Rows held together (sync.bulk) belong to a batch or page applied optimistically: a
         # Contigo ID already used then fails the unique constraint, and the careful re-run asks.
-        taken = select(Person.id).where(Person.contigo_id == data["contigo_id"])
-        if not bulk.active(s) and s.scalar(taken):
+        if not bulk.active(s) and s.scalar(
+            select(Person.id).where(Person.contigo_id == data["contigo_id"])
+        ):  # (the statement is built only when asked: building it cost more than the insert)
             raise InvalidOp({"contigo_id": ["already used"]})
         if writes.get("mother_id") and s.get(Person, writes["mother_id"]) is None:
             raise MissingDependency("person", writes["mother_id"])
@@ -319,7 +320,7 @@ class EncounterHandler(EventHandler):
             ),
             "supersedes_id": data.get("supersedes_id"),
         }
-        insert_encounter(s, values)
+        insert_encounter(s, values, plain=body)
 
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]

@@ -292,6 +292,18 @@ class NewVisit:
         )
 
 
+PLAIN = "contigo.reports.plain"
+"""``Session.info`` key: visit id → (its sealed payload, that payload's value), for visits the
+transaction has just sealed from a value it holds (a pulled change, a pushed op). The facts are
+then made from the value instead of opening the payload again; only while the stored payload is
+exactly the one noted, and only until the transaction ends (:mod:`contigo.reports.hooks`)."""
+
+
+def note_plain(s: Session, encounter_id: str, payload_enc: bytes, value: Any) -> None:
+    """Remember that ``payload_enc``, just sealed in ``s``'s transaction, holds ``value``."""
+    s.info.setdefault(PLAIN, {})[encounter_id] = (payload_enc, value)
+
+
 def _persons(s: Session, ids: set[str]) -> list[Person]:
     """The persons ``ids``: those the session holds already (a push batch loaded them) without
     a query, the rest in one."""
@@ -324,6 +336,16 @@ class Feeder:
         if self._pseudo is None or self._pseudo[0] != master:
             self._pseudo = (master, Pseudonymiser.of(self.vault))
         return self._pseudo[1]
+
+    def _payload(self, s: Session, person: Any, encounter_id: str, payload_enc: bytes) -> Any:
+        """A visit's payload: the value noted with :func:`note_plain` when the stored payload is
+        the one noted, else opened (raises :class:`~contigo.crypto.CryptoError` if it does not
+        open)."""
+        held = s.info.get(PLAIN, {}).get(encounter_id)
+        if held is not None and held[0] == payload_enc:
+            return held[1]
+        key = self.vault.person_key(person)
+        return self.vault.decrypt_with(key, "encounters", encounter_id, "payload", payload_enc)
 
     def _country(self, s: Session, site_id: str) -> str:
         found = self._countries.get(site_id)
@@ -403,8 +425,7 @@ class Feeder:
             if who is None:
                 continue
             try:
-                key = self.vault.person_key(persons[v.person_id])
-                data = self.vault.decrypt_with(key, "encounters", v.id, "payload", v.payload_enc)
+                data = self._payload(s, persons[v.person_id], v.id, v.payload_enc)
             except crypto.CryptoError:
                 continue
             rows.extend(_visit_facts(who, _Visit(v.id, v.occurred_on, v.site_id, v.country, data)))
@@ -453,8 +474,9 @@ class Feeder:
             if r.id in voided or r.id in superseded:
                 continue
             try:
-                key = self.vault.person_key(_KeyRef(r.person_id, r.data_key_wrapped))
-                data = self.vault.decrypt_with(key, "encounters", r.id, "payload", r.payload_enc)
+                data = self._payload(
+                    s, _KeyRef(r.person_id, r.data_key_wrapped), r.id, r.payload_enc
+                )
             except crypto.CryptoError:
                 log.warning("reports: visit %s could not be read; not counted", r.id)
                 continue

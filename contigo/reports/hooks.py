@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
 from contigo.persons.models import Person
-from contigo.reports.feed import Feeder, NewVisit
+from contigo.reports.feed import PLAIN, Feeder, NewVisit, note_plain
 from contigo.vault import get_vault
 
 log = logging.getLogger(__name__)
@@ -41,12 +41,15 @@ def note_person(s: Session, person_id: str) -> None:
         s.info.setdefault(TODO, set()).add(person_id)
 
 
-def note_encounter(s: Session, values: Any) -> None:
+def note_encounter(s: Session, values: Any, plain: Any = None) -> None:
     """Have the facts of a visit just inserted (an :class:`Encounter` or its column values)
-    added before ``s`` commits."""
+    added before ``s`` commits; ``plain``, when given, is the value its payload was just sealed
+    from (the facts are made from it, see :func:`contigo.reports.feed.note_plain`)."""
     if FEEDER in s.info:
         visit = NewVisit.of(values)
         s.info.setdefault(VISITS, {})[visit.id] = visit
+        if plain is not None:
+            note_plain(s, visit.id, visit.payload_enc, plain)
 
 
 def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
@@ -88,9 +91,11 @@ def _before_commit(s: Session) -> None:
     todo |= whole
     if todo:
         feeder.rebuild(s, todo)
+    s.info.pop(PLAIN, None)
 
 
 def _forget(s: Session) -> None:
+    s.info.pop(PLAIN, None)
     s.info.pop(TODO, None)
     s.info.pop(VOIDS, None)
     s.info.pop(VISITS, None)

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any
@@ -53,6 +54,7 @@ from sync.protocol import (
     parse_push,
     parse_push_response,
 )
+from sync.server import batchcache
 from sync.server.upcast import upcast
 
 log = logging.getLogger(__name__)
@@ -513,7 +515,7 @@ class SyncEngine:
         that what this client cannot apply is parked (SYNC.md §2.8), never lost."""
         with self.sessions() as s, s.begin(), rows_held(s):
             try:
-                with s.begin_nested(), bulk.rows(s):
+                with s.begin_nested(), bulk.rows(s), _page_cache(s):
                     parked = self._apply_changes(s, page, careful=False)
             except Exception as exc:  # any failure means: change by change, each in a savepoint
                 log.info(
@@ -532,6 +534,8 @@ class SyncEngine:
         hints = page_hints(s, self.registry, list(page.changes))
         parked = 0
         for change in page.changes:
+            if change.kind not in _CACHE_SAFE:
+                batchcache.end(s)  # it may add users or sites, or move a person: read afresh
             if not apply_change(
                 s,
                 self.registry,
@@ -543,3 +547,22 @@ class SyncEngine:
             ):
                 parked += 1
         return parked
+
+
+_CACHE_SAFE = frozenset({"insert", "fields", "void"})
+"""Change kinds that add no user or site other than through the handlers' own memos and move
+no person: while a page's changes are of these kinds, its cache stays exact."""
+
+
+@contextmanager
+def _page_cache(s: Session) -> Iterator[None]:
+    """Hold a per-page memo (:mod:`sync.server.batchcache`, no ops: nothing read up front) for
+    the optimistic pass of a pulled page, so the application decides a site by code and a
+    row's author once per page instead of once per change. Dropped at the end of the pass,
+    when the pass raises (the careful re-run reads the database) and before any change that
+    may add a user or site or move a person."""
+    batchcache.begin(s, [], optimistic=True)
+    try:
+        yield
+    finally:
+        batchcache.end(s)

@@ -17,6 +17,8 @@ Pure: no Flask, no database, no network.
 from sync.protocol.codes import (
     ACKNOWLEDGED,
     DEFAULT_PULL_LIMIT,
+    GZIP_FAST_ABOVE,
+    GZIP_FAST_LEVEL,
     GZIP_LEVEL,
     HTTP_STATUS,
     MAX_BATCH_BYTES,
@@ -75,6 +77,8 @@ __all__ = [
     "ACKNOWLEDGED",
     "DEFAULT_PULL_LIMIT",
     "DEVICE_HEADER",
+    "GZIP_FAST_ABOVE",
+    "GZIP_FAST_LEVEL",
     "GZIP_LEVEL",
     "HTTP_STATUS",
     "MAX_BATCH_BYTES",

@@ -19,6 +19,11 @@ MAX_BATCH_BYTES = 2_000_000
 GZIP_LEVEL = 6
 """Bodies are gzipped at zlib's default level: a push body comes within 5 % of level 9's size
 in half the time."""
+GZIP_FAST_LEVEL = 1
+GZIP_FAST_ABOVE = 256 * 1024
+"""Answers larger than this (the pages of a first pull, about 1.8 MB of JSON each) are gzipped
+at level 1: half level 6's time for some 40 % more bytes (measured on a 1,000-change page:
+189 KB against 135 KB). Everyday answers stay at :data:`GZIP_LEVEL`."""
 DEFAULT_PULL_LIMIT = 500
 MAX_PULL_LIMIT = 1000
 """The largest pull page a server serves (announced in ``hello`` as ``max_pull_limit``; a

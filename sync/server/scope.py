@@ -13,9 +13,10 @@ scope, which is what such a device was last sent.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from typing import Any
 
-from sqlalchemy import delete, func, or_, select
+from sqlalchemy import delete, func, insert, or_, select
 from sqlalchemy.orm import Session
 
 from sync.cursor import scope_fingerprint
@@ -38,7 +39,7 @@ def diff(
     device_id: str,
     site_id: str,
     presented: str | None,
-    current: set[str],
+    current: AbstractSet[str],
     seq: int,
     *,
     fingerprint: str | None = None,
@@ -65,7 +66,7 @@ def diff(
     basis = EMPTY if first and _held(s, device_id, EMPTY) else presented
     grown = basis is not None and _held(s, device_id, basis)
     issued = fingerprint + CONFIRMED if grown and basis == fingerprint else fingerprint
-    known: set[str]
+    known: AbstractSet[str]
     if basis is None or (basis == fingerprint and not grown):
         known = current
     else:
@@ -149,7 +150,7 @@ def _record(
     device_id: str,
     basis: str | None,
     issued: str,
-    current: set[str],
+    current: AbstractSet[str],
     seq: int,
 ) -> None:
     """Keep the sets of ``basis`` (what the device holds now) and ``issued`` only, ``issued``'s
@@ -171,11 +172,14 @@ def _record(
         return
     if issued == EMPTY:
         return
-    s.add_all(
-        DeviceScope(device_id=device_id, fingerprint=issued, person_id=p, recorded_seq=seq)
-        for p in sorted(current)
-    )
+    # One multi-row insert, no ORM objects: a large site's scope is tens of thousands of rows.
     s.flush()
+    rows = [
+        {"device_id": device_id, "fingerprint": issued, "person_id": p, "recorded_seq": seq}
+        for p in sorted(current)
+    ]
+    for start in range(0, len(rows), 5000):
+        s.execute(insert(DeviceScope), rows[start : start + 5000])
 
 
 def _recorded(s: Session, device_id: str, fingerprint: str) -> bool:

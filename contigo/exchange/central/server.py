@@ -27,6 +27,8 @@ from contigo.sites.wire import site_directory
 from contigo.vault import Vault, get_vault
 from sync import fastjson, gcpause
 from sync.protocol import (
+    GZIP_FAST_ABOVE,
+    GZIP_FAST_LEVEL,
     GZIP_LEVEL,
     MAX_BATCH_BYTES,
     Control,
@@ -89,7 +91,8 @@ def _json(body: Any, status: int = 200) -> Response:
     raw = fastjson.dumps(body)
     resp = Response(raw, status=status, mimetype="application/json")
     if len(raw) > 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
-        resp.set_data(gzip.compress(raw, compresslevel=GZIP_LEVEL))
+        level = GZIP_FAST_LEVEL if len(raw) > GZIP_FAST_ABOVE else GZIP_LEVEL
+        resp.set_data(gzip.compress(raw, compresslevel=level))
         resp.headers["Content-Encoding"] = "gzip"
     return resp
 
