@@ -314,7 +314,7 @@ class EncounterHandler:
             ),
             "supersedes_id": data.get("supersedes_id"),
         }
-        insert_encounter(s, values)
+        insert_encounter(s, values, body)
 
     def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
         return {}

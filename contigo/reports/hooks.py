@@ -41,12 +41,17 @@ def note_person(s: Session, person_id: str) -> None:
         s.info.setdefault(TODO, set()).add(person_id)
 
 
-def note_encounter(s: Session, values: Any) -> None:
+def note_encounter(s: Session, values: Any, data: dict[str, Any] | None = None) -> None:
     """Have the facts of a visit just inserted (an :class:`Encounter` or its column values)
-    added before ``s`` commits."""
+    added before ``s`` commits. ``data``: the payload its ``payload_enc`` seals, when the
+    caller has it in hand (it is then not decrypted again)."""
     if FEEDER in s.info:
-        visit = NewVisit.of(values)
-        s.info.setdefault(VISITS, {})[visit.id] = visit
+        visit = NewVisit.of(values, data)
+        noted: dict[str, NewVisit] = s.info.setdefault(VISITS, {})
+        before = noted.get(visit.id)
+        if data is None and before is not None and before.payload_enc == visit.payload_enc:
+            return  # the flush of a visit noted already, with its payload in clear
+        noted[visit.id] = visit
 
 
 def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
