@@ -39,6 +39,7 @@ from contigo.referrals.models import (
     Referral,
     ReferralEvent,
 )
+from contigo.referrals.reading import keep_state
 from contigo.sites.wire import ensure_site, site_descriptor
 from contigo.usersync.authors import author_id as _author
 from contigo.usersync.authors import with_author
@@ -229,6 +230,7 @@ class ReferralEventHandler:
             )
         )
         s.flush()
+        keep_state(s, referral.id)
 
     def read_fields(self, s: Session, entity_id: str, names: list[str]) -> dict[str, Any]:
         return {}
