@@ -107,14 +107,16 @@ def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> _Episode
             CareEpisode.admitted_on,
             CareEpisode.next_visit_on,
         )
-        .join(Person, Person.id == CareEpisode.person_id)
-        .where(
-            CareEpisode.status == "active",
-            CareEpisode.site_id.in_(site_ids),
-            Person.lifecycle == "active",
-        )
+        .where(CareEpisode.status == "active", CareEpisode.site_id.in_(site_ids))
         .order_by(CareEpisode.admitted_on, CareEpisode.id)
     )
+    if filters.population_type or filters.nationality:
+        query = query.join(Person, Person.id == CareEpisode.person_id).where(
+            Person.lifecycle == "active"
+        )
+    else:  # the few persons no longer active, by their partial index, not every wide row
+        inactive = select(Person.id).where(Person.lifecycle != "active")
+        query = query.where(CareEpisode.person_id.not_in(inactive))
     if filters.programme:
         query = query.where(CareEpisode.programme == filters.programme)
     if filters.classification:

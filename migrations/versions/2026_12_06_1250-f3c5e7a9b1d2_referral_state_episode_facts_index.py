@@ -1,4 +1,5 @@
-"""a referral's current state kept beside it, so pages count and page referrals in SQL
+"""a referral's current state kept beside it, so pages count and page referrals in SQL; the
+episode facts' partial index for the caseload's episode lists
 
 Revision ID: f3c5e7a9b1d2
 Revises: f1e1d0a7c001
@@ -7,6 +8,9 @@ Create Date: 2026-12-06 12:50:00.000000
 ``referrals.state`` (the state its events give, as ``contigo.referrals.states.current``
 derives it) and ``referrals.arrived_on`` (the date of its first arrival event), backfilled here
 from the events already held, then kept by the referral event handler.
+``ix_report_facts_episodes``: the episode facts of some sites (defaulted by a day, or of a sex
+or age band) without reading every fact of those sites; partial, so pushed visits never write
+to it.
 """
 
 from __future__ import annotations
@@ -56,9 +60,19 @@ def upgrade() -> None:
             ['state', 'from_site_id', 'sent_on'],
             unique=False,
         )
+    with op.batch_alter_table('report_facts', schema=None) as batch_op:
+        batch_op.create_index(
+            'ix_report_facts_episodes',
+            ['site_id', 'outcome', 'exit_on'],
+            unique=False,
+            sqlite_where=sa.text("kind = 'episode'"),
+            postgresql_where=sa.text("kind = 'episode'"),
+        )
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('report_facts', schema=None) as batch_op:
+        batch_op.drop_index('ix_report_facts_episodes')
     with op.batch_alter_table('referrals', schema=None) as batch_op:
         batch_op.drop_index('ix_referrals_state_from_site_id_sent_on')
         batch_op.drop_constraint(op.f('ck_referrals_state'), type_='check')
