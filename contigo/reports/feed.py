@@ -160,8 +160,9 @@ class _Who:
         }
 
 
-def _who(vault: Vault, pseudo: Pseudonymiser, person: Person) -> _Who | None:
-    """The person's de-identified columns; ``None`` when their key is shredded or damaged."""
+def _who(vault: Vault, pseudo: Pseudonymiser, person: Any) -> _Who | None:
+    """The person's de-identified columns (``person``: a :class:`Person` or a row of its
+    columns); ``None`` when their key is shredded or damaged."""
     try:
         key = vault.person_key(person)
         sex = vault.decrypt_with(key, "persons", person.id, "sex", person.sex_enc)
@@ -315,14 +316,22 @@ class NewVisit:
         )
 
 
-def _persons(s: Session, ids: set[str]) -> list[Person]:
-    """The persons ``ids``: those the session holds already (a push batch loaded them) without
-    a query, the rest in one."""
+#: What the facts need of a person (:func:`_who`, the vault's key), read without the ORM.
+_PERSON_COLUMNS = (Person.id, Person.kind, Person.lifecycle, Person.sex_enc,
+                   Person.birth_date_enc, Person.data_key_wrapped, Person.population_type,
+                   Person.nationality, Person.mother_id)  # fmt: skip
+
+
+def _persons(s: Session, ids: set[str]) -> list[Any]:
+    """The persons ``ids`` as rows of :data:`_PERSON_COLUMNS`: those the session holds already
+    (a push batch loaded them) without a query, the rest in one of those columns only (whole
+    ORM objects cost more to build than the facts themselves)."""
     held = [s.identity_map.get(Session.identity_key(Person, pid)) for pid in ids]
-    found = [p for p in held if isinstance(p, Person)]
+    found: list[Any] = [p for p in held if isinstance(p, Person)]
     missing = ids - {p.id for p in found}
-    if missing:
-        found += list(s.scalars(select(Person).where(Person.id.in_(missing))))
+    for start in range(0, len(missing), CHUNK):
+        chunk = sorted(missing)[start : start + CHUNK]
+        found += list(s.execute(select(*_PERSON_COLUMNS).where(Person.id.in_(chunk))))
     return found
 
 
@@ -450,7 +459,7 @@ class Feeder:
             write_facts(s, rows)
         return len(rows), whole
 
-    def _who(self, person: Person) -> _Who | None:
+    def _who(self, person: Any) -> _Who | None:
         """:func:`_who`, remembered between transactions while the vault stays unlocked (a
         push batch names the same persons as the last one: their sex and date of birth are not
         decrypted again). Keyed by everything it is computed from, so a changed person is read
