@@ -13,6 +13,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import Session
@@ -106,14 +107,16 @@ def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> _Episode
             CareEpisode.admitted_on,
             CareEpisode.next_visit_on,
         )
-        .join(Person, Person.id == CareEpisode.person_id)
-        .where(
-            CareEpisode.status == "active",
-            CareEpisode.site_id.in_(site_ids),
-            Person.lifecycle == "active",
-        )
+        .where(CareEpisode.status == "active", CareEpisode.site_id.in_(site_ids))
         .order_by(CareEpisode.admitted_on, CareEpisode.id)
     )
+    if filters.population_type or filters.nationality:
+        query = query.join(Person, Person.id == CareEpisode.person_id).where(
+            Person.lifecycle == "active"
+        )
+    else:  # the few persons no longer active, by their partial index, not every wide row
+        inactive = select(Person.id).where(Person.lifecycle != "active")
+        query = query.where(CareEpisode.person_id.not_in(inactive))
     if filters.programme:
         query = query.where(CareEpisode.programme == filters.programme)
     if filters.classification:
@@ -139,8 +142,18 @@ class _Fact:
     age_band: str
 
 
-def _episode_facts(s: Session, site_ids: Sequence[str]) -> dict[str, _Fact]:
-    """The episode facts of the sites, by (keyed) fact id: one query, however many episodes."""
+def _episode_fact_ids(s: Session, site_ids: Sequence[str], *where: Any) -> set[str]:
+    """The (keyed) ids of the sites' episode facts that meet ``where``: one query of ids."""
+    query = select(ReportFact.id).where(
+        ReportFact.kind == "episode", ReportFact.site_id.in_(list(site_ids)), *where
+    )
+    return set(s.scalars(query))
+
+
+def _episode_facts(s: Session, fids: Sequence[str]) -> dict[str, _Fact]:
+    """The episode facts ``fids`` (those of one page), by id."""
+    if not fids:
+        return {}
     query = select(
         ReportFact.id,
         ReportFact.exit_on,
@@ -148,7 +161,7 @@ def _episode_facts(s: Session, site_ids: Sequence[str]) -> dict[str, _Fact]:
         ReportFact.weight_gain,
         ReportFact.sex,
         ReportFact.age_band,
-    ).where(ReportFact.kind == "episode", ReportFact.site_id.in_(list(site_ids)))
+    ).where(ReportFact.id.in_(list(fids)))
     return {
         fid: _Fact(exit_on, outcome, gain, sex, band)
         for fid, exit_on, outcome, gain, sex, band in s.execute(query)
@@ -168,50 +181,63 @@ def episode_list(
 ) -> CasePage:
     """The active episodes in treatment (``in_treatment``) or derived as defaulted
     (``defaulters``: the default is certain on or before ``today``), oldest admission first.
-    ``everything`` returns every row (an export) instead of one page."""
+    ``everything`` returns every row (an export) instead of one page. The episodes are chosen
+    in SQL; what the reporting table decides (defaulted, sex, age band) is read as the ids of
+    the facts that meet it, and the facts themselves only for the page shown."""
     site_ids = site_ids_of(s, user, filters)
     candidates = s.execute(_episodes(s, site_ids, filters)).all() if site_ids else []
     pseudo = Pseudonymiser.of(v)
     fids = {row.id: pseudo.fact_id("episode", row.id) for row in candidates}
-    facts = _episode_facts(s, site_ids) if candidates else {}
-    kept = []
-    for row in candidates:
-        fact = facts.get(fids[row.id])
-        if filters.sex and (fact is None or fact.sex != filters.sex):
-            continue
-        if filters.age_band and (fact is None or fact.age_band != filters.age_band):
-            continue
-        defaulted = (
-            fact is not None
-            and fact.outcome == "defaulted"
-            and fact.exit_on is not None
-            and fact.exit_on <= today
+    wanted: set[str] | None = None
+    defaulted: set[str] = set()
+    if candidates:
+        if filters.sex or filters.age_band:
+            where = []
+            if filters.sex:
+                where.append(ReportFact.sex == filters.sex)
+            if filters.age_band:
+                where.append(ReportFact.age_band == filters.age_band)
+            wanted = _episode_fact_ids(s, site_ids, *where)
+        defaulted = _episode_fact_ids(
+            s,
+            site_ids,
+            ReportFact.outcome == "defaulted",
+            ReportFact.exit_on.is_not(None),
+            ReportFact.exit_on <= today,
         )
-        if defaulted == (which == "defaulters"):
-            kept.append((row, fact))
+    kept = [
+        row
+        for row in candidates
+        if (wanted is None or fids[row.id] in wanted)
+        and (fids[row.id] in defaulted) == (which == "defaulters")
+    ]
     total = len(kept)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, page), pages)
     shown = kept if everything else kept[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    people = _people(s, v, user, [row.person_id for row, _f in shown])
-    last = _last_visits(s, [row.person_id for row, _f in shown])
+    facts = _episode_facts(s, [fids[row.id] for row in shown])
+    people = _people(s, v, user, [row.person_id for row in shown])
+    last = _last_visits(s, [row.person_id for row in shown])
     names = _site_names(s)
-    rows = [
-        CaseRow(
-            person_id=row.person_id,
-            contigo_id=people[row.person_id][0],
-            name=people[row.person_id][1],
-            site_name=names.get(row.site_id, ""),
-            programme=row.programme,
-            admitted_on=row.admitted_on,
-            last_visit_on=last.get(row.person_id),
-            weight_gain=fact.weight_gain if fact else None,
-            next_visit_on=row.next_visit_on,
-            since_on=fact.exit_on if fact and which == "defaulters" else None,
+    rows = []
+    for row in shown:
+        if row.person_id not in people:
+            continue
+        fact = facts.get(fids[row.id])
+        rows.append(
+            CaseRow(
+                person_id=row.person_id,
+                contigo_id=people[row.person_id][0],
+                name=people[row.person_id][1],
+                site_name=names.get(row.site_id, ""),
+                programme=row.programme,
+                admitted_on=row.admitted_on,
+                last_visit_on=last.get(row.person_id),
+                weight_gain=fact.weight_gain if fact else None,
+                next_visit_on=row.next_visit_on,
+                since_on=fact.exit_on if fact and which == "defaulters" else None,
+            )
         )
-        for row, fact in shown
-        if row.person_id in people
-    ]
     return CasePage(rows, total, page, pages)
 
 

@@ -121,17 +121,20 @@ def _created() -> dict[str, NewEncounter]:
     return {}
 
 
-def insert_encounter(s: Session, values: dict[str, Any], plain: Any = None) -> None:
+def insert_encounter(
+    s: Session, values: dict[str, Any], data: dict[str, Any] | None = None
+) -> None:
     """Insert an encounter from the values of every column but ``schema_version`` and
     ``created_at``: held with the other rows of a push batch or pulled page (:mod:`sync.bulk`;
     it refers only to its person, site, user and superseded visit, all flushed or held before
     it), else through the ORM. Within a push batch the finders then see it as a
-    :class:`NewEncounter`. ``plain`` is the value ``payload_enc`` was just sealed from: the
-    reporting table's facts are made from it rather than by opening the payload again."""
+    :class:`NewEncounter`. ``data``: the payload ``payload_enc`` seals, handed to the reporting
+    table's feed (which then need not decrypt it)."""
+    # held rows bypass the ORM's flush; an added one is noted (again, without data) by it
+    reports_feed.note_encounter(s, values, data)
     if not bulk.pend(s, Encounter, values | {"schema_version": 1, "created_at": utcnow()}):
         s.add(Encounter(**values))
         return
-    reports_feed.note_encounter(s, values, plain)  # held rows bypass the ORM's flush
     cache = batchcache.current(s)
     if cache is None:
         return

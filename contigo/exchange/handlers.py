@@ -320,7 +320,7 @@ class EncounterHandler(EventHandler):
             ),
             "supersedes_id": data.get("supersedes_id"),
         }
-        insert_encounter(s, values, plain=body)
+        insert_encounter(s, values, body)
 
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]

@@ -24,6 +24,7 @@ from sqlalchemy import (
     CheckConstraint,
     Date,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     String,
@@ -74,6 +75,9 @@ class Referral(Base):
         CheckConstraint(f"urgency IN {URGENCIES!r}", name="urgency"),
         CheckConstraint(f"reason IN {REASONS!r}", name="reason"),
         CheckConstraint("(to_site_id IS NULL) <> (to_facility_id IS NULL)", name="one_destination"),
+        CheckConstraint(f"state IN {STATES!r}", name="state"),
+        # The caseload's "referred and not arrived" and the corridors: counted and paged in SQL
+        Index("ix_referrals_state_from_site_id_sent_on", "state", "from_site_id", "sent_on"),
     )
 
     id: Mapped[str] = mapped_column(String(32), primary_key=True, default=new_id)
@@ -93,6 +97,13 @@ class Referral(Base):
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     recorded_hlc: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    #: The current state its events give (:func:`contigo.referrals.states.current`), kept by
+    #: :func:`contigo.referrals.reading.keep_state` in the transaction of each event written
+    #: here (recorded, pushed or pulled) so that pages count and page in SQL. Derived, never
+    #: synced: the only columns of a referral that change.
+    state: Mapped[str] = mapped_column(String(12), default="sent", server_default="sent")
+    #: The date of its first arrival event (received, attended or closed), if any.
+    arrived_on: Mapped[date | None] = mapped_column(Date)
 
 
 class ReferralEvent(Base):
@@ -118,7 +129,8 @@ class ReferralEvent(Base):
 @event.listens_for(Session, "before_flush")
 def guard_referrals(session: Session, _ctx: Any, _instances: Any) -> None:
     """Refuse any update or delete of a referral or of one of its events (both are written
-    once; only the purge of a person leaving a laptop's scope removes them, in SQL)."""
+    once; only the purge of a person leaving a laptop's scope removes them, in SQL; a
+    referral's derived ``state`` and ``arrived_on`` are kept in SQL too)."""
     for obj in list(session.dirty) + list(session.deleted):
         if isinstance(obj, Referral | ReferralEvent) and (
             obj in session.deleted or session.is_modified(obj)

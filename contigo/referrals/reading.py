@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from contigo.audit.services import record as audit
@@ -22,7 +22,7 @@ from contigo.persons.models import Person
 from contigo.persons.services import decrypt
 from contigo.referrals.codes import display_code, normalise_code
 from contigo.referrals.models import URGENCIES, Facility, Referral, ReferralEvent
-from contigo.referrals.states import Derived, EventFact, current
+from contigo.referrals.states import PROGRESS, Derived, EventFact, current
 from contigo.sites.models import Site
 from contigo.vault import Vault
 
@@ -103,6 +103,23 @@ def events_of(s: Session, referral_ids: list[str]) -> dict[str, list[ReferralEve
 def derive(events: list[ReferralEvent]) -> Derived:
     """The current state of a referral with ``events``."""
     return current(EventFact(e.state, e.recorded_hlc, e.id) for e in events)
+
+
+def keep_state(s: Session, referral_id: str) -> str:
+    """Bring the referral's stored ``state`` and ``arrived_on`` up to date with its events
+    (call after flushing a new event, in its transaction); returns the state. Written with one
+    UPDATE outside the ORM's unit of work (the referral itself stays append-only); a referral
+    loaded in the session gets the new values."""
+    events = events_of(s, [referral_id])[referral_id]
+    state = derive(events).state
+    arrivals = [e.occurred_on for e in events if e.state in PROGRESS]
+    s.execute(
+        update(Referral)
+        .where(Referral.id == referral_id)
+        .values(state=state, arrived_on=min(arrivals) if arrivals else None)
+        .execution_options(synchronize_session="fetch")
+    )
+    return state
 
 
 def _view(s: Session, v: Vault, row: Referral, events: list[ReferralEvent]) -> ReferralView:

@@ -12,13 +12,13 @@ from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
-from statistics import median
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Integer, case, cast, func, select
 from sqlalchemy.orm import Session, aliased
 
-from contigo.referrals.models import URGENCIES, Facility, Referral, ReferralEvent
-from contigo.referrals.states import PROGRESS, EventFact, current
+from contigo.referrals.models import URGENCIES, Facility, Referral
+from contigo.referrals.states import PROGRESS
 from contigo.sites.models import Site
 
 _URGENCY_RANK = {u: i for i, u in enumerate(URGENCIES)}
@@ -54,17 +54,7 @@ class NotArrivedPage:
     total: int
 
 
-def _facts(s: Session, referral_ids: list[str]) -> dict[str, list[ReferralEvent]]:
-    out: dict[str, list[ReferralEvent]] = defaultdict(list)
-    for start in range(0, len(referral_ids), 500):
-        chunk = referral_ids[start : start + 500]
-        for row in s.scalars(select(ReferralEvent).where(ReferralEvent.referral_id.in_(chunk))):
-            out[row.referral_id].append(row)
-    return out
-
-
-def _state(events: list[ReferralEvent]) -> str:
-    return current(EventFact(e.state, e.recorded_hlc, e.id) for e in events).state
+NOT_ARRIVED = ("sent", "not_arrived")
 
 
 def referred_not_arrived(
@@ -82,11 +72,21 @@ def referred_not_arrived(
     days ago whose person has not arrived (no received, attended or closed event; cancelled and
     declined ones are left out), most urgent first, then longest waiting; ``to_site_ids``
     narrows to referrals *to* those sites (a receiving site's caseload). ``total`` counts every
-    matching row, ``rows`` the page ``offset:offset+limit``."""
+    matching row, ``rows`` the page ``offset:offset+limit``: both in SQL, over the referral's
+    stored current state (``Referral.state``, kept by the event handler)."""
     today = today or datetime.now(UTC).date()
     cutoff = today - timedelta(days=older_than_days)
+    where = [Referral.state.in_(NOT_ARRIVED), Referral.sent_on <= cutoff]
+    if site_ids is not None:
+        where.append(Referral.from_site_id.in_(list(site_ids)))
+    if to_site_ids is not None:
+        where.append(Referral.to_site_id.in_(list(to_site_ids)))
+    if urgency is not None:
+        where.append(Referral.urgency == urgency)
+    total = s.scalar(select(func.count()).select_from(Referral).where(*where)) or 0
     source = aliased(Site)
     target = aliased(Site)
+    rank = case(_URGENCY_RANK, value=Referral.urgency, else_=len(URGENCIES))
     query = (
         select(
             Referral,
@@ -98,42 +98,32 @@ def referred_not_arrived(
         .join(source, source.id == Referral.from_site_id)
         .outerjoin(target, target.id == Referral.to_site_id)
         .outerjoin(Facility, Facility.id == Referral.to_facility_id)
-        .where(Referral.sent_on <= cutoff)
+        .where(*where)
+        .order_by(rank, Referral.sent_on, Referral.id)
+        .offset(offset)
+        .limit(limit)
     )
-    if site_ids is not None:
-        query = query.where(Referral.from_site_id.in_(list(site_ids)))
-    if to_site_ids is not None:
-        query = query.where(Referral.to_site_id.in_(list(to_site_ids)))
-    if urgency is not None:
-        query = query.where(Referral.urgency == urgency)
-    found = s.execute(query).all()
-    events = _facts(s, [row[0].id for row in found])
-    rows = []
-    for referral, from_code, from_country, to_name, to_country in found:
-        state = _state(events.get(referral.id, []))
-        if state not in ("sent", "not_arrived"):
-            continue
-        rows.append(
-            NotArrived(
-                referral_id=referral.id,
-                code=referral.code,
-                person_id=referral.person_id,
-                from_site_id=referral.from_site_id,
-                from_site_code=from_code,
-                from_country=from_country,
-                to_site_id=referral.to_site_id,
-                to_facility_id=referral.to_facility_id,
-                to_name=to_name or "",
-                to_country=to_country or "",
-                urgency=referral.urgency,
-                reason=referral.reason,
-                sent_on=referral.sent_on,
-                days_waiting=(today - referral.sent_on).days,
-                state=state,
-            )
+    rows = [
+        NotArrived(
+            referral_id=referral.id,
+            code=referral.code,
+            person_id=referral.person_id,
+            from_site_id=referral.from_site_id,
+            from_site_code=from_code,
+            from_country=from_country,
+            to_site_id=referral.to_site_id,
+            to_facility_id=referral.to_facility_id,
+            to_name=to_name or "",
+            to_country=to_country or "",
+            urgency=referral.urgency,
+            reason=referral.reason,
+            sent_on=referral.sent_on,
+            days_waiting=(today - referral.sent_on).days,
+            state=referral.state,
         )
-    rows.sort(key=lambda r: (_URGENCY_RANK[r.urgency], r.sent_on, r.referral_id))
-    return NotArrivedPage(rows=rows[offset : offset + limit], total=len(rows))
+        for referral, from_code, from_country, to_name, to_country in s.execute(query)
+    ]
+    return NotArrivedPage(rows=rows, total=total)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +143,20 @@ class Corridor:
     """Over the arrived ones: from sending to the first arrival event's date."""
 
 
+def _month(s: Session, column: Any) -> Any:
+    """``YYYY-MM`` of a date column, in SQL (PostgreSQL or SQLite)."""
+    if s.get_bind().dialect.name == "postgresql":
+        return func.to_char(column, "YYYY-MM")
+    return func.strftime("%Y-%m", column)
+
+
+def _days(s: Session, later: Any, earlier: Any) -> Any:
+    """Whole days from ``earlier`` to ``later`` (dates), in SQL."""
+    if s.get_bind().dialect.name == "postgresql":
+        return later - earlier
+    return cast(func.julianday(later) - func.julianday(earlier), Integer)
+
+
 def corridors(
     s: Session,
     *,
@@ -162,14 +166,20 @@ def corridors(
 ) -> list[Corridor]:
     """The corridor counts (sent, received, attended, median days to arrival) by month of
     sending and from-country → to-country, for referrals sent from ``site_ids`` (``None``:
-    every site) between ``since`` and ``until`` (inclusive). Sorted by month, then corridor."""
+    every site) between ``since`` and ``until`` (inclusive). Sorted by month, then corridor.
+    Counted in SQL over each referral's stored state and first arrival (one row per corridor,
+    month, state and days to arrival: a histogram the median is read from)."""
     source = aliased(Site)
     target = aliased(Site)
+    month = _month(s, Referral.sent_on)
+    to_country = func.coalesce(target.country, Facility.country, "")
+    days = _days(s, Referral.arrived_on, Referral.sent_on)
     query = (
-        select(Referral, source.country, func.coalesce(target.country, Facility.country))
+        select(month, source.country, to_country, Referral.state, days, func.count())
         .join(source, source.id == Referral.from_site_id)
         .outerjoin(target, target.id == Referral.to_site_id)
         .outerjoin(Facility, Facility.id == Referral.to_facility_id)
+        .group_by(month, source.country, to_country, Referral.state, days)
     )
     if site_ids is not None:
         query = query.where(Referral.from_site_id.in_(list(site_ids)))
@@ -177,28 +187,36 @@ def corridors(
         query = query.where(Referral.sent_on >= since)
     if until is not None:
         query = query.where(Referral.sent_on <= until)
-    found = s.execute(query).all()
-    events = _facts(s, [row[0].id for row in found])
-    groups: dict[tuple[str, str, str], list[tuple[str, int | None]]] = defaultdict(list)
-    for referral, from_country, to_country in found:
-        mine = events.get(referral.id, [])
-        state = _state(mine)
-        arrivals = [e.occurred_on for e in mine if e.state in PROGRESS]
-        days = (min(arrivals) - referral.sent_on).days if arrivals else None
-        key = (referral.sent_on.strftime("%Y-%m"), from_country, to_country or "")
-        groups[key].append((state, days))
+    groups: dict[tuple[str, str, str], list[tuple[str, int | None, int]]] = defaultdict(list)
+    for month_, from_country, to_country_, state, days_, n in s.execute(query):
+        groups[(month_, from_country, to_country_ or "")].append((state, days_, int(n)))
     out = []
-    for (month, from_country, to_country), items in sorted(groups.items()):
-        arrived = [d for st, d in items if st in PROGRESS and d is not None]
+    for (month_, from_country, to_country_), items in sorted(groups.items()):
+        arrived = sorted((d, n) for st, d, n in items if st in PROGRESS and d is not None)
         out.append(
             Corridor(
-                month=month,
+                month=month_,
                 from_country=from_country,
-                to_country=to_country,
-                sent=len(items),
-                received=sum(1 for st, _ in items if st in PROGRESS),
-                attended=sum(1 for st, _ in items if st in ("attended", "closed")),
-                median_days_to_arrival=float(median(arrived)) if arrived else None,
+                to_country=to_country_,
+                sent=sum(n for _st, _d, n in items),
+                received=sum(n for st, _d, n in items if st in PROGRESS),
+                attended=sum(n for st, _d, n in items if st in ("attended", "closed")),
+                median_days_to_arrival=_median(arrived),
             )
         )
     return out
+
+
+def _median(histogram: list[tuple[int, int]]) -> float | None:
+    """The median of values given as sorted (value, count) pairs."""
+    total = sum(n for _v, n in histogram)
+    if not total:
+        return None
+    wanted = [(total - 1) // 2, total // 2]  # the middle one, or the two middle ones
+    found: list[int] = []
+    seen = 0
+    for value, n in histogram:
+        while len(found) < 2 and seen <= wanted[len(found)] < seen + n:
+            found.append(value)
+        seen += n
+    return float(found[0] + found[1]) / 2

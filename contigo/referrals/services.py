@@ -29,7 +29,13 @@ from contigo.persons.models import Person
 from contigo.referrals.codes import new_code
 from contigo.referrals.directory import facilities, nearest_inpatient
 from contigo.referrals.models import REASONS, URGENCIES, Facility, Referral, ReferralEvent
-from contigo.referrals.reading import UnknownReferral, audit_referral, derive, events_of
+from contigo.referrals.reading import (
+    UnknownReferral,
+    audit_referral,
+    derive,
+    events_of,
+    keep_state,
+)
 from contigo.referrals.states import NEXT
 from contigo.sites.models import Site
 from contigo.vault import Vault
@@ -306,6 +312,7 @@ def record_event(
     )
     s.add(event)
     s.flush()
+    keep_state(s, row.id)
     audit_referral(s, actor, f"referral_{state}"[:24], row, site_id)
     return event
 

@@ -39,6 +39,7 @@ from contigo.referrals.models import (
     Referral,
     ReferralEvent,
 )
+from contigo.referrals.reading import keep_state
 from contigo.sites.wire import ensure_site, site_descriptor
 from contigo.usersync.authors import author_id as _author
 from contigo.usersync.authors import with_author
@@ -217,6 +218,7 @@ class ReferralEventHandler(EventHandler):
             )
         )
         s.flush()
+        keep_state(s, referral.id)
 
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]

@@ -18,8 +18,8 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, get_args
 
@@ -59,6 +59,9 @@ PROGRAMME_KIND = {
 }
 TREATMENT = frozenset({"sam_otp", "mam_tsfp", "sam_inpatient"})
 DAYS_PER_MONTH = 30.4375
+#: Persons whose de-identified columns the feeder remembers between transactions, at most.
+WHO_CACHE = 50_000
+_FACT_COLUMNS = tuple(c.name for c in FACTS.columns)
 
 
 class Pseudonymiser:
@@ -157,8 +160,9 @@ class _Who:
         }
 
 
-def _who(vault: Vault, pseudo: Pseudonymiser, person: Person) -> _Who | None:
-    """The person's de-identified columns; ``None`` when their key is shredded or damaged."""
+def _who(vault: Vault, pseudo: Pseudonymiser, person: Any) -> _Who | None:
+    """The person's de-identified columns (``person``: a :class:`Person` or a row of its
+    columns); ``None`` when their key is shredded or damaged."""
     try:
         key = vault.person_key(person)
         sex = vault.decrypt_with(key, "persons", person.id, "sex", person.sex_enc)
@@ -259,13 +263,30 @@ def _engine_visit(v: _Visit) -> Visit:
     )
 
 
+def write_facts(s: Session, rows: list[dict[str, Any]]) -> None:
+    """Insert fact rows in the session's transaction: one binary COPY on PostgreSQL (several
+    times cheaper than INSERTs of the same rows), one executemany elsewhere."""
+    conn = s.connection()
+    if conn.dialect.name != "postgresql":
+        # Core executemany: the ORM's bulk insert would send one statement per row here
+        conn.execute(insert(FACTS), rows)
+        return
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    columns = ", ".join(_FACT_COLUMNS)
+    with driver.cursor() as cur, cur.copy(f"COPY report_facts ({columns}) FROM STDIN") as copy:
+        for row in rows:
+            copy.write_row([row[c] for c in _FACT_COLUMNS])
+
+
 _VISIT_KEYS = ("id", "person_id", "site_id", "country", "occurred_on", "payload_enc",
                "supersedes_id")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
 class NewVisit:
-    """A visit just inserted, as the hook notes it (its payload still sealed)."""
+    """A visit just inserted, as the hook notes it: its payload sealed, and when the writer
+    had it in hand (a push's encounter handler encrypts it just before), in clear too."""
 
     id: str
     person_id: str
@@ -274,10 +295,12 @@ class NewVisit:
     occurred_on: date
     payload_enc: bytes
     supersedes_id: str | None
+    data: dict[str, Any] | None = field(default=None, compare=False)
 
     @classmethod
-    def of(cls, values: Any) -> NewVisit:
-        """From an :class:`Encounter` or the dict of its column values."""
+    def of(cls, values: Any, data: dict[str, Any] | None = None) -> NewVisit:
+        """From an :class:`Encounter` or the dict of its column values, and the payload
+        ``payload_enc`` seals, if the caller holds it (then it is not decrypted again)."""
         row: dict[str, Any] = (
             values if isinstance(values, dict) else {k: getattr(values, k) for k in _VISIT_KEYS}
         )
@@ -289,29 +312,26 @@ class NewVisit:
             row["occurred_on"],
             row["payload_enc"],
             row.get("supersedes_id"),
+            data,
         )
 
 
-PLAIN = "contigo.reports.plain"
-"""``Session.info`` key: visit id → (its sealed payload, that payload's value), for visits the
-transaction has just sealed from a value it holds (a pulled change, a pushed op). The facts are
-then made from the value instead of opening the payload again; only while the stored payload is
-exactly the one noted, and only until the transaction ends (:mod:`contigo.reports.hooks`)."""
+#: What the facts need of a person (:func:`_who`, the vault's key), read without the ORM.
+_PERSON_COLUMNS = (Person.id, Person.kind, Person.lifecycle, Person.sex_enc,
+                   Person.birth_date_enc, Person.data_key_wrapped, Person.population_type,
+                   Person.nationality, Person.mother_id)  # fmt: skip
 
 
-def note_plain(s: Session, encounter_id: str, payload_enc: bytes, value: Any) -> None:
-    """Remember that ``payload_enc``, just sealed in ``s``'s transaction, holds ``value``."""
-    s.info.setdefault(PLAIN, {})[encounter_id] = (payload_enc, value)
-
-
-def _persons(s: Session, ids: set[str]) -> list[Person]:
-    """The persons ``ids``: those the session holds already (a push batch loaded them) without
-    a query, the rest in one."""
+def _persons(s: Session, ids: set[str]) -> list[Any]:
+    """The persons ``ids`` as rows of :data:`_PERSON_COLUMNS`: those the session holds already
+    (a push batch loaded them) without a query, the rest in one of those columns only (whole
+    ORM objects cost more to build than the facts themselves)."""
     held = [s.identity_map.get(Session.identity_key(Person, pid)) for pid in ids]
-    found = [p for p in held if isinstance(p, Person)]
+    found: list[Any] = [p for p in held if isinstance(p, Person)]
     missing = ids - {p.id for p in found}
-    if missing:
-        found += list(s.scalars(select(Person).where(Person.id.in_(missing))))
+    for start in range(0, len(missing), CHUNK):
+        chunk = sorted(missing)[start : start + CHUNK]
+        found += list(s.execute(select(*_PERSON_COLUMNS).where(Person.id.in_(chunk))))
     return found
 
 
@@ -330,6 +350,8 @@ class Feeder:
         self.vault = vault
         self._pseudo: tuple[bytes, Pseudonymiser] | None = None
         self._countries: dict[str, str] = {}
+        self._whos: dict[str, tuple[Pseudonymiser, tuple[Any, ...], _Who | None]] = {}
+        vault.on_lock.append(self.forget)
 
     def pseudonymiser(self) -> Pseudonymiser:
         master = self.vault.master_for_sealing()
@@ -337,13 +359,15 @@ class Feeder:
             self._pseudo = (master, Pseudonymiser.of(self.vault))
         return self._pseudo[1]
 
-    def _payload(self, s: Session, person: Any, encounter_id: str, payload_enc: bytes) -> Any:
-        """A visit's payload: the value noted with :func:`note_plain` when the stored payload is
-        the one noted, else opened (raises :class:`~contigo.crypto.CryptoError` if it does not
-        open)."""
-        held = s.info.get(PLAIN, {}).get(encounter_id)
-        if held is not None and held[0] == payload_enc:
-            return held[1]
+    def _payload(
+        self, person: Any, encounter_id: str, payload_enc: bytes, noted: Mapping[str, NewVisit]
+    ) -> Any:
+        """A visit's payload: the value its writer noted in clear when the stored payload is
+        the very one noted (a visit just pushed or pulled), else opened (raises
+        :class:`~contigo.crypto.CryptoError` if it does not open)."""
+        held = noted.get(encounter_id)
+        if held is not None and held.data is not None and held.payload_enc == payload_enc:
+            return held.data
         key = self.vault.person_key(person)
         return self.vault.decrypt_with(key, "encounters", encounter_id, "payload", payload_enc)
 
@@ -354,28 +378,31 @@ class Feeder:
             self._countries[site_id] = found
         return found
 
-    def rebuild(self, s: Session, person_ids: Iterable[str]) -> int:
+    def rebuild(
+        self, s: Session, person_ids: Iterable[str], noted: Mapping[str, NewVisit] | None = None
+    ) -> int:
         """Replace the facts of ``person_ids`` by those the record gives now, in the caller's
         transaction; returns how many facts were written. A person deleted, merged away or
-        shredded keeps no facts."""
+        shredded keeps no facts. ``noted``: visits this transaction wrote, with their payloads
+        in clear where the writer had them (not decrypted again)."""
         total = 0
         ids = sorted(set(person_ids))
         for start in range(0, len(ids), CHUNK):
-            total += self._rebuild_chunk(s, ids[start : start + CHUNK])
+            total += self._rebuild_chunk(s, ids[start : start + CHUNK], noted or {})
         return total
 
-    def _rebuild_chunk(self, s: Session, ids: list[str]) -> int:
+    def _rebuild_chunk(self, s: Session, ids: list[str], noted: Mapping[str, NewVisit]) -> int:
         pseudo = self.pseudonymiser()
         s.execute(delete(ReportFact).where(ReportFact.pseudonym.in_([pseudo(i) for i in ids])))
         persons = s.scalars(select(Person).where(Person.id.in_(ids))).all()
         live = {p.id: p for p in persons if p.lifecycle in ("active", "deceased")}
-        visits = self._visits(s, list(live))
+        visits = self._visits(s, list(live), noted)
         episodes: dict[str, list[CareEpisode]] = {}
         for episode in s.scalars(select(CareEpisode).where(CareEpisode.person_id.in_(list(live)))):
             episodes.setdefault(episode.person_id, []).append(episode)
         rows: list[dict[str, Any]] = []
         for pid, person in live.items():
-            who = _who(self.vault, pseudo, person)
+            who = self._who(person)
             if who is None:
                 continue
             mine = visits.get(pid, [])
@@ -385,49 +412,58 @@ class Feeder:
                 country = self._country(s, episode.site_id)
                 rows.append(_episode_fact(who, episode, country, mine))
         if rows:
-            # Core executemany: the ORM's bulk insert would send one statement per row here
-            s.connection().execute(insert(FACTS), rows)
+            write_facts(s, rows)
         return len(rows)
 
     def add_visits(self, s: Session, visits: Iterable[NewVisit]) -> tuple[int, set[str]]:
         """Add the facts of new visits without rebuilding their persons (the common case of a
-        push: visits to persons the table already knows). Returns the facts written and the
+        push: visits to persons the table already knows), in one query of the stored rows, one
+        of the episodes and one insert for the whole batch. Returns the facts written and the
         persons that need a whole rebuild instead: those with an episode (its exit and weight
         gain depend on the visit) or whose new visit corrects another. A visit not in the
         database (an op refused after it was noted) is left out, and one counted already (a
-        visit stored before under another op) is not counted twice."""
-        ids = list({v.id for v in visits})
-        if not ids:
+        visit stored before under another op) is not counted twice. A payload the writer
+        noted in clear is used as it is when the stored row holds that very ciphertext (its
+        nonce is random: it is the row this transaction wrote), else it is decrypted."""
+        noted = {v.id: v for v in visits}
+        if not noted:
             return 0, set()
         # The stored rows, not the noted values: an op noted in a pass that was rolled back
         # (or a visit stored already under another op) must count as the database holds it.
-        fresh = [
-            NewVisit.of(dict(row._mapping))
-            for row in s.execute(
-                select(*(getattr(Encounter, k) for k in _VISIT_KEYS)).where(Encounter.id.in_(ids))
-            )
-        ]
+        fresh: list[NewVisit] = []
+        for start in range(0, len(noted), CHUNK):
+            ids = list(noted)[start : start + CHUNK]
+            query = select(*(getattr(Encounter, k) for k in _VISIT_KEYS))
+            for row in s.execute(query.where(Encounter.id.in_(ids))):
+                values = dict(row._mapping)
+                mine = noted[values["id"]]
+                same = mine.data is not None and mine.payload_enc == values["payload_enc"]
+                fresh.append(NewVisit.of(values, mine.data if same else None))
         person_ids = {v.person_id for v in fresh}
         whole = {v.person_id for v in fresh if v.supersedes_id}
-        whole |= set(
-            s.scalars(select(CareEpisode.person_id).where(CareEpisode.person_id.in_(person_ids)))
-        )
-        pseudo = self.pseudonymiser()
+        if person_ids:
+            treated = select(CareEpisode.person_id).where(CareEpisode.person_id.in_(person_ids))
+            whole |= set(s.scalars(treated))
         persons = {
             p.id: p
             for p in _persons(s, person_ids - whole)
             if p.lifecycle in ("active", "deceased")
         }
-        whos = {pid: _who(self.vault, pseudo, p) for pid, p in persons.items()}
+        whos = {pid: self._who(p) for pid, p in persons.items()}
         rows: list[dict[str, Any]] = []
         for v in fresh:
             who = whos.get(v.person_id)
             if who is None:
                 continue
-            try:
-                data = self._payload(s, persons[v.person_id], v.id, v.payload_enc)
-            except crypto.CryptoError:
-                continue
+            data = v.data
+            if data is None:
+                try:
+                    key = self.vault.person_key(persons[v.person_id])
+                    data = self.vault.decrypt_with(
+                        key, "encounters", v.id, "payload", v.payload_enc
+                    )
+                except crypto.CryptoError:
+                    continue
             rows.extend(_visit_facts(who, _Visit(v.id, v.occurred_on, v.site_id, v.country, data)))
         if rows:  # a visit counted already (stored before, noted again) is not added twice
             known = set(
@@ -435,10 +471,40 @@ class Feeder:
             )
             rows = [r for r in rows if r["id"] not in known]
         if rows:
-            s.connection().execute(insert(FACTS), rows)
+            write_facts(s, rows)
         return len(rows), whole
 
-    def _visits(self, s: Session, ids: list[str]) -> dict[str, list[_Visit]]:
+    def _who(self, person: Any) -> _Who | None:
+        """:func:`_who`, remembered between transactions while the vault stays unlocked (a
+        push batch names the same persons as the last one: their sex and date of birth are not
+        decrypted again). Keyed by everything it is computed from, so a changed person is read
+        anew; forgotten when the vault locks, like the person keys it saves opening."""
+        pseudo = self.pseudonymiser()
+        sign = (
+            person.kind,
+            person.sex_enc,
+            person.birth_date_enc,
+            person.data_key_wrapped,
+            person.population_type,
+            person.nationality,
+            person.mother_id,
+        )
+        found = self._whos.get(person.id)
+        if found is not None and found[0] is pseudo and found[1] == sign:
+            return found[2]
+        who = _who(self.vault, pseudo, person)
+        if len(self._whos) >= WHO_CACHE:
+            self._whos.clear()
+        self._whos[person.id] = (pseudo, sign, who)
+        return who
+
+    def forget(self) -> None:
+        """Drop what was remembered of persons (the vault locks)."""
+        self._whos.clear()
+
+    def _visits(
+        self, s: Session, ids: list[str], noted: Mapping[str, NewVisit]
+    ) -> dict[str, list[_Visit]]:
         """The active visits of ``ids`` (voided and superseded ones left out), decrypted,
         by person, in date order."""
         if not ids:
@@ -475,7 +541,7 @@ class Feeder:
                 continue
             try:
                 data = self._payload(
-                    s, _KeyRef(r.person_id, r.data_key_wrapped), r.id, r.payload_enc
+                    _KeyRef(r.person_id, r.data_key_wrapped), r.id, r.payload_enc, noted
                 )
             except crypto.CryptoError:
                 log.warning("reports: visit %s could not be read; not counted", r.id)

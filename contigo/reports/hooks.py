@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
 from contigo.persons.models import Person
-from contigo.reports.feed import PLAIN, Feeder, NewVisit, note_plain
+from contigo.reports.feed import Feeder, NewVisit
 from contigo.vault import get_vault
 
 log = logging.getLogger(__name__)
@@ -41,15 +41,17 @@ def note_person(s: Session, person_id: str) -> None:
         s.info.setdefault(TODO, set()).add(person_id)
 
 
-def note_encounter(s: Session, values: Any, plain: Any = None) -> None:
+def note_encounter(s: Session, values: Any, data: dict[str, Any] | None = None) -> None:
     """Have the facts of a visit just inserted (an :class:`Encounter` or its column values)
-    added before ``s`` commits; ``plain``, when given, is the value its payload was just sealed
-    from (the facts are made from it, see :func:`contigo.reports.feed.note_plain`)."""
+    added before ``s`` commits. ``data``: the payload its ``payload_enc`` seals, when the
+    caller has it in hand (it is then not decrypted again)."""
     if FEEDER in s.info:
-        visit = NewVisit.of(values)
-        s.info.setdefault(VISITS, {})[visit.id] = visit
-        if plain is not None:
-            note_plain(s, visit.id, visit.payload_enc, plain)
+        visit = NewVisit.of(values, data)
+        noted: dict[str, NewVisit] = s.info.setdefault(VISITS, {})
+        before = noted.get(visit.id)
+        if data is None and before is not None and before.payload_enc == visit.payload_enc:
+            return  # the flush of a visit noted already, with its payload in clear
+        noted[visit.id] = visit
 
 
 def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
@@ -90,12 +92,10 @@ def _before_commit(s: Session) -> None:
     _added, whole = feeder.add_visits(s, (v for v in visits.values() if v.person_id not in todo))
     todo |= whole
     if todo:
-        feeder.rebuild(s, todo)
-    s.info.pop(PLAIN, None)
+        feeder.rebuild(s, todo, noted=visits)
 
 
 def _forget(s: Session) -> None:
-    s.info.pop(PLAIN, None)
     s.info.pop(TODO, None)
     s.info.pop(VOIDS, None)
     s.info.pop(VISITS, None)
