@@ -33,6 +33,11 @@ KEY_ID = b"mk01"
 KEEP_DATABASE_KEY_FOR_TESTS = False
 _KEPT_FOR_TESTS: dict[str, bytes] = {}  # instance folder -> database key (tests only)
 INDEX_KEY_NAME = "blind_index"
+SETTLE_HEAP_AT_UNLOCK = True
+"""Whether building the name index ends with a full collection and ``gc.freeze`` (see
+:meth:`Vault.build_name_index`). Off in the test process only (set by tests/conftest.py, never
+by configuration): it holds hundreds of apps, and a full pass over that heap at every unlock would
+cost the suite more than it measures."""
 
 
 class Vault:
@@ -61,6 +66,8 @@ class Vault:
         # Tests only (set by tests/conftest.py, never by configuration): the harness inspects
         # the database of a locked laptop, as an administrator with the key would.
         self.keep_database_key_for_tests = KEEP_DATABASE_KEY_FOR_TESTS
+        self.settle_heap = SETTLE_HEAP_AT_UNLOCK
+        self._frozen = False
 
     # ── state ──────────────────────────────────────────────────────────────
     @property
@@ -94,7 +101,9 @@ class Vault:
             self._memos.clear()
             for callback in self.on_lock:
                 callback()
-        gc.unfreeze()  # what the unlock set aside may be collected again (see build_name_index)
+        if self._frozen:  # what the unlock set aside may be collected again (build_name_index)
+            self._frozen = False
+            gc.unfreeze()
 
     def _before_lock(self) -> None:
         if not self._ring.is_unlocked:
@@ -235,8 +244,10 @@ class Vault:
         # kept until the lock: collect now and set everything alive aside from the cyclic
         # collector, or its next full pass (0.1–0.2 s at 20,000 persons) lands on the first
         # page after the unlock, the one a worker waits for. The lock hands them back.
-        gc.collect()
-        gc.freeze()
+        if self.settle_heap:
+            gc.collect()
+            gc.freeze()
+            self._frozen = True
 
     def _names_of(self, pid: str, wrapped: bytes | None, given: bytes, family: bytes) -> str | None:
         """A person's names in one string, or ``None`` for a record that does not decrypt. One

@@ -126,6 +126,7 @@ def make_person(app: Flask) -> Callable[..., str]:
 import contigo.vault as _vault  # noqa: E402
 
 _vault.KEEP_DATABASE_KEY_FOR_TESTS = True
+_vault.SETTLE_HEAP_AT_UNLOCK = False  # one process, hundreds of apps: see contigo.vault
 
 
 def laptop_database_key(

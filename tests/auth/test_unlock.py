@@ -3,6 +3,7 @@ against the real app."""
 
 from __future__ import annotations
 
+import gc
 from typing import Any
 
 from flask import Flask
@@ -11,6 +12,7 @@ from sqlalchemy import select
 
 from contigo.auth.models import User
 from contigo.db import session_scope
+from contigo.unlock import unlock_as
 from contigo.vault import get_vault
 from tests.conftest import PASSWORD, csrf_of
 
@@ -118,3 +120,20 @@ def test_one_tampered_record_does_not_keep_everyone_out(
     with app.test_request_context(base_url=BASE):
         assert get_vault(app).fuzzy_search("marta") == [good]
         assert get_vault(app).fuzzy_search("lucho") == []
+
+
+def test_unlock_sets_its_long_lived_objects_aside_from_the_collector_until_the_lock(
+    app: Flask,
+) -> None:
+    """The name index and keys built at unlock are frozen out of the cyclic collector (its
+    full pass would otherwise land on the first page), and handed back at the lock."""
+    vault = get_vault(app)
+    vault.settle_heap = True  # the field app's setting (the test process turns it off)
+    try:
+        unlock_as(app, "sup", PASSWORD)
+        assert gc.get_freeze_count() > 0
+        vault.lock()
+        assert gc.get_freeze_count() == 0
+    finally:
+        vault.lock()
+        gc.unfreeze()
