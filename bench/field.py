@@ -97,6 +97,33 @@ TARGETS = {
 # ── building ───────────────────────────────────────────────────────────────────────────────
 
 
+def person_row(
+    vault: Any, key: bytes, pid: str, cid: str, data: dict[str, Any], *,
+    site_id: str, wrapped: bytes, hlc: str, writer: str, now: datetime,
+) -> dict[str, Any]:  # fmt: skip
+    """A person's row as ``register`` writes it: plain columns, and every personal one sealed
+    under the person's key ``key`` and bound to its column."""
+    row = {
+        "id": pid,
+        "contigo_id": cid,
+        "owning_site_id": site_id,
+        "lifecycle": "active",
+        "data_key_wrapped": wrapped,
+        "created_hlc": hlc,
+        "created_by_user_id": writer,
+        "created_at": now,
+        "updated_at": now,
+        "risk_flags": None,
+        **{k: data.get(k) for k in PLAIN},
+    }
+    for name in ENCRYPTED:
+        value = data.get(name)
+        value = value.isoformat() if isinstance(value, date) else value
+        value = value if value not in (None, "", []) else ([] if name == "documents" else None)
+        row[f"{name}_enc"] = vault.encrypt_with(key, "persons", pid, name, value)
+    return row
+
+
 @dataclass
 class BulkWriter:
     """Rows for persons and their visits, made as the services make them, inserted in bulk."""
@@ -178,24 +205,11 @@ class BulkWriter:
         self.cids.add(cid)
         data = identity | {"mother_id": mother_id}
         self.site_of[pid] = plan.site
-        row = {
-            "id": pid,
-            "contigo_id": cid,
-            "owning_site_id": self.sites[plan.site].id,
-            "lifecycle": "active",
-            "data_key_wrapped": wrapped,
-            "created_hlc": self.clock.now().encode(),
-            "created_by_user_id": self.writers[plan.site],
-            "created_at": self.now,
-            "updated_at": self.now,
-            "risk_flags": None,
-            **{k: data.get(k) for k in PLAIN},
-        }
-        for name in ENCRYPTED:
-            value = data.get(name)
-            value = value.isoformat() if isinstance(value, date) else value
-            value = value if value not in (None, "", []) else ([] if name == "documents" else None)
-            row[f"{name}_enc"] = self.vault.encrypt_with(key, "persons", pid, name, value)
+        row = person_row(
+            self.vault, key, pid, cid, data,
+            site_id=self.sites[plan.site].id, wrapped=wrapped, hlc=self.clock.now().encode(),
+            writer=self.writers[plan.site], now=self.now,
+        )  # fmt: skip
         self._add(Person.__table__, row)
         for entry in persons._index_entries(self.vault, pid, data):
             self._add(

@@ -45,7 +45,7 @@ from typing import Any
 import requests
 from sqlalchemy import func, select, text
 
-from bench.field import _identity, _plan
+from bench.field import _identity, _plan, person_row
 from bench.sync_data import Counting, Generator, sync_timed
 from contigo.auth import services as auth
 from contigo.auth.models import User
@@ -60,7 +60,7 @@ from contigo.exchange.laptop.client import engine_for
 from contigo.persons import contigo_id
 from contigo.persons import services as persons_services
 from contigo.persons.models import Person, PersonIndex
-from contigo.persons.services import ENCRYPTED, PLAIN, PersonView
+from contigo.persons.services import PersonView
 from contigo.reports.hooks import FEEDER
 from contigo.reports.models import ReportFact
 from contigo.reports.rebuild import rebuild_all
@@ -161,24 +161,10 @@ class Loader:
             cid = contigo_id.generate()
         self.cids.add(cid)
         data = identity | {"mother_id": None}
-        row = {
-            "id": pid,
-            "contigo_id": cid,
-            "owning_site_id": site.id,
-            "lifecycle": "active",
-            "data_key_wrapped": wrapped,
-            "created_hlc": self._hlc(),
-            "created_by_user_id": self.writer,
-            "created_at": self.now,
-            "updated_at": self.now,
-            "risk_flags": None,
-            **{k: data.get(k) for k in PLAIN},
-        }
-        for name in ENCRYPTED:
-            value = data.get(name)
-            value = value.isoformat() if isinstance(value, date) else value
-            value = value if value not in (None, "", []) else ([] if name == "documents" else None)
-            row[f"{name}_enc"] = self.vault.encrypt_with(key, "persons", pid, name, value)
+        row = person_row(
+            self.vault, key, pid, cid, data, site_id=site.id, wrapped=wrapped,
+            hlc=self._hlc(), writer=self.writer, now=self.now,
+        )  # fmt: skip
         bulk.pend(s, Person, row)
         for entry in persons_services._index_entries(self.vault, pid, data):
             bulk.pend(s, PersonIndex, {"person_id": pid, "field": entry.field, "bidx": entry.bidx})
