@@ -27,6 +27,7 @@ from flask import Flask
 from sqlalchemy import func, select
 
 from contigo.db import session_scope
+from contigo.demo.bulk import BulkBuilder
 from contigo.demo.data import DEMO_PASSWORD, MUST_HAVE, SITES, TRAJECTORIES, Progress
 from contigo.demo.plans import Plan, Planner
 from contigo.demo.writer import Builder, Registered
@@ -116,8 +117,18 @@ def _mother_for(
     return mother
 
 
-def build_demo(app: Flask, options: DemoOptions, progress: Progress | None = None) -> DemoReport:
+def build_demo(
+    app: Flask,
+    options: DemoOptions,
+    progress: Progress | None = None,
+    *,
+    through_services: bool = False,
+) -> DemoReport:
     """Build the demo into ``app``'s empty instance and lock it again.
+
+    Persons and their records are made in memory and inserted in bulk
+    (:class:`~contigo.demo.bulk.BulkBuilder`); ``through_services`` writes them one service
+    call at a time instead (:class:`~contigo.demo.writer.Builder`), the same record, slower.
 
     :raises DemoRefused: the instance already has users (a demo never mixes with real data).
     :raises ValidationFailed: the options are inconsistent (more women than persons).
@@ -126,7 +137,7 @@ def build_demo(app: Flask, options: DemoOptions, progress: Progress | None = Non
         raise ValidationFailed(fields={"women": [translate("v.range", min=0, max=options.persons)]})
     _refuse_if_used(app)
     planner = Planner(options.seed, local_today())
-    builder = Builder(app, options.password, planner)
+    builder = (Builder if through_services else BulkBuilder)(app, options.password, planner)
     report = DemoReport(sites=[f"{spec.code} {spec.name}" for spec in SITES])
     try:
         report.users = builder.provision()

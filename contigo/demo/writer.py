@@ -235,8 +235,7 @@ class Builder:
         s = self._session
         actor = self._actor(s, plan.site, plan.site)
         data = load(_PERSON_FORM, self._identity(plan, mother))
-        row = persons.register(s, self.vault, actor, self.site_ids[plan.site], data)
-        view = persons.decrypt(self.vault, row)
+        view = self._register(s, actor, self.site_ids[plan.site], data)
         episode_id: str | None = None
         last: tuple[Visit, dict[str, Any]] | None = None
         for step in plan.steps:
@@ -250,9 +249,32 @@ class Builder:
                     _EXIT_FORM,
                     {"outcome": step.outcome, "exit_on": step.on.isoformat()},
                 )
-                episodes.close(s, self.vault, closer, episode_id, **exit_data)
+                self._close(s, closer, episode_id, exit_data)
                 episode_id = None
-        return Registered(row.id, plan.site, plan.born, plan.family)
+        return Registered(view.id, plan.site, plan.born, plan.family)
+
+    # ── the writes (one service call each; :class:`contigo.demo.bulk.BulkBuilder` makes the
+    # same rows in memory and inserts them at the end of the transaction) ──────────────────
+    def _register(self, s: Session, actor: User, site_id: str, data: dict[str, Any]) -> PersonView:
+        return persons.decrypt(self.vault, persons.register(s, self.vault, actor, site_id, data))
+
+    def _record(
+        self, s: Session, actor: User, person_id: str, site_id: str, data: dict[str, Any]
+    ) -> str:
+        """Record a visit from its validated form ``data``; returns the encounter's id."""
+        self.encounters += 1
+        return encounters.record(s, self.vault, actor, person_id, site_id, data).id
+
+    def _void(self, s: Session, actor: User, encounter_id: str, reason: str) -> None:
+        encounters.void(s, self.vault, actor, encounter_id, reason)
+
+    def _open(
+        self, s: Session, actor: User, person_id: str, site_id: str, data: dict[str, Any]
+    ) -> str:
+        return episodes.admit(s, self.vault, actor, person_id, site_id, **data).id
+
+    def _close(self, s: Session, actor: User, episode_id: str, data: dict[str, Any]) -> None:
+        episodes.close(s, self.vault, actor, episode_id, **data)
 
     def _visit(self, s: Session, plan: Plan, view: PersonView, visit: Visit) -> dict[str, Any]:
         """Record a visit (and the correction or void its mishap calls for); returns its data."""
@@ -273,23 +295,17 @@ class Builder:
         actor = self._actor(s, visit.site, plan.site, "hw" if self.rng.random() < 0.8 else "sup")
         site_id = self.site_ids[visit.site]
         if visit.typo:
-            typed = raw | {"weight_kg": typo_weight(raw["weight_kg"])}
+            typed = load(_VISIT_FORM, raw | {"weight_kg": typo_weight(raw["weight_kg"])})
             wrong = self._record(s, actor, view.id, site_id, typed)
             if not visit.fix:
-                return load(_VISIT_FORM, typed)
+                return typed
             raw |= {"supersedes_id": wrong, "notes": "Peso corregido: error de digitación."}
-        self._record(s, actor, view.id, site_id, raw)
-        if visit.void:
-            twice = self._record(s, actor, view.id, site_id, raw | {"supersedes_id": None})
-            encounters.void(s, self.vault, actor, twice, "Registrado dos veces por error.")
-        return load(_VISIT_FORM, raw)
-
-    def _record(
-        self, s: Session, actor: User, person_id: str, site_id: str, raw: dict[str, Any]
-    ) -> str:
         data = load(_VISIT_FORM, raw)
-        self.encounters += 1
-        return encounters.record(s, self.vault, actor, person_id, site_id, data).id
+        self._record(s, actor, view.id, site_id, data)
+        if visit.void:
+            twice = self._record(s, actor, view.id, site_id, data | {"supersedes_id": None})
+            self._void(s, actor, twice, "Registrado dos veces por error.")
+        return data
 
     def _counselling(self, plan: Plan) -> list[str]:
         topics = (
@@ -318,4 +334,4 @@ class Builder:
                 "criteria": admission["criteria"],
             },
         )
-        return episodes.admit(s, self.vault, actor, view.id, site.id, **admit_data).id
+        return self._open(s, actor, view.id, site.id, admit_data)
