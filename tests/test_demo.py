@@ -17,7 +17,7 @@ from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.cli import main
 from contigo.db import session_scope
-from contigo.demo import DemoOptions, DemoRefused, build_demo, local_today
+from contigo.demo.build import DemoOptions, DemoRefused, build_demo, local_today
 from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter
 from contigo.episodes.models import Appointment, CareEpisode

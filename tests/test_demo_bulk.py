@@ -27,7 +27,7 @@ from contigo.audit import chain as audit_chain
 from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.db import session_scope
-from contigo.demo import DemoOptions, build_demo
+from contigo.demo.build import DemoOptions, build_demo
 from contigo.encounters.models import Encounter
 from contigo.persons import risk_flags
 from contigo.persons import services as persons

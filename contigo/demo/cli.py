@@ -47,7 +47,7 @@ def demo_command(
     Refuses a folder that already holds an instance, so a demo never mixes with real data.
     """
     from contigo.config import instance_path_from_env
-    from contigo.demo import DEMO_PASSWORD, DemoOptions, build_demo
+    from contigo.demo.build import DEMO_PASSWORD, DemoOptions, build_demo
 
     if women > persons:
         raise click.ClickException("--women cannot be more than --persons")
