@@ -32,6 +32,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from itertools import groupby
 from typing import Any, cast
 
 from sqlalchemy import Table, insert
@@ -57,7 +58,17 @@ from sync.outbox import HLC_KEY, device_id, get_state, physical_clock, set_state
 from sync.protocol import SCHEMA_VERSION
 
 OEDEMA = "risk_flags.oedema_history"
-INSERT_ORDER = (Person, PersonIndex, CareEpisode, Encounter, EncounterVoid, Appointment, OutboxOp)
+#: Flushed by the ORM, so that the reporting feed's hook (``contigo.reports.hooks``) sees the
+#: persons and episodes and builds their facts, visits included, before the commit.
+FLUSHED = (Person, PersonIndex, CareEpisode)
+#: Inserted with ``executemany`` from the objects' column values (the ORM's flush of 10,000
+#: objects cost more than making them); columns left unset get their defaults, as in a flush.
+INSERTED = (Encounter, EncounterVoid, Appointment, OutboxOp)
+
+
+def _columns(obj: Any) -> dict[str, Any]:
+    """The column values set on a mapped object (these models have no relationships)."""
+    return {k: v for k, v in vars(obj).items() if not k.startswith("_sa_")}
 
 
 @dataclass
@@ -103,11 +114,15 @@ class BulkBuilder(Builder):
             self._insert(s)
 
     def _insert(self, s: Session) -> None:
-        for kind in INSERT_ORDER:  # parents first: these tables have no relationship()s
+        for kind in FLUSHED:  # parents first: these tables have no relationship()s
             s.add_all([o for o in self.objects if type(o) is kind])
             s.flush()
+        conn = s.connection()
+        for made in INSERTED:
+            rows = [_columns(o) for o in self.objects if type(o) is made]
+            for _keys, run in groupby(rows, key=lambda row: row.keys()):
+                conn.execute(insert(cast(Table, made.__table__)), list(run))
         if self.audit_rows:
-            conn = s.connection()
             audit_chain.append_rows(conn, self.audit_rows)
             conn.execute(insert(cast(Table, AuditEntry.__table__)), self.audit_rows)
         if self.last_hlc is not None:
