@@ -9,7 +9,8 @@ Does what ``make demo`` does once its virtual environment exists (the install is
 --port P``, and times from the start of the first command until ``GET /login`` answers 200.
 Each command runs in a process of its own, as ``make`` runs them, with the code of ``--source``
 (default: this checkout) first on the path, so two trees can be compared side by side. Prints
-the build time, the time to the first page and the target of issue 16 (< 15 s).
+the build time, the time to the first page (with the 1-minute load average before and after
+the run: the figure depends on it) and the target of issue 16 (< 15 s).
 """
 
 from __future__ import annotations
@@ -91,9 +92,12 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for i in range(args.runs):
+        before = os.getloadavg()[0]
         build_s, first_s = one_run(args.source.resolve())
         print(
-            f"run {i + 1}: demo built in {build_s:.1f} s, first page at {first_s:.1f} s", flush=True
+            f"run {i + 1}: demo built in {build_s:.1f} s, first page at {first_s:.1f} s "
+            f"(load average {before:.1f} before, {os.getloadavg()[0]:.1f} after)",
+            flush=True,
         )
         rows.append(
             (

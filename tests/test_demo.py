@@ -1,4 +1,5 @@
-"""``contigo demo``: a small demo built through the real services, driven by the CLI runner."""
+"""``contigo demo``: a small demo built by the CLI runner (written in bulk: that this is the record
+the services write is ``tests/test_demo_bulk.py``)."""
 
 from __future__ import annotations
 
@@ -81,7 +82,7 @@ def test_demo_has_two_countries_four_sites_and_their_staff(s: Session) -> None:
     assert all(u.wrapped_master_key for u in users)
 
 
-def test_demo_records_persons_and_encounters_through_the_services(s: Session) -> None:
+def test_demo_records_persons_and_encounters_with_their_ops_and_audit(s: Session) -> None:
     kinds = dict(s.execute(select(Person.kind, func.count()).group_by(Person.kind)).all())
     assert kinds == {"child": 14, "woman": 6}
     n_encounters = s.scalar(select(func.count()).select_from(Encounter)) or 0
