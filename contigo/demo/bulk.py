@@ -35,6 +35,7 @@ from datetime import UTC, date, datetime, timedelta
 from itertools import groupby
 from typing import Any, cast
 
+from flask import Flask
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
@@ -42,6 +43,7 @@ from contigo.audit import chain as audit_chain
 from contigo.audit.models import AuditEntry
 from contigo.auth.models import User
 from contigo.db import new_id, utcnow
+from contigo.demo.plans import Planner
 from contigo.demo.writer import Builder
 from contigo.encounters import clinical
 from contigo.encounters.models import Encounter, EncounterVoid
@@ -61,14 +63,11 @@ OEDEMA = "risk_flags.oedema_history"
 #: Flushed by the ORM, so that the reporting feed's hook (``contigo.reports.hooks``) sees the
 #: persons and episodes and builds their facts, visits included, before the commit.
 FLUSHED = (Person, PersonIndex, CareEpisode)
-#: Inserted with ``executemany`` from the objects' column values (the ORM's flush of 10,000
-#: objects cost more than making them); columns left unset get their defaults, as in a flush.
+#: Made as plain rows and inserted with ``executemany`` (making 10,000 mapped objects and
+#: flushing them cost more than the rest of the build); columns a row leaves out get their
+#: defaults, as in a flush.
 INSERTED = (Encounter, EncounterVoid, Appointment, OutboxOp)
-
-
-def _columns(obj: Any) -> dict[str, Any]:
-    """The column values set on a mapped object (these models have no relationships)."""
-    return {k: v for k, v in vars(obj).items() if not k.startswith("_sa_")}
+Row = dict[str, Any]
 
 
 @dataclass
@@ -80,12 +79,16 @@ class _Person:
     key: bytes
     view: PersonView
     episode: CareEpisode | None = None
-    appointments: list[Appointment] = field(default_factory=list)
+    appointments: list[Row] = field(default_factory=list)
 
 
 class BulkBuilder(Builder):
     """A :class:`~contigo.demo.writer.Builder` whose writes make the services' rows in memory
     and insert them once per :meth:`transaction`."""
+
+    def __init__(self, app: Flask, password: str, planner: Planner) -> None:
+        super().__init__(app, password, planner)
+        self.contigo_ids: set[str] = set()
 
     def _begin(self, s: Session) -> None:
         self.device = device_id(s)
@@ -98,10 +101,10 @@ class BulkBuilder(Builder):
         self.sites = {site.id: site for site in s.info["demo_pinned"] if isinstance(site, Site)}
         self.people: dict[str, _Person] = {}
         self.objects: list[Any] = []
-        self.audit_rows: list[dict[str, Any]] = []
+        self.rows: dict[type, list[Row]] = {model: [] for model in INSERTED}
+        self.encounter_rows: dict[str, Row] = {}
+        self.audit_rows: list[Row] = []
         self.bases: dict[tuple[str, str], dict[str, str | None]] = {}
-        if not hasattr(self, "contigo_ids"):
-            self.contigo_ids: set[str] = set()
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
@@ -119,15 +122,14 @@ class BulkBuilder(Builder):
             s.flush()
         conn = s.connection()
         for made in INSERTED:
-            rows = [_columns(o) for o in self.objects if type(o) is made]
-            for _keys, run in groupby(rows, key=lambda row: row.keys()):
+            for _keys, run in groupby(self.rows[made], key=lambda row: row.keys()):
                 conn.execute(insert(cast(Table, made.__table__)), list(run))
         if self.audit_rows:
             audit_chain.append_rows(conn, self.audit_rows)
             conn.execute(insert(cast(Table, AuditEntry.__table__)), self.audit_rows)
         if self.last_hlc is not None:
             set_state(s, HLC_KEY, self.last_hlc.encode())
-        self.objects, self.audit_rows, self.people = [], [], {}
+        self._begin(s)
 
     # ── what every write shares: the clock, the outbox op, the audit entry ──────────────────
     def _tick(self) -> str:
@@ -149,21 +151,21 @@ class BulkBuilder(Builder):
         known = self.bases.setdefault(entity, {})
         base = {name: known.get(name) for name in set(fields)}
         known.update(dict.fromkeys(base, op_id))
-        self.objects.append(
-            OutboxOp(
-                op_id=op_id,
-                op_type=op_type,
-                entity_type=entity[0],
-                entity_id=entity[1],
-                person_id=person_id,
-                base=json.dumps(base, sort_keys=True),
-                payload_enc=self.encrypt_op(
+        self.rows[OutboxOp].append(
+            {
+                "op_id": op_id,
+                "op_type": op_type,
+                "entity_type": entity[0],
+                "entity_id": entity[1],
+                "person_id": person_id,
+                "base": json.dumps(base, sort_keys=True),
+                "payload_enc": self.encrypt_op(
                     op_id, json.dumps(data, sort_keys=True, default=str).encode()
                 ),
-                hlc=stamp,
-                schema_version=SCHEMA_VERSION,
-                created_at=datetime.now(UTC).isoformat(),
-            )
+                "hlc": stamp,
+                "schema_version": SCHEMA_VERSION,
+                "created_at": datetime.now(UTC).isoformat(),
+            }
         )
 
     def _audit(
@@ -234,32 +236,33 @@ class BulkBuilder(Builder):
         assessment = clinical.assess(who.view, site, data)
         enc_id = new_id()
         body = clinical.serialise(data) | {"assessment": assessment}
-        encounter = Encounter(
-            id=enc_id,
-            person_id=person_id,
-            site_id=site_id,
-            user_id=actor.id,
-            device_id=self.device,
-            kind=who.row.kind,
-            occurred_on=on,
-            country=site.country,
-            recorded_hlc=self._tick(),
-            reference_version=assessment["reference_version"],
-            payload_enc=self.vault.encrypt_with(who.key, "encounters", enc_id, "payload", body),
-            supersedes_id=data.get("supersedes_id"),
-        )
-        self.objects.append(encounter)
+        encounter = {
+            "id": enc_id,
+            "person_id": person_id,
+            "site_id": site_id,
+            "user_id": actor.id,
+            "device_id": self.device,
+            "kind": who.row.kind,
+            "occurred_on": on,
+            "country": site.country,
+            "recorded_hlc": self._tick(),
+            "reference_version": assessment["reference_version"],
+            "payload_enc": self.vault.encrypt_with(who.key, "encounters", enc_id, "payload", body),
+            "supersedes_id": data.get("supersedes_id"),
+        }
+        self.rows[Encounter].append(encounter)
+        self.encounter_rows[enc_id] = encounter
         if who.row.kind == "child":
             self._note_oedema(actor, who, int(data.get("oedema_grade") or 0))
         for appt in who.appointments:
-            if appt.status == "due" and appt.due_on <= on + timedelta(days=3):
-                appt.status, appt.encounter_id = "done", enc_id
+            if appt["status"] == "due" and appt["due_on"] <= on + timedelta(days=3):
+                appt |= {"status": "done", "encounter_id": enc_id}
         if not self._after_visit(who, on):
             nxt = data.get("next_visit_on") or clinical.default_next_visit(
                 assessment, on, site.country
             )
             if nxt is not None:
-                self._appointment(who, site_id, None, nxt, "follow_up", encounter.recorded_hlc)
+                self._appointment(who, site_id, None, nxt, "follow_up", encounter["recorded_hlc"])
         op = body | {
             "occurred_on": on.isoformat(),
             "site_id": site_id,
@@ -272,17 +275,18 @@ class BulkBuilder(Builder):
     def _appointment(
         self, who: _Person, site_id: str, episode_id: str | None, due: date, why: str, hlc: str
     ) -> None:
-        appt = Appointment(
-            person_id=who.row.id,
-            site_id=site_id,
-            episode_id=episode_id,
-            due_on=due,
-            reason=why,
-            created_hlc=hlc,
-            status="due",
-        )
+        appt = {
+            "person_id": who.row.id,
+            "site_id": site_id,
+            "episode_id": episode_id,
+            "due_on": due,
+            "reason": why,
+            "created_hlc": hlc,
+            "status": "due",
+            "encounter_id": None,
+        }
         who.appointments.append(appt)
-        self.objects.append(appt)
+        self.rows[Appointment].append(appt)
 
     def _note_oedema(self, actor: User, who: _Person, grade: int) -> None:
         """``encounters.services._note_oedema``: the flag follows the visits (a patch)."""
@@ -318,25 +322,23 @@ class BulkBuilder(Builder):
 
     def _void(self, s: Session, actor: User, encounter_id: str, reason: str) -> None:
         """``encounters.services.void``."""
-        encounter = next(
-            o for o in reversed(self.objects) if isinstance(o, Encounter) and o.id == encounter_id
-        )
-        who = self.people[encounter.person_id]
+        encounter = self.encounter_rows[encounter_id]
+        who = self.people[encounter["person_id"]]
         void_id = new_id()
-        self.objects.append(
-            EncounterVoid(
-                id=void_id,
-                encounter_id=encounter_id,
-                reason_enc=self.vault.encrypt_with(
+        self.rows[EncounterVoid].append(
+            {
+                "id": void_id,
+                "encounter_id": encounter_id,
+                "reason_enc": self.vault.encrypt_with(
                     who.key, "encounter_voids", void_id, "reason", reason
                 ),
-                user_id=actor.id,
-                recorded_hlc=self._tick(),
-            )
+                "user_id": actor.id,
+                "recorded_hlc": self._tick(),
+            }
         )
         data = {"encounter_id": encounter_id, "reason": reason}
         self._op("encounter.void", ("encounter_void", void_id), who.row.id, data)
-        self._audit(actor, "void", ("encounter", encounter_id), who.row.id, encounter.site_id)
+        self._audit(actor, "void", ("encounter", encounter_id), who.row.id, encounter["site_id"])
 
     # ── episodes ────────────────────────────────────────────────────────────────────────────
     def _open(
@@ -362,8 +364,8 @@ class BulkBuilder(Builder):
         self.objects.append(episode)
         who.episode = episode
         for loose in who.appointments:
-            if loose.status == "due" and loose.episode_id is None:
-                loose.status = "cancelled"
+            if loose["status"] == "due" and loose["episode_id"] is None:
+                loose["status"] = "cancelled"
         self._appointment(who, site_id, episode.id, nxt, "episode_visit", stamp)
         entity = ("care_episode", episode.id)
         op = {
@@ -390,8 +392,8 @@ class BulkBuilder(Builder):
         episode.next_visit_on = None
         episode.updated_at = utcnow()
         for appt in who.appointments:
-            if appt.episode_id == episode_id and appt.status == "due":
-                appt.status = "cancelled"
+            if appt["episode_id"] == episode_id and appt["status"] == "due":
+                appt["status"] = "cancelled"
         entity = ("care_episode", episode_id)
         op = {"outcome": data["outcome"], "exit_on": data["exit_on"].isoformat()}
         self._op(
