@@ -18,10 +18,12 @@ memory and makes, step for step, the rows the services make:
 
 HLC stamps come from the device clock in the same order as the services tick it; ops carry the
 bases :func:`sync.outbox.record_op` would find; audit entries are linked into the hash chain by
-:func:`contigo.audit.chain.append_rows`. At the end of the transaction everything is added to
-the session and flushed once (the ORM inserts each table with ``executemany``), so the
-reporting feed's hook sees the persons and visits as it sees the services' and builds their
-facts before the commit. ``tests/test_demo_bulk.py`` builds one plan both ways and compares.
+:func:`contigo.audit.chain.append_rows`. At the end of the transaction the persons, their blind
+indexes and episodes are flushed by the ORM (so the reporting feed's hook builds their facts,
+visits included, before the commit, as it does for the services'), and every other table is
+inserted with one ``executemany`` per table. ``tests/test_demo_bulk.py`` builds one plan both
+ways and compares the records: a change to what those services write fails it until it is made
+here too.
 """
 
 from __future__ import annotations
@@ -104,6 +106,8 @@ class BulkBuilder(Builder):
         self.rows: dict[type, list[Row]] = {model: [] for model in INSERTED}
         self.encounter_rows: dict[str, Row] = {}
         self.audit_rows: list[Row] = []
+        # Per entity, the newest op that wrote each field: a person is written whole in one
+        # transaction, so no entity has ops in two.
         self.bases: dict[tuple[str, str], dict[str, str | None]] = {}
 
     @contextmanager
@@ -129,7 +133,6 @@ class BulkBuilder(Builder):
             conn.execute(insert(cast(Table, AuditEntry.__table__)), self.audit_rows)
         if self.last_hlc is not None:
             set_state(s, HLC_KEY, self.last_hlc.encode())
-        self._begin(s)
 
     # ── what every write shares: the clock, the outbox op, the audit entry ──────────────────
     def _tick(self) -> str:
