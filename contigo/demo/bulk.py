@@ -50,7 +50,7 @@ from contigo.demo.writer import Builder
 from contigo.encounters import clinical
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode
-from contigo.episodes.services import visit_interval_days
+from contigo.episodes.services import new_episode, visit_interval_days
 from contigo.persons import contigo_id, risk_flags
 from contigo.persons import services as persons
 from contigo.persons.models import Person, PersonIndex
@@ -351,19 +351,9 @@ class BulkBuilder(Builder):
         who, site = self.people[person_id], self.sites[site_id]
         programme, admitted_on = data["programme"], data["admitted_on"]
         stamp = self._tick()
-        nxt = admitted_on + timedelta(days=visit_interval_days(programme, site.country))
-        episode = CareEpisode(
-            id=new_id(),
-            person_id=person_id,
-            site_id=site_id,
-            programme=programme,
-            admitted_on=admitted_on,
-            admission_criteria=json.dumps(data["criteria"]),
-            next_visit_on=nxt,
-            created_hlc=stamp,
-            created_by_user_id=actor.id,
-            status="active",
-        )
+        episode = new_episode(actor, person_id, site, hlc=stamp, **data)
+        nxt = episode.next_visit_on
+        assert nxt is not None
         self.objects.append(episode)
         who.episode = episode
         for loose in who.appointments:

@@ -60,6 +60,31 @@ def episodes_of(s: Session, actor: User, person_id: str) -> list[CareEpisode]:
     )
 
 
+def new_episode(
+    actor: User,
+    person_id: str,
+    site: Site,
+    *,
+    programme: str,
+    admitted_on: date,
+    criteria: list[str],
+    hlc: str,
+) -> CareEpisode:
+    """An admission's episode row, its first visit on the programme's schedule (not added to
+    any session: :func:`admit`, and the demo's bulk writer, write it)."""
+    return CareEpisode(
+        id=new_id(),
+        person_id=person_id,
+        site_id=site.id,
+        programme=programme,
+        admitted_on=admitted_on,
+        admission_criteria=json.dumps(criteria),
+        next_visit_on=admitted_on + timedelta(days=visit_interval_days(programme, site.country)),
+        created_hlc=hlc,
+        created_by_user_id=actor.id,
+    )
+
+
 def admit(
     s: Session,
     v: Vault,
@@ -82,18 +107,12 @@ def admit(
     if site is None:
         raise ValidationFailed(fields={"site_id": [translate("v.site")]})
     stamp = tick(s).encode()
-    nxt = admitted_on + timedelta(days=visit_interval_days(programme, site.country))
-    episode = CareEpisode(
-        id=new_id(),
-        person_id=person_id,
-        site_id=site_id,
-        programme=programme,
-        admitted_on=admitted_on,
-        admission_criteria=json.dumps(criteria),
-        next_visit_on=nxt,
-        created_hlc=stamp,
-        created_by_user_id=actor.id,
-    )
+    episode = new_episode(
+        actor, person_id, site, programme=programme, admitted_on=admitted_on, criteria=criteria,
+        hlc=stamp,
+    )  # fmt: skip
+    nxt = episode.next_visit_on
+    assert nxt is not None
     s.add(episode)
     s.flush()
     # The programme's schedule replaces any loose follow-up booked by the last visit.
