@@ -10,7 +10,7 @@ import logging
 from typing import Any
 
 import orjson
-from sqlalchemy import and_, func, literal, or_, select
+from sqlalchemy import Integer, and_, bindparam, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from sync import fastjson
@@ -31,11 +31,6 @@ def _scope(s: Session, site_id: str, now: str) -> Any:
         PersonSiteAccess.site_id == site_id,
         or_(PersonSiteAccess.expires_at.is_(None), PersonSiteAccess.expires_at > now),
     )
-
-
-def _in_scope(site_id: str) -> Any:
-    # A person's change through the access join, or a site-scoped one (sync.server.directory).
-    return or_(PersonSiteAccess.person_id.is_not(None), SyncChange.site_id == site_id)
 
 
 _ACCESS = (
@@ -147,21 +142,52 @@ same names as :class:`SyncChange`): a page of a thousand changes built no ORM ob
 cost more than the rest of the page's work."""
 
 
-def _fetch(s: Session, stmt: Any) -> list[Any]:
-    """The rows of ``stmt`` (attribute access by column name), on PostgreSQL in the binary
-    format: a page's thousand sealed payloads come as bytes instead of hexadecimal text to
-    decode, which took as long as the query itself. Same transaction, same values."""
+_PAGE = (
+    select(*_CHANGE, *_ACCESS)
+    .outerjoin(
+        PersonSiteAccess,
+        and_(
+            PersonSiteAccess.person_id == SyncChange.person_id,
+            PersonSiteAccess.site_id == bindparam("site"),
+            or_(
+                PersonSiteAccess.expires_at.is_(None),
+                PersonSiteAccess.expires_at > bindparam("now"),
+            ),
+        ),
+    )
+    .where(
+        SyncChange.server_seq > bindparam("after"),
+        or_(PersonSiteAccess.person_id.is_not(None), SyncChange.site_id == bindparam("site")),
+    )
+    .order_by(SyncChange.server_seq)
+    .limit(bindparam("limit", type_=Integer))
+)
+"""A page of the change feed: the changes after ``after`` of persons ``site`` has live access
+to (the access row joined in, to be verified) or scoped to ``site`` itself, in seq order."""
+
+_PAGE_SQL: dict[tuple[str, str], str] = {}
+
+
+def _page(s: Session, site_id: str, now: str, after: int, limit: int) -> list[Any]:
+    """The rows of :data:`_PAGE` (attribute access by column name). On PostgreSQL they are read
+    in the binary format, through the session's connection and transaction: a page's thousand
+    sealed payloads come as bytes instead of hexadecimal text to decode (which took as long as
+    the query itself), and the statement's text is made once per process."""
+    params = {"site": site_id, "now": now, "after": after, "limit": limit}
     if s.get_bind().dialect.name != "postgresql":
-        return list(s.execute(stmt))
+        return list(s.execute(_PAGE, params))
     from psycopg.rows import namedtuple_row  # the central's driver (not on a laptop)
 
     s.flush()  # as s.execute() would (autoflush)
     connection = s.connection()
-    compiled = stmt.compile(dialect=connection.dialect)
+    dialect = connection.dialect
+    sql = _PAGE_SQL.get((dialect.name, dialect.paramstyle))
+    if sql is None:
+        sql = _PAGE_SQL[(dialect.name, dialect.paramstyle)] = str(_PAGE.compile(dialect=dialect))
     driver = connection.connection.driver_connection
     assert driver is not None
     with driver.cursor(binary=True, row_factory=namedtuple_row) as cursor:
-        cursor.execute(str(compiled), compiled.params)
+        cursor.execute(sql, params)
         return list(cursor.fetchall())
 
 
@@ -332,14 +358,7 @@ def pull(
         # served again from the start; apply is version-gated and inserts ignore known ids.
         presented = None
     after = presented.seq if presented else 0
-    joined = _fetch(
-        s,
-        select(*_CHANGE, *_ACCESS)
-        .outerjoin(PersonSiteAccess, _scope(s, device.site_id, now))
-        .where(SyncChange.server_seq > after, _in_scope(device.site_id))
-        .order_by(SyncChange.server_seq)
-        .limit(req.limit + 1),
-    )
+    joined = _page(s, device.site_id, now, after, req.limit + 1)
     has_more = len(joined) > req.limit
     joined = joined[: req.limit]
     last = joined[-1].server_seq if joined else after
