@@ -226,29 +226,31 @@ def _open(open_: Open, row: Any, bound_from: int) -> bytes | None:
     return open_(aad, row.payload_enc)
 
 
-def _header(row: Any) -> dict[str, Any]:
-    return {
+def _wire(row: Any, body: Any, fields: Any) -> dict[str, Any]:
+    """One change in wire form, with the body and fields given (``fields`` left out when
+    ``None``)."""
+    out: dict[str, Any] = {
         "seq": row.server_seq,
         "kind": row.kind,
         "entity_type": row.entity_type,
         "entity_id": row.entity_id,
+        "data": {
+            "person_id": row.person_id,
+            "origin_device_id": row.origin_device_id,
+            "origin_op_id": row.origin_op_id,
+            "hlc": row.hlc,
+            "body": body,
+        },
     }
-
-
-def _wire(row: Any, payload: dict[str, Any] | None) -> dict[str, Any]:
-    if payload is None:
-        payload = {"body": None, "fields": {}}
-    out = _header(row)
-    out["data"] = {
-        "person_id": row.person_id,
-        "origin_device_id": row.origin_device_id,
-        "origin_op_id": row.origin_op_id,
-        "hlc": row.hlc,
-        "body": payload.get("body"),
-    }
-    if payload.get("fields"):
-        out["fields"] = payload["fields"]
+    if fields is not None:
+        out["fields"] = fields
     return out
+
+
+def _parsed(row: Any, plain: bytes | None) -> dict[str, Any]:
+    """:func:`_wire` of a change from its payload text, parsed."""
+    payload = fastjson.loads(plain) if plain is not None else {}
+    return _wire(row, payload.get("body"), payload.get("fields") or None)
 
 
 _EMPTY = (b"{}", b"null")
@@ -257,17 +259,7 @@ _EMPTY = (b"{}", b"null")
 def _embedded(row: Any, body: bytes, fields: bytes) -> dict[str, Any]:
     """:func:`_wire` of a change whose body and fields are JSON texts, embedded as they are
     (the page's JSON is the same as if they had been parsed and written again)."""
-    out = _header(row)
-    out["data"] = {
-        "person_id": row.person_id,
-        "origin_device_id": row.origin_device_id,
-        "origin_op_id": row.origin_op_id,
-        "hlc": row.hlc,
-        "body": orjson.Fragment(body),
-    }
-    if fields not in _EMPTY:
-        out["fields"] = orjson.Fragment(fields)
-    return out
+    return _wire(row, orjson.Fragment(body), None if fields in _EMPTY else orjson.Fragment(fields))
 
 
 def change_json(cfg: ServerConfig, row: Any, bound_from: int = 0) -> dict[str, Any]:
@@ -275,8 +267,7 @@ def change_json(cfg: ServerConfig, row: Any, bound_from: int = 0) -> dict[str, A
 
     The payload opens only under the row's own seq, person and site (changes from before
     ``bound_from`` under their seq alone); raises if it was moved or altered."""
-    plain = _open(cfg.open, row, bound_from)
-    return _wire(row, fastjson.loads(plain) if plain is not None else None)
+    return _parsed(row, _open(cfg.open, row, bound_from))
 
 
 def served_schema(cfg: ServerConfig, device: Device) -> int:
@@ -326,7 +317,7 @@ def _downcast(s: Session, cfg: ServerConfig, rows: list[Any], schema: int) -> li
         if parts is not None:
             out.append(_embedded(row, *parts))
             continue
-        wire = _wire(row, fastjson.loads(plain) if plain is not None else None)
+        wire = _parsed(row, plain)
         if not cut:
             out.append(wire)
             continue
