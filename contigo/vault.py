@@ -342,6 +342,15 @@ class Vault:
         key = self._subkey("outbox")
         return crypto.decrypt_value(key, blob, f"sync_outbox:{op_id}:payload")
 
+    def outbox_decrypter(self) -> Callable[[str, bytes], bytes]:
+        """:meth:`outbox_decrypt` with the key bound, for opening many payloads in a row."""
+        decrypt = crypto.decrypter(self._subkey("outbox"))
+
+        def open_(op_id: str, blob: bytes) -> bytes:
+            return decrypt(blob, f"sync_outbox:{op_id}:payload")
+
+        return open_
+
     def shred(self, person_id: str) -> None:
         """Forget a person's cached key (the caller deletes its wrapped copy), and whatever the
         memos hold of that person."""

@@ -48,6 +48,9 @@ class ServerConfig:
     hard_eol_on: str | None = None
     """The date (ISO) from which ``min_pull_schema`` will be raised, announced with
     ``soft-eol``."""
+    opener: Callable[[], Open] | None = None
+    """Makes an :attr:`open` with the key looked up once, for opening many ciphertexts in a
+    row (a pull page); ``None``: :attr:`open` is used."""
     clock: Clock = field(init=False)
 
     def __post_init__(self) -> None:

@@ -41,6 +41,7 @@ from sync.server import (
     transfers,
     upcast,
 )
+from sync.server import payload as change_payload
 from sync.server.identity import ledger_rows, rows_held
 
 log = logging.getLogger(__name__)
@@ -376,10 +377,11 @@ def _change(
 ) -> int:
     seq = b.next_seq()
     assert op.person_id is not None
-    # {"body": body, "fields": ...} as JSON, reusing the op's data text when it is the body
+    # {"body": body, "fields": ...} as JSON, reusing the op's data text when it is the body,
+    # framed so that a pull page embeds both texts without parsing them (sync.server.payload)
     body_json = b.data_json(op) if body is op.data else fastjson.dumps(body, sort_keys=True)
     fields_json = fastjson.dumps({k: f.to_json() for k, f in (fields or {}).items()})
-    payload = b'{"body":' + body_json + b',"fields":' + fields_json + b"}"
+    payload = change_payload.pack(body_json, fields_json)
     versions = {
         k: {"version_seq": f.version_seq, "last_op_id": f.last_op_id}
         for k, f in (fields or {}).items()

@@ -13,6 +13,8 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import delete
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -126,16 +128,32 @@ def authenticate(
     key = Ed25519PublicKey.from_public_bytes(device.public_key)
 
     def seen(nonce: str) -> bool:
-        try:
-            with s.begin_nested():
-                s.add(SyncNonce(nonce=nonce, device_id=device.id, seen_at=iso(now_ms)))
-                s.flush()
-        except IntegrityError:
-            return True
-        return False
+        return not _record_nonce(s, nonce, device.id, iso(now_ms))
 
     verify_request(key, dict(headers), method, path, body, now_ms, seen)
     return device
+
+
+def _record_nonce(s: Session, nonce: str, device_id: str, seen_at: str) -> bool:
+    """Record a request's nonce; ``False`` if it was already recorded (a replay). One
+    ``INSERT … ON CONFLICT DO NOTHING`` on PostgreSQL and SQLite (a savepoint, the insert and
+    its release were three round trips on every signed request); a savepoint elsewhere."""
+    row = {"nonce": nonce, "device_id": device_id, "seen_at": seen_at}
+    dialect = s.get_bind().dialect.name
+    if dialect in _UPSERT:
+        s.flush()  # as s.execute() would (autoflush)
+        stmt = _UPSERT[dialect](SyncNonce).values(**row).on_conflict_do_nothing()
+        return s.execute(stmt.returning(SyncNonce.nonce)).first() is not None
+    try:
+        with s.begin_nested():
+            s.add(SyncNonce(**row))
+            s.flush()
+    except IntegrityError:
+        return False
+    return True
+
+
+_UPSERT: dict[str, Any] = {"postgresql": pg_insert, "sqlite": sqlite_insert}
 
 
 def hello(s: Session, cfg: ServerConfig, device: Device, msg: Hello, now_ms: int) -> dict[str, Any]:

@@ -11,6 +11,7 @@ import binascii
 import gzip
 import hashlib
 import hmac
+import importlib
 import zlib
 from collections.abc import Callable
 from typing import Any
@@ -44,6 +45,17 @@ from sync.server import ServerConfig, changelog, devices, integrity, wall_ms
 from sync.server import apply as push_apply
 from sync.server.devices import DeviceRevoked, EnrolmentRefused
 
+igzip: Any
+try:
+    igzip = importlib.import_module("isal.igzip")
+except ImportError:  # without the central extra's ISA-L: zlib
+    igzip = None
+
+ISAL_FAST_LEVEL = 1
+"""ISA-L's level for large answers: measured on a 1,000-change page (1.9 MB of JSON), 10 ms
+and 147 KB against zlib level 1's 38 ms and 165 KB on the same loaded machine (level 0: 2 ms,
+187 KB)."""
+
 bp = Blueprint("sync", __name__, url_prefix="/sync/v1")
 
 
@@ -59,11 +71,16 @@ def build_server_config(app: Flask) -> ServerConfig:
     def open_(aad: str, blob: bytes) -> bytes:
         return vault.outbox_decrypt(f"central:{aad}", blob)
 
+    def opener() -> Callable[[str, bytes], bytes]:
+        decrypt = vault.outbox_decrypter()
+        return lambda aad, blob: decrypt(f"central:{aad}", blob)
+
     integrity.use_key(app.extensions["contigo.engine"], _row_key(vault))
     return ServerConfig(
         registry=build_registry(vault),
         seal=seal,
         open=open_,
+        opener=opener,
         cursor_key=hmac.new(secret, b"contigo/sync-cursor", hashlib.sha256).digest(),
         min_pull_schema=int(app.config["SYNC_MIN_PULL_SCHEMA"]),
         soft_eol_schema=int(app.config["SYNC_SOFT_EOL_SCHEMA"]),
@@ -87,12 +104,22 @@ def _row_key(vault: Vault) -> Callable[[], bytes]:
     return key
 
 
+def _gzip(raw: bytes) -> bytes:
+    """``raw`` gzipped. A large answer (a pull page, about 1.8 MB of JSON) goes through ISA-L
+    when it is installed (the ``central`` extra): its level 1 is some four times faster than
+    zlib's level 1 and its output smaller; the laptop reads plain gzip either way."""
+    if len(raw) <= GZIP_FAST_ABOVE:
+        return gzip.compress(raw, compresslevel=GZIP_LEVEL)
+    if igzip is not None:
+        return bytes(igzip.compress(raw, compresslevel=ISAL_FAST_LEVEL))
+    return gzip.compress(raw, compresslevel=GZIP_FAST_LEVEL)
+
+
 def _json(body: Any, status: int = 200) -> Response:
     raw = fastjson.dumps(body)
     resp = Response(raw, status=status, mimetype="application/json")
     if len(raw) > 1024 and "gzip" in request.headers.get("Accept-Encoding", ""):
-        level = GZIP_FAST_LEVEL if len(raw) > GZIP_FAST_ABOVE else GZIP_LEVEL
-        resp.set_data(gzip.compress(raw, compresslevel=level))
+        resp.set_data(_gzip(raw))
         resp.headers["Content-Encoding"] = "gzip"
     return resp
 
