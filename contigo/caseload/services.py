@@ -35,6 +35,8 @@ from sync.models import Device, ReviewItem
 PAGE_SIZE = 25
 EPISODE_LISTS = ("in_treatment", "defaulters")
 LISTS = (*EPISODE_LISTS, "overdue")
+#: Ids per ``IN (…)`` of an export (SQLite allows 32,766 parameters a statement).
+_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -94,19 +96,11 @@ def site_ids_of(s: Session, user: User, filters: CaseFilters) -> list[str]:
     ]
 
 
-_EpisodeRow = Select[str, str, str, str, date, date | None]
-
-
-def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> _EpisodeRow:
+def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> Select[str]:
+    """The ids of the sites' active episodes the plain filters keep, in the list's order
+    (oldest admission first): chosen and ordered in SQL, nothing decrypted."""
     query = (
-        select(
-            CareEpisode.id,
-            CareEpisode.person_id,
-            CareEpisode.site_id,
-            CareEpisode.programme,
-            CareEpisode.admitted_on,
-            CareEpisode.next_visit_on,
-        )
+        select(CareEpisode.id)
         .where(CareEpisode.status == "active", CareEpisode.site_id.in_(site_ids))
         .order_by(CareEpisode.admitted_on, CareEpisode.id)
     )
@@ -131,6 +125,38 @@ def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> _Episode
     if filters.end:
         query = query.where(CareEpisode.admitted_on <= filters.end)
     return query
+
+
+class _FactIds:
+    """The keyed fact ids of episodes (:meth:`Pseudonymiser.fact_id`), kept in the process.
+
+    An episode's fact id never changes while the installation's key does not, and hashing every
+    active episode of a country at each page costs more than the rest of the page; so each
+    process hashes an episode once. The ids are held in memory beside the key they come from
+    (never written anywhere), under a mark of that key: another key (another installation in
+    the same process, as in the tests) starts afresh. Bounded: past ``limit`` ids it starts
+    afresh as well."""
+
+    def __init__(self, limit: int = 200_000) -> None:
+        self.limit = limit
+        self._mark = ""
+        self._ids: dict[str, str] = {}
+
+    def of(self, pseudo: Pseudonymiser, episode_ids: Sequence[str]) -> dict[str, str]:
+        mark = pseudo.fact_id("episode", "")  # names the key, not an episode
+        if mark != self._mark:
+            self._mark, self._ids = mark, {}
+        known = self._ids
+        missing = [eid for eid in episode_ids if eid not in known]
+        if len(known) + len(missing) > self.limit:
+            known.clear()
+            missing = list(episode_ids)
+        for eid in missing:
+            known[eid] = pseudo.fact_id("episode", eid)
+        return known
+
+
+FACT_IDS = _FactIds()
 
 
 @dataclass(frozen=True)
@@ -181,16 +207,20 @@ def episode_list(
 ) -> CasePage:
     """The active episodes in treatment (``in_treatment``) or derived as defaulted
     (``defaulters``: the default is certain on or before ``today``), oldest admission first.
-    ``everything`` returns every row (an export) instead of one page. The episodes are chosen
-    in SQL; what the reporting table decides (defaulted, sex, age band) is read as the ids of
-    the facts that meet it, and the facts themselves only for the page shown."""
+    ``everything`` returns every row (an export) instead of one page.
+
+    The episodes are chosen and ordered in SQL (their ids only); what the reporting table
+    decides (defaulted, sex, age band) is read as the ids of the facts that meet it and matched
+    to the episodes by their keyed fact ids (hashed once per process, :class:`_FactIds`); the
+    total is the count of the matches. Only the page's episodes are then read, their facts and
+    their persons (decrypted)."""
     site_ids = site_ids_of(s, user, filters)
-    candidates = s.execute(_episodes(s, site_ids, filters)).all() if site_ids else []
-    pseudo = Pseudonymiser.of(v)
-    fids = {row.id: pseudo.fact_id("episode", row.id) for row in candidates}
-    wanted: set[str] | None = None
-    defaulted: set[str] = set()
-    if candidates:
+    ordered = list(s.scalars(_episodes(s, site_ids, filters))) if site_ids else []
+    kept: list[str] = []
+    fids: dict[str, str] = {}
+    if ordered:
+        fids = FACT_IDS.of(Pseudonymiser.of(v), ordered)
+        wanted: set[str] | None = None
         if filters.sex or filters.age_band:
             where = []
             if filters.sex:
@@ -205,25 +235,28 @@ def episode_list(
             ReportFact.exit_on.is_not(None),
             ReportFact.exit_on <= today,
         )
-    kept = [
-        row
-        for row in candidates
-        if (wanted is None or fids[row.id] in wanted)
-        and (fids[row.id] in defaulted) == (which == "defaulters")
-    ]
+        want_defaulted = which == "defaulters"
+        kept = [
+            eid
+            for eid in ordered
+            if (wanted is None or fids[eid] in wanted)
+            and (fids[eid] in defaulted) == want_defaulted
+        ]
     total = len(kept)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, page), pages)
     shown = kept if everything else kept[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    facts = _episode_facts(s, [fids[row.id] for row in shown])
-    people = _people(s, v, user, [row.person_id for row in shown])
-    last = _last_visits(s, [row.person_id for row in shown])
+    episodes = _episode_rows(s, shown)
+    facts = _episode_facts(s, [fids[eid] for eid in shown])
+    people = _people(s, v, user, sorted({row.person_id for row in episodes.values()}))
+    last = _last_visits(s, sorted({row.person_id for row in episodes.values()}))
     names = _site_names(s)
     rows = []
-    for row in shown:
-        if row.person_id not in people:
+    for eid in shown:
+        row = episodes.get(eid)
+        if row is None or row.person_id not in people:
             continue
-        fact = facts.get(fids[row.id])
+        fact = facts.get(fids[eid])
         rows.append(
             CaseRow(
                 person_id=row.person_id,
@@ -239,6 +272,24 @@ def episode_list(
             )
         )
     return CasePage(rows, total, page, pages)
+
+
+def _episode_rows(s: Session, ids: Sequence[str]) -> dict[str, Any]:
+    """What a line shows of the episodes ``ids`` (one page, or an export's every row)."""
+    if not ids:
+        return {}
+    found: dict[str, Any] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = select(
+            CareEpisode.id,
+            CareEpisode.person_id,
+            CareEpisode.site_id,
+            CareEpisode.programme,
+            CareEpisode.admitted_on,
+            CareEpisode.next_visit_on,
+        ).where(CareEpisode.id.in_(list(ids[start : start + _CHUNK])))
+        found.update((row.id, row) for row in s.execute(query))
+    return found
 
 
 def overdue_list(

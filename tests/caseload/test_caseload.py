@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -12,10 +13,11 @@ from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from contigo.caseload import services
+from contigo.caseload import services, views
 from contigo.db import session_scope
 from contigo.episodes.models import CareEpisode
 from contigo.persons.models import Person
+from contigo.reports.feed import Pseudonymiser
 from contigo.sites.models import Site
 from tests.reports.conftest import login
 
@@ -119,3 +121,47 @@ def test_a_line_list_exports_every_row(client: FlaskClient) -> None:
     rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == 1 + len(ids)
     assert all(r[1] for r in rows[1:])  # a lead's export carries the names
+
+
+def test_pages_follow_the_admissions_in_order_and_match_the_whole_list(
+    demo_app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of one row, over more rows than one page: each list, page after page, is the whole
+    list (the export's rows) in order of admission, each row once, with the same total; read
+    today (most in treatment) and a year ahead (the defaults the visit logs foresee are due)."""
+    monkeypatch.setattr(services, "PAGE_SIZE", 1)
+    login(client, "admin1")
+    with session_scope(demo_app) as s:
+        query = select(CareEpisode.person_id, CareEpisode.admitted_on).where(
+            CareEpisode.status == "active"
+        )
+        admitted = {person: on for person, on in s.execute(query)}
+    ahead = date.today() + timedelta(days=365)
+    for today, longest in ((date.today(), "in_treatment"), (ahead, "defaulters")):
+        monkeypatch.setattr(views, "local_today", lambda today=today: today)
+        lists = {}
+        for which in ("in_treatment", "defaulters"):
+            ids, totals = _all_pages(client, which)
+            assert len(ids) == len(set(ids)) and totals == {str(len(ids))}
+            dates = [admitted[pid] for pid in ids]
+            assert dates == sorted(dates)
+            export = client.get(f"/caseload/export.csv?list={which}", base_url=BASE)
+            assert len(export.get_data(as_text=True).strip().splitlines()) == 1 + len(ids)
+            lists[which] = ids
+        assert len(lists[longest]) > 1  # over more than one page
+        assert sorted(lists["in_treatment"] + lists["defaulters"]) == sorted(admitted)
+
+
+def test_the_keyed_ids_are_hashed_once_per_key(demo_app: Flask) -> None:
+    """The process keeps each episode's keyed fact id under a mark of its key: another key
+    gets its own ids, never the first key's, and the bound starts afresh."""
+    memo = services._FactIds(limit=3)
+    one, other = Pseudonymiser(b"a" * 32), Pseudonymiser(b"b" * 32)
+    assert memo.of(one, ["e1", "e2"]) == {
+        "e1": one.fact_id("episode", "e1"),
+        "e2": one.fact_id("episode", "e2"),
+    }
+    assert memo.of(other, ["e1"]) == {"e1": other.fact_id("episode", "e1")}
+    assert memo.of(other, ["e2", "e3", "e4"]) == {
+        e: other.fact_id("episode", e) for e in ("e2", "e3", "e4")
+    }  # past the bound: afresh, with exactly what was asked
