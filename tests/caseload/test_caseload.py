@@ -15,7 +15,7 @@ from sqlalchemy import select
 
 from contigo.caseload import services, views
 from contigo.db import session_scope
-from contigo.episodes.models import CareEpisode
+from contigo.episodes.models import Appointment, CareEpisode
 from contigo.persons.models import Person
 from contigo.reports.feed import Pseudonymiser
 from contigo.sites.models import Site
@@ -165,3 +165,22 @@ def test_the_keyed_ids_are_hashed_once_per_key(demo_app: Flask) -> None:
     assert memo.of(other, ["e2", "e3", "e4"]) == {
         e: other.fact_id("episode", e) for e in ("e2", "e3", "e4")
     }  # past the bound: afresh, with exactly what was asked
+
+
+def test_overdue_visits_page_by_page_oldest_first(
+    demo_app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of one row: the overdue visits, page after page, are every visit still due before
+    today at the scope's sites, oldest first, with the true total on every page."""
+    monkeypatch.setattr(services, "PAGE_SIZE", 1)
+    login(client, "admin1")
+    with session_scope(demo_app) as s:
+        query = (
+            select(Appointment.person_id)
+            .where(Appointment.status == "due", Appointment.due_on < date.today())
+            .order_by(Appointment.due_on, Appointment.id)
+        )
+        due = list(s.scalars(query))
+    ids, totals = _all_pages(client, "overdue")
+    assert len(ids) > 1 and totals == {str(len(ids))}
+    assert ids == due
