@@ -139,36 +139,28 @@ def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> list[str
     return _ids(s, query, CareEpisode.admitted_on, CareEpisode.id)
 
 
-class _FactIds:
-    """The keyed fact ids of episodes (:meth:`Pseudonymiser.fact_id`), kept in the process.
+#: How many episodes' keyed fact ids the vault's memo keeps (about 200 bytes each).
+FACT_IDS_LIMIT = 200_000
 
-    An episode's fact id never changes while the installation's key does not, and hashing every
-    active episode of a country at each page costs more than the rest of the page; so each
-    process hashes an episode once. The ids are held in memory beside the key they come from
-    (never written anywhere), under a mark of that key: another key (another installation in
-    the same process, as in the tests) starts afresh. Bounded: past ``limit`` ids it starts
-    afresh as well."""
 
-    def __init__(self, limit: int = 200_000) -> None:
-        self.limit = limit
-        self._mark = ""
-        self._ids: dict[str, str] = {}
+def _fact_ids(v: Vault, episode_ids: Sequence[str]) -> dict[str, str]:
+    """The keyed fact ids (:meth:`Pseudonymiser.fact_id`) of ``episode_ids``, by episode id.
 
-    def of(self, pseudo: Pseudonymiser, episode_ids: Sequence[str]) -> dict[str, str]:
-        mark = pseudo.fact_id("episode", "")  # names the key, not an episode
-        if mark != self._mark:
-            self._mark, self._ids = mark, {}
-        known = self._ids
-        missing = [eid for eid in episode_ids if eid not in known]
-        if len(known) + len(missing) > self.limit:
+    An episode's fact id never changes while the key does not, and hashing every active episode
+    of a country at each page cost more than the rest of the page; so each is hashed once per
+    process and kept in the vault's memo (:meth:`~contigo.vault.Vault.memo`): in memory only,
+    beside the key it comes from, never written anywhere, forgotten when the vault locks. Past
+    ``FACT_IDS_LIMIT`` ids the memo starts afresh."""
+    known: dict[str, str] = v.memo("caseload.fact_ids")
+    missing = [eid for eid in episode_ids if eid not in known]
+    if missing:
+        if len(known) + len(missing) > FACT_IDS_LIMIT:
             known.clear()
-            missing = list(episode_ids)
+            missing = list(dict.fromkeys(episode_ids))
+        pseudo = Pseudonymiser.of(v)
         for eid in missing:
             known[eid] = pseudo.fact_id("episode", eid)
-        return known
-
-
-FACT_IDS = _FactIds()
+    return known
 
 
 @dataclass(frozen=True)
@@ -223,7 +215,7 @@ def episode_list(
 
     The episodes are chosen and ordered in SQL (their ids only); what the reporting table
     decides (defaulted, sex, age band) is read as the ids of the facts that meet it and matched
-    to the episodes by their keyed fact ids (hashed once per process, :class:`_FactIds`); the
+    to the episodes by their keyed fact ids (hashed once per process, :func:`_fact_ids`); the
     total is the count of the matches. Only the page's episodes are then read, their facts and
     their persons (decrypted)."""
     site_ids = site_ids_of(s, user, filters)
@@ -231,7 +223,7 @@ def episode_list(
     kept: list[str] = []
     fids: dict[str, str] = {}
     if ordered:
-        fids = FACT_IDS.of(Pseudonymiser.of(v), ordered)
+        fids = _fact_ids(v, ordered)
         wanted: set[str] | None = None
         if filters.sex or filters.age_band:
             where = []

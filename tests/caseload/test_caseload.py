@@ -16,9 +16,11 @@ from sqlalchemy import select
 from contigo.caseload import services, views
 from contigo.db import session_scope
 from contigo.episodes.models import Appointment, CareEpisode
+from contigo.errors import Locked
 from contigo.persons.models import Person
 from contigo.reports.feed import Pseudonymiser
 from contigo.sites.models import Site
+from contigo.vault import get_vault
 from tests.reports.conftest import login
 
 BASE = "http://localhost"
@@ -152,19 +154,24 @@ def test_pages_follow_the_admissions_in_order_and_match_the_whole_list(
         assert sorted(lists["in_treatment"] + lists["defaulters"]) == sorted(admitted)
 
 
-def test_the_keyed_ids_are_hashed_once_per_key(demo_app: Flask) -> None:
-    """The process keeps each episode's keyed fact id under a mark of its key: another key
-    gets its own ids, never the first key's, and the bound starts afresh."""
-    memo = services._FactIds(limit=3)
-    one, other = Pseudonymiser(b"a" * 32), Pseudonymiser(b"b" * 32)
-    assert memo.of(one, ["e1", "e2"]) == {
-        "e1": one.fact_id("episode", "e1"),
-        "e2": one.fact_id("episode", "e2"),
+def test_the_keyed_ids_live_in_the_vaults_memo_until_it_locks(
+    demo_app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each episode's keyed fact id is hashed once and kept in the unlocked vault's memo only:
+    bounded (past the bound it starts afresh, with what was asked), forgotten at the lock."""
+    login(client, "lead.co")  # unlocks the laptop's vault
+    vault = get_vault(demo_app)
+    pseudo = Pseudonymiser.of(vault)
+    monkeypatch.setattr(services, "FACT_IDS_LIMIT", 3)
+    assert services._fact_ids(vault, ["e1", "e2"]) == {
+        e: pseudo.fact_id("episode", e) for e in ("e1", "e2")
     }
-    assert memo.of(other, ["e1"]) == {"e1": other.fact_id("episode", "e1")}
-    assert memo.of(other, ["e2", "e3", "e4"]) == {
-        e: other.fact_id("episode", e) for e in ("e2", "e3", "e4")
-    }  # past the bound: afresh, with exactly what was asked
+    assert services._fact_ids(vault, ["e2", "e3", "e4"]) == {
+        e: pseudo.fact_id("episode", e) for e in ("e2", "e3", "e4")
+    }
+    vault.lock()
+    with pytest.raises(Locked):
+        services._fact_ids(vault, ["e1"])
 
 
 def test_overdue_visits_page_by_page_oldest_first(
