@@ -6,9 +6,10 @@ indexes, in an index-only scan, instead of the tables' wide rows:
 
 - ``ix_care_episodes_caseload``: the active episodes of some sites in the lists' order, with the
   person (to leave out the few no longer active);
-- ``ix_report_facts_caseload``: the ids of the episode facts of some sites defaulted by a day (a
-  superset of :class:`~contigo.reports.models.ReportFact`'s ``ix_report_facts_episodes`` with
-  the id, which the lists match to the episodes by their keyed ids).
+- ``ix_report_facts_caseload``: the ids of the episode facts of some sites defaulted by a day,
+  or of a sex or an age band (a superset of :class:`~contigo.reports.models.ReportFact`'s
+  ``ix_report_facts_episodes`` with the id, which the lists match to the episodes by their
+  keyed ids, and the sex and age band).
 
 Both are partial (active episodes; episode facts), so a pushed visit never writes to them.
 """
@@ -35,6 +36,8 @@ EPISODE_FACTS = Index(
     ReportFact.outcome,
     ReportFact.exit_on,
     ReportFact.id,
+    ReportFact.sex,
+    ReportFact.age_band,
     sqlite_where=text("kind = 'episode'"),
     postgresql_where=text("kind = 'episode'"),
 )

@@ -5,9 +5,9 @@ Revises: f3c5e7a9b1d2
 Create Date: 2026-12-06 18:30:00.000000
 
 ``ix_care_episodes_caseload`` (active episodes: site, admission date, id, person) and
-``ix_report_facts_caseload`` (episode facts: site, outcome, exit date, id), both partial: the
-line lists choose their rows among a country's active episodes and its defaulted episode facts
-in an index-only scan (:mod:`contigo.caseload.models`).
+``ix_report_facts_caseload`` (episode facts: site, outcome, exit date, id, sex, age band), both
+partial: the line lists choose their rows among a country's active episodes and its defaulted
+(or one sex's, one age band's) episode facts in an index-only scan (:mod:`contigo.caseload.models`).
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ def upgrade() -> None:
     with op.batch_alter_table('report_facts', schema=None) as batch_op:
         batch_op.create_index(
             'ix_report_facts_caseload',
-            ['site_id', 'outcome', 'exit_on', 'id'],
+            ['site_id', 'outcome', 'exit_on', 'id', 'sex', 'age_band'],
             unique=False,
             sqlite_where=sa.text("kind = 'episode'"),
             postgresql_where=sa.text("kind = 'episode'"),
