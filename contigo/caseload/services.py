@@ -152,15 +152,21 @@ def _fact_ids(v: Vault, episode_ids: Sequence[str]) -> dict[str, str]:
     beside the key it comes from, never written anywhere, forgotten when the vault locks. Past
     ``FACT_IDS_LIMIT`` ids the memo starts afresh."""
     known: dict[str, str] = v.memo("caseload.fact_ids")
-    missing = [eid for eid in episode_ids if eid not in known]
+    found: dict[str, str] = {}  # the caller's own copy (another thread may clear the memo)
+    missing = []
+    for eid in episode_ids:
+        fid = known.get(eid)
+        if fid is None:
+            missing.append(eid)
+        else:
+            found[eid] = fid
     if missing:
         if len(known) + len(missing) > FACT_IDS_LIMIT:
             known.clear()
-            missing = list(dict.fromkeys(episode_ids))
         pseudo = Pseudonymiser.of(v)
         for eid in missing:
-            known[eid] = pseudo.fact_id("episode", eid)
-    return known
+            found[eid] = known[eid] = pseudo.fact_id("episode", eid)
+    return found
 
 
 @dataclass(frozen=True)
