@@ -7,6 +7,7 @@ from sqlalchemy import MetaData
 from contigo.audit.models import AuditChainHead, AuditEntry
 from contigo.auth.models import AuthSession, KeyEntry, User, UserSite
 from contigo.card.models import CardRecord, CardVisit
+from contigo.caseload import models as caseload_models  # noqa: F401 (its indexes)
 from contigo.db import Base
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import Appointment, CareEpisode, FollowUpOutcome

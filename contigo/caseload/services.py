@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.dialects.postgresql import aggregate_order_by
 from sqlalchemy.orm import Session
 
 from contigo.auth.models import User
@@ -35,6 +36,8 @@ from sync.models import Device, ReviewItem
 PAGE_SIZE = 25
 EPISODE_LISTS = ("in_treatment", "defaulters")
 LISTS = (*EPISODE_LISTS, "overdue")
+#: Ids per ``IN (…)`` of an export (SQLite allows 32,766 parameters a statement).
+_CHUNK = 5_000
 
 
 @dataclass(frozen=True)
@@ -94,21 +97,24 @@ def site_ids_of(s: Session, user: User, filters: CaseFilters) -> list[str]:
     ]
 
 
-_EpisodeRow = Select[str, str, str, str, date, date | None]
+def _ids(s: Session, query: Select[str], *order: Any) -> list[str]:
+    """The ids ``query`` selects (its one column), in ``order``: on PostgreSQL gathered into
+    one string by the server (``string_agg``), which spares the driver and SQLAlchemy a row per
+    id (thousands for a country); elsewhere row by row. Ids never hold a comma (sync's
+    ``ID_PATTERN``; fact ids are hex)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return list(s.scalars(query.order_by(*order)))
+    column = query.selected_columns[0]
+    joined = func.string_agg(column, aggregate_order_by(literal(","), *order) if order else ",")
+    found = s.scalar(query.with_only_columns(joined, maintain_column_froms=True))
+    return found.split(",") if found else []
 
 
-def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> _EpisodeRow:
-    query = (
-        select(
-            CareEpisode.id,
-            CareEpisode.person_id,
-            CareEpisode.site_id,
-            CareEpisode.programme,
-            CareEpisode.admitted_on,
-            CareEpisode.next_visit_on,
-        )
-        .where(CareEpisode.status == "active", CareEpisode.site_id.in_(site_ids))
-        .order_by(CareEpisode.admitted_on, CareEpisode.id)
+def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> list[str]:
+    """The ids of the sites' active episodes the plain filters keep, in the list's order
+    (oldest admission first): chosen and ordered in SQL, nothing decrypted."""
+    query = select(CareEpisode.id).where(
+        CareEpisode.status == "active", CareEpisode.site_id.in_(site_ids)
     )
     if filters.population_type or filters.nationality:
         query = query.join(Person, Person.id == CareEpisode.person_id).where(
@@ -130,7 +136,37 @@ def _episodes(s: Session, site_ids: list[str], filters: CaseFilters) -> _Episode
         query = query.where(CareEpisode.admitted_on >= filters.start)
     if filters.end:
         query = query.where(CareEpisode.admitted_on <= filters.end)
-    return query
+    return _ids(s, query, CareEpisode.admitted_on, CareEpisode.id)
+
+
+#: How many episodes' keyed fact ids the vault's memo keeps (about 200 bytes each).
+FACT_IDS_LIMIT = 200_000
+
+
+def _fact_ids(v: Vault, episode_ids: Sequence[str]) -> dict[str, str]:
+    """The keyed fact ids (:meth:`Pseudonymiser.fact_id`) of ``episode_ids``, by episode id.
+
+    An episode's fact id never changes while the key does not, and hashing every active episode
+    of a country at each page cost more than the rest of the page; so each is hashed once per
+    process and kept in the vault's memo (:meth:`~contigo.vault.Vault.memo`): in memory only,
+    beside the key it comes from, never written anywhere, forgotten when the vault locks. Past
+    ``FACT_IDS_LIMIT`` ids the memo starts afresh."""
+    known: dict[str, str] = v.memo("caseload.fact_ids")
+    found: dict[str, str] = {}  # the caller's own copy (another thread may clear the memo)
+    missing = []
+    for eid in episode_ids:
+        fid = known.get(eid)
+        if fid is None:
+            missing.append(eid)
+        else:
+            found[eid] = fid
+    if missing:
+        if len(known) + len(missing) > FACT_IDS_LIMIT:
+            known.clear()
+        pseudo = Pseudonymiser.of(v)
+        for eid in missing:
+            found[eid] = known[eid] = pseudo.fact_id("episode", eid)
+    return found
 
 
 @dataclass(frozen=True)
@@ -147,7 +183,7 @@ def _episode_fact_ids(s: Session, site_ids: Sequence[str], *where: Any) -> set[s
     query = select(ReportFact.id).where(
         ReportFact.kind == "episode", ReportFact.site_id.in_(list(site_ids)), *where
     )
-    return set(s.scalars(query))
+    return set(_ids(s, query))
 
 
 def _episode_facts(s: Session, fids: Sequence[str]) -> dict[str, _Fact]:
@@ -181,16 +217,20 @@ def episode_list(
 ) -> CasePage:
     """The active episodes in treatment (``in_treatment``) or derived as defaulted
     (``defaulters``: the default is certain on or before ``today``), oldest admission first.
-    ``everything`` returns every row (an export) instead of one page. The episodes are chosen
-    in SQL; what the reporting table decides (defaulted, sex, age band) is read as the ids of
-    the facts that meet it, and the facts themselves only for the page shown."""
+    ``everything`` returns every row (an export) instead of one page.
+
+    The episodes are chosen and ordered in SQL (their ids only); what the reporting table
+    decides (defaulted, sex, age band) is read as the ids of the facts that meet it and matched
+    to the episodes by their keyed fact ids (hashed once per process, :func:`_fact_ids`); the
+    total is the count of the matches. Only the page's episodes are then read, their facts and
+    their persons (decrypted)."""
     site_ids = site_ids_of(s, user, filters)
-    candidates = s.execute(_episodes(s, site_ids, filters)).all() if site_ids else []
-    pseudo = Pseudonymiser.of(v)
-    fids = {row.id: pseudo.fact_id("episode", row.id) for row in candidates}
-    wanted: set[str] | None = None
-    defaulted: set[str] = set()
-    if candidates:
+    ordered = _episodes(s, site_ids, filters) if site_ids else []
+    kept: list[str] = []
+    fids: dict[str, str] = {}
+    if ordered:
+        fids = _fact_ids(v, ordered)
+        wanted: set[str] | None = None
         if filters.sex or filters.age_band:
             where = []
             if filters.sex:
@@ -205,25 +245,28 @@ def episode_list(
             ReportFact.exit_on.is_not(None),
             ReportFact.exit_on <= today,
         )
-    kept = [
-        row
-        for row in candidates
-        if (wanted is None or fids[row.id] in wanted)
-        and (fids[row.id] in defaulted) == (which == "defaulters")
-    ]
+        want_defaulted = which == "defaulters"
+        kept = [
+            eid
+            for eid in ordered
+            if (wanted is None or fids[eid] in wanted)
+            and (fids[eid] in defaulted) == want_defaulted
+        ]
     total = len(kept)
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, page), pages)
     shown = kept if everything else kept[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
-    facts = _episode_facts(s, [fids[row.id] for row in shown])
-    people = _people(s, v, user, [row.person_id for row in shown])
-    last = _last_visits(s, [row.person_id for row in shown])
+    episodes = _episode_rows(s, shown)
+    facts = _episode_facts(s, [fids[eid] for eid in shown])
+    people = _people(s, v, user, sorted({row.person_id for row in episodes.values()}))
+    last = _last_visits(s, sorted({row.person_id for row in episodes.values()}))
     names = _site_names(s)
     rows = []
-    for row in shown:
-        if row.person_id not in people:
+    for eid in shown:
+        row = episodes.get(eid)
+        if row is None or row.person_id not in people:
             continue
-        fact = facts.get(fids[row.id])
+        fact = facts.get(fids[eid])
         rows.append(
             CaseRow(
                 person_id=row.person_id,
@@ -241,6 +284,24 @@ def episode_list(
     return CasePage(rows, total, page, pages)
 
 
+def _episode_rows(s: Session, ids: Sequence[str]) -> dict[str, Any]:
+    """What a line shows of the episodes ``ids`` (one page, or an export's every row)."""
+    if not ids:
+        return {}
+    found: dict[str, Any] = {}
+    for start in range(0, len(ids), _CHUNK):
+        query = select(
+            CareEpisode.id,
+            CareEpisode.person_id,
+            CareEpisode.site_id,
+            CareEpisode.programme,
+            CareEpisode.admitted_on,
+            CareEpisode.next_visit_on,
+        ).where(CareEpisode.id.in_(list(ids[start : start + _CHUNK])))
+        found.update((row.id, row) for row in s.execute(query))
+    return found
+
+
 def overdue_list(
     s: Session,
     v: Vault,
@@ -251,25 +312,30 @@ def overdue_list(
     *,
     everything: bool = False,
 ) -> CasePage:
-    """Visits due before ``today`` and not attended, oldest first; counted in SQL."""
+    """Visits due before ``today`` and not attended, oldest first; counted and paged in SQL
+    over the appointments' plain columns (the persons' rows read only for a population or a
+    nationality filter)."""
     site_ids = site_ids_of(s, user, filters)
-    where = [
+    where: list[Any] = [
         Appointment.status == "due",
         Appointment.due_on < today,
         Appointment.site_id.in_(site_ids),
-        Person.lifecycle == "active",
     ]
-    if filters.population_type:
-        where.append(Person.population_type == filters.population_type)
-    if filters.nationality:
-        where.append(Person.nationality == filters.nationality)
-    joined = select(Appointment).join(Person, Person.id == Appointment.person_id).where(*where)
-    total = s.scalar(select(func.count()).select_from(joined.subquery())) or 0
+    if filters.population_type or filters.nationality:
+        persons = select(Person.id).where(Person.lifecycle == "active")
+        if filters.population_type:
+            persons = persons.where(Person.population_type == filters.population_type)
+        if filters.nationality:
+            persons = persons.where(Person.nationality == filters.nationality)
+        where.append(Appointment.person_id.in_(persons))
+    else:  # the few persons no longer active, by their partial index
+        inactive = select(Person.id).where(Person.lifecycle != "active")
+        where.append(Appointment.person_id.not_in(inactive))
+    total = (s.scalar(select(func.count(Appointment.id)).where(*where)) or 0) if site_ids else 0
     pages = max(1, math.ceil(total / PAGE_SIZE))
     page = min(max(1, page), pages)
     query = (
         select(Appointment.person_id, Appointment.site_id, Appointment.due_on)
-        .join(Person, Person.id == Appointment.person_id)
         .where(*where)
         .order_by(Appointment.due_on, Appointment.id)
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
@@ -12,11 +13,14 @@ from flask.testing import FlaskClient
 from openpyxl import load_workbook
 from sqlalchemy import select
 
-from contigo.caseload import services
+from contigo.caseload import services, views
 from contigo.db import session_scope
-from contigo.episodes.models import CareEpisode
+from contigo.episodes.models import Appointment, CareEpisode
+from contigo.errors import Locked
 from contigo.persons.models import Person
+from contigo.reports.feed import Pseudonymiser
 from contigo.sites.models import Site
+from contigo.vault import get_vault
 from tests.reports.conftest import login
 
 BASE = "http://localhost"
@@ -119,3 +123,71 @@ def test_a_line_list_exports_every_row(client: FlaskClient) -> None:
     rows = list(sheet.iter_rows(values_only=True))
     assert len(rows) == 1 + len(ids)
     assert all(r[1] for r in rows[1:])  # a lead's export carries the names
+
+
+def test_pages_follow_the_admissions_in_order_and_match_the_whole_list(
+    demo_app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of one row, over more rows than one page: each list, page after page, is the whole
+    list (the export's rows) in order of admission, each row once, with the same total; read
+    today (most in treatment) and a year ahead (the defaults the visit logs foresee are due)."""
+    monkeypatch.setattr(services, "PAGE_SIZE", 1)
+    login(client, "admin1")
+    with session_scope(demo_app) as s:
+        query = select(CareEpisode.person_id, CareEpisode.admitted_on).where(
+            CareEpisode.status == "active"
+        )
+        admitted = {person: on for person, on in s.execute(query)}
+    ahead = date.today() + timedelta(days=365)
+    for today, longest in ((date.today(), "in_treatment"), (ahead, "defaulters")):
+        monkeypatch.setattr(views, "local_today", lambda today=today: today)
+        lists = {}
+        for which in ("in_treatment", "defaulters"):
+            ids, totals = _all_pages(client, which)
+            assert len(ids) == len(set(ids)) and totals == {str(len(ids))}
+            dates = [admitted[pid] for pid in ids]
+            assert dates == sorted(dates)
+            export = client.get(f"/caseload/export.csv?list={which}", base_url=BASE)
+            assert len(export.get_data(as_text=True).strip().splitlines()) == 1 + len(ids)
+            lists[which] = ids
+        assert len(lists[longest]) > 1  # over more than one page
+        assert sorted(lists["in_treatment"] + lists["defaulters"]) == sorted(admitted)
+
+
+def test_the_keyed_ids_live_in_the_vaults_memo_until_it_locks(
+    demo_app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each episode's keyed fact id is hashed once and kept in the unlocked vault's memo only:
+    bounded (past the bound it starts afresh, with what was asked), forgotten at the lock."""
+    login(client, "lead.co")  # unlocks the laptop's vault
+    vault = get_vault(demo_app)
+    pseudo = Pseudonymiser.of(vault)
+    monkeypatch.setattr(services, "FACT_IDS_LIMIT", 3)
+    assert services._fact_ids(vault, ["e1", "e2"]) == {
+        e: pseudo.fact_id("episode", e) for e in ("e1", "e2")
+    }
+    assert services._fact_ids(vault, ["e2", "e3", "e4"]) == {
+        e: pseudo.fact_id("episode", e) for e in ("e2", "e3", "e4")
+    }
+    vault.lock()
+    with pytest.raises(Locked):
+        services._fact_ids(vault, ["e1"])
+
+
+def test_overdue_visits_page_by_page_oldest_first(
+    demo_app: Flask, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pages of one row: the overdue visits, page after page, are every visit still due before
+    today at the scope's sites, oldest first, with the true total on every page."""
+    monkeypatch.setattr(services, "PAGE_SIZE", 1)
+    login(client, "admin1")
+    with session_scope(demo_app) as s:
+        query = (
+            select(Appointment.person_id)
+            .where(Appointment.status == "due", Appointment.due_on < date.today())
+            .order_by(Appointment.due_on, Appointment.id)
+        )
+        due = list(s.scalars(query))
+    ids, totals = _all_pages(client, "overdue")
+    assert len(ids) > 1 and totals == {str(len(ids))}
+    assert ids == due
