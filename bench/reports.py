@@ -61,6 +61,7 @@ from contigo.persons import contigo_id
 from contigo.persons import services as persons_services
 from contigo.persons.models import Person, PersonIndex
 from contigo.persons.services import PersonView
+from contigo.reports import services
 from contigo.reports.hooks import FEEDER
 from contigo.reports.models import ReportFact
 from contigo.reports.rebuild import rebuild_all
@@ -332,18 +333,16 @@ def _timed_pages(http: requests.Session, url: str, n: int) -> list[float]:
 
 
 def _explain(central: Central, start: str) -> None:
-    """PostgreSQL's plan of the indicator page's heaviest statement (one country's facts of the
-    period), for the record: it must use ``ix_report_facts_country_month``."""
-    with central.app.extensions["contigo.engine"].connect() as conn:
-        conn.execute(text("ANALYZE"))
-        plan = conn.execute(
-            text(
-                "EXPLAIN (ANALYZE, BUFFERS) SELECT kind, count(DISTINCT pseudonym) "
-                "FROM report_facts WHERE country = 'CO' AND month >= :start GROUP BY kind"
-            ),
-            {"start": start},
-        ).scalars()
-        print("EXPLAIN one country's facts of the period:")
+    """PostgreSQL's plan of the indicator page's heaviest statement (the unique-person counts
+    of one country's period, monthly and in total), for the record."""
+    with session_scope(central.app) as s:
+        s.execute(text("ANALYZE"))
+        services.roomy(s)
+        filters = services.Filters(start, date.today().strftime("%Y-%m"))
+        query = services.unique_counts_query(services.Scope(frozenset({"CO"}), None), filters)
+        compiled = query.compile(s.get_bind(), compile_kwargs={"literal_binds": True})
+        plan = s.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}")).scalars()
+        print("EXPLAIN the unique-person counts of one country's period, by month and in total:")
         for line in plan:
             print("   ", line)
 
