@@ -42,6 +42,15 @@ class ReportFact(Base):
             sqlite_where=text("kind = 'episode'"),
             postgresql_where=text("kind = 'episode'"),
         ),
+        # The indicators' admissions and outcomes of a country: its episode facts only (the
+        # country's other facts are hundreds of thousands); partial, like the one above.
+        Index(
+            "ix_report_facts_episode_country",
+            "country",
+            "month",
+            sqlite_where=text("kind = 'episode'"),
+            postgresql_where=text("kind = 'episode'"),
+        ),
     )
 
     #: A keyed hash of ``<kind>:<source row id>`` (see :mod:`contigo.reports.feed`): only the

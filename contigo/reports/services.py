@@ -30,7 +30,7 @@ from sqlalchemy import (
     true,
     tuple_,
 )
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from contigo.audit.services import record as audit
 from contigo.auth.models import User
@@ -162,13 +162,16 @@ def _reach_where(scope: Scope, filters: Filters) -> list[ColumnElement[bool]]:
     return [*_in_period(filters), scope.clause(R), filters.clause(R), counted]
 
 
-def _in_period(filters: Filters) -> list[ColumnElement[bool]]:
-    """A :class:`ReportReach` row was seen in one of the period's months."""
+def _in_period(filters: Filters, table: Any = R) -> list[ColumnElement[bool]]:
+    """A :class:`ReportReach` row (of ``table``, an alias) was seen in one of the period's
+    months."""
     masks: dict[int, int] = {}
     for year, month in _period(filters):
         masks[year] = masks.get(year, 0) | 1 << (month - 1)
-    seen = or_(*(and_(R.year == y, R.months.op("&")(mask) != 0) for y, mask in masks.items()))
-    return [R.year.in_(sorted(masks)), seen]
+    seen = or_(
+        *(and_(table.year == y, table.months.op("&")(mask) != 0) for y, mask in masks.items())
+    )
+    return [table.year.in_(sorted(masks)), seen]
 
 
 def unique_counts(
@@ -493,14 +496,25 @@ def cross_border(s: Session, scope: Scope, filters: Filters) -> CrossBorder:
 def cross_border_query(scope: Scope, filters: Filters) -> Select[Any]:
     """The statement of :func:`cross_border`: ``persons, record waiting``."""
     period = _period(filters)
+    mine = scope.countries
+    here_cond = [scope.clause(R), filters.clause(R), *_in_period(filters)]
+    elsewhere_cond = [R.country.not_in(sorted(mine))] if mine else []
+    if mine:
+        # Each side only for the persons the other side has (a few: persons seen in several
+        # countries), found by semi-joins before anything is aggregated.
+        other = aliased(ReportReach)
+        seen_elsewhere = select(other.person).where(other.country.not_in(sorted(mine)))
+        here_cond.append(R.person.in_(seen_elsewhere))
+        seen_here = select(other.person).where(
+            scope.clause(other), filters.clause(other), *_in_period(filters, other)
+        )
+        elsewhere_cond.append(R.person.in_(seen_here))
     here = (
         select(R.person, func.min(_first_seen(period)).label("first_here"))
-        .where(scope.clause(R), filters.clause(R), *_in_period(filters))
+        .where(*here_cond)
         .group_by(R.person)
         .subquery()
     )
-    mine = scope.countries
-    elsewhere_cond = R.country.not_in(sorted(mine)) if mine else true()
     first_bit = case(
         *((R.months.op("&")(1 << (m - 1)) != 0, R.year * 12 + m - 1) for m in range(1, 13)),
         else_=None,
@@ -512,7 +526,7 @@ def cross_border_query(scope: Scope, filters: Filters) -> Select[Any]:
             func.min(R.country).label("one"),
             func.max(R.country).label("another"),
         )
-        .where(elsewhere_cond)
+        .where(*elsewhere_cond)
         .group_by(R.person)
         .subquery()
     )

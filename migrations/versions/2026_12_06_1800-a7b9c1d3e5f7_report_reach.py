@@ -1,5 +1,6 @@
 """reports: the reach table (report_reach), the facts folded per person, kind, columns and year
-with the months seen as bits, for unique-person counts at scale
+with the months seen as bits, for unique-person counts at scale; a partial index of a country's
+episode facts (admissions and outcomes)
 
 Revision ID: a7b9c1d3e5f7
 Revises: f3c5e7a9b1d2
@@ -47,6 +48,14 @@ def upgrade() -> None:
     with op.batch_alter_table("report_reach", schema=None) as batch_op:
         batch_op.create_index("ix_report_reach_country_year", ["country", "year"], unique=False)
         batch_op.create_index("ix_report_reach_site_year", ["site_id", "year"], unique=False)
+    with op.batch_alter_table("report_facts", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_report_facts_episode_country",
+            ["country", "month"],
+            unique=False,
+            sqlite_where=sa.text("kind = 'episode'"),
+            postgresql_where=sa.text("kind = 'episode'"),
+        )
 
 
 def _backfill(reach: Any) -> None:
@@ -80,6 +89,8 @@ def _backfill(reach: Any) -> None:
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("report_facts", schema=None) as batch_op:
+        batch_op.drop_index("ix_report_facts_episode_country")
     with op.batch_alter_table("report_reach", schema=None) as batch_op:
         batch_op.drop_index("ix_report_reach_site_year")
         batch_op.drop_index("ix_report_reach_country_year")
