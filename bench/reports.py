@@ -1,5 +1,10 @@
 """Benchmark reports: ``python -m bench.reports [--scale 1.0] [--pages 40] [--push-persons N]``.
 
+``--data DIR`` keeps the loaded central (its PostgreSQL cluster and instance folder) in ``DIR``
+and reuses it on later runs: restarted, migrated to head, the load skipped (``--rebuild`` runs
+``reports rebuild`` again after a change of the reporting structures; ``--push-persons 0``
+skips the push cost). A full-size load takes about half an hour on the shared machine.
+
 Prints, against the targets of tracker issue 13, on a central on PostgreSQL under gunicorn
 (:func:`tests.exchange.live.central_server`, two workers, loopback) holding ``scale`` ×
 200,000 persons and 1,000,000 encounters:
@@ -334,15 +339,15 @@ def _timed_pages(http: requests.Session, url: str, n: int) -> list[float]:
 
 def _explain(central: Central, start: str) -> None:
     """PostgreSQL's plan of the indicator page's heaviest statement (the unique-person counts
-    of one country's period, monthly and in total), for the record."""
+    of one country's period, in total, by month and by sex, in one read), for the record."""
     with session_scope(central.app) as s:
         s.execute(text("ANALYZE"))
         services.roomy(s)
         filters = services.Filters(start, date.today().strftime("%Y-%m"))
-        query = services.unique_counts_query(services.Scope(frozenset({"CO"}), None), filters)
+        query = services.packed_query(services.Scope(frozenset({"CO"}), None), filters, "sex")
         compiled = query.compile(s.get_bind(), compile_kwargs={"literal_binds": True})
         plan = s.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}")).scalars()
-        print("EXPLAIN the unique-person counts of one country's period, by month and in total:")
+        print("EXPLAIN the unique-person counts of one country's period (total, months, sex):")
         for line in plan:
             print("   ", line)
 
