@@ -67,7 +67,8 @@ def _backfill(reach: Any) -> None:
         *(sa.column(c) for c in ("pseudonym", "kind", "site_id", "country", "sex", "age_band",
                                  "population_type", "nationality", "month", "caregiver")),
     )  # fmt: skip
-    query = sa.select(facts).order_by(facts.c.pseudonym)
+    # streamed (a server-side cursor on PostgreSQL): a central holds about a million facts
+    query = sa.select(facts).order_by(facts.c.pseudonym).execution_options(yield_per=BATCH)
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     last = None
     for fact in conn.execute(query).mappings():
