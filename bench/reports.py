@@ -278,13 +278,17 @@ def _push_to(laptop: Laptop, url: str, master: int) -> tuple[float, float, int]:
     return seconds, cpu, report.acknowledged
 
 
-def _push_cost(central: Central, folder: Path, n: int) -> dict[str, float]:
+def _push_cost(central: Central, folder: Path, n: int, reused: bool) -> dict[str, float]:
     """Visits of ``n`` children (five each) per round, four rounds pushed alternately to the fed
-    and the unfed server (with, without, without, with); their persons pushed first, untimed."""
+    and the unfed server (with, without, without, with); their persons pushed first, untimed.
+    On a reused load, other persons than the last run's (the same ones again would each be a
+    possible duplicate to review, and their push time out)."""
     laptop = make_laptop(folder / "laptop", SITE)
     result = enrol(laptop, central, SITE)
     assert result.exit_code == 0, result.output
     gen = Generator(laptop.app)
+    if reused:
+        gen.planner.rng.seed(f"{SEED}-{time.time_ns()}")
     people = gen.persons([VISITS_EACH] * (4 * n))
     sync_timed(laptop.app, Counting.of(laptop))
     groups = [people[i * n : (i + 1) * n] for i in range(4)]
@@ -388,8 +392,9 @@ def _run(args: argparse.Namespace, folder: Path, *, keep: bool) -> None:
     today = date.today()
     start = f"{today.year - 1:04d}-{today.month:02d}"
     loaded = folder / "loaded"
+    reused = loaded.exists()
     with central_server(folder, keep=keep) as central:
-        if loaded.exists():
+        if reused:
             persons, visits, episodes = (int(n) for n in loaded.read_text().split())
             print(f"reusing the load in {folder}: {persons:,} persons, {visits:,} visits, "
                   f"{episodes:,} episodes", flush=True)  # fmt: skip
@@ -410,7 +415,7 @@ def _run(args: argparse.Namespace, folder: Path, *, keep: bool) -> None:
         push = None
         if args.push_persons:
             with tempfile.TemporaryDirectory(prefix="contigo-bench-push-") as tmp:
-                push = _push_cost(central, Path(tmp), args.push_persons)
+                push = _push_cost(central, Path(tmp), args.push_persons, reused)
         with session_scope(central.app) as s:
             facts = s.scalar(select(func.count()).select_from(ReportFact)) or 0
         _explain(central, start)
