@@ -379,6 +379,9 @@ def main() -> None:
     args = parser.parse_args()
     os.environ["CONTIGO_SESSION_COOKIE_SECURE"] = "false"  # plain http on 127.0.0.1
     os.environ.pop("CONTIGO_REPORTS_FEED", None)
+    # The untimed push of the persons runs the duplicate finders over the full-size record: on
+    # the loaded machine a request can pass gunicorn's default 30 s (the worker is killed).
+    os.environ.setdefault("GUNICORN_CMD_ARGS", "--timeout 300")
     if args.data is not None:
         args.data.mkdir(parents=True, exist_ok=True)
         _run(args, args.data.resolve(), keep=True)
