@@ -343,15 +343,15 @@ def _timed_pages(http: requests.Session, url: str, n: int) -> list[float]:
 
 def _explain(central: Central, start: str) -> None:
     """PostgreSQL's plan of the indicator page's heaviest statement (the unique-person counts
-    of one country's period, in total, by month and by sex, in one read), for the record."""
+    of one country's period, in total and by month, in one read), for the record."""
     with session_scope(central.app) as s:
         s.execute(text("ANALYZE"))
         services.roomy(s)
         filters = services.Filters(start, date.today().strftime("%Y-%m"))
-        query = services.packed_query(services.Scope(frozenset({"CO"}), None), filters, "sex")
+        query = services.packed_query(services.Scope(frozenset({"CO"}), None), filters)
         compiled = query.compile(s.get_bind(), compile_kwargs={"literal_binds": True})
         plan = s.execute(text(f"EXPLAIN (ANALYZE, BUFFERS) {compiled}")).scalars()
-        print("EXPLAIN the unique-person counts of one country's period (total, months, sex):")
+        print("EXPLAIN the unique-person counts of one country's period (total and months):")
         for line in plan:
             print("   ", line)
 
