@@ -14,7 +14,7 @@ from contigo.episodes.models import Appointment, CareEpisode, FollowUpOutcome
 from contigo.glass.models import AccessGrant
 from contigo.persons.models import Person, PersonIndex
 from contigo.referrals.models import Facility, Referral, ReferralEvent
-from contigo.reports.models import ReportAccess, ReportFact
+from contigo.reports.models import ReportAccess, ReportFact, ReportReach
 from contigo.sites.models import Site
 from sync.models import FieldVersion, OutboxOp, SyncBase, SyncState
 from sync.transfer_models import DeviceScope, PersonTransfer
@@ -46,6 +46,7 @@ __all__ = [
     "ReferralEvent",
     "ReportAccess",
     "ReportFact",
+    "ReportReach",
     "Site",
     "SyncState",
     "User",

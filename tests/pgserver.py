@@ -33,30 +33,36 @@ def _as_postgres(*cmd: str) -> list[str]:
 
 
 @contextmanager
-def postgres_cluster() -> Iterator[str]:
-    """Start a cluster and yield a SQLAlchemy URL for a fresh database on it."""
+def postgres_cluster(keep: Path | None = None) -> Iterator[str]:
+    """Start a cluster and yield a SQLAlchemy URL for a fresh database on it.
+
+    With ``keep`` (a folder), the cluster lives there and is kept when stopped: a later call
+    with the same folder restarts it with its databases (for benchmarks that reuse a load)."""
     if not (PG_BIN / "initdb").exists():
         raise RuntimeError("PostgreSQL 15 is not installed (apt-get install postgresql-15)")
-    root = Path(tempfile.mkdtemp(prefix="contigo-pg-"))
+    root = keep if keep is not None else Path(tempfile.mkdtemp(prefix="contigo-pg-"))
+    root.mkdir(parents=True, exist_ok=True)
     data = root / "data"
+    existing = (data / "PG_VERSION").exists()
     shutil.chown(root, "postgres") if os.geteuid() == 0 else None
     port = _free_port()
-    subprocess.run(
-        _as_postgres(
-            str(PG_BIN / "initdb"),
-            "-D",
-            str(data),
-            "-A",
-            "trust",
-            "-U",
-            "postgres",
-            "--no-sync",
-            "-E",
-            "UTF8",
-        ),
-        check=True,
-        capture_output=True,
-    )
+    if not existing:
+        subprocess.run(
+            _as_postgres(
+                str(PG_BIN / "initdb"),
+                "-D",
+                str(data),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ),
+            check=True,
+            capture_output=True,
+        )
     opts = f"-c listen_addresses=127.0.0.1 -p {port} -k {root} -c fsync=off"
     subprocess.run(
         _as_postgres(
@@ -82,27 +88,30 @@ def postgres_cluster() -> Iterator[str]:
             if ready.returncode == 0:
                 break
             time.sleep(0.1)
-        subprocess.run(
-            [
-                str(PG_BIN.parent / "bin" / "createdb"),
-                "-h",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "-U",
-                "postgres",
-                "contigo",
-            ],
-            check=True,
-            capture_output=True,
-        )
+        if not existing:
+            subprocess.run(
+                [
+                    str(PG_BIN.parent / "bin" / "createdb"),
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    str(port),
+                    "-U",
+                    "postgres",
+                    "contigo",
+                ],
+                check=True,
+                capture_output=True,
+            )
         yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/contigo"
     finally:
+        mode = "immediate" if keep is None else "fast"  # a kept cluster stops cleanly
         subprocess.run(
-            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop"),
+            _as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), "-m", mode, "stop"),
             capture_output=True,
         )
-        shutil.rmtree(root, ignore_errors=True)
+        if keep is None:
+            shutil.rmtree(root, ignore_errors=True)
 
 
 def new_database(url: str, name: str) -> str:

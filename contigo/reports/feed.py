@@ -24,6 +24,7 @@ from datetime import date, timedelta
 from typing import Any, get_args
 
 from sqlalchemy import Table, delete, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contigo import crypto
@@ -40,7 +41,7 @@ from contigo.nutrition.episodes import (
 )
 from contigo.nutrition.profiles import get_profile
 from contigo.persons.models import Person
-from contigo.reports.models import ReportFact
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.sites.models import Site
 from contigo.vault import Vault
 
@@ -62,6 +63,11 @@ DAYS_PER_MONTH = 30.4375
 #: Persons whose de-identified columns the feeder remembers between transactions, at most.
 WHO_CACHE = 50_000
 _FACT_COLUMNS = tuple(c.name for c in FACTS.columns)
+REACH: Table = ReportReach.__table__  # type: ignore[assignment]
+#: The columns that name a row of :class:`ReportReach` (its primary key).
+REACH_KEY = ("person", "kind", "site_id", "country", "sex", "age_band", "population_type",
+             "nationality", "year")  # fmt: skip
+_REACH_COLUMNS = (*REACH_KEY, "subject", "months")
 
 
 class Pseudonymiser:
@@ -266,17 +272,63 @@ def _engine_visit(v: _Visit) -> Visit:
 def write_facts(s: Session, rows: list[dict[str, Any]]) -> None:
     """Insert fact rows in the session's transaction: one binary COPY on PostgreSQL (several
     times cheaper than INSERTs of the same rows), one executemany elsewhere."""
+    _write(s, FACTS, _FACT_COLUMNS, rows)
+
+
+def _write(s: Session, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     conn = s.connection()
     if conn.dialect.name != "postgresql":
         # Core executemany: the ORM's bulk insert would send one statement per row here
-        conn.execute(insert(FACTS), rows)
+        conn.execute(insert(table), rows)
         return
     driver = conn.connection.driver_connection
     assert driver is not None
-    columns = ", ".join(_FACT_COLUMNS)
-    with driver.cursor() as cur, cur.copy(f"COPY report_facts ({columns}) FROM STDIN") as copy:
+    names = ", ".join(columns)
+    with driver.cursor() as cur, cur.copy(f"COPY {table.name} ({names}) FROM STDIN") as copy:
         for row in rows:
-            copy.write_row([row[c] for c in _FACT_COLUMNS])
+            copy.write_row([row[c] for c in columns])
+
+
+def surrogate(pseudonym: str) -> int:
+    """The integer that stands for a pseudonym in :class:`ReportReach`: its first 63 bits
+    (a keyed hash's bits, so as unlinkable as the pseudonym; two of a million persons share
+    one with a chance of about one in 10^7, see docs/reports.md)."""
+    return int(pseudonym[:16], 16) >> 1
+
+
+def reach_rows(facts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Fact rows folded into rows of :class:`ReportReach` (one per person, kind, columns and
+    year, the months seen as bits)."""
+    out: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for fact in facts:
+        person = surrogate(fact["pseudonym"])
+        month = fact["month"]
+        key = (person, *(fact[c] for c in REACH_KEY[1:-1]), int(month[:4]))
+        bit = 1 << (int(month[5:7]) - 1)
+        row = out.get(key)
+        if row is None:
+            caregiver = fact["caregiver"] if fact["kind"] == "counsel" else None
+            subject = surrogate(caregiver) if caregiver else person
+            out[key] = dict(zip(REACH_KEY, key, strict=True)) | {"subject": subject, "months": bit}
+        else:
+            row["months"] |= bit
+    return list(out.values())
+
+
+def add_reach(s: Session, facts: list[dict[str, Any]]) -> None:
+    """Fold new facts into :class:`ReportReach` in the caller's transaction: a row already
+    there gains the months' bits (``INSERT … ON CONFLICT DO UPDATE``, on PostgreSQL and SQLite
+    alike)."""
+    rows = reach_rows(facts)
+    if not rows:
+        return
+    dialect = s.connection().dialect.name
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(REACH)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=list(REACH_KEY),
+        set_={"months": REACH.c.months.op("|")(stmt.excluded.months)},
+    )
+    s.connection().execute(stmt, rows)
 
 
 _VISIT_KEYS = ("id", "person_id", "site_id", "country", "occurred_on", "payload_enc",
@@ -393,7 +445,10 @@ class Feeder:
 
     def _rebuild_chunk(self, s: Session, ids: list[str], noted: Mapping[str, NewVisit]) -> int:
         pseudo = self.pseudonymiser()
-        s.execute(delete(ReportFact).where(ReportFact.pseudonym.in_([pseudo(i) for i in ids])))
+        pseudonyms = [pseudo(i) for i in ids]
+        s.execute(delete(ReportFact).where(ReportFact.pseudonym.in_(pseudonyms)))
+        people = [surrogate(p) for p in pseudonyms]
+        s.execute(delete(ReportReach).where(ReportReach.person.in_(people)))
         persons = s.scalars(select(Person).where(Person.id.in_(ids))).all()
         live = {p.id: p for p in persons if p.lifecycle in ("active", "deceased")}
         visits = self._visits(s, list(live), noted)
@@ -413,6 +468,7 @@ class Feeder:
                 rows.append(_episode_fact(who, episode, country, mine))
         if rows:
             write_facts(s, rows)
+            _write(s, REACH, _REACH_COLUMNS, reach_rows(rows))
         return len(rows)
 
     def add_visits(self, s: Session, visits: Iterable[NewVisit]) -> tuple[int, set[str]]:
@@ -472,6 +528,7 @@ class Feeder:
             rows = [r for r in rows if r["id"] not in known]
         if rows:
             write_facts(s, rows)
+            add_reach(s, rows)
         return len(rows), whole
 
     def _who(self, person: Any) -> _Who | None:

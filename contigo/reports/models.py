@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import Date, Float, Index, Integer, String, Text, text
+from sqlalchemy import BigInteger, Date, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contigo.db import Base, new_id, utcnow
@@ -39,6 +39,15 @@ class ReportFact(Base):
             "site_id",
             "outcome",
             "exit_on",
+            sqlite_where=text("kind = 'episode'"),
+            postgresql_where=text("kind = 'episode'"),
+        ),
+        # The indicators' admissions and outcomes of a country: its episode facts only (the
+        # country's other facts are hundreds of thousands); partial, like the one above.
+        Index(
+            "ix_report_facts_episode_country",
+            "country",
+            "month",
             sqlite_where=text("kind = 'episode'"),
             postgresql_where=text("kind = 'episode'"),
         ),
@@ -70,6 +79,42 @@ class ReportFact(Base):
     stay_days: Mapped[int | None] = mapped_column(Integer)
     #: Average weight gain over the episode, g/kg/day (children in treatment).
     weight_gain: Mapped[float | None] = mapped_column(Float)
+
+
+class ReportReach(Base):
+    """Who a person's facts of one kind reached in a year, with the same columns (the months
+    seen as a bitmask): the facts of :class:`ReportFact` folded so that unique-person counts
+    read a few narrow rows per person instead of one per visit.
+
+    One row per person × fact kind × (site, country, sex, age band, population type,
+    nationality) × year; bit ``m - 1`` of ``months`` is set when the person had a fact of that
+    kind with those columns in month ``m``. It is derived from the facts only (nothing the
+    facts do not hold) and kept by the feed in the same transaction as them
+    (:mod:`contigo.reports.feed`). ``person`` and ``subject`` are the first 63 bits of the
+    keyed pseudonyms (the person's; for a counselling, the caregiver's), integers so that
+    counting distinct ones sorts or hashes eight bytes, not 32 characters: like the
+    pseudonym, they cannot be linked back to a person without the installation's key.
+    """
+
+    __tablename__ = "report_reach"
+    __table_args__ = (
+        Index("ix_report_reach_country_year", "country", "year"),
+        Index("ix_report_reach_site_year", "site_id", "year"),
+    )
+
+    person: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(String(10), primary_key=True)
+    site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    country: Mapped[str] = mapped_column(String(2), primary_key=True)
+    sex: Mapped[str] = mapped_column(String(1), primary_key=True)
+    age_band: Mapped[str] = mapped_column(String(6), primary_key=True)
+    population_type: Mapped[str] = mapped_column(String(16), primary_key=True)
+    nationality: Mapped[str] = mapped_column(String(2), primary_key=True)
+    year: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    #: Whom a unique count counts: the person, or for a counselling the caregiver.
+    subject: Mapped[int] = mapped_column(BigInteger)
+    #: Bit ``m - 1`` set: seen in month ``m`` of ``year``.
+    months: Mapped[int] = mapped_column(Integer)
 
 
 class ReportAccess(Base):

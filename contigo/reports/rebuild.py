@@ -11,20 +11,22 @@ from contigo.db import session_scope
 from contigo.persons.models import Person
 from contigo.reports.feed import Feeder
 from contigo.reports.hooks import FEEDER
-from contigo.reports.models import ReportFact
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.vault import get_vault
 
 CHUNK = 500
 
 
 def rebuild_all(app: Flask, progress: Callable[[int], None] | None = None) -> tuple[int, int]:
-    """Empty the reporting table and rebuild every person's facts, one transaction per chunk
-    of persons (the table is complete again when it returns); returns (persons, facts).
+    """Empty the reporting tables (the facts and their folded reach) and rebuild every
+    person's facts, one transaction per chunk of persons (the tables are complete again when it
+    returns); returns (persons, facts).
     ``progress`` is called with the number of persons done after each chunk."""
     feeder = Feeder(get_vault(app))
     with session_scope(app) as s:
         s.info.pop(FEEDER, None)  # this session rebuilds by itself
         s.execute(delete(ReportFact))
+        s.execute(delete(ReportReach))
     persons = facts = 0
     after = ""
     while True:

@@ -48,9 +48,9 @@ class Report:
 def build(
     s: Session, scope: Scope, filters: Filters, by: str, today: date, sites: Sequence[Site]
 ) -> Report:
-    monthly = services.grouped_counts(s, scope, filters, ["month"])
-    totals = services.grouped_counts(s, scope, filters, [])
-    breakdown = services.grouped_counts(s, scope, filters, [by])
+    services.roomy(s)
+    counts = services.page_counts(s, scope, filters, by)
+    totals, monthly, breakdown = counts.totals, counts.monthly, counts.breakdown
     values = sorted({key[1] for key in breakdown})
     return Report(
         months=services.months_between(filters.start, filters.end),

@@ -71,4 +71,4 @@ def test_tiny_run_prints_every_figure() -> None:
         assert line is not None, f"{label!r} missing from:\n{out}"
         assert line.rstrip().endswith(("met", "MISSED")), line
     assert re.search(r"reports rebuild\s+[\d,]+ persons/s", out), out
-    assert "EXPLAIN one country's facts of the period:" in out
+    assert "EXPLAIN the unique-person counts of one country's period" in out

@@ -102,28 +102,19 @@ class Central:
 
 
 @contextmanager
-def central_server(folder: Path) -> Iterator[Central]:
-    """Start PostgreSQL, initialise a central with the CLI and serve it with gunicorn."""
-    with postgres_cluster() as cluster:
-        db_url = new_database(cluster, "central")
+def central_server(folder: Path, *, keep: bool = False) -> Iterator[Central]:
+    """Start PostgreSQL, initialise a central with the CLI and serve it with gunicorn.
+
+    With ``keep``, the cluster lives in ``folder/pg`` and is kept: when ``folder`` already holds
+    a central made so, it is restarted as it was (migrated to head), not made anew."""
+    with postgres_cluster(folder / "pg" if keep else None) as cluster:
         inst = folder / "central"
-        result = CliRunner().invoke(
-            main,
-            [
-                "--instance",
-                str(inst),
-                "central",
-                "init",
-                "--admin",
-                "root",
-                "--country",
-                "CO",
-                "--password-file",
-                secret_file(folder, "admin-pw", ADMIN_PASSWORD),
-            ],
-            env={"CONTIGO_DATABASE_URL": db_url, **FAST},
-        )
-        assert result.exit_code == 0, result.output
+        if keep and (inst / "made").exists():
+            db_url = cluster.rsplit("/", 1)[0] + "/central"
+            _migrate(inst, db_url)  # before gunicorn's two workers start
+        else:
+            db_url = _new_central(folder, inst, cluster)
+            (inst / "made").touch()
         port = free_port()
         env = {
             **os.environ,
@@ -161,6 +152,33 @@ def central_server(folder: Path) -> Iterator[Central]:
             if app is not None:
                 get_vault(app).lock()
                 app.extensions["contigo.engine"].dispose()
+
+
+def _new_central(folder: Path, inst: Path, cluster: str) -> str:
+    db_url = new_database(cluster, "central")
+    result = CliRunner().invoke(
+        main,
+        [
+            "--instance",
+            str(inst),
+            "central",
+            "init",
+            "--admin",
+            "root",
+            "--country",
+            "CO",
+            "--password-file",
+            secret_file(folder, "admin-pw", ADMIN_PASSWORD),
+        ],
+        env={"CONTIGO_DATABASE_URL": db_url, **FAST},
+    )
+    assert result.exit_code == 0, result.output
+    return db_url
+
+
+def _migrate(inst: Path, db_url: str) -> None:
+    config = {"INSTANCE_PATH": str(inst), "CONTIGO_MODE": "central", "DATABASE_URL": db_url}
+    create_app(config | {"IDLE_WATCH": False}).extensions["contigo.engine"].dispose()
 
 
 def _wait_until_serving(url: str, proc: subprocess.Popen[bytes]) -> None:

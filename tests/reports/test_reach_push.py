@@ -1,0 +1,58 @@
+"""On a central (gunicorn + PostgreSQL), pushes keep ``report_reach`` as a rebuild makes it.
+
+A laptop's visits are pushed in two syncs through the real endpoint: the first adds new rows,
+the second sets more month bits in rows that exist (``INSERT … ON CONFLICT DO UPDATE`` on
+PostgreSQL). After each, the reach table on central is the folding of its facts, and ``reports
+rebuild`` leaves both tables as the pushes left them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+from sqlalchemy import select
+
+from contigo.db import session_scope
+from contigo.reports.feed import reach_rows
+from contigo.reports.models import ReportFact, ReportReach
+from contigo.reports.rebuild import rebuild_all
+from tests.exchange.live import central_server, enrol, make_laptop, record_visit, register_child
+
+SITE = "RCH-1"
+
+
+def _tables(app: Flask) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """(facts, reach rows) on central, as sets of tuples."""
+    with session_scope(app) as s:
+        fact_cols = [c.key for c in ReportFact.__table__.columns]
+        facts = [{c: getattr(f, c) for c in fact_cols} for f in s.scalars(select(ReportFact))]
+        reach_cols = [c.key for c in ReportReach.__table__.columns]
+        reach = {tuple(getattr(r, c) for c in reach_cols) for r in s.scalars(select(ReportReach))}
+    folded = {tuple(row[c] for c in reach_cols) for row in reach_rows(facts)}
+    assert reach == folded
+    return {tuple(f[c] for c in fact_cols) for f in facts}, reach
+
+
+def test_pushes_keep_the_reach_a_rebuild_makes(tmp_path: Path) -> None:
+    with central_server(tmp_path / "central") as central:
+        laptop = make_laptop(tmp_path / "laptop", SITE)
+        assert enrol(laptop, central, SITE).exit_code == 0
+        children = [register_child(laptop.app) for _ in range(3)]
+        for child in children:
+            record_visit(laptop.app, child, days_ago=70)
+        result = laptop.sync()
+        assert result.exit_code == 0, result.output
+        _facts, first = _tables(central.app)
+        assert first
+        for child in children:
+            record_visit(laptop.app, child, days_ago=2)
+            record_visit(laptop.app, child, days_ago=1)
+        result = laptop.sync()
+        assert result.exit_code == 0, result.output
+        facts, reach = _tables(central.app)
+        assert reach != first  # more months seen
+        rebuild_all(central.app)
+        assert _tables(central.app) == (facts, reach)
+        laptop.close()
