@@ -26,13 +26,13 @@ from sqlalchemy.orm import Session
 from sync import bulk, fastjson, gcpause
 from sync.client import incarnation, scope
 from sync.client.apply import apply_change, apply_field_state
-from sync.client.hints import page_hints
+from sync.client.hints import PERSON_CREATE, PageHints, page_hints
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport, clock_refusal
-from sync.handlers import HandlerRegistry, InvalidOp, preload
+from sync.handlers import ApplyContext, Creation, HandlerRegistry, InvalidOp, preload
 from sync.hlc import HLC, Clock
 from sync.identity import rows_held
-from sync.models import OutboxOp
+from sync.models import FieldVersion, OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, physical_clock, set_state
 from sync.protocol import (
     ACKNOWLEDGED,
@@ -54,6 +54,7 @@ from sync.protocol import (
     parse_push,
     parse_push_response,
 )
+from sync.schema import entity_known
 from sync.server import batchcache
 from sync.server.upcast import upcast
 
@@ -530,10 +531,26 @@ class SyncEngine:
         report.parked += parked
 
     def _apply_changes(self, s: Session, page: PullPage, *, careful: bool) -> int:
-        """Apply every change of ``page``; returns how many were parked."""
+        """Apply every change of ``page``; returns how many were parked.
+
+        In the optimistic pass, runs of inserts of entities this laptop certainly does not hold
+        (nearly every change of a new laptop's first pull) go to their handlers' ``create_many``
+        together (:meth:`_create_run`); every other change, and every change of the careful
+        pass, goes through :func:`apply_change` one at a time."""
         hints = page_hints(s, self.registry, list(page.changes))
         parked = 0
+        run: list[Change] = []
+        run_persons: set[str] = set()
         for change in page.changes:
+            if not careful and self._joins_run(change, hints, run_persons):
+                run.append(change)
+                continue
+            if run:
+                self._create_run(s, run)
+                run, run_persons = [], set()
+            if not careful and self._joins_run(change, hints, run_persons):
+                run.append(change)  # (it was cut off from the run before: it starts the next)
+                continue
             if change.kind not in _CACHE_SAFE:
                 batchcache.end(s)  # it may add users or sites, or move a person: read afresh
             if not apply_change(
@@ -546,12 +563,88 @@ class SyncEngine:
                 careful=careful,
             ):
                 parked += 1
+        if run:
+            self._create_run(s, run)
         return parked
 
+    def _joins_run(self, change: Change, hints: PageHints, persons: set[str]) -> bool:
+        """Whether ``change`` may be created with the run of new entities being gathered: an
+        insert of an entity certainly absent here, without recorded versions, whose handler
+        offers ``create_many``, every field of it known to this client, and not a person that
+        a change already in the run names (the run creates persons first, so that one must
+        start a new run: its visits before it go through as they would one by one). Notes the
+        entity as created and versioned in ``hints`` when it joins."""
+        if change.kind != "insert":
+            return False
+        entity = (change.entity_type, change.entity_id)
+        handler = self.registry.for_entity(change.entity_type)
+        if (
+            handler is None
+            or getattr(handler, "create_many", None) is None
+            or not hints.certainly_absent(entity)
+            or hints.may_have_versions(entity)
+            or change.entity_id in persons
+            or not entity_known(self.registry, change.entity_type, self.schema_version)
+            or not all(
+                self.registry.policies.known_at(change.entity_type, name, self.schema_version)
+                for name in change.fields or {}
+            )
+        ):
+            return False
+        person = (change.data or {}).get("person_id")
+        if person:
+            persons.add(str(person))
+        hints.created(entity)
+        if change.fields:
+            hints.wrote_versions(entity)
+        return True
 
-_CACHE_SAFE = frozenset({"insert", "fields", "void"})
+    def _create_run(self, s: Session, run: list[Change]) -> None:
+        """Create the entities of ``run`` through their handlers' ``create_many``, persons
+        first, then each other type in the order it first appears, each type's entities in page
+        order; then hold their field versions, as :func:`apply_change` records an insert's
+        (versions only: the values are the body's). Raises what a handler raises (the page is
+        then applied again change by change)."""
+        person_type = self.registry.for_op(PERSON_CREATE)
+        first = person_type[0].entity_type if person_type is not None else None
+        groups: dict[str, list[Creation]] = {}
+        if first is not None:
+            groups[first] = []
+        for change in run:
+            data = change.data or {}
+            ctx = ApplyContext(
+                device_id=str(data.get("origin_device_id") or ""),
+                site_id=None,
+                hlc=str(data.get("hlc")),
+            )
+            item = (ctx, change.entity_id, data.get("person_id"), data.get("body"))
+            groups.setdefault(change.entity_type, []).append(item)
+        for etype, items in groups.items():
+            if items:
+                create_many: Callable[[Session, list[Creation]], None] | None = getattr(
+                    self.registry.for_entity(etype), "create_many", None
+                )
+                assert create_many is not None  # (only such handlers' entities join a run)
+                create_many(s, items)
+        for change in run:
+            hlc = str((change.data or {}).get("hlc") or "")
+            for name, state in (change.fields or {}).items():
+                row = {
+                    "entity_type": change.entity_type,
+                    "entity_id": change.entity_id,
+                    "field": name,
+                    "version_seq": state.version_seq,
+                    "last_op_id": state.last_op_id,
+                    "order_hlc": hlc,
+                    "in_conflict": state.in_conflict,
+                }
+                bulk.pend(s, FieldVersion, row)
+
+
+_CACHE_SAFE = frozenset({"insert", "fields", "void", "conflict", "conflict_closed"})
 """Change kinds that add no user or site other than through the handlers' own memos and move
-no person: while a page's changes are of these kinds, its cache stays exact."""
+no person (a review item's mirror touches nothing else; a change this client cannot apply is
+parked): while a page's changes are of these kinds, its cache stays exact."""
 
 
 @contextmanager
