@@ -32,7 +32,7 @@ from contigo.reports.hooks import FEEDER
 from contigo.reports.models import ReportFact
 from contigo.sites.models import Site
 from contigo.vault import get_vault
-from sync.client.engine import SyncEngine
+from sync.client.engine import SyncEngine, SyncReport
 from sync.handlers import Creation
 from sync.models import FieldVersion, ReviewItem
 from tests.exchange.world import Device, new_device, sup, visible_state
@@ -151,9 +151,28 @@ def laptop_state(app: Flask) -> dict[str, Any]:
     }
 
 
+def _first_pull(device: Device, limit: int | None) -> int:
+    """A first sync of ``device`` (pages of ``limit`` changes when given); how many parked."""
+    if limit is None:
+        return device.sync().parked
+    report = SyncReport()
+    engine = device.engine()
+    with device.app.app_context():
+        engine.hello()
+        engine.pull(report, limit=limit)
+        engine.settle_scope()
+    return report.parked
+
+
+@pytest.mark.parametrize("limit", [None, 3])
 def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_path(
-    central: Flask, laptop: Callable[[str], Flask], monkeypatch: pytest.MonkeyPatch
+    central: Flask,
+    laptop: Callable[[str], Flask],
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int | None,
 ) -> None:
+    """In one page, and in pages of three changes (a person's visits then come pages after
+    it, a run ends at every page)."""
     a = new_device(central, laptop, "a")
     _feed(a)
 
@@ -167,8 +186,7 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
 
         monkeypatch.setattr(handler, "create_many", counted)
     bulk_laptop = _feeding(new_device(central, laptop, "bulk"))
-    report = bulk_laptop.sync()
-    assert report.parked == 0
+    assert _first_pull(bulk_laptop, limit) == 0
     with session_scope(bulk_laptop.app) as s:
         n_persons = len(s.scalars(select(Person.id)).all())
         n_visits = len(s.scalars(select(Encounter.id)).all())
@@ -178,7 +196,7 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
     monkeypatch.setattr(SyncEngine, "_joins_run", lambda *_args: False)
     created.clear()
     one_by_one = _feeding(new_device(central, laptop, "one"))
-    assert one_by_one.sync().parked == 0
+    assert _first_pull(one_by_one, limit) == 0
     assert created == []
 
     bulk_state, per_change = laptop_state(bulk_laptop.app), laptop_state(one_by_one.app)
