@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -539,18 +539,15 @@ class SyncEngine:
         pass, goes through :func:`apply_change` one at a time."""
         hints = page_hints(s, self.registry, list(page.changes))
         parked = 0
-        run: list[Change] = []
-        run_persons: set[str] = set()
+        run = _Run()
         for change in page.changes:
-            if not careful and self._joins_run(change, hints, run_persons):
-                run.append(change)
+            if not careful and self._joins_run(change, hints, run):
                 continue
-            if run:
-                self._create_run(s, run)
-                run, run_persons = [], set()
-            if not careful and self._joins_run(change, hints, run_persons):
-                run.append(change)  # (it was cut off from the run before: it starts the next)
-                continue
+            if run.changes:
+                self._create_run(s, run.changes)
+                run = _Run()
+            if not careful and self._joins_run(change, hints, run):
+                continue  # (it was cut off from the run before: it starts the next)
             if change.kind not in _CACHE_SAFE:
                 batchcache.end(s)  # it may add users or sites, or move a person: read afresh
             if not apply_change(
@@ -563,27 +560,31 @@ class SyncEngine:
                 careful=careful,
             ):
                 parked += 1
-        if run:
-            self._create_run(s, run)
+        if run.changes:
+            self._create_run(s, run.changes)
         return parked
 
-    def _joins_run(self, change: Change, hints: PageHints, persons: set[str]) -> bool:
-        """Whether ``change`` may be created with the run of new entities being gathered: an
-        insert of an entity certainly absent here, without recorded versions, whose handler
-        offers ``create_many``, every field of it known to this client, and not a person that
-        a change already in the run names (the run creates persons first, so that one must
-        start a new run: its visits before it go through as they would one by one). Notes the
-        entity as created and versioned in ``hints`` when it joins."""
+    def _joins_run(self, change: Change, hints: PageHints, run: _Run) -> bool:
+        """Add ``change`` to ``run`` if it may be created with it: an insert of an entity
+        certainly absent here, without recorded versions, whose handler offers
+        ``create_many``, every field of it known to this client. The run creates its persons
+        first, then its one other entity type (a change of a second other type ends the run),
+        so a person that a change already in the run names ends it too: what follows a person
+        in the page still comes after it. Notes the entity as created and versioned in
+        ``hints`` when it joins."""
         if change.kind != "insert":
             return False
         entity = (change.entity_type, change.entity_id)
         handler = self.registry.for_entity(change.entity_type)
+        person = self.registry.for_op(PERSON_CREATE)
+        is_person = person is not None and person[0].entity_type == change.entity_type
         if (
             handler is None
             or getattr(handler, "create_many", None) is None
             or not hints.certainly_absent(entity)
             or hints.may_have_versions(entity)
-            or change.entity_id in persons
+            or (is_person and change.entity_id in run.persons)
+            or (not is_person and run.other not in (None, change.entity_type))
             or not entity_known(self.registry, change.entity_type, self.schema_version)
             or not all(
                 self.registry.policies.known_at(change.entity_type, name, self.schema_version)
@@ -591,9 +592,12 @@ class SyncEngine:
             )
         ):
             return False
-        person = (change.data or {}).get("person_id")
-        if person:
-            persons.add(str(person))
+        named = (change.data or {}).get("person_id")
+        if named:
+            run.persons.add(str(named))
+        if not is_person:
+            run.other = change.entity_type
+        run.changes.append(change)
         hints.created(entity)
         if change.fields:
             hints.wrote_versions(entity)
@@ -639,6 +643,17 @@ class SyncEngine:
                     "in_conflict": state.in_conflict,
                 }
                 bulk.pend(s, FieldVersion, row)
+
+
+@dataclass
+class _Run:
+    """Inserts of new entities gathered to be created together (:meth:`SyncEngine._joins_run`)."""
+
+    changes: list[Change] = field(default_factory=list)
+    persons: set[str] = field(default_factory=set)
+    """The persons the run's changes name."""
+    other: str | None = None
+    """The one entity type other than persons in the run."""
 
 
 _CACHE_SAFE = frozenset({"insert", "fields", "void", "conflict", "conflict_closed"})
