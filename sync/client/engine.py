@@ -25,14 +25,14 @@ from sqlalchemy.orm import Session
 
 from sync import bulk, fastjson, gcpause
 from sync.client import incarnation, scope
-from sync.client.apply import apply_change, apply_field_state
+from sync.client.apply import apply_change, apply_field_state, hold_first_version
 from sync.client.hints import PERSON_CREATE, PageHints, page_hints
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport, clock_refusal
 from sync.handlers import ApplyContext, Creation, HandlerRegistry, InvalidOp, preload
 from sync.hlc import HLC, Clock
 from sync.identity import rows_held
-from sync.models import FieldVersion, OutboxOp
+from sync.models import OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, physical_clock, set_state
 from sync.protocol import (
     ACKNOWLEDGED,
@@ -633,16 +633,7 @@ class SyncEngine:
         for change in run:
             hlc = str((change.data or {}).get("hlc") or "")
             for name, state in (change.fields or {}).items():
-                row = {
-                    "entity_type": change.entity_type,
-                    "entity_id": change.entity_id,
-                    "field": name,
-                    "version_seq": state.version_seq,
-                    "last_op_id": state.last_op_id,
-                    "order_hlc": hlc,
-                    "in_conflict": state.in_conflict,
-                }
-                bulk.pend(s, FieldVersion, row)
+                hold_first_version(s, change.entity_type, change.entity_id, name, state, hlc)
 
 
 @dataclass
