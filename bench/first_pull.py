@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import cProfile
-import json
 import statistics
 import tempfile
 import time
@@ -26,6 +25,7 @@ from typing import Any
 from bench.sync import _fixture, _laptop
 from bench.sync_data import Counting, server_ms, sync_timed
 from bench.targets import print_targets
+from sync import fastjson
 from sync.client.transport import Response
 from tests.exchange.live import central_server
 
@@ -47,7 +47,8 @@ class Timed(Counting):
         resp = super().send(method, path, body)
         self.in_http += time.perf_counter() - started
         if path.startswith("/sync/v1/pull") and isinstance(resp.body, dict):
-            raw = json.dumps(resp.body, separators=(",", ":"))
+            # (orjson: the stdlib's encoder cost this process ~25 ms a page, counted as apply)
+            raw = fastjson.dumps(resp.body)
             self.pages.append((len(raw), len(resp.body.get("changes") or [])))
         return resp
 

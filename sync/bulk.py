@@ -17,9 +17,10 @@ Look the row up first (a query writes the held rows), as a void looks up the vis
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import lru_cache
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Table, TextClause, event, insert
@@ -150,21 +151,33 @@ def _before_execute(state: ORMExecuteState) -> None:
 @lru_cache(maxsize=64)
 def _insert_plan(
     table: Table, names: tuple[str, ...], dialect: Dialect
-) -> tuple[str, tuple[str, ...], list[Any]]:
+) -> tuple[str, Callable[[dict[str, Any]], tuple[Any, ...]], tuple[tuple[int, Any], ...]]:
+    """The INSERT of ``names`` into ``table``, a getter of a row's values in the statement's
+    order, and the positions of the values that go through a bind processor (and those)."""
     compiled = insert(table).compile(dialect=dialect, column_keys=list(names))
     order = tuple(compiled.positiontup or ())
     binds = [table.c[n].type.dialect_impl(dialect).bind_processor(dialect) for n in order]
-    return compiled.string, order, binds
+    getter = itemgetter(*order)
+    values: Callable[[dict[str, Any]], tuple[Any, ...]] = (
+        getter if len(order) > 1 else lambda row: (getter(row),)
+    )
+    processed = tuple((i, b) for i, b in enumerate(binds) if b is not None)
+    return compiled.string, values, processed
 
 
 def _executemany(conn: Connection, table: Table, batch: list[dict[str, Any]]) -> None:
     """Insert ``batch`` with one executemany of the SQLite driver, values passed through the
     columns' bind processors as SQLAlchemy's own INSERT would (without its per-row work)."""
-    sql, order, binds = _insert_plan(table, tuple(batch[0]), conn.dialect)
-    rows = [
-        tuple(row[n] if b is None else b(row[n]) for n, b in zip(order, binds, strict=True))
-        for row in batch
-    ]
+    sql, values, processed = _insert_plan(table, tuple(batch[0]), conn.dialect)
+    if not processed:
+        conn.exec_driver_sql(sql, [values(row) for row in batch])
+        return
+    rows = []
+    for row in batch:
+        out = list(values(row))
+        for i, process in processed:
+            out[i] = process(out[i])
+        rows.append(tuple(out))
     conn.exec_driver_sql(sql, rows)
 
 

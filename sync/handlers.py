@@ -61,6 +61,13 @@ class ApplyContext:
     hlc: str
 
 
+Creation = tuple[ApplyContext, str, str | None, Any]
+"""One entity to create: its context, id, person id and wire body (what ``create`` takes). A
+handler may offer ``create_many(s, items: Sequence[Creation]) -> None``, creating each exactly as
+``create`` would, in order, its rows held with a pulled page's others (:mod:`sync.bulk`): a
+page of new entities then skips the per-change path (:meth:`sync.client.engine.SyncEngine.pull`)."""
+
+
 class EntityHandler(Protocol):
     """The application's side of one entity type (see the module docstring)."""
 

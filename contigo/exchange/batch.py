@@ -31,6 +31,7 @@ _INDEXED = "contigo.indexed_persons"
 IndexEntry = tuple[str, frozenset[str], str]
 """A person's kind, name entries and date-of-birth entry (blind indexes)."""
 _CREATED_PERSONS = "contigo.created_persons"
+_HELD_PERSONS = "contigo.held_persons"
 
 
 def _persons(s: Session, cache: batchcache.BatchCache) -> dict[str, Person]:
@@ -45,17 +46,42 @@ def _persons(s: Session, cache: batchcache.BatchCache) -> dict[str, Person]:
 
 def batch_person(s: Session, person_id: str) -> Person | None:
     """A person by id: within a push batch from the batch's one read of its persons (every op
-    asks for its person several times), else one just created in this session (not flushed
-    yet: ``Session.get`` would flush to find it), else from the session."""
+    asks for its person several times), else one a pulled page holds (:func:`hold_person`),
+    else one just created in this session (not flushed yet: ``Session.get`` would flush to
+    find it), else from the session."""
     cache = batchcache.current(s)
     if cache is not None and person_id in cache.person_ids:
         # Exact while the cache holds: read at the start of the batch, with every person the
         # batch created since (no op that deletes or merges one runs while it holds).
         return _persons(s, cache).get(person_id)
+    held = held_person(s, person_id)
+    if held is not None:
+        return held
     created: Person | None = s.info.get(_CREATED_PERSONS, {}).get(person_id)
     if created is not None and created in s:  # (gone from the session after a rollback)
         return created
     return s.get(Person, person_id)
+
+
+def hold_person(s: Session, person: Person) -> None:
+    """Remember a person whose row a pulled page holds (:mod:`sync.bulk`; the object is never
+    added to the session), for the page's later look-ups by :func:`batch_person`. Kept in the
+    page's memo (:mod:`sync.server.batchcache`), dropped with it: on a rollback, and before any
+    change that may move or delete a person; without it, a look-up reads the database (which
+    writes the held rows first)."""
+    cache = batchcache.current(s)
+    if cache is not None:
+        cache.memo(_HELD_PERSONS, _held)[person.id] = person
+
+
+def held_person(s: Session, person_id: str) -> Person | None:
+    """The person ``person_id`` if a pulled page holds its row (:func:`hold_person`)."""
+    cache = batchcache.current(s)
+    return cache.memo(_HELD_PERSONS, _held).get(person_id) if cache is not None else None
+
+
+def _held() -> dict[str, Person]:
+    return {}
 
 
 def note_person(s: Session, person: Person) -> None:

@@ -10,13 +10,14 @@ user directory brought here (:mod:`contigo.usersync.authors`).
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from contigo.db import utcnow
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import (
     FOLLOW_UP_KINDS,
@@ -28,6 +29,8 @@ from contigo.exchange.batch import (
     batch_encounters,
     batch_person,
     created_encounter,
+    held_person,
+    hold_person,
     insert_encounter,
     note_index,
     note_person,
@@ -45,6 +48,7 @@ from sync import bulk
 from sync.handlers import (
     Action,
     ApplyContext,
+    Creation,
     EventHandler,
     HandlerRegistry,
     InvalidOp,
@@ -105,6 +109,9 @@ def _preload(s: Session, model: Any, ids: list[str]) -> None:
         s.scalars(select(model).where(model.id.in_(ids[start : start + 500]))).all()
 
 
+_PERSON_COLUMNS = tuple(Person.__table__.columns)
+
+
 class PersonHandler:
     """Persons: a mutable aggregate merged field by field."""
 
@@ -153,6 +160,33 @@ class PersonHandler:
     def create(
         self, s: Session, ctx: ApplyContext, entity_id: str, person_id: str | None, data: Any
     ) -> None:
+        person, writes = self._new_person(s, ctx, entity_id, data)
+        s.add(person)
+        note_person(s, person)
+        self._reindex(s, person, fresh=index_values(writes))
+
+    def create_many(self, s: Session, items: Sequence[Creation]) -> None:
+        """Create persons this laptop does not hold, from a pulled page (a new laptop's first
+        pull, :meth:`sync.client.engine.SyncEngine.pull`): each made and checked exactly as
+        :meth:`create` makes it, but its row held with the page's other rows (:mod:`sync.bulk`)
+        instead of added to the session, and remembered for the page's visits
+        (:func:`~contigo.exchange.batch.hold_person`). Only ever called while rows are held."""
+        if not bulk.active(s):
+            raise RuntimeError("create_many needs held rows")
+        now = utcnow()
+        for ctx, entity_id, _person_id, data in items:
+            person, writes = self._new_person(s, ctx, entity_id, data)
+            person.lifecycle = "active"
+            person.created_at = person.updated_at = now
+            bulk.pend(s, Person, {c.key: getattr(person, c.key) for c in _PERSON_COLUMNS})
+            hold_person(s, person)
+            self._reindex(s, person, fresh=index_values(writes))
+
+    def _new_person(
+        self, s: Session, ctx: ApplyContext, entity_id: str, data: Any
+    ) -> tuple[Person, dict[str, Any]]:
+        """A new person from a ``person.create`` body (not added to the session), and its
+        checked writes; raises what a refused body raises."""
         writes = self.field_writes("person.create", data)
         if data.get("kind") not in PERSON_KINDS or not data.get("contigo_id"):
             raise InvalidOp({"kind": ["not a choice"]})
@@ -162,8 +196,9 @@ class PersonHandler:
             select(Person.id).where(Person.contigo_id == data["contigo_id"])
         ):  # (the statement is built only when asked: building it cost more than the insert)
             raise InvalidOp({"contigo_id": ["already used"]})
-        if writes.get("mother_id") and s.get(Person, writes["mother_id"]) is None:
-            raise MissingDependency("person", writes["mother_id"])
+        mother = writes.get("mother_id")
+        if mother and held_person(s, mother) is None and s.get(Person, mother) is None:
+            raise MissingDependency("person", mother)
         site = ensure_site(s, data.get("site"))
         key, wrapped = self.vault.new_person_key(entity_id)
         person = Person(
@@ -189,9 +224,7 @@ class PersonHandler:
         flags = {k: writes[k] for k in risk_flags.FIELDS if k in writes}
         if flags:
             risk_flags.write(self.vault, person, flags)
-        s.add(person)
-        note_person(s, person)
-        self._reindex(s, person, fresh=index_values(writes))
+        return person, writes
 
     def _reindex(self, s: Session, person: Person, *, fresh: dict[str, Any] | None = None) -> None:
         """Rewrite the person's blind-index entries and the in-memory name index. A ``fresh``
@@ -321,6 +354,12 @@ class EncounterHandler(EventHandler):
             "supersedes_id": data.get("supersedes_id"),
         }
         insert_encounter(s, values, body)
+
+    def create_many(self, s: Session, items: Sequence[Creation]) -> None:
+        """Create visits this laptop does not hold, from a pulled page, each as :meth:`create`
+        does (their rows are held with the page's other rows, :mod:`sync.bulk`)."""
+        for ctx, entity_id, person_id, data in items:
+            self.create(s, ctx, entity_id, person_id, data)
 
     def to_wire(
         self, s: Session, op_type: str, entity_id: str, data: dict[str, Any]

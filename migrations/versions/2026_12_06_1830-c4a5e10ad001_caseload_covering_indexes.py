@@ -1,7 +1,7 @@
 """the caseload's covering indexes: active episodes in the lists' order, episode fact ids
 
 Revision ID: c4a5e10ad001
-Revises: f3c5e7a9b1d2
+Revises: a7b9c1d3e5f7
 Create Date: 2026-12-06 18:30:00.000000
 
 ``ix_care_episodes_caseload`` (active episodes: site, admission date, id, person) and
@@ -17,7 +17,7 @@ from alembic import op
 
 
 revision = 'c4a5e10ad001'
-down_revision = 'f3c5e7a9b1d2'
+down_revision = 'a7b9c1d3e5f7'
 branch_labels = None
 depends_on = None
 

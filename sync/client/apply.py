@@ -106,16 +106,7 @@ def apply_field_state(
         if name not in pending:
             values[name] = state.value
         if fv is None and held:
-            row = {
-                "entity_type": entity_type,
-                "entity_id": entity_id,
-                "field": name,
-                "version_seq": state.version_seq,
-                "last_op_id": state.last_op_id,
-                "order_hlc": hlc,
-                "in_conflict": state.in_conflict,
-            }
-            bulk.pend(s, FieldVersion, row)
+            hold_first_version(s, entity_type, entity_id, name, state, hlc)
             continue
         if fv is None:
             fv = FieldVersion(entity_type=entity_type, entity_id=entity_id, field=name)
@@ -126,6 +117,22 @@ def apply_field_state(
         handler.write_fields(s, entity_id, values)
     if not held:
         s.flush()
+
+
+def hold_first_version(
+    s: Session, entity_type: str, entity_id: str, name: str, state: FieldResult, hlc: str
+) -> None:
+    """Hold (:mod:`sync.bulk`) the first recorded version of a field of an entity."""
+    row = {
+        "entity_type": entity_type,
+        "entity_id": entity_id,
+        "field": name,
+        "version_seq": state.version_seq,
+        "last_op_id": state.last_op_id,
+        "order_hlc": hlc,
+        "in_conflict": state.in_conflict,
+    }
+    bulk.pend(s, FieldVersion, row)
 
 
 def _park(

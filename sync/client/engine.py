@@ -15,7 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 from urllib.parse import urlencode
@@ -25,11 +25,11 @@ from sqlalchemy.orm import Session
 
 from sync import bulk, fastjson, gcpause
 from sync.client import incarnation, scope
-from sync.client.apply import apply_change, apply_field_state
-from sync.client.hints import page_hints
+from sync.client.apply import apply_change, apply_field_state, hold_first_version
+from sync.client.hints import PERSON_CREATE, PageHints, page_hints
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport, clock_refusal
-from sync.handlers import HandlerRegistry, InvalidOp, preload
+from sync.handlers import ApplyContext, Creation, HandlerRegistry, InvalidOp, preload
 from sync.hlc import HLC, Clock
 from sync.identity import rows_held
 from sync.models import OutboxOp
@@ -54,6 +54,7 @@ from sync.protocol import (
     parse_push,
     parse_push_response,
 )
+from sync.schema import entity_known
 from sync.server import batchcache
 from sync.server.upcast import upcast
 
@@ -530,10 +531,23 @@ class SyncEngine:
         report.parked += parked
 
     def _apply_changes(self, s: Session, page: PullPage, *, careful: bool) -> int:
-        """Apply every change of ``page``; returns how many were parked."""
+        """Apply every change of ``page``; returns how many were parked.
+
+        In the optimistic pass, runs of inserts of entities this laptop certainly does not hold
+        (nearly every change of a new laptop's first pull) go to their handlers' ``create_many``
+        together (:meth:`_create_run`); every other change, and every change of the careful
+        pass, goes through :func:`apply_change` one at a time."""
         hints = page_hints(s, self.registry, list(page.changes))
         parked = 0
+        run = _Run()
         for change in page.changes:
+            if not careful and self._joins_run(change, hints, run):
+                continue
+            if run.changes:
+                self._create_run(s, run.changes)
+                run = _Run()
+            if not careful and self._joins_run(change, hints, run):
+                continue  # (it was cut off from the run before: it starts the next)
             if change.kind not in _CACHE_SAFE:
                 batchcache.end(s)  # it may add users or sites, or move a person: read afresh
             if not apply_change(
@@ -546,12 +560,97 @@ class SyncEngine:
                 careful=careful,
             ):
                 parked += 1
+        if run.changes:
+            self._create_run(s, run.changes)
         return parked
 
+    def _joins_run(self, change: Change, hints: PageHints, run: _Run) -> bool:
+        """Add ``change`` to ``run`` if it may be created with it: an insert of an entity
+        certainly absent here, without recorded versions, whose handler offers
+        ``create_many``, every field of it known to this client. The run creates its persons
+        first, then its one other entity type (a change of a second other type ends the run),
+        so a person that a change already in the run names ends it too: what follows a person
+        in the page still comes after it. Notes the entity as created and versioned in
+        ``hints`` when it joins."""
+        if change.kind != "insert":
+            return False
+        entity = (change.entity_type, change.entity_id)
+        handler = self.registry.for_entity(change.entity_type)
+        person = self.registry.for_op(PERSON_CREATE)
+        is_person = person is not None and person[0].entity_type == change.entity_type
+        if (
+            handler is None
+            or getattr(handler, "create_many", None) is None
+            or not hints.certainly_absent(entity)
+            or hints.may_have_versions(entity)
+            or (is_person and change.entity_id in run.persons)
+            or (not is_person and run.other not in (None, change.entity_type))
+            or not entity_known(self.registry, change.entity_type, self.schema_version)
+            or not all(
+                self.registry.policies.known_at(change.entity_type, name, self.schema_version)
+                for name in change.fields or {}
+            )
+        ):
+            return False
+        named = (change.data or {}).get("person_id")
+        if named:
+            run.persons.add(str(named))
+        if not is_person:
+            run.other = change.entity_type
+        run.changes.append(change)
+        hints.created(entity)
+        if change.fields:
+            hints.wrote_versions(entity)
+        return True
 
-_CACHE_SAFE = frozenset({"insert", "fields", "void"})
+    def _create_run(self, s: Session, run: list[Change]) -> None:
+        """Create the entities of ``run`` through their handlers' ``create_many``, persons
+        first, then each other type in the order it first appears, each type's entities in page
+        order; then hold their field versions, as :func:`apply_change` records an insert's
+        (versions only: the values are the body's). Raises what a handler raises (the page is
+        then applied again change by change)."""
+        person_type = self.registry.for_op(PERSON_CREATE)
+        first = person_type[0].entity_type if person_type is not None else None
+        groups: dict[str, list[Creation]] = {}
+        if first is not None:
+            groups[first] = []
+        for change in run:
+            data = change.data or {}
+            ctx = ApplyContext(
+                device_id=str(data.get("origin_device_id") or ""),
+                site_id=None,
+                hlc=str(data.get("hlc")),
+            )
+            item = (ctx, change.entity_id, data.get("person_id"), data.get("body"))
+            groups.setdefault(change.entity_type, []).append(item)
+        for etype, items in groups.items():
+            if items:
+                create_many: Callable[[Session, list[Creation]], None] | None = getattr(
+                    self.registry.for_entity(etype), "create_many", None
+                )
+                assert create_many is not None  # (only such handlers' entities join a run)
+                create_many(s, items)
+        for change in run:
+            hlc = str((change.data or {}).get("hlc") or "")
+            for name, state in (change.fields or {}).items():
+                hold_first_version(s, change.entity_type, change.entity_id, name, state, hlc)
+
+
+@dataclass
+class _Run:
+    """Inserts of new entities gathered to be created together (:meth:`SyncEngine._joins_run`)."""
+
+    changes: list[Change] = field(default_factory=list)
+    persons: set[str] = field(default_factory=set)
+    """The persons the run's changes name."""
+    other: str | None = None
+    """The one entity type other than persons in the run."""
+
+
+_CACHE_SAFE = frozenset({"insert", "fields", "void", "conflict", "conflict_closed"})
 """Change kinds that add no user or site other than through the handlers' own memos and move
-no person: while a page's changes are of these kinds, its cache stays exact."""
+no person (a review item's mirror touches nothing else; a change this client cannot apply is
+parked): while a page's changes are of these kinds, its cache stays exact."""
 
 
 @contextmanager

@@ -1,0 +1,205 @@
+"""A new laptop's first pull through the bulk path (issue 16) leaves exactly the state that the
+per-change path leaves: the same rows (persons, visits, field versions), the same search
+index and the same report facts.
+
+Two new laptops pull the same feed from one central: one as the engine does (runs of new
+entities created together by the handlers' ``create_many``, their rows held and inserted per
+table), the other with that path switched off (every change through ``apply_change``). The feed
+holds what a first pull meets besides creates: a person's later edit, a void, an episode (its
+person's facts rebuilt whole), a mother and her child, a possible-duplicate review item, risk
+flags. Ciphertexts differ between laptops (fresh keys and nonces); what they seal is compared,
+and keyed values (pseudonyms, fact ids) are mapped back through each laptop's own keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from contigo.db import session_scope
+from contigo.encounters.models import Encounter
+from contigo.episodes.models import CareEpisode
+from contigo.exchange.handlers import EncounterHandler, PersonHandler
+from contigo.persons import risk_flags
+from contigo.persons import services as persons
+from contigo.persons.models import Person, PersonIndex
+from contigo.reports.feed import Feeder, Pseudonymiser
+from contigo.reports.hooks import FEEDER
+from contigo.reports.models import ReportFact
+from contigo.sites.models import Site
+from contigo.vault import get_vault
+from sync.client.engine import SyncEngine, SyncReport
+from sync.handlers import Creation
+from sync.models import FieldVersion, ReviewItem
+from tests.exchange.world import Device, new_device, sup, visible_state
+
+FACT_KINDS = ("screen", "dispense", "counsel", "episode")
+SEALED = {"data_key_wrapped", "created_at", "updated_at"}
+
+
+def _feed(a: Device) -> None:
+    """A site's record on laptop ``a``, pushed: what the new laptops then pull."""
+    mother = a.register(kind="woman", given_names="Rosa", sex="F")
+    child = a.register(given_names="Ana", mother_id=mother)
+    twin = a.register(given_names="Ana")  # same name and birth date: a possible duplicate
+    other = a.register(given_names="Luis", sex="M", phone="+57 300 555 0101")
+    for days in (9, 6, 3):
+        a.visit(child, days)
+    voided = a.visit(twin, 5)
+    a.visit(twin, 2)
+    a.visit(other, 4)
+    a.void(voided)
+    a.admit(other)
+    a.edit(child, phone="+57 300 555 0199", address="Calle 7")
+    with a.app.test_request_context(), session_scope(a.app) as s:
+        risk_flags.record(s, get_vault(a.app), sup(s), other, {"risk_flags.hiv_exposed": True})
+    a.note_ops()
+    assert a.sync().rejected == 0
+
+
+def _feeding(device: Device) -> Device:
+    """``device`` with its reports feed back on (the world's devices set their sessions' info
+    to a skewable clock alone, which leaves the feed out)."""
+    factory = device.app.extensions["contigo.sessionmaker"]
+    info = dict(factory.kw.get("info") or {})
+    info[FEEDER] = Feeder(get_vault(device.app))
+    factory.configure(info=info)
+    return device
+
+
+def _site_codes(s: Any) -> dict[str, str]:
+    return {site.id: site.code for site in s.scalars(select(Site))}
+
+
+def laptop_state(app: Flask) -> dict[str, Any]:
+    """Everything a first pull writes on ``app``, free of what differs between two laptops by
+    construction (their keys, nonces, local site ids and timestamps)."""
+    vault = get_vault(app)
+    with app.app_context(), session_scope(app) as s:
+        codes = _site_codes(s)
+        people = {}
+        for p in s.scalars(select(Person)):
+            row = {
+                c.key: getattr(p, c.key)
+                for c in Person.__table__.columns
+                if c.key not in SEALED and not c.key.endswith("_enc")
+            }
+            row["owning_site_id"] = codes[p.owning_site_id]
+            row["flags"] = risk_flags.read(vault, p)
+            view = persons.decrypt(vault, p).as_dict()
+            row["view"] = view | {"owning_site_id": codes[view["owning_site_id"]]}
+            people[p.id] = row
+        visits = {}
+        for e in s.scalars(select(Encounter)):
+            row = {
+                c.key: getattr(e, c.key)
+                for c in Encounter.__table__.columns
+                if c.key not in SEALED and not c.key.endswith("_enc")
+            }
+            row["site_id"] = codes[e.site_id]
+            key = vault.person_key(s.get(Person, e.person_id))
+            row["payload"] = vault.decrypt_with(key, "encounters", e.id, "payload", e.payload_enc)
+            visits[e.id] = row
+        versions = sorted(
+            (v.entity_type, v.entity_id, v.field, v.version_seq, v.last_op_id, v.order_hlc,
+             v.in_conflict)
+            for v in s.scalars(select(FieldVersion))
+        )  # fmt: skip
+        index = sorted((i.person_id, i.field, i.bidx) for i in s.scalars(select(PersonIndex)))
+        expected_index = sorted(
+            (p.id, field, bidx)
+            for p in s.scalars(select(Person))
+            for field, bidx in persons.index_keys(
+                vault, persons.index_view(persons.decrypt(vault, p))
+            )
+        )
+        assert index == expected_index  # each laptop's index is its own record's, complete
+        pseudo = Pseudonymiser.of(vault)
+        back = {pseudo(pid): pid for pid in people}
+        sources = [*visits, *s.scalars(select(CareEpisode.id))]
+        fact_ids = {pseudo.fact_id(k, src): (k, src) for k in FACT_KINDS for src in sources}
+        facts = sorted(
+            (
+                fact_ids[f.id],
+                back[f.pseudonym],
+                back.get(f.caregiver or "", f.caregiver),
+                codes.get(f.site_id, f.site_id),
+                *(
+                    getattr(f, c.key)
+                    for c in ReportFact.__table__.columns
+                    if c.key not in ("id", "pseudonym", "caregiver", "site_id")
+                ),
+            )
+            for f in s.scalars(select(ReportFact))
+        )
+        review = sorted(
+            (i.id, i.kind, i.entity_id, i.status, i.updated_seq)
+            for i in s.scalars(select(ReviewItem))
+        )
+    return {
+        "visible": visible_state(app),
+        "persons": people,
+        "encounters": visits,
+        "versions": versions,
+        "index": [(pid, field) for pid, field, _bidx in index],
+        "facts": facts,
+        "review": review,
+    }
+
+
+def _first_pull(device: Device, limit: int | None) -> int:
+    """A first sync of ``device`` (pages of ``limit`` changes when given); how many parked."""
+    if limit is None:
+        return device.sync().parked
+    report = SyncReport()
+    engine = device.engine()
+    with device.app.app_context():
+        engine.hello()
+        engine.pull(report, limit=limit)
+        engine.settle_scope()
+    return report.parked
+
+
+@pytest.mark.parametrize("limit", [None, 3])
+def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_path(
+    central: Flask,
+    laptop: Callable[[str], Flask],
+    monkeypatch: pytest.MonkeyPatch,
+    limit: int | None,
+) -> None:
+    """In one page, and in pages of three changes (a person's visits then come pages after
+    it, a run ends at every page)."""
+    a = new_device(central, laptop, "a")
+    _feed(a)
+
+    created: list[str] = []
+    for handler in (PersonHandler, EncounterHandler):
+        bulk = handler.create_many
+
+        def counted(self: Any, s: Any, items: Sequence[Creation], _bulk: Any = bulk) -> None:
+            created.extend(entity_id for _ctx, entity_id, _pid, _data in items)
+            _bulk(self, s, items)
+
+        monkeypatch.setattr(handler, "create_many", counted)
+    bulk_laptop = _feeding(new_device(central, laptop, "bulk"))
+    assert _first_pull(bulk_laptop, limit) == 0
+    with session_scope(bulk_laptop.app) as s:
+        n_persons = len(s.scalars(select(Person.id)).all())
+        n_visits = len(s.scalars(select(Encounter.id)).all())
+    # Every person and visit came through the bulk path.
+    assert len(created) == n_persons + n_visits == 4 + 6
+
+    monkeypatch.setattr(SyncEngine, "_joins_run", lambda *_args: False)
+    created.clear()
+    one_by_one = _feeding(new_device(central, laptop, "one"))
+    assert _first_pull(one_by_one, limit) == 0
+    assert created == []
+
+    bulk_state, per_change = laptop_state(bulk_laptop.app), laptop_state(one_by_one.app)
+    assert bulk_state["facts"] and bulk_state["review"] and bulk_state["versions"]
+    assert bulk_state == per_change
+    assert bulk_state["visible"] == visible_state(central)
