@@ -97,6 +97,18 @@ TARGETS = {
 # ── building ───────────────────────────────────────────────────────────────────────────────
 
 
+def new_person_ids(vault: Any, taken: set[str]) -> tuple[str, bytes, bytes, str]:
+    """A new person's id, data key, wrapped key and Contigo ID, the ID not in ``taken`` (added
+    to it), as registration makes them."""
+    pid = new_id()
+    key, wrapped = vault.new_person_key(pid)
+    cid = contigo_id.generate()
+    while cid in taken:
+        cid = contigo_id.generate()
+    taken.add(cid)
+    return pid, key, wrapped, cid
+
+
 def person_row(
     vault: Any, key: bytes, pid: str, cid: str, data: dict[str, Any], *,
     site_id: str, wrapped: bytes, hlc: str, writer: str, now: datetime,
@@ -197,12 +209,7 @@ class BulkWriter:
     ) -> tuple[str, bytes]:
         """One person's row, blind indexes, outbox op and audit entry (as ``register``);
         returns the id and the data key."""
-        pid = new_id()
-        key, wrapped = self.vault.new_person_key(pid)
-        cid = contigo_id.generate()
-        while cid in self.cids:
-            cid = contigo_id.generate()
-        self.cids.add(cid)
+        pid, key, wrapped, cid = new_person_ids(self.vault, self.cids)
         data = identity | {"mother_id": mother_id}
         self.site_of[pid] = plan.site
         row = person_row(

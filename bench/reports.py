@@ -37,8 +37,6 @@ import os
 import random
 import re
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Iterator
@@ -50,7 +48,7 @@ from typing import Any
 import requests
 from sqlalchemy import func, select, text
 
-from bench.field import _identity, _plan, person_row
+from bench.field import _identity, _plan, new_person_ids, person_row
 from bench.sync_data import Counting, Generator, sync_timed
 from contigo.auth import services as auth
 from contigo.auth.models import User
@@ -62,7 +60,6 @@ from contigo.encounters.models import Encounter
 from contigo.encounters.schemas import EncounterFormSchema
 from contigo.episodes.models import Appointment, CareEpisode
 from contigo.exchange.laptop.client import engine_for
-from contigo.persons import contigo_id
 from contigo.persons import services as persons_services
 from contigo.persons.models import Person, PersonIndex
 from contigo.persons.services import PersonView
@@ -76,13 +73,11 @@ from contigo.vault import get_vault
 from sync import bulk
 from sync.client.engine import SyncReport
 from tests.exchange.live import (
-    ROOT,
     Central,
     Laptop,
-    _wait_until_serving,
     central_server,
     enrol,
-    free_port,
+    gunicorn_central,
     make_laptop,
 )
 
@@ -160,12 +155,7 @@ class Loader:
         kind = "woman" if self.rng.random() < WOMEN else "child"
         plan = _plan(self.rng, self.planner, kind, VISITS_EACH, self.today)
         identity = _identity(self.rng, plan)
-        pid = new_id()
-        key, wrapped = self.vault.new_person_key(pid)
-        cid = contigo_id.generate()
-        while cid in self.cids:
-            cid = contigo_id.generate()
-        self.cids.add(cid)
+        pid, key, wrapped, cid = new_person_ids(self.vault, self.cids)
         data = identity | {"mother_id": None}
         row = person_row(
             self.vault, key, pid, cid, data, site_id=site.id, wrapped=wrapped,
@@ -224,30 +214,10 @@ class Loader:
 def _unfed_server(central: Central, folder: Path) -> Iterator[tuple[str, int]]:
     """A second gunicorn over central's database, without the reporting table's upkeep
     (``CONTIGO_REPORTS_FEED=false``); yields its URL and master pid."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "CONTIGO_MODE": "central",
-        "CONTIGO_INSTANCE": str(central.instance),
-        "CONTIGO_DATABASE_URL": central.db_url,
-        "CONTIGO_ALLOWED_HOSTS": '["127.0.0.1"]',
-        "CONTIGO_REPORTS_FEED": "false",
-    }
-    with (folder / "unfed.log").open("wb") as log:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_until_serving(url, proc)
-            yield url, proc.pid
-        finally:
-            proc.terminate()
-            proc.wait(timeout=15)
+    with gunicorn_central(
+        folder / "unfed.log", central.instance, central.db_url, CONTIGO_REPORTS_FEED="false"
+    ) as served:
+        yield served
 
 
 def _workers_cpu(master: int) -> float:

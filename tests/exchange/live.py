@@ -115,27 +115,7 @@ def central_server(folder: Path, *, keep: bool = False) -> Iterator[Central]:
         else:
             db_url = _new_central(folder, inst, cluster)
             (inst / "made").touch()
-        port = free_port()
-        env = {
-            **os.environ,
-            "CONTIGO_MODE": "central",
-            "CONTIGO_INSTANCE": str(inst),
-            "CONTIGO_DATABASE_URL": db_url,
-            "CONTIGO_ALLOWED_HOSTS": '["127.0.0.1"]',
-        }
-        log = (folder / "central.log").open("wb")  # gunicorn's errors, for a failed run
-        proc = subprocess.Popen(
-            # Two workers: requests of one sync run land on different processes.
-            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=log,
-        )
-        app: Flask | None = None
-        try:
-            url = f"http://127.0.0.1:{port}"
-            _wait_until_serving(url, proc)
+        with gunicorn_central(folder / "central.log", inst, db_url) as (url, pid):
             app = create_app(
                 {
                     "INSTANCE_PATH": str(inst),
@@ -144,14 +124,44 @@ def central_server(folder: Path, *, keep: bool = False) -> Iterator[Central]:
                     "IDLE_WATCH": False,
                 }
             )
-            yield Central(url=url, instance=inst, db_url=db_url, app=app, pid=proc.pid)
+            try:
+                yield Central(url=url, instance=inst, db_url=db_url, app=app, pid=pid)
+            finally:
+                get_vault(app).lock()
+                app.extensions["contigo.engine"].dispose()
+
+
+@contextmanager
+def gunicorn_central(
+    log_path: Path, inst: Path, db_url: str, **env: str
+) -> Iterator[tuple[str, int]]:
+    """Serve the central of ``inst`` over ``db_url`` with gunicorn (two workers: requests of
+    one sync run land on different processes), with ``env`` added to its environment; yields
+    its URL and master pid once it answers. Its errors go to ``log_path``, for a failed run."""
+    port = free_port()
+    environ = {
+        **os.environ,
+        "CONTIGO_MODE": "central",
+        "CONTIGO_INSTANCE": str(inst),
+        "CONTIGO_DATABASE_URL": db_url,
+        "CONTIGO_ALLOWED_HOSTS": '["127.0.0.1"]',
+        **env,
+    }
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-w", "2", "-b", f"127.0.0.1:{port}", "wsgi:app"],
+            cwd=ROOT,
+            env=environ,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}"
+            _wait_until_serving(url, proc)
+            yield url, proc.pid
         finally:
             proc.terminate()
             proc.wait(timeout=15)
-            log.close()
-            if app is not None:
-                get_vault(app).lock()
-                app.extensions["contigo.engine"].dispose()
 
 
 def _new_central(folder: Path, inst: Path, cluster: str) -> str:
