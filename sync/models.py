@@ -18,6 +18,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -222,6 +223,13 @@ class PersonSiteAccess(SyncBase):
     __table_args__ = (
         CheckConstraint(f"role IN {ACCESS_ROLES!r}", name="role"),
         Index("ix_person_site_access_site_id", "site_id", "person_id"),
+        Index(
+            "ix_person_site_access_expiring",
+            "site_id",
+            "expires_at",
+            postgresql_where=text("expires_at IS NOT NULL"),
+            sqlite_where=text("expires_at IS NOT NULL"),
+        ),
     )
 
     person_id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -232,6 +240,19 @@ class PersonSiteAccess(SyncBase):
     mac: Mapped[str | None] = mapped_column(String(64))
     """MAC of the row's deciding columns (:mod:`sync.server.integrity`); a row whose MAC does
     not verify grants nothing."""
+
+
+class AccessGeneration(SyncBase):
+    """A number that changes with every committed change to a site's access rows (central
+    only): PostgreSQL triggers on ``person_site_access`` set it from a sequence in the same
+    statement as any insert, update or delete of the site's rows (a truncate: every site's),
+    whoever runs it. A worker keeps the scope it verified under this number
+    (:mod:`sync.server.changelog`) and reads the rows again when it moves."""
+
+    __tablename__ = "access_generations"
+
+    site_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    generation: Mapped[int] = mapped_column(BigInteger)
 
 
 class SyncNonce(SyncBase):

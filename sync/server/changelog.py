@@ -7,6 +7,8 @@ expiry), never stored in the changes. Pages are ordered by ``server_seq``; the c
 from __future__ import annotations
 
 import logging
+import time
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -15,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from sync import fastjson
 from sync.cursor import BadCursor, Cursor, decode_cursor, encode_cursor, scope_fingerprint
-from sync.models import Device, PersonSiteAccess, SyncChange
+from sync.models import AccessGeneration, Device, PersonSiteAccess, SyncChange
 from sync.protocol import SCHEMA_VERSION, ErrorCode, ProtocolError, PullRequest, SnapshotRequest
 from sync.schema import downcast_change, entity_known, newest_schema
 from sync.server import Open, ServerConfig, incarnation, integrity, iso, scope
@@ -79,32 +81,95 @@ def _signature(s: Session, site_id: str, now: str) -> str | None:
     return str(found)
 
 
-_SCOPES: dict[tuple[bytes, str], tuple[str, frozenset[str]]] = {}
-"""A site's verified scope (by MAC key and site) with the signature of the rows it was read
-from (per worker process)."""
+@dataclass(frozen=True)
+class _Held:
+    """A site's verified scope as a worker keeps it between pages."""
+
+    persons: frozenset[str]
+    signature: str
+    """:func:`_signature` of the rows it was read from (at ``at``)."""
+    generation: int | None
+    """The site's access generation those rows stood under (``None``: not known, for instance
+    because it moved while they were read)."""
+    at: str
+    """The instant the rows were taken live at."""
+    hashed: float
+    """When (``time.monotonic()``) the rows were last hashed and found the same."""
+
+
+_SCOPES: dict[tuple[bytes, str], _Held] = {}
+"""A site's verified scope by MAC key and site (per worker process)."""
+RECHECK_S = 60.0
+"""How long a kept scope is trusted on its generation alone before its rows are hashed again
+(:func:`_scope_persons`)."""
+
+
+def _generation(s: Session, site_id: str) -> int | None:
+    """The site's access generation (``None``: the site has none, or not on PostgreSQL)."""
+    if s.get_bind().dialect.name != "postgresql":
+        return None
+    found = s.scalar(select(AccessGeneration.generation).where(AccessGeneration.site_id == site_id))
+    return None if found is None else int(found)
+
+
+def _expired_between(s: Session, site_id: str, then: str, now: str) -> bool:
+    """Whether any of the site's rows is live at one of the two instants and not at the other
+    (its expiry falls between them), compared as the page's own queries compare."""
+    expires = PersonSiteAccess.expires_at
+    found = s.scalar(
+        select(literal(1))
+        .where(
+            PersonSiteAccess.site_id == site_id,
+            expires.is_not(None),
+            expires > func.least(then, now),
+            expires <= func.greatest(then, now),
+        )
+        .limit(1)
+    )
+    return found is not None
 
 
 def _scope_persons(s: Session, site_id: str, now: str) -> frozenset[str]:
     """The persons the site has live access to, through access rows whose MAC verifies.
 
-    Every page of a large site's pull reads the same tens of thousands of rows: on PostgreSQL
-    the database hashes them instead (:func:`_signature`) and the set verified from the same
-    rows before is used again; any change to any of them reads and verifies them afresh."""
+    Every page of a large site's pull reads the same tens of thousands of rows. On PostgreSQL a
+    worker keeps the set it verified, and uses it again while:
+
+    * the site's access generation (:class:`sync.models.AccessGeneration`, moved by triggers in
+      the same statement as any change to the site's rows, whoever makes it) is the one the
+      rows were read under, read before and after them in the same transaction, and
+    * no row's expiry falls between the instant they were read live at and now, and
+    * the rows were hashed (:func:`_signature`) less than :data:`RECHECK_S` seconds ago.
+
+    Otherwise the database hashes the rows and the set verified from the same rows is used
+    again; any change to any of them reads and verifies them afresh."""
     key = integrity.session_key(s)
-    signature = _signature(s, site_id, now)
     held = _SCOPES.get((key, site_id))
-    if signature is not None and held is not None and held[0] == signature:
-        return held[1]
-    rows = s.execute(select(PersonSiteAccess.person_id, *_ACCESS).where(_live(site_id, now)))
-    persons = frozenset(
-        person_id
-        for person_id, role, granted, expires, mac in rows
-        if integrity.access_ok(key, person_id, site_id, role, granted, expires, mac)
-    )
+    generation = _generation(s, site_id)
+    if (
+        held is not None
+        and generation is not None
+        and held.generation == generation
+        and time.monotonic() - held.hashed < RECHECK_S
+        and not _expired_between(s, site_id, held.at, now)
+    ):
+        return held.persons
+    signature = _signature(s, site_id, now)
+    if signature is not None and held is not None and held.signature == signature:
+        persons = held.persons
+    else:
+        rows = s.execute(select(PersonSiteAccess.person_id, *_ACCESS).where(_live(site_id, now)))
+        persons = frozenset(
+            person_id
+            for person_id, role, granted, expires, mac in rows
+            if integrity.access_ok(key, person_id, site_id, role, granted, expires, mac)
+        )
     if signature is not None:
+        # The generation read again: had it moved, the rows read may be newer than it.
+        stood = generation if generation == _generation(s, site_id) else None
         if len(_SCOPES) >= _FINGERPRINTS_MAX and (key, site_id) not in _SCOPES:
             _SCOPES.clear()
-        _SCOPES[(key, site_id)] = (signature, persons)
+        _SCOPES[(key, site_id)] = _Held(persons, signature, stood, now, time.monotonic())
     return persons
 
 

@@ -29,6 +29,9 @@ def grant_visitor(s: Session, person_id: str, site_id: str, expires_at: str) -> 
     )
     if tampered:
         assert row is not None
+        # The seq lock before any access row is written, as a push takes it: the rows' triggers
+        # then lock the site's access generation after it, in every transaction alike.
+        lock_counter(s)
         s.delete(row)  # a tampered row grants nothing: the visit is granted afresh
         s.flush()
         row = None

@@ -309,3 +309,40 @@ def test_rows_from_before_the_upgrade_are_sealed_and_macd_once(
     sql(central, "UPDATE person_site_access SET mac = NULL WHERE person_id = :p", p=pid)
     seal_legacy_rows(central.app)
     assert sees(a, pid) == (200, False)
+
+
+@pytest.mark.parametrize(
+    "edit",
+    [
+        "UPDATE person_site_access SET granted_seq = granted_seq + 1000 WHERE person_id = :p",
+        "DELETE FROM person_site_access WHERE person_id = :p",
+    ],
+    ids=["edited", "deleted"],
+)
+def test_an_owner_row_changed_in_the_database_while_its_site_pulls_leaves_its_scope(
+    central: Central, pair: tuple[Laptop, Laptop, str], edit: str
+) -> None:
+    """Both workers keep the site's verified scope between pages (under its access generation):
+    a row changed straight in SQL between two pages still takes the person out of the very
+    next page's scope, as if every row were read and verified again."""
+    a, _b, pid = pair
+    other = register_child(a.app)
+    assert a.sync().exit_code == 0
+    net = transport(a)
+    try:
+        pulled = net.send("GET", "/sync/v1/pull?limit=1000")
+        assert pulled.status == 200
+        for _ in range(6):  # pages enough for both workers to hold the scope
+            cursor = (pulled.body or {})["next_cursor"]
+            pulled = net.send("GET", f"/sync/v1/pull?limit=1000&cursor={cursor}")
+            assert pulled.status == 200 and "scope" not in (pulled.body or {})
+        assert sql(central, edit, p=pid) == 1
+        cursor = (pulled.body or {})["next_cursor"]
+        pulled = net.send("GET", f"/sync/v1/pull?limit=1000&cursor={cursor}")
+    finally:
+        net.session.close()
+    assert pulled.status == 200
+    assert (pulled.body or {})["scope"] == {"add": [], "remove": [pid]}
+    assert other not in str((pulled.body or {})["scope"])
+    if edit.startswith("UPDATE"):
+        assert logged(central, f"{integrity.TAMPERED} person_site_access person={pid}")
