@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
-from sqlalchemy import Integer, and_, bindparam, func, literal, or_, select
+from sqlalchemy import Integer, and_, bindparam, exists, func, literal, or_, select
 from sqlalchemy.orm import Session
 
 from sync import fastjson
@@ -104,29 +104,31 @@ RECHECK_S = 60.0
 (:func:`_scope_persons`)."""
 
 
-def _generation(s: Session, site_id: str) -> int | None:
-    """The site's access generation (``None``: the site has none, or not on PostgreSQL)."""
+def _generation(
+    s: Session, site_id: str, then: str | None = None, now: str = ""
+) -> tuple[int | None, bool]:
+    """The site's access generation (``None``: the site has none, or not on PostgreSQL) and,
+    when ``then`` is given, whether any of its rows is live at one of ``then`` and ``now`` and
+    not at the other (its expiry falls between them, compared as the page's own queries
+    compare), in one statement."""
     if s.get_bind().dialect.name != "postgresql":
-        return None
-    found = s.scalar(select(AccessGeneration.generation).where(AccessGeneration.site_id == site_id))
-    return None if found is None else int(found)
-
-
-def _expired_between(s: Session, site_id: str, then: str, now: str) -> bool:
-    """Whether any of the site's rows is live at one of the two instants and not at the other
-    (its expiry falls between them), compared as the page's own queries compare."""
+        return None, False
+    generation = (
+        select(AccessGeneration.generation)
+        .where(AccessGeneration.site_id == site_id)
+        .scalar_subquery()
+    )
     expires = PersonSiteAccess.expires_at
-    found = s.scalar(
-        select(literal(1))
-        .where(
+    moved: Any = literal(False)
+    if then is not None:
+        moved = exists().where(
             PersonSiteAccess.site_id == site_id,
             expires.is_not(None),
             expires > func.least(then, now),
             expires <= func.greatest(then, now),
         )
-        .limit(1)
-    )
-    return found is not None
+    found, expired = s.execute(select(generation, moved)).one()
+    return (None if found is None else int(found)), bool(expired)
 
 
 def _scope_persons(s: Session, site_id: str, now: str) -> frozenset[str]:
@@ -145,13 +147,13 @@ def _scope_persons(s: Session, site_id: str, now: str) -> frozenset[str]:
     again; any change to any of them reads and verifies them afresh."""
     key = integrity.session_key(s)
     held = _SCOPES.get((key, site_id))
-    generation = _generation(s, site_id)
+    generation, expired = _generation(s, site_id, held.at if held else None, now)
     if (
         held is not None
         and generation is not None
         and held.generation == generation
         and time.monotonic() - held.hashed < RECHECK_S
-        and not _expired_between(s, site_id, held.at, now)
+        and not expired
     ):
         return held.persons
     signature = _signature(s, site_id, now)
@@ -166,7 +168,7 @@ def _scope_persons(s: Session, site_id: str, now: str) -> frozenset[str]:
         )
     if signature is not None:
         # The generation read again: had it moved, the rows read may be newer than it.
-        stood = generation if generation == _generation(s, site_id) else None
+        stood = generation if generation == _generation(s, site_id)[0] else None
         if len(_SCOPES) >= _FINGERPRINTS_MAX and (key, site_id) not in _SCOPES:
             _SCOPES.clear()
         _SCOPES[(key, site_id)] = _Held(persons, signature, stood, now, time.monotonic())

@@ -83,6 +83,8 @@ def diff(
         if first:  # the feed from the start brings every current person
             known |= current
     _record(s, device_id, basis, issued, current, seq)
+    if known is current:  # (two differences of tens of thousands of persons, a page)
+        return None, issued
     add, remove = sorted(current - known), sorted(known - current)
     return ({"add": add, "remove": remove} if add or remove else None), issued
 
@@ -157,18 +159,21 @@ def _record(
     being ``current``. A grown set recorded under ``issued`` is written again as ``current``:
     a device that applies this answer holds exactly ``current``."""
     keep = {issued} | ({basis} if basis else set())
-    s.execute(
-        delete(DeviceScope).where(
-            DeviceScope.device_id == device_id, DeviceScope.fingerprint.not_in(keep)
+    fingerprints = _fingerprints(s, device_id)
+    stale = [f for f in fingerprints if f not in keep]
+    if stale:
+        s.execute(
+            delete(DeviceScope).where(
+                DeviceScope.device_id == device_id, DeviceScope.fingerprint.in_(stale)
+            )
         )
-    )
     if basis != issued and _held(s, device_id, issued):
         s.execute(
             delete(DeviceScope).where(
                 DeviceScope.device_id == device_id, DeviceScope.fingerprint == issued
             )
         )
-    elif _recorded(s, device_id, issued):
+    elif issued in fingerprints:  # recorded already (and kept)
         return
     if issued == EMPTY:
         return
@@ -182,12 +187,16 @@ def _record(
         s.execute(insert(DeviceScope), rows[start : start + 5000])
 
 
-def _recorded(s: Session, device_id: str, fingerprint: str) -> bool:
-    return (
-        s.scalar(
-            select(DeviceScope.person_id)
-            .where(DeviceScope.device_id == device_id, DeviceScope.fingerprint == fingerprint)
-            .limit(1)
-        )
-        is not None
-    )
+def _fingerprints(s: Session, device_id: str) -> list[str]:
+    """The fingerprints recorded for the device, one index probe each (plus one): each probe
+    seeks past the tens of thousands of rows of the one before, which a scan of the device's
+    rows (a large site's pull did one a page) would all read."""
+    found: list[str] = []
+    while True:
+        after = select(DeviceScope.fingerprint).where(DeviceScope.device_id == device_id)
+        if found:
+            after = after.where(DeviceScope.fingerprint > found[-1])
+        following = s.scalar(after.order_by(DeviceScope.fingerprint).limit(1))
+        if following is None:
+            return found
+        found.append(following)
