@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from collections.abc import Set as AbstractSet
 from typing import Any
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import delete, func, insert, or_, select, text
 from sqlalchemy.orm import Session
 
 from sync.cursor import scope_fingerprint
@@ -187,16 +187,20 @@ def _record(
         s.execute(insert(DeviceScope), rows[start : start + 5000])
 
 
+_FINGERPRINTS = text(
+    "WITH RECURSIVE found(fingerprint) AS ("
+    " SELECT min(fingerprint) FROM device_scopes WHERE device_id = :device"
+    " UNION ALL SELECT (SELECT min(d.fingerprint) FROM device_scopes AS d"
+    "  WHERE d.device_id = :device AND d.fingerprint > found.fingerprint)"
+    " FROM found WHERE found.fingerprint IS NOT NULL)"
+    " SELECT fingerprint FROM found WHERE fingerprint IS NOT NULL"
+)
+"""The distinct fingerprints recorded for a device, in one statement of one index probe each
+(plus one): each probe seeks past the tens of thousands of rows of the one before, all of which
+a scan of the device's rows (a large site's pull did one a page) would read."""
+
+
 def _fingerprints(s: Session, device_id: str) -> list[str]:
-    """The fingerprints recorded for the device, one index probe each (plus one): each probe
-    seeks past the tens of thousands of rows of the one before, which a scan of the device's
-    rows (a large site's pull did one a page) would all read."""
-    found: list[str] = []
-    while True:
-        after = select(DeviceScope.fingerprint).where(DeviceScope.device_id == device_id)
-        if found:
-            after = after.where(DeviceScope.fingerprint > found[-1])
-        following = s.scalar(after.order_by(DeviceScope.fingerprint).limit(1))
-        if following is None:
-            return found
-        found.append(following)
+    """The fingerprints recorded for the device (:data:`_FINGERPRINTS`)."""
+    s.flush()  # as s.execute() of an ORM statement would (autoflush)
+    return list(s.scalars(_FINGERPRINTS, {"device": device_id}))
