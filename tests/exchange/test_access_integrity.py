@@ -336,6 +336,14 @@ def test_an_owner_row_changed_in_the_database_while_its_site_pulls_leaves_its_sc
             cursor = (pulled.body or {})["next_cursor"]
             pulled = net.send("GET", f"/sync/v1/pull?limit=1000&cursor={cursor}")
             assert pulled.status == 200 and "scope" not in (pulled.body or {})
+        # The set recorded for the device's cursor: the site's persons, under one fingerprint.
+        with central.app.extensions["contigo.engine"].connect() as conn:
+            recorded = conn.execute(
+                text("SELECT fingerprint, person_id FROM device_scopes WHERE device_id = :d"),
+                {"d": a.device_id},
+            ).all()
+        assert len({f for f, _p in recorded}) == 1
+        assert sorted(p for _f, p in recorded) == sorted([pid, other])
         assert sql(central, edit, p=pid) == 1
         cursor = (pulled.body or {})["next_cursor"]
         pulled = net.send("GET", f"/sync/v1/pull?limit=1000&cursor={cursor}")
