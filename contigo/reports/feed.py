@@ -24,7 +24,7 @@ from datetime import date, timedelta
 from typing import Any, get_args
 
 from sqlalchemy import Table, delete, insert, literal, select, union_all
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from contigo import crypto
@@ -319,37 +319,17 @@ def reach_rows(facts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def add_reach(s: Session, facts: list[dict[str, Any]]) -> None:
     """Fold new facts into :class:`ReportReach` in the caller's transaction: a row already
     there gains the months' bits (``INSERT … ON CONFLICT DO UPDATE``, on PostgreSQL and SQLite
-    alike; on PostgreSQL one statement of the same text for every batch, the rows as one
-    array per column)."""
+    alike; a push on PostgreSQL does the same in SQL, :func:`_add_in_one_statement`)."""
     rows = reach_rows(facts)
     if not rows:
         return
-    conn = s.connection()
-    if conn.dialect.name == "postgresql":
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        with driver.cursor() as cur:
-            cur.execute(_REACH_UPSERT, [[row[c] for row in rows] for c in _REACH_COLUMNS])
-        return
-    stmt = sqlite.insert(REACH)
+    dialect = s.connection().dialect.name
+    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(REACH)
     stmt = stmt.on_conflict_do_update(
         index_elements=list(REACH_KEY),
         set_={"months": REACH.c.months.op("|")(stmt.excluded.months)},
     )
-    conn.execute(stmt, rows)
-
-
-def _reach_upsert() -> str:
-    """The text of :func:`add_reach`'s statement on PostgreSQL (names from the model only)."""
-    types = {"person": "bigint", "subject": "bigint", "year": "int", "months": "int"}
-    arrays = ", ".join(f"%s::{types.get(c, 'text')}[]" for c in _REACH_COLUMNS)
-    insert = f"INSERT INTO {REACH.name} ({', '.join(_REACH_COLUMNS)})"
-    rows = f"SELECT * FROM unnest({arrays})"  # noqa: S608 (names from the model)
-    update = f"DO UPDATE SET months = {REACH.name}.months | excluded.months"
-    return f"{insert} {rows} ON CONFLICT ({', '.join(REACH_KEY)}) {update}"
-
-
-_REACH_UPSERT = _reach_upsert()
+    s.connection().execute(stmt, rows)
 
 
 _VISIT_KEYS = ("id", "person_id", "site_id", "country", "occurred_on", "payload_enc",
@@ -440,6 +420,66 @@ def _treated_and_known(
         for what, found in s.execute(query):
             (known if what else treated).add(found)
     return treated, known
+
+
+def _surrogate_sql(column: str) -> str:
+    """:func:`surrogate` in PostgreSQL: the first 16 hex digits as 64 bits, shifted right."""
+    return f"(('x' || substr({column}, 1, 16))::bit(64) >> 1)::bigint"
+
+
+def _one_statement() -> str:
+    """The text of :func:`_add_in_one_statement` (names from the models only)."""
+    types = {"exit_on": "date", "stay_days": "int", "weight_gain": "float8"}
+    arrays = ", ".join(f"%s::{types.get(c, 'text')}[]" for c in ("person_id", *_FACT_COLUMNS))
+    columns = ", ".join(_FACT_COLUMNS)
+    kept = ", ".join(c for c in REACH_KEY if c not in ("person", "year"))
+    person = _surrogate_sql("pseudonym")
+    subject = (
+        f"CASE WHEN kind = 'counsel' AND caregiver <> '' THEN {_surrogate_sql('caregiver')} "
+        f"ELSE {person} END"
+    )
+    return (
+        f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(person_id, {columns})), "  # noqa: S608
+        "treated AS (SELECT DISTINCT person_id FROM care_episodes "
+        "WHERE person_id = ANY(%s::text[])), "
+        f"new AS (INSERT INTO {FACTS.name} ({columns}) SELECT {columns} FROM input "
+        "WHERE person_id NOT IN (SELECT person_id FROM treated) "
+        f"ON CONFLICT (id) DO NOTHING RETURNING {kept}, pseudonym, month, caregiver), "
+        f"folded AS (INSERT INTO {REACH.name} ({', '.join(_REACH_COLUMNS)}) "
+        f"SELECT person, {kept}, year, min(subject), bit_or(bit) FROM ("
+        f"SELECT {person} AS person, {kept}, substr(month, 1, 4)::int AS year, "
+        f"{subject} AS subject, 1 << (substr(month, 6, 2)::int - 1) AS bit FROM new) f "
+        f"GROUP BY person, {kept}, year "
+        f"ON CONFLICT ({', '.join(REACH_KEY)}) "
+        f"DO UPDATE SET months = {REACH.name}.months | excluded.months RETURNING 1) "
+        "SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM folded), "
+        "array(SELECT person_id FROM treated)"
+    )
+
+
+_ONE_STATEMENT = _one_statement()
+
+
+def _add_in_one_statement(
+    s: Session, person_ids: list[str], facts: Mapping[str, list[dict[str, Any]]]
+) -> tuple[int, set[str]]:
+    """On PostgreSQL, :meth:`Feeder.add_visits`'s writes in one statement (one round trip):
+    which of ``person_ids`` have an episode (their ``facts`` are left out: they are rebuilt
+    whole), the other facts inserted but for those the table holds already (``ON CONFLICT DO
+    NOTHING``), and those inserted folded into :class:`ReportReach` as :func:`reach_rows` and
+    :func:`add_reach` do (``bit_or`` of the months' bits, ``ON CONFLICT DO UPDATE``). Returns
+    how many facts were inserted and the persons with an episode."""
+    owners = [pid for pid, rows in facts.items() for _ in rows]
+    rows = [r for pid_rows in facts.values() for r in pid_rows]
+    arrays = [owners, *([r[c] for r in rows] for c in _FACT_COLUMNS), person_ids]
+    driver = s.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur:
+        cur.execute(_ONE_STATEMENT, arrays)
+        found = cur.fetchone()
+    assert found is not None
+    added, _folded, treated = found
+    return int(added), set(treated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,8 +607,12 @@ class Feeder:
                     continue
             visit = _Visit(v.id, v.occurred_on, v.site_id, v.country, data)
             mine.setdefault(v.person_id, []).extend(_visit_facts(who, visit))
+        candidates = sorted(person_ids - whole)
+        if s.connection().dialect.name == "postgresql":
+            added, treated = _add_in_one_statement(s, candidates, mine)
+            return added, whole | treated
         fact_ids = [r["id"] for rows in mine.values() for r in rows]
-        treated, known = _treated_and_known(s, sorted(person_ids - whole), fact_ids)
+        treated, known = _treated_and_known(s, candidates, fact_ids)
         whole |= treated
         rows = [
             r

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,8 @@ from flask import Flask
 from sqlalchemy import select
 
 from contigo.db import session_scope
+from contigo.encounters import services as encounters
+from contigo.episodes import services as episodes
 from contigo.exchange.extensions import server_config
 from contigo.exchange.laptop.client import engine_for, run_sync
 from contigo.reports.feed import Feeder, Pseudonymiser
@@ -31,8 +34,9 @@ from sync.protocol import parse_push
 from sync.server import apply as push_apply
 from sync.server import wall_ms
 from tests.exchange.conftest import central, enrol_in_process, laptop  # noqa: F401
-from tests.exchange.test_server_apply import record_visit, register_child
+from tests.exchange.test_server_apply import _sup, record_visit, register_child
 from tests.exchange.world import close_app, make_central
+from tests.factories import VISIT
 from tests.pgserver import new_database, postgres_cluster
 
 
@@ -122,3 +126,49 @@ def test_a_refused_op_and_a_visit_stored_already_leave_the_facts_of_a_rebuild(
     assert _screens(server, pid) == want
     kept = _tables(server, pid)
     assert _rebuilt(server, pid) == kept
+
+
+def _visit(app: Flask, person_id: str, days_ago: int) -> str:
+    """A visit with counselling (a fact whose reach row counts the caregiver)."""
+    with app.test_request_context(), session_scope(app) as s:
+        actor = _sup(s)
+        data = {**VISIT, "occurred_on": date.today() - timedelta(days=days_ago),
+                "counselling": ["iycf"]}  # fmt: skip
+        return encounters.record(s, get_vault(app), actor, person_id, actor.home_site_id, data).id
+
+
+def test_pushed_visits_of_treated_and_untreated_children_leave_the_facts_of_a_rebuild(
+    any_central: Flask,
+    laptop: Any,  # noqa: F811
+) -> None:
+    """Pushed visits (screening and counselling) of a child in treatment (rebuilt whole) and
+    of one not (added, then more months added to their reach rows): facts and reach rows on
+    central are those a rebuild makes."""
+    server = any_central
+    a = laptop("a")
+    transport = enrol_in_process(a, server)
+    treated, other = register_child(a), register_child(a)
+    with a.test_request_context(), session_scope(a) as s:
+        episodes.admit(s, get_vault(a), _sup(s), treated, _sup(s).home_site_id,
+                       programme="sam_otp", admitted_on=date.today() - timedelta(days=70),
+                       criteria=["muac_lt_115"])  # fmt: skip
+    run_sync(a, transport)
+    pseudo = Pseudonymiser.of(get_vault(server))
+    for days in (60, 45):
+        for pid in (treated, other):
+            _visit(a, pid, days)
+    run_sync(a, transport)
+    for pid in (treated, other):
+        kept = _tables(server, pid)
+        assert _rebuilt(server, pid) == kept
+    facts, first = _tables(server, other)
+    kinds = [c.key for c in ReportFact.__table__.columns].index("kind")
+    assert {row[kinds] for row in facts} == {"screen", "counsel"}
+    assert _tables(server, treated)[0]  # the episode and its visits
+    latest = [_visit(a, pid, 1) for pid in (treated, other)]
+    run_sync(a, transport)
+    for pid in (treated, other):
+        kept = _tables(server, pid)
+        assert _rebuilt(server, pid) == kept
+    assert _tables(server, other)[1] != first  # a month's bit more
+    assert pseudo.fact_id("counsel", latest[1]) in {row[0] for row in _tables(server, other)[0]}
