@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, get_args
 
-from sqlalchemy import Table, delete, insert, select
+from sqlalchemy import Table, delete, insert, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -44,6 +44,7 @@ from contigo.persons.models import Person
 from contigo.reports.models import ReportFact, ReportReach
 from contigo.sites.models import Site
 from contigo.vault import Vault
+from sync.sqlin import among
 
 log = logging.getLogger(__name__)
 FACTS: Table = ReportFact.__table__  # type: ignore[assignment]
@@ -318,7 +319,7 @@ def reach_rows(facts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def add_reach(s: Session, facts: list[dict[str, Any]]) -> None:
     """Fold new facts into :class:`ReportReach` in the caller's transaction: a row already
     there gains the months' bits (``INSERT … ON CONFLICT DO UPDATE``, on PostgreSQL and SQLite
-    alike)."""
+    alike; a push on PostgreSQL does the same in SQL, :func:`_add_in_one_statement`)."""
     rows = reach_rows(facts)
     if not rows:
         return
@@ -374,17 +375,111 @@ _PERSON_COLUMNS = (Person.id, Person.kind, Person.lifecycle, Person.sex_enc,
                    Person.nationality, Person.mother_id)  # fmt: skip
 
 
+def person_key(person_id: str) -> tuple[Any, ...]:
+    """The key of a person in a session's identity map (``Session.identity_key`` without its
+    mapper look-up, called for every visit of a push)."""
+    return (Person, (person_id,), None)
+
+
 def _persons(s: Session, ids: set[str]) -> list[Any]:
     """The persons ``ids`` as rows of :data:`_PERSON_COLUMNS`: those the session holds already
     (a push batch loaded them) without a query, the rest in one of those columns only (whole
     ORM objects cost more to build than the facts themselves)."""
-    held = [s.identity_map.get(Session.identity_key(Person, pid)) for pid in ids]
+    held = [s.identity_map.get(person_key(pid)) for pid in ids]
     found: list[Any] = [p for p in held if isinstance(p, Person)]
     missing = ids - {p.id for p in found}
     for start in range(0, len(missing), CHUNK):
         chunk = sorted(missing)[start : start + CHUNK]
         found += list(s.execute(select(*_PERSON_COLUMNS).where(Person.id.in_(chunk))))
     return found
+
+
+def _treated_and_known(
+    s: Session, person_ids: list[str], fact_ids: list[str]
+) -> tuple[set[str], set[str]]:
+    """Which of ``person_ids`` have an episode, and which of ``fact_ids`` the table holds
+    already: one query (``UNION ALL``) per :data:`CHUNK` of each."""
+    treated: set[str] = set()
+    known: set[str] = set()
+    for start in range(0, max(len(person_ids), len(fact_ids)), CHUNK):
+        persons, facts = person_ids[start : start + CHUNK], fact_ids[start : start + CHUNK]
+        parts = []
+        if persons:
+            parts.append(
+                select(literal(0).label("what"), CareEpisode.person_id.label("id"))
+                .where(among(s, CareEpisode.person_id, persons))
+                .distinct()
+            )
+        if facts:
+            parts.append(
+                select(literal(1).label("what"), ReportFact.id.label("id")).where(
+                    among(s, ReportFact.id, facts)
+                )
+            )
+        query = parts[0] if len(parts) == 1 else union_all(*parts)
+        for what, found in s.execute(query):
+            (known if what else treated).add(found)
+    return treated, known
+
+
+def _surrogate_sql(column: str) -> str:
+    """:func:`surrogate` in PostgreSQL: the first 16 hex digits as 64 bits, shifted right."""
+    return f"(('x' || substr({column}, 1, 16))::bit(64) >> 1)::bigint"
+
+
+def _one_statement() -> str:
+    """The text of :func:`_add_in_one_statement` (names from the models only)."""
+    types = {"exit_on": "date", "stay_days": "int", "weight_gain": "float8"}
+    arrays = ", ".join(f"%s::{types.get(c, 'text')}[]" for c in ("person_id", *_FACT_COLUMNS))
+    columns = ", ".join(_FACT_COLUMNS)
+    kept = ", ".join(c for c in REACH_KEY if c not in ("person", "year"))
+    person = _surrogate_sql("pseudonym")
+    subject = (
+        f"CASE WHEN kind = 'counsel' AND caregiver <> '' THEN {_surrogate_sql('caregiver')} "
+        f"ELSE {person} END"
+    )
+    return (
+        f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(person_id, {columns})), "  # noqa: S608
+        "treated AS (SELECT DISTINCT person_id FROM care_episodes "
+        "WHERE person_id = ANY(%s::text[])), "
+        f"new AS (INSERT INTO {FACTS.name} ({columns}) SELECT {columns} FROM input "
+        "WHERE person_id NOT IN (SELECT person_id FROM treated) "
+        f"ON CONFLICT (id) DO NOTHING RETURNING {kept}, pseudonym, month, caregiver), "
+        f"folded AS (INSERT INTO {REACH.name} ({', '.join(_REACH_COLUMNS)}) "
+        f"SELECT person, {kept}, year, min(subject), bit_or(bit) FROM ("
+        f"SELECT {person} AS person, {kept}, substr(month, 1, 4)::int AS year, "
+        f"{subject} AS subject, 1 << (substr(month, 6, 2)::int - 1) AS bit FROM new) f "
+        f"GROUP BY person, {kept}, year "
+        f"ON CONFLICT ({', '.join(REACH_KEY)}) "
+        f"DO UPDATE SET months = {REACH.name}.months | excluded.months RETURNING 1) "
+        "SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM folded), "
+        "array(SELECT person_id FROM treated)"
+    )
+
+
+_ONE_STATEMENT = _one_statement()
+
+
+def _add_in_one_statement(
+    s: Session, person_ids: list[str], facts: Mapping[str, list[dict[str, Any]]]
+) -> tuple[int, set[str]]:
+    """On PostgreSQL, :meth:`Feeder.add_visits`'s writes in one statement (one round trip):
+    which of ``person_ids`` have an episode (their ``facts`` are left out: they are rebuilt
+    whole), the other facts inserted but for those the table holds already (``ON CONFLICT DO
+    NOTHING``), and those inserted folded into :class:`ReportReach` as :func:`reach_rows` and
+    :func:`add_reach` do (``bit_or`` of the months' bits, ``ON CONFLICT DO UPDATE``). Returns
+    how many facts were inserted and the persons with an episode."""
+    owners = [pid for pid, rows in facts.items() for _ in rows]
+    rows = [r for pid_rows in facts.values() for r in pid_rows]
+    arrays = [owners, *([r[c] for r in rows] for c in _FACT_COLUMNS), person_ids]
+    driver = s.connection().connection.driver_connection
+    assert driver is not None
+    with driver.cursor() as cur:
+        cur.execute(_ONE_STATEMENT, arrays)
+        found = cur.fetchone()
+    assert found is not None
+    added, _folded, treated = found
+    return int(added), set(treated)
 
 
 @dataclass(frozen=True, slots=True)
@@ -473,41 +568,30 @@ class Feeder:
 
     def add_visits(self, s: Session, visits: Iterable[NewVisit]) -> tuple[int, set[str]]:
         """Add the facts of new visits without rebuilding their persons (the common case of a
-        push: visits to persons the table already knows), in one query of the stored rows, one
-        of the episodes and one insert for the whole batch. Returns the facts written and the
-        persons that need a whole rebuild instead: those with an episode (its exit and weight
-        gain depend on the visit) or whose new visit corrects another. A visit not in the
-        database (an op refused after it was noted) is left out, and one counted already (a
-        visit stored before under another op) is not counted twice. A payload the writer
-        noted in clear is used as it is when the stored row holds that very ciphertext (its
-        nonce is random: it is the row this transaction wrote), else it is decrypted."""
+        push: visits to persons the table already knows), in one query and one write of the
+        facts for the whole batch. Returns the facts written and the persons that need a whole
+        rebuild instead: those with an episode (its exit and weight gain depend on the visit)
+        or whose new visit corrects another.
+
+        The visits are counted as noted, not read back: each was noted as its row was inserted
+        in this transaction, and a note made in a savepoint that rolled back is forgotten with
+        it (:mod:`contigo.reports.hooks`), so what is noted at the commit is what the database
+        holds. A payload noted in clear is used as it is, else it is decrypted. A fact already
+        in the table (a visit counted before under the same id, e.g. a person purged from a
+        laptop and pulled again) is not added twice."""
         noted = {v.id: v for v in visits}
         if not noted:
             return 0, set()
-        # The stored rows, not the noted values: an op noted in a pass that was rolled back
-        # (or a visit stored already under another op) must count as the database holds it.
-        fresh: list[NewVisit] = []
-        for start in range(0, len(noted), CHUNK):
-            ids = list(noted)[start : start + CHUNK]
-            query = select(*(getattr(Encounter, k) for k in _VISIT_KEYS))
-            for row in s.execute(query.where(Encounter.id.in_(ids))):
-                values = dict(row._mapping)
-                mine = noted[values["id"]]
-                same = mine.data is not None and mine.payload_enc == values["payload_enc"]
-                fresh.append(NewVisit.of(values, mine.data if same else None))
-        person_ids = {v.person_id for v in fresh}
-        whole = {v.person_id for v in fresh if v.supersedes_id}
-        if person_ids:
-            treated = select(CareEpisode.person_id).where(CareEpisode.person_id.in_(person_ids))
-            whole |= set(s.scalars(treated))
+        person_ids = {v.person_id for v in noted.values()}
+        whole = {v.person_id for v in noted.values() if v.supersedes_id}
         persons = {
             p.id: p
             for p in _persons(s, person_ids - whole)
             if p.lifecycle in ("active", "deceased")
         }
         whos = {pid: self._who(p) for pid, p in persons.items()}
-        rows: list[dict[str, Any]] = []
-        for v in fresh:
+        mine: dict[str, list[dict[str, Any]]] = {}
+        for v in noted.values():
             who = whos.get(v.person_id)
             if who is None:
                 continue
@@ -519,13 +603,24 @@ class Feeder:
                         key, "encounters", v.id, "payload", v.payload_enc
                     )
                 except crypto.CryptoError:
+                    log.warning("reports: visit %s could not be read; not counted", v.id)
                     continue
-            rows.extend(_visit_facts(who, _Visit(v.id, v.occurred_on, v.site_id, v.country, data)))
-        if rows:  # a visit counted already (stored before, noted again) is not added twice
-            known = set(
-                s.scalars(select(ReportFact.id).where(ReportFact.id.in_([r["id"] for r in rows])))
-            )
-            rows = [r for r in rows if r["id"] not in known]
+            visit = _Visit(v.id, v.occurred_on, v.site_id, v.country, data)
+            mine.setdefault(v.person_id, []).extend(_visit_facts(who, visit))
+        candidates = sorted(person_ids - whole)
+        if s.connection().dialect.name == "postgresql":
+            added, treated = _add_in_one_statement(s, candidates, mine)
+            return added, whole | treated
+        fact_ids = [r["id"] for rows in mine.values() for r in rows]
+        treated, known = _treated_and_known(s, candidates, fact_ids)
+        whole |= treated
+        rows = [
+            r
+            for pid, facts in mine.items()
+            if pid not in whole
+            for r in facts
+            if r["id"] not in known
+        ]
         if rows:
             write_facts(s, rows)
             add_reach(s, rows)

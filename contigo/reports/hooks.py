@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
 from contigo.persons.models import Person
-from contigo.reports.feed import Feeder, NewVisit
+from contigo.reports.feed import Feeder, NewVisit, person_key
 from contigo.vault import get_vault
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,14 @@ FEEDER = "contigo.reports.feeder"
 TODO = "contigo.reports.persons"
 VOIDS = "contigo.reports.voids"
 VISITS = "contigo.reports.visits"
+#: While a savepoint is open: what each note of a visit replaced (``(id, before)``, in order),
+#: and where each open savepoint's notes start in that journal.
+JOURNAL = "contigo.reports.journal"
+MARKS = "contigo.reports.marks"
+#: The persons of the noted visits that the session held when they were noted, kept alive until
+#: the commit (the session's identity map holds objects weakly: a push batch's persons would
+#: otherwise be gone by then, and the feed would read them again).
+HELD = "contigo.reports.held_persons"
 
 
 def note_person(s: Session, person_id: str) -> None:
@@ -51,7 +59,12 @@ def note_encounter(s: Session, values: Any, data: dict[str, Any] | None = None) 
         before = noted.get(visit.id)
         if data is None and before is not None and before.payload_enc == visit.payload_enc:
             return  # the flush of a visit noted already, with its payload in clear
+        if s.info.get(MARKS):  # within a savepoint: undone if it rolls back
+            s.info.setdefault(JOURNAL, []).append((visit.id, before))
         noted[visit.id] = visit
+        held: dict[str, Any] = s.info.setdefault(HELD, {})
+        if visit.person_id not in held:
+            held[visit.person_id] = s.identity_map.get(person_key(visit.person_id))
 
 
 def _before_flush(s: Session, _ctx: Any, _instances: Any) -> None:
@@ -90,6 +103,7 @@ def _before_commit(s: Session) -> None:
     if voids:
         todo |= set(s.scalars(select(Encounter.person_id).where(Encounter.id.in_(voids))))
     _added, whole = feeder.add_visits(s, (v for v in visits.values() if v.person_id not in todo))
+    s.info.pop(HELD, None)
     todo |= whole
     if todo:
         feeder.rebuild(s, todo, noted=visits)
@@ -99,11 +113,44 @@ def _forget(s: Session) -> None:
     s.info.pop(TODO, None)
     s.info.pop(VOIDS, None)
     s.info.pop(VISITS, None)
+    s.info.pop(JOURNAL, None)
+    s.info.pop(HELD, None)
+    s.info.pop(MARKS, None)
+
+
+def _transaction_start(s: Session, transaction: SessionTransaction) -> None:
+    """A savepoint begins: remember where its notes of visits will start in the journal."""
+    if transaction.nested:
+        marks: dict[SessionTransaction, int] = s.info.setdefault(MARKS, {})
+        marks[transaction] = len(s.info.get(JOURNAL, ()))
+
+
+def _soft_rollback(s: Session, previous: SessionTransaction) -> None:
+    """A savepoint rolled back (or a flush within it failed, which rolls it back) forgets the
+    visits noted within it: their rows are gone, and :meth:`Feeder.add_visits` counts the
+    noted visits as they were noted, without reading them back. (The persons it noted
+    otherwise are simply rebuilt; the whole transaction's rollback forgets everything, at its
+    end.)"""
+    boundary: SessionTransaction | None = previous
+    while boundary is not None and not boundary.nested and boundary.parent is not None:
+        boundary = boundary.parent  # a flush's own subtransaction: its savepoint rolled back
+    marks: dict[SessionTransaction, int] = s.info.get(MARKS, {})
+    if boundary is None or not boundary.nested or boundary not in marks:
+        return
+    mark = marks.pop(boundary)
+    journal: list[tuple[str, NewVisit | None]] = s.info.get(JOURNAL, [])
+    noted: dict[str, NewVisit] = s.info.get(VISITS, {})
+    for visit_id, before in reversed(journal[mark:]):
+        if before is None:
+            noted.pop(visit_id, None)
+        else:
+            noted[visit_id] = before
+    del journal[mark:]
 
 
 def _transaction_end(s: Session, transaction: SessionTransaction) -> None:
     """A top-level transaction that ends without the commit hook (a rollback) forgets what it
-    noted; a savepoint's rollback does not (the persons it touched are simply rebuilt)."""
+    noted (a savepoint: see :func:`_soft_rollback`, which SQLAlchemy calls after this)."""
     if transaction.parent is None:
         _forget(s)
 
@@ -119,4 +166,6 @@ def install(app: Flask) -> None:
     factory.configure(info=info)
     event.listen(factory, "before_flush", _before_flush)
     event.listen(factory, "before_commit", _before_commit)
+    event.listen(factory, "after_transaction_create", _transaction_start)
+    event.listen(factory, "after_soft_rollback", _soft_rollback)
     event.listen(factory, "after_transaction_end", _transaction_end)

@@ -1,0 +1,174 @@
+"""A push batch whose optimistic pass fails feeds the table as a rebuild would.
+
+The feed counts a push's visits as they were noted at their insert, without reading them back
+(:meth:`contigo.reports.feed.Feeder.add_visits`); a batch's optimistic pass that fails is
+rolled back to its savepoint and applied again op by op (:mod:`sync.server.apply`), so its
+notes must be undone with it. Here, on a central with the feed: one op refused (the optimistic
+pass fails before the visits' rows are written), and a visit stored already under another op
+(the pass fails at the insert, on SQLite and on PostgreSQL's COPY). After each, the facts on
+central are exactly those a rebuild of the person makes.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from contigo.db import session_scope
+from contigo.encounters import services as encounters
+from contigo.episodes import services as episodes
+from contigo.exchange.extensions import server_config
+from contigo.exchange.laptop.client import engine_for, run_sync
+from contigo.reports.feed import Feeder, Pseudonymiser
+from contigo.reports.models import ReportFact, ReportReach
+from contigo.vault import get_vault
+from sync.models import Device
+from sync.protocol import parse_push
+from sync.server import apply as push_apply
+from sync.server import wall_ms
+from tests.exchange.conftest import central, enrol_in_process, laptop  # noqa: F401
+from tests.exchange.test_server_apply import _sup, record_visit, register_child
+from tests.exchange.world import close_app, make_central
+from tests.factories import VISIT
+from tests.pgserver import new_database, postgres_cluster
+
+
+@pytest.fixture(scope="module")
+def pg_cluster() -> Iterator[str]:
+    with postgres_cluster() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_central(request: pytest.FixtureRequest, tmp_path: Path, central: Flask) -> Iterator[Flask]:  # noqa: F811
+    if request.param == "sqlite":
+        yield central
+        return
+    url = new_database(request.getfixturevalue("pg_cluster"), f"feed_{tmp_path.name[-12:]}")
+    app = make_central(tmp_path / "pg-central", url)
+    yield app
+    close_app(app)
+
+
+def _apply(app: Flask, body: dict[str, Any]) -> list[str]:
+    with session_scope(app) as s:
+        device = s.get(Device, body["device_id"])
+        assert device is not None
+        out = push_apply.apply_batch(s, server_config(app), device, parse_push(body), wall_ms())
+    return [r["status"] for r in out["results"]]
+
+
+def _tables(app: Flask, person_id: str) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    """The person's facts and reach rows on central."""
+    pseudonym = Pseudonymiser.of(get_vault(app))(person_id)
+    with session_scope(app) as s:
+        facts = s.scalars(select(ReportFact).where(ReportFact.pseudonym == pseudonym))
+        fact_rows = {tuple(getattr(f, c.key) for c in ReportFact.__table__.columns) for f in facts}
+        reach = s.scalars(
+            select(ReportReach).where(ReportReach.person == int(pseudonym[:16], 16) >> 1)
+        )
+        reach_rows = {
+            tuple(getattr(r, c.key) for c in ReportReach.__table__.columns) for r in reach
+        }
+    return fact_rows, reach_rows
+
+
+def _rebuilt(app: Flask, person_id: str) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
+    with session_scope(app) as s:
+        Feeder(get_vault(app)).rebuild(s, [person_id])
+    return _tables(app, person_id)
+
+
+def _screens(app: Flask, person_id: str) -> set[str]:
+    """The ids of the person's screening facts."""
+    facts, _reach = _tables(app, person_id)
+    kind = [c.key for c in ReportFact.__table__.columns].index("kind")
+    return {row[0] for row in facts if row[kind] == "screen"}
+
+
+def test_a_refused_op_and_a_visit_stored_already_leave_the_facts_of_a_rebuild(
+    any_central: Flask,
+    laptop: Any,  # noqa: F811
+) -> None:
+    server = any_central
+    a = laptop("a")
+    transport = enrol_in_process(a, server)
+    pid = register_child(a)
+    run_sync(a, transport)
+    pseudo = Pseudonymiser.of(get_vault(server))
+    visits = [record_visit(a, pid, days) for days in (5, 4, 3)]
+    with a.app_context():
+        batch = engine_for(a, transport)._next_batch(0)
+    assert batch is not None
+    first = json.loads(json.dumps(batch.body))
+    del first["ops"][1]["data"]["assessment"]  # refused: the optimistic pass fails
+    assert _apply(server, first) == ["applied", "rejected", "applied"]
+    assert _screens(server, pid) == {pseudo.fact_id("screen", visits[i]) for i in (0, 2)}
+    kept = _tables(server, pid)
+    assert _rebuilt(server, pid) == kept
+    # The first visit again under a new op id, and a new visit: the optimistic pass's insert
+    # fails, the careful pass finds the first stored already (identical) and adds the second.
+    again = json.loads(json.dumps(batch.body))
+    again["batch_id"] = "b" * 32
+    again["ops"] = [again["ops"][0], again["ops"][1]]
+    for i, op in enumerate(again["ops"]):
+        op["op_id"] = f"{i}" * 32
+    again["ops"][1]["entity_id"] = "e" * 32
+    assert _apply(server, again) == ["identical", "applied"]
+    want = {pseudo.fact_id("screen", v) for v in (visits[0], visits[2], "e" * 32)}
+    assert _screens(server, pid) == want
+    kept = _tables(server, pid)
+    assert _rebuilt(server, pid) == kept
+
+
+def _visit(app: Flask, person_id: str, days_ago: int) -> str:
+    """A visit with counselling (a fact whose reach row counts the caregiver)."""
+    with app.test_request_context(), session_scope(app) as s:
+        actor = _sup(s)
+        data = {**VISIT, "occurred_on": date.today() - timedelta(days=days_ago),
+                "counselling": ["iycf"]}  # fmt: skip
+        return encounters.record(s, get_vault(app), actor, person_id, actor.home_site_id, data).id
+
+
+def test_pushed_visits_of_treated_and_untreated_children_leave_the_facts_of_a_rebuild(
+    any_central: Flask,
+    laptop: Any,  # noqa: F811
+) -> None:
+    """Pushed visits (screening and counselling) of a child in treatment (rebuilt whole) and
+    of one not (added, then more months added to their reach rows): facts and reach rows on
+    central are those a rebuild makes."""
+    server = any_central
+    a = laptop("a")
+    transport = enrol_in_process(a, server)
+    treated, other = register_child(a), register_child(a)
+    with a.test_request_context(), session_scope(a) as s:
+        episodes.admit(s, get_vault(a), _sup(s), treated, _sup(s).home_site_id,
+                       programme="sam_otp", admitted_on=date.today() - timedelta(days=70),
+                       criteria=["muac_lt_115"])  # fmt: skip
+    run_sync(a, transport)
+    pseudo = Pseudonymiser.of(get_vault(server))
+    for days in (60, 45):
+        for pid in (treated, other):
+            _visit(a, pid, days)
+    run_sync(a, transport)
+    for pid in (treated, other):
+        kept = _tables(server, pid)
+        assert _rebuilt(server, pid) == kept
+    facts, first = _tables(server, other)
+    kinds = [c.key for c in ReportFact.__table__.columns].index("kind")
+    assert {row[kinds] for row in facts} == {"screen", "counsel"}
+    assert _tables(server, treated)[0]  # the episode and its visits
+    latest = [_visit(a, pid, 1) for pid in (treated, other)]
+    run_sync(a, transport)
+    for pid in (treated, other):
+        kept = _tables(server, pid)
+        assert _rebuilt(server, pid) == kept
+    assert _tables(server, other)[1] != first  # a month's bit more
+    assert pseudo.fact_id("counsel", latest[1]) in {row[0] for row in _tables(server, other)[0]}
