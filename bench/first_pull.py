@@ -9,8 +9,10 @@ Builds the site as :mod:`bench.sync` does (bulk on one laptop, pushed through th
 endpoint to a gunicorn central on PostgreSQL), then enrols ``--laptops`` new laptops one after
 the other and times each one's first ``run_sync``: wall clock, the time inside HTTP requests
 (the central's work, the wire and the response parse), this process's CPU time (the apply on
-the laptop, less sensitive to a loaded machine than the wall clock) and the largest page
-(uncompressed JSON bytes, changes). ``--profile`` writes a cProfile of the last laptop's pull.
+the laptop, less sensitive to a loaded machine than the wall clock), the part of it spent in
+the requests themselves (CPU of the thread that fetches the next page: signing, HTTP, gzip and
+the JSON parse) and the largest page (uncompressed JSON bytes, changes). ``--profile`` writes
+a cProfile of the last laptop's pull.
 ``--data DIR`` keeps the loaded central (its PostgreSQL cluster, in ``DIR/pg``) and, when ``DIR``
 already holds one of the same size, reuses it instead of building the site again (at 20,000
 persons the build and push take 5 to 25 minutes on the loaded build machine); the new laptops of
@@ -47,12 +49,14 @@ class Timed(Counting):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.in_http = 0.0
+        self.wire_cpu = 0.0
         self.pages: list[tuple[int, int]] = []
 
     def send(self, method: str, path: str, body: Any | None = None) -> Response:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.thread_time()
         resp = super().send(method, path, body)
         self.in_http += time.perf_counter() - started
+        self.wire_cpu += time.thread_time() - cpu
         if path.startswith("/sync/v1/pull") and isinstance(resp.body, dict):
             # (orjson: the stdlib's encoder cost this process ~25 ms a page, counted as apply)
             raw = fastjson.dumps(resp.body)
@@ -121,7 +125,9 @@ def main() -> None:
                 f"laptop {i}: {report.pulled:,} changes in {report.pages} pages, "
                 f"{seconds:.1f} s ({report.pulled / seconds:,.0f}/s); in HTTP "
                 f"{transport.in_http:.1f} s; laptop CPU {cpu:.1f} s "
-                f"({report.pulled / cpu:,.0f} changes per CPU-second); largest page "
+                f"({report.pulled / cpu:,.0f} changes per CPU-second), of which the "
+                f"requests themselves (signing, HTTP, gzip, JSON) {transport.wire_cpu:.1f} s; "
+                "largest page "
                 f"{max(transport.pages, default=(0, 0))}",
                 flush=True,
             )

@@ -1,6 +1,7 @@
 """Database engine, session and declarative base.
 
-SQLite runs with WAL, ``synchronous=FULL``, foreign keys on, a busy timeout and *non-legacy*
+SQLite runs with WAL, ``synchronous=FULL``, foreign keys on, a busy timeout, a 64 MiB page cache
+(:data:`CACHE_KIB`) and *non-legacy*
 transactions: the DBAPI connection is put in autocommit mode and SQLAlchemy's ``begin`` event emits
 ``BEGIN IMMEDIATE`` itself. Without that, pysqlite's legacy transaction handling silently breaks
 SAVEPOINT and transactional DDL (SQLAlchemy docs, "Serializable isolation / Savepoints /
@@ -42,6 +43,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
+CACHE_KIB = 65536
+"""Each SQLite connection's page cache, in KiB (``PRAGMA cache_size``; SQLCipher's default is
+8 MiB). Under SQLCipher every page read into the cache is decrypted and checked first, and a
+laptop's database holds hundreds of MB once a site is pulled: a new laptop's first pull inserts
+into its indexes at random places, and with the default cache it read (and decrypted) the same
+index pages again and again, a cost that grew with the file (docs/sync.md). The cache holds
+decrypted pages in this process's memory only, as the smaller one did; it grows only as pages
+are read."""
+
+
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     dbapi_connection.isolation_level = None  # non-legacy: we emit BEGIN ourselves
     cur = dbapi_connection.cursor()
@@ -50,6 +61,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cur.execute("PRAGMA foreign_keys=ON")
     cur.execute("PRAGMA busy_timeout=5000")
     cur.execute("PRAGMA secure_delete=ON")
+    cur.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
     cur.close()
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import select, text
 from contigo import create_app
 from contigo.auth.models import User
 from contigo.cli import main
-from contigo.db import session_scope
+from contigo.db import CACHE_KIB, session_scope
 from contigo.errors import DatabaseDamaged, Locked
 from contigo.i18n import translate
 from contigo.keystore import FILENAME, Keystore
@@ -128,6 +128,23 @@ def laptop(tmp_path: Path, strict: None) -> Iterator[Flask]:
     yield app
     get_vault(app).lock()
     app.extensions["contigo.engine"].dispose()
+
+
+def test_a_laptops_connection_is_durable_and_caches_decrypted_pages_generously(
+    laptop: Flask,
+) -> None:
+    """The settings every connection to a laptop's file gets: WAL with a full fsync at each
+    commit, deleted content overwritten, and a page cache far above SQLCipher's 8 MiB (a
+    pulled site's index pages are then decrypted once, not at every insert)."""
+    _with_person(laptop)  # (unlocks it)
+    with session_scope(laptop) as s:
+        conn = s.connection()
+        assert conn.exec_driver_sql("PRAGMA cipher_version").scalar()  # SQLCipher, keyed
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+        assert conn.exec_driver_sql("PRAGMA synchronous").scalar() == 2  # FULL
+        assert conn.exec_driver_sql("PRAGMA secure_delete").scalar() == 1
+        assert conn.exec_driver_sql("PRAGMA cache_size").scalar() == -CACHE_KIB
+        assert CACHE_KIB >= 8 * 8000  # (SQLCipher's own default is -8000)
 
 
 def test_a_locked_laptops_file_reads_as_nothing(laptop: Flask) -> None:
