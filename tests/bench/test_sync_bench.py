@@ -47,3 +47,9 @@ def test_quick_run_prints_all_seven_figures() -> None:
         assert figure is not None, line
         assert line.rstrip().endswith(("yes", "NO")), line
     assert re.search(r"^\d of 7 targets met$", out, re.MULTILINE), out
+    # --quick pulls the site twice, by two new laptops; each run's figures are printed
+    runs = re.findall(
+        r"^first-pull run (\d): ([\d,]+) changes .* ([\d,]+) changes per CPU", out, re.M
+    )
+    assert [r[0] for r in runs] == ["1", "2"], out
+    assert runs[0][1] == runs[1][1] == "361", runs  # 60 persons, 300 visits and the site
