@@ -9,10 +9,13 @@ Run from the repository root::
 the real endpoint to a gunicorn central on PostgreSQL), enrols a new laptop, runs its ``hello``,
 keeps a copy of its folder as it is just before its first pull, then pulls, keeping every page
 exactly as central answered it. ``--replay`` applies the kept pages, in order, to a fresh copy of
-that folder with the engine's own page apply (``SyncEngine._apply_page``: the same transaction,
-savepoint, bulk rows and cursor as a live pull), and prints this process's CPU seconds for the
-apply (the response parse of the live pull left out, since it runs on the wire thread) per
-tenth of the pages: the apply's rate as the laptop's database grows. Making a full-size site
+that folder with the engine's own ``pull`` (``SyncEngine.pull``: the same groups of pages,
+transactions, savepoints, bulk rows and cursor as a live pull), the transport answering each
+request with the next kept page (already decoded: the response decode of the live pull left
+out, since it runs on the wire thread), and prints this process's CPU seconds for the apply per
+tenth of the pages: the apply's rate as the laptop's database grows. ``--group K`` applies K
+pages per transaction at most (default: the engine's ``GROUP_PAGES``; 1 is the page-by-page
+apply of before issue 16.1). Making a full-size site
 takes minutes; replaying it takes only the laptop's own time, on an idle central, so before and
 after of a laptop-side change can be compared side by side on the same pages.
 """
@@ -27,7 +30,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import event
 
 from bench.sync import _fixture, _laptop
@@ -38,9 +40,8 @@ from contigo.db import session_scope
 from contigo.exchange.laptop.client import engine_for
 from contigo.vault import get_vault
 from sync import fastjson
-from sync.client.engine import SyncReport
+from sync.client.engine import GROUP_PAGES, SyncReport
 from sync.client.transport import Response
-from sync.protocol import parse_pull_response
 from tests.exchange.live import PASSWORD, central_server
 
 TARGET = 6000.0
@@ -93,10 +94,30 @@ def record(out: Path, persons: int, encounters: int) -> None:
             laptop.close()
 
 
-def replay(kept: Path, profile: Path | None, keep: Path | None = None, since: int = 0) -> float:
-    """Apply the kept pages to a fresh copy of the kept laptop; the changes per CPU-second.
-    ``profile`` gets a cProfile of the pages from ``since`` on; ``keep`` a copy of the laptop
-    after the replay."""
+class Kept:
+    """A transport answering the pull requests with the kept pages, in order."""
+
+    def __init__(self, bodies: list[Any]) -> None:
+        self.bodies = bodies
+        self.n = 0
+
+    def send(self, method: str, path: str, body: Any | None = None) -> Response:
+        assert path.startswith("/sync/v1/pull"), path
+        self.n += 1
+        return Response(200, self.bodies[self.n - 1])
+
+
+def replay(
+    kept: Path,
+    profile: Path | None,
+    keep: Path | None = None,
+    since: int = 0,
+    group: int = GROUP_PAGES,
+) -> float:
+    """Apply the kept pages to a fresh copy of the kept laptop through ``SyncEngine.pull``,
+    ``group`` pages per transaction at most; the changes per CPU-second. ``profile`` gets a
+    cProfile of the groups from page ``since`` on; ``keep`` a copy of the laptop after the
+    replay."""
     bodies = [fastjson.loads(p.read_bytes()) for p in sorted((kept / "pages").glob("*.json"))]
     with tempfile.TemporaryDirectory(prefix="contigo-bench-replay-") as tmp:
         shutil.copytree(kept / "laptop", Path(tmp) / "laptop")
@@ -113,29 +134,31 @@ def replay(kept: Path, profile: Path | None, keep: Path | None = None, since: in
         )
         report = SyncReport()
         tenth = max(len(bodies) // 10, 1)
-        total_cpu, total, part_cpu, part = 0.0, 0, 0.0, 0
         prof = cProfile.Profile() if profile else None
+        marks = [(0, 0, time.process_time())]  # (pages, changes, CPU) at each tenth
+
+        def progress(_msg: str) -> None:  # (called after each group has committed)
+            if prof and report.pages >= since:
+                prof.enable()
+            if report.pages // tenth > marks[-1][0] // tenth or report.pages == len(bodies):
+                marks.append((report.pages, report.pulled, time.process_time()))
+                (_, c0, t0), (p1, c1, t1) = marks[-2], marks[-1]
+                print(
+                    f"  pages to {p1:4d}: {c1:7,} changes, these {(c1 - c0) / (t1 - t0):6,.0f}"
+                    f"/CPU-s, so far {c1 / (t1 - marks[0][2]):6,.0f}/CPU-s",
+                    flush=True,
+                )
+
         with app.app_context():
-            nowhere = Counting("http://127.0.0.1:9", "-", Ed25519PrivateKey.generate())
-            engine = engine_for(app, nowhere)  # (it never sends: the pages are kept ones)
-            for i, body in enumerate(bodies):
-                cpu = time.process_time()
-                if prof and i >= since:
-                    prof.enable()
-                page = parse_pull_response(body)
-                engine._apply_page(page, body, report)
-                if prof:
-                    prof.disable()
-                cpu = time.process_time() - cpu
-                total_cpu, total = total_cpu + cpu, total + len(page.changes)
-                part_cpu, part = part_cpu + cpu, part + len(page.changes)
-                if (i + 1) % tenth == 0 or i == len(bodies) - 1:
-                    print(
-                        f"  pages to {i + 1:4d}: {total:7,} changes, these {part / part_cpu:6,.0f}"
-                        f"/CPU-s, so far {total / total_cpu:6,.0f}/CPU-s",
-                        flush=True,
-                    )
-                    part_cpu, part = 0.0, 0
+            engine = engine_for(app, Kept(bodies))
+            engine.progress = progress
+            engine.group_pages = group
+            if prof and since == 0:
+                prof.enable()
+            engine.pull(report)
+            if prof:
+                prof.disable()
+        total, total_cpu = report.pulled, time.process_time() - marks[0][2]
         if prof and profile:
             prof.dump_stats(profile)
         get_vault(app).lock()
@@ -146,7 +169,8 @@ def replay(kept: Path, profile: Path | None, keep: Path | None = None, since: in
     print(f"{len(opened)} sessions over {len(set(opened))} database connection(s)")
     ok = "yes" if rate >= TARGET else "NO"
     print(
-        f"replayed {total:,} changes in {len(bodies)} pages: apply CPU {total_cpu:.1f} s, "
+        f"replayed {total:,} changes in {len(bodies)} pages, {group} a group at most: apply CPU "
+        f"{total_cpu:.1f} s, "
         f"{rate:,.0f} changes per CPU-second (target >= {TARGET:,.0f}: {ok})",
         flush=True,
     )
@@ -161,6 +185,7 @@ def main() -> None:
     parser.add_argument("--encounters", type=int, default=100_000)
     parser.add_argument("--profile-from", type=int, default=0, help="profile from this page on")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--group", type=int, default=GROUP_PAGES, help="pages per transaction")
     parser.add_argument("--keep", type=Path, default=None, help="keep the laptop replayed to")
     parser.add_argument("--profile", type=Path, default=None, help="cProfile of the last run")
     args = parser.parse_args()
@@ -169,7 +194,8 @@ def main() -> None:
     if args.replay:
         for run in range(args.runs):
             last = run == args.runs - 1
-            replay(args.replay, args.profile if last else None, args.keep, args.profile_from)
+            profile = args.profile if last else None
+            replay(args.replay, profile, args.keep, args.profile_from, args.group)
 
 
 if __name__ == "__main__":

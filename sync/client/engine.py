@@ -1,8 +1,9 @@
 """The device's sync loop: hello, push the outbox, pull the change feed (SYNC.md §2.8).
 
-Each push response and each pull page is applied in one local transaction; the pull cursor is
-stored in the same transaction as the page it applied, so an interruption anywhere resumes with
-no gap and no duplicate. Accepted ops leave the outbox for a window in ``sync_acked`` (sent
+Each push response is applied in one local transaction, and pulled pages in groups of a few
+(:data:`GROUP_PAGES`), one transaction a group; the pull cursor is stored in the same
+transaction as the pages it covers, so an interruption anywhere resumes with no gap and no
+duplicate. Accepted ops leave the outbox for a window in ``sync_acked`` (sent
 again if central is restored, :mod:`sync.client.incarnation`); deferred and rejected ones stay,
 with their reason, and are never deleted here.
 """
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
@@ -69,6 +71,14 @@ UPGRADE_KEY = "upgrade_required"
 SOFT_EOL_KEY = "soft_eol"
 """While the server warns that this version reaches its end of life: the date it announced
 (ISO), or "-" with none ("" otherwise)."""
+GROUP_PAGES = 4
+"""Pulled pages applied in one transaction at most (issue 16.1): the commit (SQLCipher encrypting
+and writing the index pages the pages dirtied) is paid once per group instead of once per page."""
+GROUP_CHANGES = 4000
+"""A group ends once it has applied this many changes."""
+GROUP_SECONDS = 2.0
+"""A group ends once it has been open this long (waiting for the next page included): the
+laptop's write lock is held for the group, and the UI's writes wait for it (busy_timeout 5 s)."""
 Decrypt = Callable[[str, bytes], bytes]
 Progress = Callable[[str], None]
 
@@ -209,6 +219,9 @@ class SyncEngine:
         self.progress = progress or (lambda _msg: None)
         self.batch_size = MAX_BATCH_OPS
         self.pull_limit = DEFAULT_PULL_LIMIT
+        self.group_pages = GROUP_PAGES
+        self.group_changes = GROUP_CHANGES
+        self.group_seconds = GROUP_SECONDS
         self.schema_version = schema_version
         self.min_push_schema = 0
         self.keep_acked_days = keep_acked_days
@@ -477,58 +490,100 @@ class SyncEngine:
             self._observe(s, response.server_hlc)
 
     def pull(self, report: SyncReport, limit: int | None = None) -> None:
-        """Pull pages until ``has_more`` is false; each page and its cursor commit together.
-        Pages are as large as the server announced in ``hello`` (500 until then).
+        """Pull pages until ``has_more`` is false, applying them in groups: the pages of a
+        group and the cursor of its last page commit together, in one transaction. Pages are
+        as large as the server announced in ``hello`` (500 until then).
 
         The next page is asked for (with the cursor the current page names) while the current
-        one is applied, so the server's work and the laptop's overlap. A page is still applied
-        and committed in order, before the next one; if a page cannot be fetched, every page
-        before it is kept and the run fails with the cursor on the last one applied."""
+        one is applied, so the server's work and the laptop's overlap. Pages are applied in
+        order, each in a savepoint of its own (:meth:`_apply_into`). A group ends, and
+        commits, after :attr:`group_pages` pages or :attr:`group_changes` changes, when the feed
+        has no more, when the next page has not arrived within what is left of
+        :attr:`group_seconds` (the write lock is not held waiting for the network), or when it
+        has been open that long; a routine sync of one page is a group of one. If a page cannot
+        be fetched, every page before it is kept (the open group commits) and the run fails
+        with the cursor on the last one applied. If applying a page raises, or the run is
+        stopped inside a group, the group is rolled back, its cursor with it: those pages are
+        pulled again on the next run, nothing skipped and nothing twice."""
         limit = limit or self.pull_limit
         with self.sessions() as s:
             cursor = get_state(s, CURSOR_KEY)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contigo-pull") as wire:
             flight: Future[Response] | None = wire.submit(self._fetch, cursor, limit)
             while flight is not None:
-                resp = flight.result()
+                flight = self._apply_group(wire, flight, limit, report)
+
+    def _apply_group(
+        self, wire: ThreadPoolExecutor, flight: Future[Response], limit: int, report: SyncReport
+    ) -> Future[Response] | None:
+        """Apply pages from ``flight`` on, in one transaction, until the group ends (see
+        :meth:`pull`); returns the request in flight for the next group (None at the end of the
+        feed). Counts the group's pages in ``report`` once it has committed."""
+        failure: Exception | None = None
+        refused: Response | None = None  # (its failure is noted after the group commits)
+        pages = changes = parked = 0
+        next_flight: Future[Response] | None = flight
+        started = time.monotonic()
+        with gcpause.paused(), self.sessions() as s, s.begin(), rows_held(s):
+            while next_flight is not None:
+                if pages:
+                    left = self.group_seconds - (time.monotonic() - started)
+                    if (
+                        pages >= self.group_pages
+                        or changes >= self.group_changes
+                        or left <= 0
+                        or not wait([next_flight], timeout=left).done
+                    ):
+                        break
+                try:
+                    resp = next_flight.result()
+                except Exception as exc:  # the pages of the group so far are kept
+                    failure, next_flight = exc, None
+                    break
                 if resp.status != 200:
-                    raise self._failure(resp)
+                    refused, next_flight = resp, None
+                    break
                 page = parse_pull_response(resp.body)
-                flight = (
+                next_flight = (
                     wire.submit(self._fetch, page.next_cursor, limit) if page.has_more else None
                 )
-                self._apply_page(page, resp.body, report)
-                report.pages += 1
-                report.pulled += len(page.changes)
-                self.progress(f"pulled {report.pulled} changes")
+                parked += self._apply_into(s, page, resp.body)
+                pages, changes = pages + 1, changes + len(page.changes)
+        report.parked += parked
+        report.pages += pages
+        report.pulled += changes
+        if pages:
+            self.progress(f"pulled {report.pulled} changes")
+        if refused is not None:
+            raise self._failure(refused)
+        if failure is not None:
+            raise failure
+        return next_flight
 
     def _fetch(self, cursor: str | None, limit: int) -> Response:
         query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
         return self.transport.send("GET", "/sync/v1/pull?" + urlencode(query))
 
-    @gcpause.paused()
-    def _apply_page(self, page: PullPage, body: Any, report: SyncReport) -> None:
-        """Apply one page and store its cursor in one transaction.
+    def _apply_into(self, s: Session, page: PullPage, body: Any) -> int:
+        """Apply one page in the open transaction of ``s`` and store its cursor there; returns
+        how many of its changes were parked.
 
         The page is first applied in one savepoint, its rows held and written together
         (:mod:`sync.bulk`): nearly every page applies whole. If any change raises, that is
         rolled back and the page applied change by change, each in a savepoint of its own, so
         that what this client cannot apply is parked (SYNC.md §2.8), never lost."""
-        with self.sessions() as s, s.begin(), rows_held(s):
-            try:
-                with s.begin_nested(), bulk.rows(s), _page_cache(s):
-                    parked = self._apply_changes(s, page, careful=False)
-            except Exception as exc:  # any failure means: change by change, each in a savepoint
-                log.info(
-                    "page %s applied change by change (%s)",
-                    page.next_cursor[:12],
-                    type(exc).__name__,
-                )
-                parked = self._apply_changes(s, page, careful=True)
-            scope.note_scope(s, body)
-            set_state(s, CURSOR_KEY, page.next_cursor)
-            self._observe(s, page.server_hlc)
-        report.parked += parked
+        try:
+            with s.begin_nested(), bulk.rows(s), _page_cache(s):
+                parked = self._apply_changes(s, page, careful=False)
+        except Exception as exc:  # any failure means: change by change, each in a savepoint
+            log.info(
+                "page %s applied change by change (%s)", page.next_cursor[:12], type(exc).__name__
+            )
+            parked = self._apply_changes(s, page, careful=True)
+        scope.note_scope(s, body)
+        set_state(s, CURSOR_KEY, page.next_cursor)
+        self._observe(s, page.server_hlc)
+        return parked
 
     def _apply_changes(self, s: Session, page: PullPage, *, careful: bool) -> int:
         """Apply every change of ``page``; returns how many were parked.

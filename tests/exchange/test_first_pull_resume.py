@@ -6,7 +6,13 @@ transport waits until the laptop has *committed* page ``k - 1`` (its stored curs
 page ``k - 1`` named), and at half the pages it refuses the connection for real (the request
 goes to a port nothing listens on). The laptop then holds exactly the first half of the feed
 and its cursor; a plain ``run_sync`` finishes the pull from that cursor, and every side shows
-the same record.
+the same record. (Waiting for each page's commit before asking for the next, that laptop's
+groups of pages are of one page each: each group ends when the next page is late.)
+
+The laptop applies pages in groups, one transaction a group (issue 16.1): two more cases cut
+inside a group. A stop (the laptop killed) after the first group's commit, while the next page
+is applied uncommitted, keeps exactly the first group; a refused page keeps the pages of the
+group before it. Either way the resumed pull ends with every change once.
 """
 
 from __future__ import annotations
@@ -141,3 +147,156 @@ def test_a_first_pull_cut_at_half_resumes_from_its_cursor_and_ends_equal_to_cent
     assert _count(b, Person) == 6 and _count(b, Encounter) == 18
     central_state = visible_state(central.app)
     assert visible_state(b.app) == central_state == visible_state(a.app)
+
+
+class Stopped(BaseException):
+    """The laptop stopped (killed, powered off) in the middle of its pull: like a real stop, it
+    is no failure the engine handles, and what was not committed is gone."""
+
+
+class CutInGroup:
+    """Real HTTP that cuts the pull inside a group of pages, after events, never after a delay.
+    ``stop_at``: before asking for that page, wait until the laptop has committed its first
+    group (its stored cursor is the one page ``committed - 1`` named), then stop the laptop
+    (the pages received after the group are applied in the open group, uncommitted).
+    ``refuse_at``: at that page, the request goes to a port where nothing listens (a real
+    refused connection), while the pages before it are applied in the open group."""
+
+    def __init__(
+        self,
+        inner: RequestsTransport,
+        laptop: Laptop,
+        *,
+        stop_at: int = -1,
+        committed: int = 0,
+        refuse_at: int = -1,
+    ) -> None:
+        self.inner = inner
+        self.laptop = laptop
+        self.stop_at, self.committed, self.refuse_at = stop_at, committed, refuse_at
+        self.cursors: list[str] = []
+        self.seqs: list[list[int]] = []
+
+    def stored_cursor(self) -> str | None:
+        """The committed cursor, read as a WAL reader (no ``BEGIN IMMEDIATE``, which would wait
+        for the open group's write lock)."""
+        conn = self.laptop.app.extensions["contigo.engine"].raw_connection()
+        try:
+            row = conn.execute("SELECT value FROM sync_state WHERE key = ?", (CURSOR_KEY,))
+            found = row.fetchone()
+        finally:
+            conn.close()
+        return str(found[0]) if found else None
+
+    def send(self, method: str, path: str, body: Any | None = None) -> Response:
+        if not path.startswith("/sync/v1/pull"):
+            return self.inner.send(method, path, body)
+        page = len(self.cursors)
+        if page == self.stop_at:
+            deadline = time.monotonic() + 60  # a bound against a hang, not the trigger
+            while self.stored_cursor() != self.cursors[self.committed - 1]:
+                assert time.monotonic() < deadline, "the laptop never committed its first group"
+                time.sleep(0.01)
+            raise Stopped
+        if page == self.refuse_at:
+            dead = RequestsTransport(
+                f"http://127.0.0.1:{free_port()}", self.inner.device_id, self.inner.private_key
+            )
+            try:
+                return dead.send(method, path, body)
+            finally:
+                dead.session.close()
+        resp = self.inner.send(method, path, body)
+        if resp.status == 200:
+            self.cursors.append(resp.body["next_cursor"])
+            self.seqs.append([c["seq"] for c in resp.body["changes"]])
+        return resp
+
+
+def _write_site(laptops: Callable[[str], Laptop]) -> Laptop:
+    """A laptop at the test's site with 6 children of 3 visits each, synced (24 changes)."""
+    a = laptops("a")
+    for _ in range(6):
+        pid = register_child(a.app)
+        for days in (3, 2, 1):
+            record_visit(a.app, pid, days)
+    assert a.sync().exit_code == 0
+    return a
+
+
+def _grouped(b: Laptop, cutting: CutInGroup) -> Any:
+    """``b``'s engine over ``cutting``, pulling in groups of 4 pages ended only by their count
+    (the time bound made long: a bound against a hang, not the trigger)."""
+    engine = engine_for(b.app, cutting)
+    engine.group_pages, engine.group_seconds = 4, 600.0
+    return engine
+
+
+def _resume(b: Laptop, http: RequestsTransport) -> tuple[list[int], SyncReport]:
+    resumed = RequestsTransport(http.base_url, http.device_id, http.private_key)
+    log = CutInGroup(resumed, b)  # the same recorder, never cutting
+    report = run_sync(b.app, log)
+    resumed.session.close()
+    return [seq for page in log.seqs for seq in page], report
+
+
+def test_a_first_pull_stopped_inside_a_group_keeps_the_committed_group_and_pulls_the_rest(
+    central: Central, laptops: Callable[[str], Laptop]
+) -> None:
+    a = _write_site(laptops)
+    b = laptops("b")
+    http = transport(b)
+    # Pages 0-3 are the first group; page 4 is applied in the second, and the laptop stops
+    # when it asks for page 5.
+    cutting = CutInGroup(http, b, stop_at=5, committed=4)
+    engine = _grouped(b, cutting)
+    with b.app.app_context():
+        engine.hello()
+        with pytest.raises(Stopped):
+            engine.pull(SyncReport(), limit=PAGE)
+    http.session.close()
+
+    # The first group and its cursor are kept; page 4, received and applied, is not.
+    assert len(cutting.cursors) == 5
+    assert cutting.stored_cursor() == cutting.cursors[3]
+    kept = [seq for page in cutting.seqs[:4] for seq in page]
+    assert len(kept) == 4 * PAGE
+    assert _count(b, Person) + _count(b, Encounter) == 4 * PAGE
+
+    # Resumed from the stored cursor: page 4 again, then the rest; nothing twice, nothing skipped.
+    rest, report = _resume(b, http)
+    assert rest[:PAGE] == cutting.seqs[4]
+    whole = kept + rest
+    assert whole == sorted(set(whole)) and len(whole) == 24
+    assert report.pulled == len(rest) and report.parked == 0
+    assert _count(b, Person) == 6 and _count(b, Encounter) == 18
+    assert visible_state(b.app) == visible_state(a.app)
+
+
+def test_a_first_pull_refused_inside_a_group_commits_the_pages_applied_before_it(
+    central: Central, laptops: Callable[[str], Laptop]
+) -> None:
+    a = _write_site(laptops)
+    b = laptops("b")
+    http = transport(b)
+    # Pages 0-2 are applied in the first group (of 4 at most); page 3 cannot be fetched.
+    cutting = CutInGroup(http, b, refuse_at=3)
+    engine = _grouped(b, cutting)
+    with b.app.app_context():
+        engine.hello()
+        with pytest.raises(TransportError):
+            engine.pull(SyncReport(), limit=PAGE)
+    http.session.close()
+
+    # Every page before the refused one is kept, with its cursor.
+    assert len(cutting.cursors) == 3
+    assert cutting.stored_cursor() == cutting.cursors[2]
+    kept = [seq for page in cutting.seqs for seq in page]
+    assert _count(b, Person) + _count(b, Encounter) == len(kept) == 3 * PAGE
+
+    rest, report = _resume(b, http)
+    whole = kept + rest
+    assert whole == sorted(set(whole)) and len(whole) == 24
+    assert report.pulled == len(rest) and report.parked == 0
+    assert _count(b, Person) == 6 and _count(b, Encounter) == 18
+    assert visible_state(b.app) == visible_state(a.app)
