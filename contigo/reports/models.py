@@ -28,9 +28,10 @@ class ReportFact(Base):
     """One de-identified, countable event (see module notes)."""
 
     __tablename__ = "report_facts"
+    # No index by country or site and month over all the facts: every query of all kinds of
+    # facts reads :class:`ReportReach` instead, and each index on the facts is written by every
+    # push (see docs/reports.md, "The push cost"); only the episode facts (partial) are indexed.
     __table_args__ = (
-        Index("ix_report_facts_country_month", "country", "month"),
-        Index("ix_report_facts_site_month", "site_id", "month"),
         # The caseload's episode lists ask which episode facts of some sites are defaulted by
         # today (or of a sex, an age band): partial, so that only episode facts (a few in a
         # hundred) are in it and a push of visits never writes to it.

@@ -544,13 +544,18 @@ def sites_in(s: Session, scope: Scope) -> list[Site]:
 
 
 def dimension_values(s: Session, scope: Scope, filters: Filters, dimension: str) -> list[str]:
-    """The values ``dimension`` takes in the period (for columns and menus)."""
+    """The values ``dimension`` takes in the period (for columns and menus): read from
+    :class:`ReportReach`, which holds every fact's dimensions and month (each fact folded into
+    a row of its kind, columns and year with its month's bit set), so that the facts need no
+    index by country or site and month that every push would have to keep up."""
     if dimension == "age_band":
         return list(AGE_BANDS)
-    column = getattr(F, dimension)
+    if not _period(filters):
+        return []
+    column = getattr(R, dimension)
     query = (
         select(column)
-        .where(scope.clause(), F.month.between(filters.start, filters.end))
+        .where(scope.clause(R), *_in_period(filters))
         .group_by(column)
         .order_by(column)
     )
