@@ -1,7 +1,7 @@
 """report_facts without its indexes by country and month and by site and month
 
 Revision ID: e5f1b3d7a9c2
-Revises: c4a5e10ad001
+Revises: d7e3a9c41b05
 Create Date: 2026-12-06 22:30:00.000000
 
 Nothing reads all the facts by country or site and month any more (the menus' dimension values
@@ -15,7 +15,7 @@ from alembic import op
 
 
 revision = 'e5f1b3d7a9c2'
-down_revision = 'c4a5e10ad001'
+down_revision = 'd7e3a9c41b05'
 branch_labels = None
 depends_on = None
 
