@@ -52,6 +52,26 @@ laptops = site_laptops("R")
 PAGE = 4
 
 
+def _refused(inner: RequestsTransport, method: str, path: str, body: Any | None) -> Response:
+    """``inner``'s request sent to a port where nothing listens: a real refused connection."""
+    dead = RequestsTransport(f"http://127.0.0.1:{free_port()}", inner.device_id, inner.private_key)
+    try:
+        return dead.send(method, path, body)
+    finally:
+        dead.session.close()
+
+
+def _write_site(laptops: Callable[[str], Laptop]) -> Laptop:
+    """A laptop at the test's site with 6 children of 3 visits each, synced (24 changes)."""
+    a = laptops("a")
+    for _ in range(6):
+        pid = register_child(a.app)
+        for days in (3, 2, 1):
+            record_visit(a.app, pid, days)
+    assert a.sync().exit_code == 0
+    return a
+
+
 class CutAtHalf:
     """Real HTTP that, before each pull request after the first, waits for the laptop to have
     committed the page before it, and at page ``cut_at`` sends the request to a port where
@@ -83,13 +103,7 @@ class CutAtHalf:
             self._wait_for_commit(self.cursors[-1])
         if page == self.cut_at:
             self.cut = True
-            dead = RequestsTransport(
-                f"http://127.0.0.1:{free_port()}", self.inner.device_id, self.inner.private_key
-            )
-            try:
-                return dead.send(method, path, body)
-            finally:
-                dead.session.close()
+            return _refused(self.inner, method, path, body)
         resp = self.inner.send(method, path, body)
         if resp.status == 200:
             self.cursors.append(resp.body["next_cursor"])
@@ -105,12 +119,7 @@ def _count(laptop: Laptop, model: Any) -> int:
 def test_a_first_pull_cut_at_half_resumes_from_its_cursor_and_ends_equal_to_central(
     central: Central, laptops: Callable[[str], Laptop]
 ) -> None:
-    a = laptops("a")
-    for _ in range(6):
-        pid = register_child(a.app)
-        for days in (3, 2, 1):
-            record_visit(a.app, pid, days)
-    assert a.sync().exit_code == 0
+    a = _write_site(laptops)
     with session_scope(central.app) as s:
         site_id = s.scalar(select(Person.owning_site_id).limit(1))
         feed = list(s.scalars(select(SyncChange.server_seq).order_by(SyncChange.server_seq)))
@@ -199,29 +208,12 @@ class CutInGroup:
                 time.sleep(0.01)
             raise Stopped
         if page == self.refuse_at:
-            dead = RequestsTransport(
-                f"http://127.0.0.1:{free_port()}", self.inner.device_id, self.inner.private_key
-            )
-            try:
-                return dead.send(method, path, body)
-            finally:
-                dead.session.close()
+            return _refused(self.inner, method, path, body)
         resp = self.inner.send(method, path, body)
         if resp.status == 200:
             self.cursors.append(resp.body["next_cursor"])
             self.seqs.append([c["seq"] for c in resp.body["changes"]])
         return resp
-
-
-def _write_site(laptops: Callable[[str], Laptop]) -> Laptop:
-    """A laptop at the test's site with 6 children of 3 visits each, synced (24 changes)."""
-    a = laptops("a")
-    for _ in range(6):
-        pid = register_child(a.app)
-        for days in (3, 2, 1):
-            record_visit(a.app, pid, days)
-    assert a.sync().exit_code == 0
-    return a
 
 
 def _grouped(b: Laptop, cutting: CutInGroup) -> Any:
