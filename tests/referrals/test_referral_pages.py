@@ -106,8 +106,10 @@ def test_refer_from_a_visit_print_the_slip_and_close_with_the_counter_referral(
     assert "referral-slip-a4.css" in a4
     assert _audited(app, "referral_view") == 3
 
-    # The family comes back with the counter-referral: the code typed loosely finds it.
-    typo = client.post("/referrals/code", data={"code": code[:-1] + "0", "csrf_token": token},
+    # The family comes back with the counter-referral: the code typed loosely finds it. A wrong
+    # check symbol (one the code does not end with: "0" is its own one time in 37).
+    wrong = code[:-1] + ("1" if code.endswith("0") else "0")
+    typo = client.post("/referrals/code", data={"code": wrong, "csrf_token": token},
                        base_url=BASE)  # fmt: skip
     assert typo.status_code == 422 and b"This is not a referral code" in typo.data
     found = client.post(
