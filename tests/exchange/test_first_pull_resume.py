@@ -232,6 +232,29 @@ def _resume(b: Laptop, http: RequestsTransport) -> tuple[list[int], SyncReport]:
     return [seq for page in log.seqs for seq in page], report
 
 
+def _cut(b: Laptop, http: RequestsTransport, cutting: CutInGroup, cut: type[BaseException]) -> None:
+    """``b``'s grouped first pull over ``cutting``, which ends it by raising ``cut``."""
+    engine = _grouped(b, cutting)
+    with b.app.app_context():
+        engine.hello()
+        with pytest.raises(cut):
+            engine.pull(SyncReport(), limit=PAGE)
+    http.session.close()
+
+
+def _resumed_equal(a: Laptop, b: Laptop, http: RequestsTransport, kept: list[int]) -> list[int]:
+    """``b``'s pull resumed to the end: with the ``kept`` changes, every one of the site's 24
+    exactly once and in order, nothing parked, and ``b`` shows what ``a`` wrote. Returns the
+    resumed run's changes (their seqs)."""
+    rest, report = _resume(b, http)
+    whole = kept + rest
+    assert whole == sorted(set(whole)) and len(whole) == 24
+    assert report.pulled == len(rest) and report.parked == 0
+    assert _count(b, Person) == 6 and _count(b, Encounter) == 18
+    assert visible_state(b.app) == visible_state(a.app)
+    return rest
+
+
 def test_a_first_pull_stopped_inside_a_group_keeps_the_committed_group_and_pulls_the_rest(
     central: Central, laptops: Callable[[str], Laptop]
 ) -> None:
@@ -241,12 +264,7 @@ def test_a_first_pull_stopped_inside_a_group_keeps_the_committed_group_and_pulls
     # Pages 0-3 are the first group; page 4 is applied in the second, and the laptop stops
     # when it asks for page 5.
     cutting = CutInGroup(http, b, stop_at=5, committed=4)
-    engine = _grouped(b, cutting)
-    with b.app.app_context():
-        engine.hello()
-        with pytest.raises(Stopped):
-            engine.pull(SyncReport(), limit=PAGE)
-    http.session.close()
+    _cut(b, http, cutting, Stopped)
 
     # The first group and its cursor are kept; page 4, received and applied, is not.
     assert len(cutting.cursors) == 5
@@ -256,13 +274,8 @@ def test_a_first_pull_stopped_inside_a_group_keeps_the_committed_group_and_pulls
     assert _count(b, Person) + _count(b, Encounter) == 4 * PAGE
 
     # Resumed from the stored cursor: page 4 again, then the rest; nothing twice, nothing skipped.
-    rest, report = _resume(b, http)
+    rest = _resumed_equal(a, b, http, kept)
     assert rest[:PAGE] == cutting.seqs[4]
-    whole = kept + rest
-    assert whole == sorted(set(whole)) and len(whole) == 24
-    assert report.pulled == len(rest) and report.parked == 0
-    assert _count(b, Person) == 6 and _count(b, Encounter) == 18
-    assert visible_state(b.app) == visible_state(a.app)
 
 
 def test_a_first_pull_refused_inside_a_group_commits_the_pages_applied_before_it(
@@ -273,12 +286,7 @@ def test_a_first_pull_refused_inside_a_group_commits_the_pages_applied_before_it
     http = transport(b)
     # Pages 0-2 are applied in the first group (of 4 at most); page 3 cannot be fetched.
     cutting = CutInGroup(http, b, refuse_at=3)
-    engine = _grouped(b, cutting)
-    with b.app.app_context():
-        engine.hello()
-        with pytest.raises(TransportError):
-            engine.pull(SyncReport(), limit=PAGE)
-    http.session.close()
+    _cut(b, http, cutting, TransportError)
 
     # Every page before the refused one is kept, with its cursor.
     assert len(cutting.cursors) == 3
@@ -286,9 +294,4 @@ def test_a_first_pull_refused_inside_a_group_commits_the_pages_applied_before_it
     kept = [seq for page in cutting.seqs for seq in page]
     assert _count(b, Person) + _count(b, Encounter) == len(kept) == 3 * PAGE
 
-    rest, report = _resume(b, http)
-    whole = kept + rest
-    assert whole == sorted(set(whole)) and len(whole) == 24
-    assert report.pulled == len(rest) and report.parked == 0
-    assert _count(b, Person) == 6 and _count(b, Encounter) == 18
-    assert visible_state(b.app) == visible_state(a.app)
+    _resumed_equal(a, b, http, kept)
