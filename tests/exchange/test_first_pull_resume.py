@@ -61,6 +61,22 @@ def _refused(inner: RequestsTransport, method: str, path: str, body: Any | None)
         dead.session.close()
 
 
+def _recorded(
+    inner: RequestsTransport,
+    method: str,
+    path: str,
+    body: Any | None,
+    cursors: list[str],
+    seqs: list[list[int]],
+) -> Response:
+    """``inner``'s answer, a page's cursor and change seqs noted in ``cursors`` and ``seqs``."""
+    resp = inner.send(method, path, body)
+    if resp.status == 200:
+        cursors.append(resp.body["next_cursor"])
+        seqs.append([c["seq"] for c in resp.body["changes"]])
+    return resp
+
+
 def _write_site(laptops: Callable[[str], Laptop]) -> Laptop:
     """A laptop at the test's site with 6 children of 3 visits each, synced (24 changes)."""
     a = laptops("a")
@@ -104,11 +120,7 @@ class CutAtHalf:
         if page == self.cut_at:
             self.cut = True
             return _refused(self.inner, method, path, body)
-        resp = self.inner.send(method, path, body)
-        if resp.status == 200:
-            self.cursors.append(resp.body["next_cursor"])
-            self.seqs.append([c["seq"] for c in resp.body["changes"]])
-        return resp
+        return _recorded(self.inner, method, path, body, self.cursors, self.seqs)
 
 
 def _count(laptop: Laptop, model: Any) -> int:
@@ -209,11 +221,7 @@ class CutInGroup:
             raise Stopped
         if page == self.refuse_at:
             return _refused(self.inner, method, path, body)
-        resp = self.inner.send(method, path, body)
-        if resp.status == 200:
-            self.cursors.append(resp.body["next_cursor"])
-            self.seqs.append([c["seq"] for c in resp.body["changes"]])
-        return resp
+        return _recorded(self.inner, method, path, body, self.cursors, self.seqs)
 
 
 def _grouped(b: Laptop, cutting: CutInGroup) -> Any:
