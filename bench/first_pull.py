@@ -127,7 +127,7 @@ def main() -> None:
                 f"{transport.in_http:.1f} s; laptop CPU {cpu:.1f} s "
                 f"({report.pulled / cpu:,.0f} changes per CPU-second), of which the "
                 f"requests themselves (signing, HTTP, gzip, JSON) {transport.wire_cpu:.1f} s; "
-                "largest page "
+                f"the apply waited {report.waited_s:.1f} s for pages; largest page "
                 f"{max(transport.pages, default=(0, 0))}",
                 flush=True,
             )

@@ -81,6 +81,8 @@ GROUP_SECONDS = 2.0
 laptop's write lock is held for the group, and the UI's writes wait for it (busy_timeout 5 s)."""
 Decrypt = Callable[[str, bytes], bytes]
 Progress = Callable[[str], None]
+Fetched = tuple[Response, PullPage | None]
+"""A pull request's answer, and its page checked on the wire's thread (None: refused)."""
 
 
 class SyncFailed(Exception):
@@ -141,6 +143,9 @@ class SyncReport:
     backfill: tuple[str, ...] = ()
     resent: int = 0
     """Acknowledged ops sent again because central was restored (a new incarnation)."""
+    waited_s: float = 0.0
+    """Seconds the pull's apply spent waiting for its next page (central, the wire and the
+    page's decoding, beyond what overlapped with applying the page before)."""
 
 
 def _error(resp: Response, device_ms: int) -> SyncFailed:
@@ -509,41 +514,44 @@ class SyncEngine:
         with self.sessions() as s:
             cursor = get_state(s, CURSOR_KEY)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contigo-pull") as wire:
-            flight: Future[Response] | None = wire.submit(self._fetch, cursor, limit)
+            flight: Future[Fetched] | None = wire.submit(self._fetch, cursor, limit)
             while flight is not None:
                 flight = self._apply_group(wire, flight, limit, report)
 
     def _apply_group(
-        self, wire: ThreadPoolExecutor, flight: Future[Response], limit: int, report: SyncReport
-    ) -> Future[Response] | None:
+        self, wire: ThreadPoolExecutor, flight: Future[Fetched], limit: int, report: SyncReport
+    ) -> Future[Fetched] | None:
         """Apply pages from ``flight`` on, in one transaction, until the group ends (see
         :meth:`pull`); returns the request in flight for the next group (None at the end of the
         feed). Counts the group's pages in ``report`` once it has committed."""
         failure: Exception | None = None
         refused: Response | None = None  # (its failure is noted after the group commits)
         pages = changes = parked = 0
-        next_flight: Future[Response] | None = flight
+        next_flight: Future[Fetched] | None = flight
         started = time.monotonic()
         with gcpause.paused(), self.sessions() as s, s.begin(), rows_held(s):
             while next_flight is not None:
+                waiting = time.monotonic()
                 if pages:
-                    left = self.group_seconds - (time.monotonic() - started)
+                    left = self.group_seconds - (waiting - started)
                     if (
                         pages >= self.group_pages
                         or changes >= self.group_changes
                         or left <= 0
                         or not wait([next_flight], timeout=left).done
                     ):
+                        report.waited_s += time.monotonic() - waiting
                         break
                 try:
-                    resp = next_flight.result()
+                    resp, page = next_flight.result()
                 except Exception as exc:  # the pages of the group so far are kept
                     failure, next_flight = exc, None
                     break
-                if resp.status != 200:
+                finally:
+                    report.waited_s += time.monotonic() - waiting
+                if page is None:
                     refused, next_flight = resp, None
                     break
-                page = parse_pull_response(resp.body)
                 next_flight = (
                     wire.submit(self._fetch, page.next_cursor, limit) if page.has_more else None
                 )
@@ -560,9 +568,14 @@ class SyncEngine:
             raise failure
         return next_flight
 
-    def _fetch(self, cursor: str | None, limit: int) -> Response:
+    def _fetch(self, cursor: str | None, limit: int) -> Fetched:
+        """Ask for the page after ``cursor`` and check it (:func:`parse_pull_response`) on the
+        wire's thread, while the page before is applied (SQLite's work lets go of the GIL):
+        the page, or ``None`` if central refused the request. A page that does not parse
+        fails as a failed fetch does: the pages applied before it are kept."""
         query = {"limit": str(limit)} | ({"cursor": cursor} if cursor else {})
-        return self.transport.send("GET", "/sync/v1/pull?" + urlencode(query))
+        resp = self.transport.send("GET", "/sync/v1/pull?" + urlencode(query))
+        return resp, (parse_pull_response(resp.body) if resp.status == 200 else None)
 
     def _apply_into(self, s: Session, page: PullPage, body: Any) -> int:
         """Apply one page in the open transaction of ``s`` and store its cursor there; returns

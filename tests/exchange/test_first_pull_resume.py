@@ -9,10 +9,11 @@ and its cursor; a plain ``run_sync`` finishes the pull from that cursor, and eve
 the same record. (Waiting for each page's commit before asking for the next, that laptop's
 groups of pages are of one page each: each group ends when the next page is late.)
 
-The laptop applies pages in groups, one transaction a group (issue 16.1): two more cases cut
+The laptop applies pages in groups, one transaction a group (issue 16.1): three more cases cut
 inside a group. A stop (the laptop killed) after the first group's commit, while the next page
-is applied uncommitted, keeps exactly the first group; a refused page keeps the pages of the
-group before it. Either way the resumed pull ends with every change once.
+is applied uncommitted, keeps exactly the first group; a refused page, or one that does not
+parse (checked on the wire's thread), keeps the pages of the group before it. Either way the
+resumed pull ends with every change once.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from sync.client.engine import CURSOR_KEY, SyncReport
 from sync.client.transport import RequestsTransport, Response, TransportError
 from sync.models import SyncChange
 from sync.outbox import get_state
+from sync.protocol import ProtocolError
 from tests.exchange.live import (
     Central,
     Laptop,
@@ -181,7 +183,9 @@ class CutInGroup:
     group (its stored cursor is the one page ``committed - 1`` named), then stop the laptop
     (the pages received after the group are applied in the open group, uncommitted).
     ``refuse_at``: at that page, the request goes to a port where nothing listens (a real
-    refused connection), while the pages before it are applied in the open group."""
+    refused connection), while the pages before it are applied in the open group.
+    ``garble_at``: that page is central's real answer with its changes out of order (a page
+    the laptop must not apply)."""
 
     def __init__(
         self,
@@ -191,10 +195,12 @@ class CutInGroup:
         stop_at: int = -1,
         committed: int = 0,
         refuse_at: int = -1,
+        garble_at: int = -1,
     ) -> None:
         self.inner = inner
         self.laptop = laptop
         self.stop_at, self.committed, self.refuse_at = stop_at, committed, refuse_at
+        self.garble_at = garble_at
         self.cursors: list[str] = []
         self.seqs: list[list[int]] = []
 
@@ -221,6 +227,10 @@ class CutInGroup:
             raise Stopped
         if page == self.refuse_at:
             return _refused(self.inner, method, path, body)
+        if page == self.garble_at:
+            resp = self.inner.send(method, path, body)
+            resp.body["changes"].reverse()
+            return resp
         return _recorded(self.inner, method, path, body, self.cursors, self.seqs)
 
 
@@ -297,6 +307,26 @@ def test_a_first_pull_refused_inside_a_group_commits_the_pages_applied_before_it
     _cut(b, http, cutting, TransportError)
 
     # Every page before the refused one is kept, with its cursor.
+    assert len(cutting.cursors) == 3
+    assert cutting.stored_cursor() == cutting.cursors[2]
+    kept = [seq for page in cutting.seqs for seq in page]
+    assert _count(b, Person) + _count(b, Encounter) == len(kept) == 3 * PAGE
+
+    _resumed_equal(a, b, http, kept)
+
+
+def test_a_page_that_does_not_parse_inside_a_group_fails_the_run_and_keeps_the_pages_before_it(
+    central: Central, laptops: Callable[[str], Laptop]
+) -> None:
+    a = _write_site(laptops)
+    b = laptops("b")
+    http = transport(b)
+    # Pages 0-2 are applied in the first group; page 3 arrives with its changes out of order
+    # (checked on the wire's thread, as the laptop applies page 2).
+    cutting = CutInGroup(http, b, garble_at=3)
+    _cut(b, http, cutting, ProtocolError)
+
+    # Like a page that cannot be fetched: every page before it is kept, with its cursor.
     assert len(cutting.cursors) == 3
     assert cutting.stored_cursor() == cutting.cursors[2]
     kept = [seq for page in cutting.seqs for seq in page]
