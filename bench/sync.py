@@ -142,7 +142,8 @@ def _first_pull(folder: Path, central: Central, run: int, figures: Figures) -> L
     print(
         f"first-pull run {run + 1}: {report.pulled:,} changes in {report.pages} pages, "
         f"{seconds:.1f} s; inside central {page_ms:.0f} ms per page (p50); laptop CPU "
-        f"{cpu:.1f} s, {rate:,.0f} changes per CPU-second",
+        f"{cpu:.1f} s, {rate:,.0f} changes per CPU-second (index rebuild at the end "
+        f"{report.rebuild_cpu:.1f} s CPU, {report.rebuild_wall:.1f} s, included)",
         flush=True,
     )
     return laptop
