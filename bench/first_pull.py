@@ -126,8 +126,10 @@ def main() -> None:
                 f"{seconds:.1f} s ({report.pulled / seconds:,.0f}/s); in HTTP "
                 f"{transport.in_http:.1f} s; laptop CPU {cpu:.1f} s "
                 f"({report.pulled / cpu:,.0f} changes per CPU-second), of which the "
-                f"requests themselves (signing, HTTP, gzip, JSON) {transport.wire_cpu:.1f} s; "
-                f"the apply waited {report.waited_s:.1f} s for pages; largest page "
+                f"requests themselves (signing, HTTP, gzip, JSON) {transport.wire_cpu:.1f} s "
+                f"and the index rebuild at the end {report.rebuild_cpu:.1f} s "
+                f"({report.rebuild_wall:.1f} s wall, in the pull's time); the apply waited "
+                f"{report.waited_s:.1f} s for pages; largest page "
                 f"{max(transport.pages, default=(0, 0))}",
                 flush=True,
             )

@@ -142,8 +142,9 @@ def _first_pull(folder: Path, central: Central, run: int, figures: Figures) -> L
     print(
         f"first-pull run {run + 1}: {report.pulled:,} changes in {report.pages} pages, "
         f"{seconds:.1f} s; inside central {page_ms:.0f} ms per page (p50); laptop CPU "
-        f"{cpu:.1f} s, {rate:,.0f} changes per CPU-second; the apply waited "
-        f"{report.waited_s:.1f} s for pages",
+        f"{cpu:.1f} s, {rate:,.0f} changes per CPU-second (index rebuild at the end "
+        f"{report.rebuild_cpu:.1f} s CPU, {report.rebuild_wall:.1f} s, included); the apply "
+        f"waited {report.waited_s:.1f} s for pages",
         flush=True,
     )
     return laptop

@@ -25,6 +25,7 @@ from sqlalchemy.engine import Connection, Engine
 from contigo.db import cipher_key_of, is_plain_sqlite
 from contigo.errors import Locked
 from contigo.safefile import atomic_file, private_dir, remove_stale_partials
+from sync.client import deferral
 
 log = logging.getLogger(__name__)
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
@@ -299,6 +300,7 @@ def open_database(app: Flask) -> None:
         engine.dispose()
         encrypt_database(path, get_vault(app).database_key(), backups)
         engine.dispose()
+    restore_indexes(engine)
     if app.config.get("AUTO_MIGRATE", True):
         upgrade(engine, backups)
     if not keystore.encrypted_db:
@@ -306,6 +308,17 @@ def open_database(app: Flask) -> None:
         keystore.save()
         with session_scope(app) as s:
             mark_dirty(s)
+
+
+def restore_indexes(engine: Engine) -> tuple[str, ...]:
+    """Build again the indexes a first pull left out and did not finish (a laptop cut or killed
+    mid-pull): whatever opens or migrates the database gets every index of its schema, and
+    only a pull runs without them (:mod:`sync.client.deferral`). Returns their names."""
+    with engine.begin() as conn:
+        made = deferral.restore(conn)
+    if made:
+        log.info("indexes a cut first pull left out built again: %s", ", ".join(made))
+    return made
 
 
 def upgrade(
@@ -322,6 +335,7 @@ def upgrade(
     raised, so the application refuses to start on a half-migrated database. Returns the
     backup's path, if one was taken (it is kept).
     """
+    restore_indexes(engine)  # a migration may touch them: it finds the schema it expects
     current = current_revision(engine)
     target = head_revision(migrations) if revision == "head" else revision
     if current == target:
@@ -351,6 +365,7 @@ def upgrade(
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Step the schema back (every migration has a real downgrade)."""
+    restore_indexes(engine)
     cfg = alembic_config()
     with schema_change(engine) as conn:
         cfg.attributes["connection"] = conn

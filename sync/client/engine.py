@@ -14,7 +14,7 @@ import json
 import logging
 import time
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from sync import bulk, fastjson, gcpause
-from sync.client import incarnation, scope
+from sync.client import deferral, incarnation, scope
 from sync.client.apply import apply_change, apply_field_state, hold_first_version
 from sync.client.hints import PERSON_CREATE, PageHints, page_hints
 from sync.client.parking import reapply_parked
@@ -146,6 +146,11 @@ class SyncReport:
     waited_s: float = 0.0
     """Seconds the pull's apply spent waiting for its next page (central, the wire and the
     page's decoding, beyond what overlapped with applying the page before)."""
+    rebuilt: tuple[str, ...] = ()
+    """The indexes a first pull deferred, built again at its end (:mod:`sync.client.deferral`)."""
+    rebuild_cpu: float = 0.0
+    """This process's CPU seconds spent building them (wall clock: ``rebuild_wall``)."""
+    rebuild_wall: float = 0.0
 
 
 def _error(resp: Response, device_ms: int) -> SyncFailed:
@@ -214,6 +219,7 @@ class SyncEngine:
         schema_version: int = SCHEMA_VERSION,
         physical_ms: Callable[[], int] | None = None,
         keep_acked_days: int = incarnation.KEEP_ACKED_DAYS,
+        deferrable: Sequence[str] = (),
     ) -> None:
         self.sessions = sessions
         self.transport = transport
@@ -232,6 +238,8 @@ class SyncEngine:
         self.keep_acked_days = keep_acked_days
         """How long acknowledged ops are kept to send again after a restore of central."""
         self.resent = 0
+        self.deferrable = tuple(deferrable)
+        """Indexes no pull reads, left out during a first pull (:mod:`sync.client.deferral`)."""
         # The device's physical clock; by default the one its sessions carry (sync.outbox).
         self._physical_ms = physical_ms
 
@@ -509,14 +517,23 @@ class SyncEngine:
         be fetched, every page before it is kept (the open group commits) and the run fails
         with the cursor on the last one applied. If applying a page raises, or the run is
         stopped inside a group, the group is rolled back, its cursor with it: those pages are
-        pulled again on the next run, nothing skipped and nothing twice."""
+        pulled again on the next run, nothing skipped and nothing twice.
+
+        A laptop's first pull leaves out :attr:`deferrable` indexes and builds them once the
+        feed is drained; a pull cut before that leaves them out until the next pull's end, or
+        until the database is opened again (:mod:`sync.client.deferral`)."""
         limit = limit or self.pull_limit
+        deferral.defer_for_first_pull(self.sessions, self.deferrable, CURSOR_KEY)
         with self.sessions() as s:
             cursor = get_state(s, CURSOR_KEY)
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="contigo-pull") as wire:
             flight: Future[Fetched] | None = wire.submit(self._fetch, cursor, limit)
             while flight is not None:
                 flight = self._apply_group(wire, flight, limit, report)
+        started, cpu = time.perf_counter(), time.process_time()
+        report.rebuilt = deferral.restore_after_pull(self.sessions)
+        report.rebuild_cpu += time.process_time() - cpu
+        report.rebuild_wall += time.perf_counter() - started
 
     def _apply_group(
         self, wire: ThreadPoolExecutor, flight: Future[Fetched], limit: int, report: SyncReport

@@ -39,6 +39,14 @@ from sync.protocol import Control, ErrorCode
 
 SIGNING_KEY = "device_signing_key"
 CENTRAL_URL = "central_url"
+DEFERRED_INDEXES = ("ix_person_index_bidx", "ix_encounters_occurred_on_site_id")
+"""Indexes a new laptop's first pull builds at its end instead of row by row
+(:mod:`sync.client.deferral`): the two whose keys arrive in random order (keyed hashes; visit
+dates across the site's years), so each group's commit rewrote leaves all over them. Only the
+UI's searches and the home page's window read them (and central's review finders): nothing a
+pull runs does, and neither is unique or backs an ``ON CONFLICT``. An index whose keys arrive
+in order is appended to at one leaf and costs less kept than built again (a build scans its
+whole table): docs/sync.md gives the check and the figures."""
 
 
 def _raw(private: Ed25519PrivateKey) -> bytes:
@@ -181,7 +189,11 @@ def engine_for(
         encrypt=vault.outbox_encrypter(),
         app_version="0.1.0",
         progress=progress,
-        **({"keep_acked_days": int(app.config["SYNC_KEEP_ACKED_DAYS"])} | options),
+        **(
+            {"keep_acked_days": int(app.config["SYNC_KEEP_ACKED_DAYS"])}
+            | {"deferrable": DEFERRED_INDEXES}
+            | options
+        ),
     )
 
 
