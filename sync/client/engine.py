@@ -27,7 +27,12 @@ from sqlalchemy.orm import Session
 
 from sync import bulk, fastjson, gcpause
 from sync.client import incarnation, scope
-from sync.client.apply import apply_change, apply_field_state, hold_first_version
+from sync.client.apply import (
+    apply_change,
+    apply_field_state,
+    hold_first_version,
+    hold_review_item,
+)
 from sync.client.hints import PERSON_CREATE, PageHints, page_hints
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport, clock_refusal
@@ -590,14 +595,18 @@ class SyncEngine:
 
         In the optimistic pass, runs of inserts of entities this laptop certainly does not hold
         (nearly every change of a new laptop's first pull) go to their handlers' ``create_many``
-        together (:meth:`_create_run`); every other change, and every change of the careful
-        pass, goes through :func:`apply_change` one at a time."""
+        together (:meth:`_create_run`), and the mirror row of a review item it does not hold yet
+        is held with the page's rows (:func:`hold_review_item`), without ending the run; every
+        other change, and every change of the careful pass, goes through :func:`apply_change`
+        one at a time."""
         hints = page_hints(s, self.registry, list(page.changes))
         parked = 0
         run = _Run()
         for change in page.changes:
             if not careful and self._joins_run(change, hints, run):
                 continue
+            if not careful and hold_review_item(s, change, self.encrypt, hints):
+                continue  # (its row refers to nothing: it need not end the run)
             if run.changes:
                 self._create_run(s, run.changes)
                 run = _Run()

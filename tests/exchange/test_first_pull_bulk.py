@@ -32,17 +32,22 @@ from contigo.reports.hooks import FEEDER
 from contigo.reports.models import ReportFact
 from contigo.sites.models import Site
 from contigo.vault import get_vault
+from sync.client import engine as engine_module
+from sync.client.apply import hold_review_item
 from sync.client.engine import SyncEngine, SyncReport
 from sync.handlers import Creation
 from sync.models import FieldVersion, ReviewItem
+from sync.protocol import Change
 from tests.exchange.world import Device, new_device, sup, visible_state
 
 FACT_KINDS = ("screen", "dispense", "counsel", "episode")
 SEALED = {"data_key_wrapped", "created_at", "updated_at"}
+MIRRORED = {c.key for c in ReviewItem.__table__.columns} - {"candidates_enc", "resolution_enc"}
 
 
-def _feed(a: Device) -> None:
-    """A site's record on laptop ``a``, pushed: what the new laptops then pull."""
+def _feed(a: Device) -> list[str]:
+    """A site's record on laptop ``a``, pushed: what the new laptops then pull; returns its
+    review items' ids."""
     mother = a.register(kind="woman", given_names="Rosa", sex="F")
     child = a.register(given_names="Ana", mother_id=mother)
     twin = a.register(given_names="Ana")  # same name and birth date: a possible duplicate
@@ -59,6 +64,15 @@ def _feed(a: Device) -> None:
         risk_flags.record(s, get_vault(a.app), sup(s), other, {"risk_flags.hiv_exposed": True})
     a.note_ops()
     assert a.sync().rejected == 0
+    # A second possible duplicate, dismissed: its item is opened, then closed, in the feed.
+    a.register(given_names="Luis", sex="M")
+    assert a.sync().rejected == 0
+    with session_scope(a.app) as s:
+        items = list(s.scalars(select(ReviewItem.id).order_by(ReviewItem.opened_seq)))
+        assert len(items) == 2
+    a.resolve(items[-1], None)
+    assert a.sync().rejected == 0
+    return items
 
 
 def _feeding(device: Device) -> Device:
@@ -137,7 +151,11 @@ def laptop_state(app: Flask) -> dict[str, Any]:
             for f in s.scalars(select(ReportFact))
         )
         review = sorted(
-            (i.id, i.kind, i.entity_id, i.status, i.updated_seq)
+            (
+                *(getattr(i, c.key) for c in ReviewItem.__table__.columns if c.key in MIRRORED),
+                vault.outbox_decrypt(f"sync_conflicts:{i.id}:candidates", i.candidates_enc),
+                i.resolution_enc,
+            )
             for i in s.scalars(select(ReviewItem))
         )
     return {
@@ -174,7 +192,7 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
     """In one page, and in pages of three changes (a person's visits then come pages after
     it, a run ends at every page)."""
     a = new_device(central, laptop, "a")
-    _feed(a)
+    items = _feed(a)
 
     created: list[str] = []
     for handler in (PersonHandler, EncounterHandler):
@@ -185,15 +203,27 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
             _bulk(self, s, items)
 
         monkeypatch.setattr(handler, "create_many", counted)
+    held: list[tuple[str, str]] = []
+
+    def holding(s: Any, change: Change, *args: Any) -> bool:
+        done = hold_review_item(s, change, *args)
+        if done:
+            held.append((change.kind, change.entity_id))
+        return done
+
+    monkeypatch.setattr(engine_module, "hold_review_item", holding)
     bulk_laptop = _feeding(new_device(central, laptop, "bulk"))
     assert _first_pull(bulk_laptop, limit) == 0
     with session_scope(bulk_laptop.app) as s:
         n_persons = len(s.scalars(select(Person.id)).all())
         n_visits = len(s.scalars(select(Encounter.id)).all())
     # Every person and visit came through the bulk path.
-    assert len(created) == n_persons + n_visits == 4 + 6
+    assert len(created) == n_persons + n_visits == 5 + 6
+    # Both review items were held as they opened; the closing of one read its held row back.
+    assert sorted(held) == [("conflict", item) for item in sorted(items)]
 
     monkeypatch.setattr(SyncEngine, "_joins_run", lambda *_args: False)
+    monkeypatch.setattr(engine_module, "hold_review_item", lambda *_args: False)
     created.clear()
     one_by_one = _feeding(new_device(central, laptop, "one"))
     assert _first_pull(one_by_one, limit) == 0
