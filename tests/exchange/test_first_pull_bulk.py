@@ -23,6 +23,7 @@ from sqlalchemy import select
 from contigo.db import session_scope
 from contigo.encounters.models import Encounter
 from contigo.episodes.models import CareEpisode
+from contigo.exchange.batch import batch_person
 from contigo.exchange.handlers import EncounterHandler, PersonHandler
 from contigo.persons import risk_flags
 from contigo.persons import services as persons
@@ -31,11 +32,13 @@ from contigo.reports.feed import Feeder, Pseudonymiser
 from contigo.reports.hooks import FEEDER
 from contigo.reports.models import ReportFact
 from contigo.sites.models import Site
+from contigo.sites.wire import site_descriptor
 from contigo.vault import get_vault
+from sync import bulk
 from sync.client import engine as engine_module
 from sync.client.apply import hold_review_item
-from sync.client.engine import SyncEngine, SyncReport
-from sync.handlers import Creation
+from sync.client.engine import SyncEngine, SyncReport, _page_cache
+from sync.handlers import ApplyContext, Creation
 from sync.models import FieldVersion, ReviewItem
 from sync.protocol import Change
 from tests.exchange.world import Device, new_device, sup, visible_state
@@ -233,3 +236,54 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
     assert bulk_state["facts"] and bulk_state["review"] and bulk_state["versions"]
     assert bulk_state == per_change
     assert bulk_state["visible"] == visible_state(central)
+
+
+def test_create_many_holds_the_row_create_writes(laptop: Callable[[str], Flask]) -> None:
+    """A person made by ``create_many`` (its row held, its object made without the ORM's
+    bookkeeping) has every column ``create`` gives it, risk flags included, and the same
+    search index; the page's visits find it before its row is written."""
+    app = laptop("one")
+    vault = get_vault(app)
+    handler = PersonHandler(vault)
+    with app.test_request_context(), session_scope(app) as s:
+        site = site_descriptor(s, sup(s).home_site_id)
+    body = {
+        "contigo_id": "", "kind": "child", "site": site, "given_names": "Ana María",
+        "family_names": "Pérez", "birth_date": "2024-03-01", "sex": "F",
+        "phone": "+57 300 555 0101", "documents": [{"type": "cc", "number": "12.345"}],
+        "risk_flags.hiv_exposed": True, "population_type": "host_community",
+    }  # fmt: skip
+    ctx = ApplyContext(device_id="d1", site_id=None, hlc="1796603417016-00000-d1")
+    with app.test_request_context(), session_scope(app) as s:
+        handler.create(s, ctx, "p-one", None, body | {"contigo_id": "C1"})
+        with bulk.rows(s), _page_cache(s):
+            handler.create_many(s, [(ctx, "p-many", None, body | {"contigo_id": "C2"})])
+            assert batch_person(s, "p-many") is not None  # (its row still held)
+            found = s.scalars(select(Person.id).where(Person.id == "p-many")).all()
+            assert found == ["p-many"]  # (a read writes the held rows first)
+    with app.test_request_context(), session_scope(app) as s:
+        one, many = s.get(Person, "p-one"), s.get(Person, "p-many")
+        assert one is not None and many is not None
+        skip = {"id", "contigo_id", "data_key_wrapped", "created_at", "updated_at"}
+        for c in Person.__table__.columns:
+            if c.key in skip:
+                continue
+            if c.key.endswith("_enc"):
+                name = c.key.removesuffix("_enc")
+                opened = [
+                    None if p.__dict__[c.key] is None else vault.decrypt_with(
+                        vault.person_key(p), "persons", p.id, name, p.__dict__[c.key]
+                    )
+                    for p in (one, many)
+                ]  # fmt: skip
+                assert opened[0] == opened[1], c.key
+            else:
+                assert getattr(one, c.key) == getattr(many, c.key), c.key
+        assert risk_flags.read(vault, many) == risk_flags.read(vault, one)
+        assert risk_flags.read(vault, many)["risk_flags.hiv_exposed"] is True
+        index = {
+            p: sorted((i.field, i.bidx) for i in s.scalars(select(PersonIndex).where(
+                PersonIndex.person_id == p)))
+            for p in ("p-one", "p-many")
+        }  # fmt: skip
+        assert index["p-one"] == index["p-many"] and len(index["p-one"]) >= 5
