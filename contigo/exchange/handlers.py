@@ -40,6 +40,7 @@ from contigo.persons import lifecycle, risk_flags
 from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, decrypt, index_keys, index_values, index_view
+from contigo.reports import hooks as reports_feed
 from contigo.sites.wire import ensure_site, site_descriptor
 from contigo.usersync.authors import AUTHOR, with_author
 from contigo.usersync.authors import author_id as _author
@@ -193,6 +194,7 @@ class PersonHandler:
                 row["risk_flags_enc"] = person.risk_flags_enc
             bulk.pend(s, Person, row)
             hold_person(s, person)
+            reports_feed.note_new_person(s, person, writes.get("sex"), writes.get("birth_date"))
             self._reindex(s, person, fresh=index_values(writes))
 
     def _new_person(
