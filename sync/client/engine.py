@@ -234,6 +234,8 @@ class SyncEngine:
         self.resent = 0
         # The device's physical clock; by default the one its sessions carry (sync.outbox).
         self._physical_ms = physical_ms
+        self._run_types: dict[tuple[str, int], bool | None] = {}
+        self._known_fields: dict[tuple[str, str, int], bool] = {}
 
     def physical_ms(self, s: Session) -> int:
         """The device's physical time now, in ms (injectable so tests can skew a device)."""
@@ -639,21 +641,14 @@ class SyncEngine:
         if change.kind != "insert":
             return False
         entity = (change.entity_type, change.entity_id)
-        handler = self.registry.for_entity(change.entity_type)
-        person = self.registry.for_op(PERSON_CREATE)
-        is_person = person is not None and person[0].entity_type == change.entity_type
+        is_person = self._run_type(change.entity_type)
         if (
-            handler is None
-            or getattr(handler, "create_many", None) is None
+            is_person is None
             or not hints.certainly_absent(entity)
             or hints.may_have_versions(entity)
             or (is_person and change.entity_id in run.persons)
             or (not is_person and run.other not in (None, change.entity_type))
-            or not entity_known(self.registry, change.entity_type, self.schema_version)
-            or not all(
-                self.registry.policies.known_at(change.entity_type, name, self.schema_version)
-                for name in change.fields or {}
-            )
+            or not all(self._field_known(change.entity_type, name) for name in change.fields or {})
         ):
             return False
         named = (change.data or {}).get("person_id")
@@ -666,6 +661,33 @@ class SyncEngine:
         if change.fields:
             hints.wrote_versions(entity)
         return True
+
+    def _run_type(self, entity_type: str) -> bool | None:
+        """Whether an entity type's inserts may join a run (its handler offers
+        ``create_many``, the type is known to this client): ``None`` when not, else whether it
+        is the person type. Asked once per type and client schema, not once per change."""
+        key = (entity_type, self.schema_version)
+        if key not in self._run_types:
+            handler = self.registry.for_entity(entity_type)
+            person = self.registry.for_op(PERSON_CREATE)
+            joins = (
+                handler is not None
+                and getattr(handler, "create_many", None) is not None
+                and entity_known(self.registry, entity_type, self.schema_version)
+            )
+            is_person = person is not None and person[0].entity_type == entity_type
+            self._run_types[key] = is_person if joins else None
+        return self._run_types[key]
+
+    def _field_known(self, entity_type: str, name: str) -> bool:
+        """Whether this client (at its schema) knows the field ``name`` of ``entity_type``,
+        asked once per field (the registry's policies do not change while it runs)."""
+        key = (entity_type, name, self.schema_version)
+        known = self._known_fields.get(key)
+        if known is None:
+            known = self.registry.policies.known_at(entity_type, name, self.schema_version)
+            self._known_fields[key] = known
+        return known
 
     def _create_run(self, s: Session, run: list[Change]) -> None:
         """Create the entities of ``run`` through their handlers' ``create_many``, persons
