@@ -73,6 +73,16 @@ def pend(s: Session, model: type[Any], row: dict[str, Any]) -> bool:
     return True
 
 
+def pend_many(s: Session, model: type[Any], rows: list[dict[str, Any]]) -> bool:
+    """:func:`pend` each of ``rows``, in order, at once."""
+    held: Rows | None = s.info.get(KEY)
+    if held is None:
+        return False
+    if rows:
+        held.setdefault(model, []).extend(rows)
+    return True
+
+
 def discard(s: Session) -> None:
     """Drop the rows held and not yet written (those of a rolled-back op or change)."""
     held: Rows | None = s.info.get(KEY)

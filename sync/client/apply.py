@@ -123,7 +123,14 @@ def hold_first_version(
     s: Session, entity_type: str, entity_id: str, name: str, state: FieldResult, hlc: str
 ) -> None:
     """Hold (:mod:`sync.bulk`) the first recorded version of a field of an entity."""
-    row = {
+    bulk.pend(s, FieldVersion, first_version(entity_type, entity_id, name, state, hlc))
+
+
+def first_version(
+    entity_type: str, entity_id: str, name: str, state: FieldResult, hlc: str
+) -> dict[str, Any]:
+    """The ``field_versions`` row of the first recorded version of a field of an entity."""
+    return {
         "entity_type": entity_type,
         "entity_id": entity_id,
         "field": name,
@@ -132,7 +139,6 @@ def hold_first_version(
         "order_hlc": hlc,
         "in_conflict": state.in_conflict,
     }
-    bulk.pend(s, FieldVersion, row)
 
 
 def _park(

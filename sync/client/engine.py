@@ -30,7 +30,7 @@ from sync.client import incarnation, scope
 from sync.client.apply import (
     apply_change,
     apply_field_state,
-    hold_first_version,
+    first_version,
     hold_review_item,
 )
 from sync.client.hints import PERSON_CREATE, PageHints, page_hints
@@ -39,7 +39,7 @@ from sync.client.transport import Response, Transport, clock_refusal
 from sync.handlers import ApplyContext, Creation, HandlerRegistry, InvalidOp, preload
 from sync.hlc import HLC, Clock
 from sync.identity import rows_held
-from sync.models import OutboxOp
+from sync.models import FieldVersion, OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, physical_clock, set_state
 from sync.protocol import (
     ACKNOWLEDGED,
@@ -716,10 +716,14 @@ class SyncEngine:
                 )
                 assert create_many is not None  # (only such handlers' entities join a run)
                 create_many(s, items)
+        versions = []  # (the rows hold_first_version holds, held at once)
         for change in run:
             hlc = str((change.data or {}).get("hlc") or "")
+            etype, eid = change.entity_type, change.entity_id
             for name, state in (change.fields or {}).items():
-                hold_first_version(s, change.entity_type, change.entity_id, name, state, hlc)
+                versions.append(first_version(etype, eid, name, state, hlc))
+        if not bulk.pend_many(s, FieldVersion, versions):
+            raise RuntimeError("a run is created only while rows are held")
 
 
 @dataclass
