@@ -40,6 +40,7 @@ from contigo.persons import lifecycle, risk_flags
 from contigo.persons.models import PERSON_KINDS, POPULATION_TYPES, Person
 from contigo.persons.models import PersonIndex as PersonIndexTable
 from contigo.persons.services import ENCRYPTED, decrypt, index_keys, index_values, index_view
+from contigo.reports import hooks as reports_feed
 from contigo.sites.wire import ensure_site, site_descriptor
 from contigo.usersync.authors import AUTHOR, with_author
 from contigo.usersync.authors import author_id as _author
@@ -109,7 +110,7 @@ def _preload(s: Session, model: Any, ids: list[str]) -> None:
         s.scalars(select(model).where(model.id.in_(ids[start : start + 500]))).all()
 
 
-_PERSON_COLUMNS = tuple(Person.__table__.columns)
+_PERSON_KEYS = tuple(c.key for c in Person.__table__.columns)
 
 
 class PersonHandler:
@@ -170,16 +171,30 @@ class PersonHandler:
         pull, :meth:`sync.client.engine.SyncEngine.pull`): each made and checked exactly as
         :meth:`create` makes it, but its row held with the page's other rows (:mod:`sync.bulk`)
         instead of added to the session, and remembered for the page's visits
-        (:func:`~contigo.exchange.batch.hold_person`). Only ever called while rows are held."""
+        (:func:`~contigo.exchange.batch.hold_person`). Only ever called while rows are held.
+
+        The row holds every column: those :meth:`create` sets, the lifecycle and timestamps,
+        ``None`` for the rest. The person remembered is a :class:`Person` whose attributes are
+        that row, made without the ORM's per-attribute bookkeeping (it is never added to the
+        session: building an ORM object only to read its row back cost more than the row)."""
         if not bulk.active(s):
             raise RuntimeError("create_many needs held rows")
         now = utcnow()
+        new_instance = Person.__mapper__.class_manager.new_instance
         for ctx, entity_id, _person_id, data in items:
-            person, writes = self._new_person(s, ctx, entity_id, data)
-            person.lifecycle = "active"
-            person.created_at = person.updated_at = now
-            bulk.pend(s, Person, {c.key: getattr(person, c.key) for c in _PERSON_COLUMNS})
+            columns, writes = self._new_columns(s, ctx, entity_id, data)
+            row = dict.fromkeys(_PERSON_KEYS) | columns
+            row["lifecycle"] = "active"
+            row["created_at"] = row["updated_at"] = now
+            person = new_instance()
+            person.__dict__.update(row)
+            flags = {k: writes[k] for k in risk_flags.FIELDS if k in writes}
+            if flags:
+                risk_flags.write(self.vault, person, flags)
+                row["risk_flags_enc"] = person.risk_flags_enc
+            bulk.pend(s, Person, row)
             hold_person(s, person)
+            reports_feed.note_new_person(s, person, writes.get("sex"), writes.get("birth_date"))
             self._reindex(s, person, fresh=index_values(writes))
 
     def _new_person(
@@ -187,6 +202,19 @@ class PersonHandler:
     ) -> tuple[Person, dict[str, Any]]:
         """A new person from a ``person.create`` body (not added to the session), and its
         checked writes; raises what a refused body raises."""
+        columns, writes = self._new_columns(s, ctx, entity_id, data)
+        person = Person(**columns)
+        flags = {k: writes[k] for k in risk_flags.FIELDS if k in writes}
+        if flags:
+            risk_flags.write(self.vault, person, flags)
+        return person, writes
+
+    def _new_columns(
+        self, s: Session, ctx: ApplyContext, entity_id: str, data: Any
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The columns a new person from a ``person.create`` body is made with (all but its
+        risk flags, the lifecycle and timestamps), and its checked writes; raises what a refused
+        body raises."""
         writes = self.field_writes("person.create", data)
         if data.get("kind") not in PERSON_KINDS or not data.get("contigo_id"):
             raise InvalidOp({"kind": ["not a choice"]})
@@ -201,30 +229,23 @@ class PersonHandler:
             raise MissingDependency("person", mother)
         site = ensure_site(s, data.get("site"))
         key, wrapped = self.vault.new_person_key(entity_id)
-        person = Person(
-            id=entity_id,
-            contigo_id=data["contigo_id"],
-            kind=data["kind"],
-            owning_site_id=site.id,
-            data_key_wrapped=wrapped,
-            created_hlc=ctx.hlc,
-            created_by_user_id=_author(s, ctx, data, site.id),
-            birth_date_precision=writes.get("birth_date_precision") or "exact",
-            nationality=writes.get("nationality"),
-            population_type=writes.get("population_type") or "in_transit",
-            mother_id=writes.get("mother_id"),
-        )
+        columns = {
+            "id": entity_id,
+            "contigo_id": data["contigo_id"],
+            "kind": data["kind"],
+            "owning_site_id": site.id,
+            "data_key_wrapped": wrapped,
+            "created_hlc": ctx.hlc,
+            "created_by_user_id": _author(s, ctx, data, site.id),
+            "birth_date_precision": writes.get("birth_date_precision") or "exact",
+            "nationality": writes.get("nationality"),
+            "population_type": writes.get("population_type") or "in_transit",
+            "mother_id": writes.get("mother_id"),
+        }
         for name in ENCRYPTED:
             value = writes.get(name, [] if name == "documents" else None)
-            setattr(
-                person,
-                f"{name}_enc",
-                self.vault.encrypt_with(key, "persons", entity_id, name, value),
-            )
-        flags = {k: writes[k] for k in risk_flags.FIELDS if k in writes}
-        if flags:
-            risk_flags.write(self.vault, person, flags)
-        return person, writes
+            columns[f"{name}_enc"] = self.vault.encrypt_with(key, "persons", entity_id, name, value)
+        return columns, writes
 
     def _reindex(self, s: Session, person: Person, *, fresh: dict[str, Any] | None = None) -> None:
         """Rewrite the person's blind-index entries and the in-memory name index. A ``fresh``

@@ -21,10 +21,12 @@ import logging
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import lru_cache
 from typing import Any, get_args
 
-from sqlalchemy import Table, delete, insert, literal, select, union_all
+from sqlalchemy import Table, delete, literal, select, union_all
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
 from contigo import crypto
@@ -44,6 +46,7 @@ from contigo.persons.models import Person
 from contigo.reports.models import ReportFact, ReportReach
 from contigo.sites.models import Site
 from contigo.vault import Vault
+from sync import bulk
 from sync.sqlin import among
 
 log = logging.getLogger(__name__)
@@ -177,6 +180,11 @@ def _who(vault: Vault, pseudo: Pseudonymiser, person: Any) -> _Who | None:
     except crypto.CryptoError:
         log.warning("reports: person %s could not be read; no facts", person.id)
         return None
+    return _who_of(pseudo, person, sex, born)
+
+
+def _who_of(pseudo: Pseudonymiser, person: Any, sex: Any, born: Any) -> _Who:
+    """The person's de-identified columns from their sex and date of birth in clear."""
     return _Who(
         pseudonym=pseudo(person.id),
         fact_id=pseudo.fact_id,
@@ -279,8 +287,9 @@ def write_facts(s: Session, rows: list[dict[str, Any]]) -> None:
 def _write(s: Session, table: Table, columns: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     conn = s.connection()
     if conn.dialect.name != "postgresql":
-        # Core executemany: the ORM's bulk insert would send one statement per row here
-        conn.execute(insert(table), rows)
+        # One executemany of the driver: the ORM's bulk insert would send one statement per row
+        # here, and Core's executemany costs more per row than the insert itself
+        bulk.insert_rows(conn, table, rows)
         return
     driver = conn.connection.driver_connection
     assert driver is not None
@@ -323,13 +332,36 @@ def add_reach(s: Session, facts: list[dict[str, Any]]) -> None:
     rows = reach_rows(facts)
     if not rows:
         return
-    dialect = s.connection().dialect.name
-    stmt = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(REACH)
-    stmt = stmt.on_conflict_do_update(
+    conn = s.connection()
+    if conn.dialect.name == "sqlite":
+        # one executemany of the driver (Core's per-row work cost more than the upsert)
+        sql, order = _sqlite_reach_upsert(conn.dialect)
+        conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
+        return
+    conn.execute(_reach_upsert(postgresql.insert(REACH)), rows)
+
+
+def _reach_upsert(stmt: Any) -> Any:
+    """``stmt`` (an INSERT into :class:`ReportReach`) adding the months' bits to a row already
+    there."""
+    return stmt.on_conflict_do_update(
         index_elements=list(REACH_KEY),
         set_={"months": REACH.c.months.op("|")(stmt.excluded.months)},
     )
-    s.connection().execute(stmt, rows)
+
+
+@lru_cache(maxsize=4)
+def _sqlite_reach_upsert(dialect: Dialect) -> tuple[str, tuple[str, ...]]:
+    """:func:`_reach_upsert` compiled for SQLite, and the order of its parameters (none of the
+    columns has a bind processor there: integers and text)."""
+    compiled = _reach_upsert(sqlite.insert(REACH)).compile(
+        dialect=dialect, column_keys=list(_REACH_COLUMNS)
+    )
+    order = tuple(compiled.positiontup or ())
+    assert all(
+        REACH.c[name].type.dialect_impl(dialect).bind_processor(dialect) is None for name in order
+    )
+    return compiled.string, order
 
 
 _VISIT_KEYS = ("id", "person_id", "site_id", "country", "occurred_on", "payload_enc",
@@ -482,6 +514,19 @@ def _add_in_one_statement(
     return int(added), set(treated)
 
 
+def _sign(person: Any) -> tuple[Any, ...]:
+    """What a person's de-identified columns are computed from (:meth:`Feeder._who`)."""
+    return (
+        person.kind,
+        person.sex_enc,
+        person.birth_date_enc,
+        person.data_key_wrapped,
+        person.population_type,
+        person.nationality,
+        person.mother_id,
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _KeyRef:
     """What the vault needs of a person to open their data key."""
@@ -632,23 +677,26 @@ class Feeder:
         decrypted again). Keyed by everything it is computed from, so a changed person is read
         anew; forgotten when the vault locks, like the person keys it saves opening."""
         pseudo = self.pseudonymiser()
-        sign = (
-            person.kind,
-            person.sex_enc,
-            person.birth_date_enc,
-            person.data_key_wrapped,
-            person.population_type,
-            person.nationality,
-            person.mother_id,
-        )
+        sign = _sign(person)
         found = self._whos.get(person.id)
         if found is not None and found[0] is pseudo and found[1] == sign:
             return found[2]
         who = _who(self.vault, pseudo, person)
+        self._remember(person.id, (pseudo, sign, who))
+        return who
+
+    def know(self, person: Any, sex: Any, born: Any) -> None:
+        """Remember the de-identified columns of a person just created from its values in
+        clear (``sex`` and ``born``, what ``sex_enc`` and ``birth_date_enc`` seal): the facts
+        of its visits then need not open them again (a new laptop's first pull creates 20,000
+        persons). Keyed as :meth:`_who` keys them, so the person is read anew once it changes."""
+        pseudo = self.pseudonymiser()
+        self._remember(person.id, (pseudo, _sign(person), _who_of(pseudo, person, sex, born)))
+
+    def _remember(self, person_id: str, found: tuple[Any, tuple[Any, ...], _Who | None]) -> None:
         if len(self._whos) >= WHO_CACHE:
             self._whos.clear()
-        self._whos[person.id] = (pseudo, sign, who)
-        return who
+        self._whos[person_id] = found
 
     def forget(self) -> None:
         """Drop what was remembered of persons (the vault locks)."""

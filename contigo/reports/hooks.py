@@ -49,6 +49,15 @@ def note_person(s: Session, person_id: str) -> None:
         s.info.setdefault(TODO, set()).add(person_id)
 
 
+def note_new_person(s: Session, person: Any, sex: Any, born: Any) -> None:
+    """Hand the feed the sex and date of birth in clear of a person just created in ``s``
+    (what its ``sex_enc`` and ``birth_date_enc`` seal), so the facts of its visits need not
+    open them again (no-op on a session without the hook, or while the vault is locked)."""
+    feeder: Feeder | None = s.info.get(FEEDER)
+    if feeder is not None and feeder.vault.is_unlocked:
+        feeder.know(person, sex, born)
+
+
 def note_encounter(s: Session, values: Any, data: dict[str, Any] | None = None) -> None:
     """Have the facts of a visit just inserted (an :class:`Encounter` or its column values)
     added before ``s`` commits. ``data``: the payload its ``payload_enc`` seals, when the

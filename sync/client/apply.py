@@ -14,7 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from sync import bulk
-from sync.client.hints import PageHints
+from sync.client.hints import REVIEW_ENTITY, REVIEW_KINDS, PageHints
 from sync.client.lifecycle import apply_alias
 from sync.client.scope import apply_transfer
 from sync.handlers import ApplyContext, HandlerRegistry, InvalidOp, MissingDependency
@@ -123,7 +123,14 @@ def hold_first_version(
     s: Session, entity_type: str, entity_id: str, name: str, state: FieldResult, hlc: str
 ) -> None:
     """Hold (:mod:`sync.bulk`) the first recorded version of a field of an entity."""
-    row = {
+    bulk.pend(s, FieldVersion, first_version(entity_type, entity_id, name, state, hlc))
+
+
+def first_version(
+    entity_type: str, entity_id: str, name: str, state: FieldResult, hlc: str
+) -> dict[str, Any]:
+    """The ``field_versions`` row of the first recorded version of a field of an entity."""
+    return {
         "entity_type": entity_type,
         "entity_id": entity_id,
         "field": name,
@@ -132,7 +139,6 @@ def hold_first_version(
         "order_hlc": hlc,
         "in_conflict": state.in_conflict,
     }
-    bulk.pend(s, FieldVersion, row)
 
 
 def _park(
@@ -187,7 +193,7 @@ def apply_change(
     change without a savepoint of its own and lets a refusal raise instead of parking it: the
     caller then rolls the whole page back and applies it again carefully.
     """
-    if change.kind in ("conflict", "conflict_closed") and change.entity_type == "sync_conflict":
+    if change.kind in REVIEW_KINDS and change.entity_type == REVIEW_ENTITY:
         return apply_review_item(s, change, encrypt, schema=schema)
     if change.kind == "transfer" and change.entity_type == "person_transfer":
         if apply_transfer(s, registry, change, encrypt):
@@ -309,6 +315,33 @@ _MIRRORED = (
 )
 
 
+def _review_body(change: Change) -> dict[str, Any] | None:
+    """The item a ``conflict``/``conflict_closed`` change carries; ``None`` when it is
+    malformed (it is then parked)."""
+    body = (change.data or {}).get("body")
+    required = ("kind", "severity", "entity_type", "entity_id", "person_id", "status")
+    if (
+        not isinstance(body, dict)
+        or body.get("id") != change.entity_id
+        or any(body.get(name) is None for name in (*required, "assigned_site_id", "opened_at"))
+    ):
+        return None
+    return body
+
+
+def _review_row(change: Change, body: dict[str, Any], encrypt: Encrypt) -> dict[str, Any]:
+    """The mirror's columns set from the item ``body`` of ``change`` (every column but ``id``
+    and ``resolution_enc``, which a pulled change never sets), candidates sealed with this
+    device's key."""
+    row = {name: body.get(name) for name in _MIRRORED}
+    row["needs_decision"] = bool(body.get("needs_decision"))
+    row["opened_seq"] = int(body.get("opened_seq") or change.seq)
+    row["updated_seq"] = change.seq
+    raw = json.dumps(body.get("candidates") or [], sort_keys=True).encode()
+    row["candidates_enc"] = encrypt(f"sync_conflicts:{change.entity_id}:candidates", raw)
+    return row
+
+
 def apply_review_item(
     s: Session, change: Change, encrypt: Encrypt, *, schema: int = SCHEMA_VERSION
 ) -> bool:
@@ -318,26 +351,41 @@ def apply_review_item(
     ignored, so replays and snapshot overlap are harmless); candidates are stored only
     encrypted with this device's key. A malformed item is parked, never dropped.
     """
-    body = (change.data or {}).get("body")
-    required = ("kind", "severity", "entity_type", "entity_id", "person_id", "status")
-    if (
-        not isinstance(body, dict)
-        or body.get("id") != change.entity_id
-        or any(body.get(name) is None for name in (*required, "assigned_site_id", "opened_at"))
-    ):
+    body = _review_body(change)
+    if body is None:
         return _park(s, change, "malformed_review_item", encrypt, schema)
     item = s.get(ReviewItem, change.entity_id)
     if item is not None and item.updated_seq >= change.seq:
         return True
+    row = _review_row(change, body, encrypt)
     if item is None:
         item = ReviewItem(id=change.entity_id)
         s.add(item)
-    for name in _MIRRORED:
-        setattr(item, name, body.get(name))
-    item.needs_decision = bool(body.get("needs_decision"))
-    item.opened_seq = int(body.get("opened_seq") or change.seq)
-    item.updated_seq = change.seq
-    raw = json.dumps(body.get("candidates") or [], sort_keys=True).encode()
-    item.candidates_enc = encrypt(f"sync_conflicts:{item.id}:candidates", raw)
+    for name, value in row.items():
+        setattr(item, name, value)
     s.flush()
+    return True
+
+
+def hold_review_item(s: Session, change: Change, encrypt: Encrypt, hints: PageHints) -> bool:
+    """In a page applied optimistically (rows held, :mod:`sync.bulk`), hold the mirror row of a
+    review item this laptop certainly does not hold yet (``hints``), as
+    :func:`apply_review_item` would insert it; ``False`` (nothing done) for any other item, a
+    malformed one included: the caller then applies it with :func:`apply_change`. A later
+    change of the same item in the page is not held: it reads the mirror (which writes the held
+    row first) and moves it forward as :func:`apply_review_item` does."""
+    entity = (REVIEW_ENTITY, change.entity_id)
+    if (
+        change.kind not in REVIEW_KINDS
+        or change.entity_type != REVIEW_ENTITY
+        or not hints.certainly_absent(entity)
+        or not bulk.active(s)
+    ):
+        return False
+    body = _review_body(change)
+    if body is None:
+        return False
+    row = _review_row(change, body, encrypt)
+    bulk.pend(s, ReviewItem, {"id": change.entity_id, **row, "resolution_enc": None})
+    hints.created(entity)
     return True

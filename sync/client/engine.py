@@ -27,14 +27,19 @@ from sqlalchemy.orm import Session
 
 from sync import bulk, fastjson, gcpause
 from sync.client import deferral, incarnation, scope
-from sync.client.apply import apply_change, apply_field_state, hold_first_version
+from sync.client.apply import (
+    apply_change,
+    apply_field_state,
+    first_version,
+    hold_review_item,
+)
 from sync.client.hints import PERSON_CREATE, PageHints, page_hints
 from sync.client.parking import reapply_parked
 from sync.client.transport import Response, Transport, clock_refusal
 from sync.handlers import ApplyContext, Creation, HandlerRegistry, InvalidOp, preload
 from sync.hlc import HLC, Clock
 from sync.identity import rows_held
-from sync.models import OutboxOp
+from sync.models import FieldVersion, OutboxOp
 from sync.outbox import HLC_KEY, Encrypt, device_id, get_state, physical_clock, set_state
 from sync.protocol import (
     ACKNOWLEDGED,
@@ -242,6 +247,8 @@ class SyncEngine:
         """Indexes no pull reads, left out during a first pull (:mod:`sync.client.deferral`)."""
         # The device's physical clock; by default the one its sessions carry (sync.outbox).
         self._physical_ms = physical_ms
+        self._run_types: dict[tuple[str, int], bool | None] = {}
+        self._known_fields: dict[tuple[str, str, int], bool] = {}
 
     def physical_ms(self, s: Session) -> int:
         """The device's physical time now, in ms (injectable so tests can skew a device)."""
@@ -620,14 +627,18 @@ class SyncEngine:
 
         In the optimistic pass, runs of inserts of entities this laptop certainly does not hold
         (nearly every change of a new laptop's first pull) go to their handlers' ``create_many``
-        together (:meth:`_create_run`); every other change, and every change of the careful
-        pass, goes through :func:`apply_change` one at a time."""
+        together (:meth:`_create_run`), and the mirror row of a review item it does not hold yet
+        is held with the page's rows (:func:`hold_review_item`), without ending the run; every
+        other change, and every change of the careful pass, goes through :func:`apply_change`
+        one at a time."""
         hints = page_hints(s, self.registry, list(page.changes))
         parked = 0
         run = _Run()
         for change in page.changes:
             if not careful and self._joins_run(change, hints, run):
                 continue
+            if not careful and hold_review_item(s, change, self.encrypt, hints):
+                continue  # (its row refers to nothing: it need not end the run)
             if run.changes:
                 self._create_run(s, run.changes)
                 run = _Run()
@@ -660,21 +671,14 @@ class SyncEngine:
         if change.kind != "insert":
             return False
         entity = (change.entity_type, change.entity_id)
-        handler = self.registry.for_entity(change.entity_type)
-        person = self.registry.for_op(PERSON_CREATE)
-        is_person = person is not None and person[0].entity_type == change.entity_type
+        is_person = self._run_type(change.entity_type)
         if (
-            handler is None
-            or getattr(handler, "create_many", None) is None
+            is_person is None
             or not hints.certainly_absent(entity)
             or hints.may_have_versions(entity)
             or (is_person and change.entity_id in run.persons)
             or (not is_person and run.other not in (None, change.entity_type))
-            or not entity_known(self.registry, change.entity_type, self.schema_version)
-            or not all(
-                self.registry.policies.known_at(change.entity_type, name, self.schema_version)
-                for name in change.fields or {}
-            )
+            or not all(self._field_known(change.entity_type, name) for name in change.fields or {})
         ):
             return False
         named = (change.data or {}).get("person_id")
@@ -687,6 +691,33 @@ class SyncEngine:
         if change.fields:
             hints.wrote_versions(entity)
         return True
+
+    def _run_type(self, entity_type: str) -> bool | None:
+        """Whether an entity type's inserts may join a run (its handler offers
+        ``create_many``, the type is known to this client): ``None`` when not, else whether it
+        is the person type. Asked once per type and client schema, not once per change."""
+        key = (entity_type, self.schema_version)
+        if key not in self._run_types:
+            handler = self.registry.for_entity(entity_type)
+            person = self.registry.for_op(PERSON_CREATE)
+            joins = (
+                handler is not None
+                and getattr(handler, "create_many", None) is not None
+                and entity_known(self.registry, entity_type, self.schema_version)
+            )
+            is_person = person is not None and person[0].entity_type == entity_type
+            self._run_types[key] = is_person if joins else None
+        return self._run_types[key]
+
+    def _field_known(self, entity_type: str, name: str) -> bool:
+        """Whether this client (at its schema) knows the field ``name`` of ``entity_type``,
+        asked once per field (the registry's policies do not change while it runs)."""
+        key = (entity_type, name, self.schema_version)
+        known = self._known_fields.get(key)
+        if known is None:
+            known = self.registry.policies.known_at(entity_type, name, self.schema_version)
+            self._known_fields[key] = known
+        return known
 
     def _create_run(self, s: Session, run: list[Change]) -> None:
         """Create the entities of ``run`` through their handlers' ``create_many``, persons
@@ -715,10 +746,14 @@ class SyncEngine:
                 )
                 assert create_many is not None  # (only such handlers' entities join a run)
                 create_many(s, items)
+        versions = []  # (the rows hold_first_version holds, held at once)
         for change in run:
             hlc = str((change.data or {}).get("hlc") or "")
+            etype, eid = change.entity_type, change.entity_id
             for name, state in (change.fields or {}).items():
-                hold_first_version(s, change.entity_type, change.entity_id, name, state, hlc)
+                versions.append(first_version(etype, eid, name, state, hlc))
+        if not bulk.pend_many(s, FieldVersion, versions):
+            raise RuntimeError("a run is created only while rows are held")
 
 
 @dataclass

@@ -7,8 +7,9 @@ versions are already recorded: two queries per change, 200,000 on a new laptop's
 ``versioned`` may name an entity without versions (it grows as the page writes them and is
 never shrunk by a rolled-back savepoint), in which case the caller just queries. ``absent``
 names entities certainly missing here, read through a handler's optional
-``existing(s, ids) -> set[str]``; an entity leaves it once the page creates it, and a
-rolled-back create makes a later change ask ``exists`` again.
+``existing(s, ids) -> set[str]`` (and review items this laptop does not mirror yet, read from
+``sync_conflicts``); an entity leaves it once the page creates it, and a rolled-back create
+makes a later change ask ``exists`` again.
 """
 
 from __future__ import annotations
@@ -21,12 +22,16 @@ from sqlalchemy import select, tuple_
 from sqlalchemy.orm import Session
 
 from sync.handlers import HandlerRegistry, preload
-from sync.models import FieldVersion, OutboxOp
+from sync.models import FieldVersion, OutboxOp, ReviewItem
 from sync.protocol import Change, OpType
 
 Entity = tuple[str, str]
 PERSON_CREATE = OpType.PERSON_CREATE.value
 _CHUNK = 400  # bound parameters per IN (SQLite allows 32,766; two per tuple)
+REVIEW_KINDS = frozenset({"conflict", "conflict_closed"})
+REVIEW_ENTITY = "sync_conflict"
+"""A review item's mirror (:func:`sync.client.apply.apply_review_item`): its changes' kinds and
+entity type; ``absent`` names the items of a page that this laptop does not mirror yet."""
 
 
 @dataclass
@@ -69,6 +74,13 @@ def _absent(s: Session, registry: HandlerRegistry, changes: list[Change]) -> set
         if c.kind in ("insert", "void"):
             inserts.setdefault(c.entity_type, set()).add(c.entity_id)
     absent: set[Entity] = set()
+    items = sorted(
+        {c.entity_id for c in changes if c.kind in REVIEW_KINDS and c.entity_type == REVIEW_ENTITY}
+    )
+    for start in range(0, len(items), _CHUNK):
+        chunk = items[start : start + _CHUNK]
+        held = set(s.scalars(select(ReviewItem.id).where(ReviewItem.id.in_(chunk))))
+        absent.update((REVIEW_ENTITY, i) for i in set(chunk) - held)
     for etype, ids in inserts.items():
         existing: Callable[[Session, list[str]], set[str]] | None = getattr(
             registry.for_entity(etype), "existing", None
@@ -87,7 +99,7 @@ def page_hints(s: Session, registry: HandlerRegistry, changes: list[Change]) -> 
 
     Keeps: ``pending`` holds every field that a pending or deferred op writes for an entity of
     the page; ``versioned`` holds every entity of the page with a ``field_versions`` row;
-    ``absent`` holds only inserted entities that have no local row.
+    ``absent`` holds only inserted entities and review items that have no local row.
     """
     entities = sorted({(c.entity_type, c.entity_id) for c in changes if c.fields})
     hints = PageHints(absent=_absent(s, registry, changes))

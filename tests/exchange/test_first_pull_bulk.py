@@ -23,6 +23,7 @@ from sqlalchemy import select
 from contigo.db import session_scope
 from contigo.encounters.models import Encounter
 from contigo.episodes.models import CareEpisode
+from contigo.exchange.batch import batch_person
 from contigo.exchange.handlers import EncounterHandler, PersonHandler
 from contigo.persons import risk_flags
 from contigo.persons import services as persons
@@ -31,18 +32,25 @@ from contigo.reports.feed import Feeder, Pseudonymiser
 from contigo.reports.hooks import FEEDER
 from contigo.reports.models import ReportFact
 from contigo.sites.models import Site
+from contigo.sites.wire import site_descriptor
 from contigo.vault import get_vault
-from sync.client.engine import SyncEngine, SyncReport
-from sync.handlers import Creation
+from sync import bulk
+from sync.client import engine as engine_module
+from sync.client.apply import hold_review_item
+from sync.client.engine import SyncEngine, SyncReport, _page_cache
+from sync.handlers import ApplyContext, Creation
 from sync.models import FieldVersion, ReviewItem
+from sync.protocol import Change
 from tests.exchange.world import Device, new_device, sup, visible_state
 
 FACT_KINDS = ("screen", "dispense", "counsel", "episode")
 SEALED = {"data_key_wrapped", "created_at", "updated_at"}
+MIRRORED = {c.key for c in ReviewItem.__table__.columns} - {"candidates_enc", "resolution_enc"}
 
 
-def _feed(a: Device) -> None:
-    """A site's record on laptop ``a``, pushed: what the new laptops then pull."""
+def _feed(a: Device) -> list[str]:
+    """A site's record on laptop ``a``, pushed: what the new laptops then pull; returns its
+    review items' ids."""
     mother = a.register(kind="woman", given_names="Rosa", sex="F")
     child = a.register(given_names="Ana", mother_id=mother)
     twin = a.register(given_names="Ana")  # same name and birth date: a possible duplicate
@@ -59,6 +67,15 @@ def _feed(a: Device) -> None:
         risk_flags.record(s, get_vault(a.app), sup(s), other, {"risk_flags.hiv_exposed": True})
     a.note_ops()
     assert a.sync().rejected == 0
+    # A second possible duplicate, dismissed: its item is opened, then closed, in the feed.
+    a.register(given_names="Luis", sex="M")
+    assert a.sync().rejected == 0
+    with session_scope(a.app) as s:
+        items = list(s.scalars(select(ReviewItem.id).order_by(ReviewItem.opened_seq)))
+        assert len(items) == 2
+    a.resolve(items[-1], None)
+    assert a.sync().rejected == 0
+    return items
 
 
 def _feeding(device: Device) -> Device:
@@ -137,7 +154,11 @@ def laptop_state(app: Flask) -> dict[str, Any]:
             for f in s.scalars(select(ReportFact))
         )
         review = sorted(
-            (i.id, i.kind, i.entity_id, i.status, i.updated_seq)
+            (
+                *(getattr(i, c.key) for c in ReviewItem.__table__.columns if c.key in MIRRORED),
+                vault.outbox_decrypt(f"sync_conflicts:{i.id}:candidates", i.candidates_enc),
+                i.resolution_enc,
+            )
             for i in s.scalars(select(ReviewItem))
         )
     return {
@@ -174,7 +195,7 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
     """In one page, and in pages of three changes (a person's visits then come pages after
     it, a run ends at every page)."""
     a = new_device(central, laptop, "a")
-    _feed(a)
+    items = _feed(a)
 
     created: list[str] = []
     for handler in (PersonHandler, EncounterHandler):
@@ -185,15 +206,27 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
             _bulk(self, s, items)
 
         monkeypatch.setattr(handler, "create_many", counted)
+    held: list[tuple[str, str]] = []
+
+    def holding(s: Any, change: Change, *args: Any) -> bool:
+        done = hold_review_item(s, change, *args)
+        if done:
+            held.append((change.kind, change.entity_id))
+        return done
+
+    monkeypatch.setattr(engine_module, "hold_review_item", holding)
     bulk_laptop = _feeding(new_device(central, laptop, "bulk"))
     assert _first_pull(bulk_laptop, limit) == 0
     with session_scope(bulk_laptop.app) as s:
         n_persons = len(s.scalars(select(Person.id)).all())
         n_visits = len(s.scalars(select(Encounter.id)).all())
     # Every person and visit came through the bulk path.
-    assert len(created) == n_persons + n_visits == 4 + 6
+    assert len(created) == n_persons + n_visits == 5 + 6
+    # Both review items were held as they opened; the closing of one read its held row back.
+    assert sorted(held) == [("conflict", item) for item in sorted(items)]
 
     monkeypatch.setattr(SyncEngine, "_joins_run", lambda *_args: False)
+    monkeypatch.setattr(engine_module, "hold_review_item", lambda *_args: False)
     created.clear()
     one_by_one = _feeding(new_device(central, laptop, "one"))
     assert _first_pull(one_by_one, limit) == 0
@@ -203,3 +236,54 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
     assert bulk_state["facts"] and bulk_state["review"] and bulk_state["versions"]
     assert bulk_state == per_change
     assert bulk_state["visible"] == visible_state(central)
+
+
+def test_create_many_holds_the_row_create_writes(laptop: Callable[[str], Flask]) -> None:
+    """A person made by ``create_many`` (its row held, its object made without the ORM's
+    bookkeeping) has every column ``create`` gives it, risk flags included, and the same
+    search index; the page's visits find it before its row is written."""
+    app = laptop("one")
+    vault = get_vault(app)
+    handler = PersonHandler(vault)
+    with app.test_request_context(), session_scope(app) as s:
+        site = site_descriptor(s, sup(s).home_site_id)
+    body = {
+        "contigo_id": "", "kind": "child", "site": site, "given_names": "Ana María",
+        "family_names": "Pérez", "birth_date": "2024-03-01", "sex": "F",
+        "phone": "+57 300 555 0101", "documents": [{"type": "cc", "number": "12.345"}],
+        "risk_flags.hiv_exposed": True, "population_type": "host_community",
+    }  # fmt: skip
+    ctx = ApplyContext(device_id="d1", site_id=None, hlc="1796603417016-00000-d1")
+    with app.test_request_context(), session_scope(app) as s:
+        handler.create(s, ctx, "p-one", None, body | {"contigo_id": "C1"})
+        with bulk.rows(s), _page_cache(s):
+            handler.create_many(s, [(ctx, "p-many", None, body | {"contigo_id": "C2"})])
+            assert batch_person(s, "p-many") is not None  # (its row still held)
+            found = s.scalars(select(Person.id).where(Person.id == "p-many")).all()
+            assert found == ["p-many"]  # (a read writes the held rows first)
+    with app.test_request_context(), session_scope(app) as s:
+        one, many = s.get(Person, "p-one"), s.get(Person, "p-many")
+        assert one is not None and many is not None
+        skip = {"id", "contigo_id", "data_key_wrapped", "created_at", "updated_at"}
+        for c in Person.__table__.columns:
+            if c.key in skip:
+                continue
+            if c.key.endswith("_enc"):
+                name = c.key.removesuffix("_enc")
+                opened = [
+                    None if p.__dict__[c.key] is None else vault.decrypt_with(
+                        vault.person_key(p), "persons", p.id, name, p.__dict__[c.key]
+                    )
+                    for p in (one, many)
+                ]  # fmt: skip
+                assert opened[0] == opened[1], c.key
+            else:
+                assert getattr(one, c.key) == getattr(many, c.key), c.key
+        assert risk_flags.read(vault, many) == risk_flags.read(vault, one)
+        assert risk_flags.read(vault, many)["risk_flags.hiv_exposed"] is True
+        index = {
+            p: sorted((i.field, i.bidx) for i in s.scalars(select(PersonIndex).where(
+                PersonIndex.person_id == p)))
+            for p in ("p-one", "p-many")
+        }  # fmt: skip
+        assert index["p-one"] == index["p-many"] and len(index["p-one"]) >= 5
