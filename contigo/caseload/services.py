@@ -186,22 +186,32 @@ def _episode_fact_ids(s: Session, site_ids: Sequence[str], *where: Any) -> set[s
     return set(_ids(s, query))
 
 
-def _episode_facts(s: Session, fids: Sequence[str]) -> dict[str, _Fact]:
-    """The episode facts ``fids`` (those of one page), by id."""
-    if not fids:
+def _episode_facts(s: Session, v: Vault, wanted: Sequence[tuple[str, str]]) -> dict[str, _Fact]:
+    """The episode facts of ``wanted`` (``(person id, fact id)`` pairs: those of one page, or an
+    export's every row), by fact id; read by the table's primary key (the person's pseudonym,
+    then the id)."""
+    if not wanted:
         return {}
-    query = select(
-        ReportFact.id,
-        ReportFact.exit_on,
-        ReportFact.outcome,
-        ReportFact.weight_gain,
-        ReportFact.sex,
-        ReportFact.age_band,
-    ).where(ReportFact.id.in_(list(fids)))
-    return {
-        fid: _Fact(exit_on, outcome, gain, sex, band)
-        for fid, exit_on, outcome, gain, sex, band in s.execute(query)
-    }
+    pseudo = Pseudonymiser.of(v)
+    found: dict[str, _Fact] = {}
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        query = select(
+            ReportFact.id,
+            ReportFact.exit_on,
+            ReportFact.outcome,
+            ReportFact.weight_gain,
+            ReportFact.sex,
+            ReportFact.age_band,
+        ).where(
+            ReportFact.pseudonym.in_(sorted({pseudo(pid) for pid, _ in chunk})),
+            ReportFact.id.in_([fid for _, fid in chunk]),
+        )
+        found.update(
+            (fid, _Fact(exit_on, outcome, gain, sex, band))
+            for fid, exit_on, outcome, gain, sex, band in s.execute(query)
+        )
+    return found
 
 
 def episode_list(
@@ -257,7 +267,9 @@ def episode_list(
     page = min(max(1, page), pages)
     shown = kept if everything else kept[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
     episodes = _episode_rows(s, shown)
-    facts = _episode_facts(s, [fids[eid] for eid in shown])
+    facts = _episode_facts(
+        s, v, [(episodes[eid].person_id, fids[eid]) for eid in shown if eid in episodes]
+    )
     people = _people(s, v, user, sorted({row.person_id for row in episodes.values()}))
     last = _last_visits(s, sorted({row.person_id for row in episodes.values()}))
     names = _site_names(s)

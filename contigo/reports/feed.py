@@ -145,8 +145,11 @@ class _Who:
     nationality: str
     caregiver: str
 
+    def band(self, on: date) -> str:
+        """The person's age band on ``on``."""
+        return age_band(self.kind, (on - self.birth_date).days if self.birth_date else None)
+
     def row(self, source_id: str, kind: str, site: str, country: str, on: date) -> dict[str, Any]:
-        age = (on - self.birth_date).days if self.birth_date else None
         return {
             "id": self.fact_id(kind, source_id),
             "pseudonym": self.pseudonym,
@@ -156,7 +159,7 @@ class _Who:
             "month": month_of(on),
             "person_kind": self.kind,
             "sex": self.sex,
-            "age_band": age_band(self.kind, age),
+            "age_band": self.band(on),
             "population_type": self.population_type,
             "nationality": self.nationality,
             "classification": "",
@@ -197,22 +200,49 @@ def _who_of(pseudo: Pseudonymiser, person: Any, sex: Any, born: Any) -> _Who:
     )
 
 
-def _visit_facts(who: _Who, visit: _Visit) -> Iterator[dict[str, Any]]:
-    data, assessment = visit.data, visit.assessment
-    age_days = assessment.get("age_days")
-    zscores = assessment.get("zscores") or {}
-    if who.kind == "child" and (data.get("muac_mm") is not None or zscores.get("whz") is not None):
-        row = who.row(visit.id, "screen", visit.site_id, visit.country, visit.on)
-        if isinstance(age_days, int):
-            row["age_band"] = age_band(who.kind, age_days)
-        row["classification"] = str((assessment.get("child") or {}).get("acute") or "")[:16]
-        yield row
-    if who.kind == "woman" and MICRONUTRIENTS & set(data.get("supplements") or ()):
-        yield who.row(visit.id, "dispense", visit.site_id, visit.country, visit.on)
+def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, str, str, Any]]:
+    """What tells apart the facts a visit of ``who`` on ``on`` gives (its payload ``data``):
+    ``(kind, age band, classification, caregiver)`` of each; the rest of their columns is the
+    person's and the visit's. The one place that decides, for a rebuild (:func:`_visit_facts`)
+    and for a push's visits (:meth:`Feeder.add_visits`) alike."""
+    out: list[tuple[str, str, str, Any]] = []
+    found = data.get("assessment")
+    assessment = found if isinstance(found, dict) else {}
+    band = ""
+    if who.kind == "child":
+        zscores = assessment.get("zscores") or {}
+        if data.get("muac_mm") is not None or zscores.get("whz") is not None:
+            age_days = assessment.get("age_days")
+            band = who.band(on)
+            screened = age_band(who.kind, age_days) if isinstance(age_days, int) else band
+            acute = str((assessment.get("child") or {}).get("acute") or "")[:16]
+            out.append(("screen", screened, acute, None))
+    elif who.kind == "woman" and MICRONUTRIENTS.intersection(data.get("supplements") or ()):
+        band = who.band(on)
+        out.append(("dispense", band, "", None))
     if data.get("counselling"):
-        row = who.row(visit.id, "counsel", visit.site_id, visit.country, visit.on)
-        row["caregiver"] = who.caregiver
+        out.append(("counsel", band or who.band(on), "", who.caregiver))
+    return out
+
+
+def _visit_facts(who: _Who, visit: _Visit) -> Iterator[dict[str, Any]]:
+    for kind, band, classification, caregiver in _visit_kinds(who, visit.data, visit.on):
+        row = who.row(visit.id, kind, visit.site_id, visit.country, visit.on)
+        row["age_band"] = band
+        row["classification"] = classification
+        row["caregiver"] = caregiver
         yield row
+
+
+#: The columns of a visit's facts that vary (:func:`_visit_kinds`, :meth:`_Who.row`); the others
+#: are the same for every visit's fact (:data:`_VISIT_CONSTANTS`).
+_VISIT_COLUMNS = ("id", "pseudonym", "kind", "site_id", "country", "month", "person_kind", "sex",
+                  "age_band", "population_type", "nationality", "classification",
+                  "caregiver")  # fmt: skip
+_VISIT_CONSTANTS: dict[str, Any] = {"programme": "", "exit_on": None, "exit_month": None,
+                                    "outcome": None, "stay_days": None,
+                                    "weight_gain": None}  # fmt: skip
+assert {*_VISIT_COLUMNS, *_VISIT_CONSTANTS} == set(_FACT_COLUMNS), "a visit's facts' columns"
 
 
 def _episode_fact(
@@ -427,14 +457,15 @@ def _persons(s: Session, ids: set[str]) -> list[Any]:
 
 
 def _treated_and_known(
-    s: Session, person_ids: list[str], fact_ids: list[str]
+    s: Session, person_ids: list[str], facts: list[tuple[str, str]]
 ) -> tuple[set[str], set[str]]:
-    """Which of ``person_ids`` have an episode, and which of ``fact_ids`` the table holds
-    already: one query (``UNION ALL``) per :data:`CHUNK` of each."""
+    """Which of ``person_ids`` have an episode, and which of ``facts`` (``(pseudonym, id)``
+    pairs) the table holds already, read by its primary key's pseudonym: one query (``UNION
+    ALL``) per :data:`CHUNK` of each."""
     treated: set[str] = set()
     known: set[str] = set()
-    for start in range(0, max(len(person_ids), len(fact_ids)), CHUNK):
-        persons, facts = person_ids[start : start + CHUNK], fact_ids[start : start + CHUNK]
+    for start in range(0, max(len(person_ids), len(facts)), CHUNK):
+        persons, chunk = person_ids[start : start + CHUNK], facts[start : start + CHUNK]
         parts = []
         if persons:
             parts.append(
@@ -442,10 +473,11 @@ def _treated_and_known(
                 .where(among(s, CareEpisode.person_id, persons))
                 .distinct()
             )
-        if facts:
+        if chunk:
             parts.append(
                 select(literal(1).label("what"), ReportFact.id.label("id")).where(
-                    among(s, ReportFact.id, facts)
+                    among(s, ReportFact.pseudonym, {p for p, _ in chunk}),
+                    among(s, ReportFact.id, [f for _, f in chunk]),
                 )
             )
         query = parts[0] if len(parts) == 1 else union_all(*parts)
@@ -461,9 +493,12 @@ def _surrogate_sql(column: str) -> str:
 
 def _one_statement() -> str:
     """The text of :func:`_add_in_one_statement` (names from the models only)."""
-    types = {"exit_on": "date", "stay_days": "int", "weight_gain": "float8"}
-    arrays = ", ".join(f"%s::{types.get(c, 'text')}[]" for c in ("person_id", *_FACT_COLUMNS))
-    columns = ", ".join(_FACT_COLUMNS)
+    arrays = ", ".join("%s::text[]" for _ in ("person_id", *_VISIT_COLUMNS))
+    columns = ", ".join(_VISIT_COLUMNS)
+    constants = {"programme": "''"}  # and NULL in the other columns of _VISIT_CONSTANTS
+    assert set(constants) | {c for c, v in _VISIT_CONSTANTS.items() if v is None} == set(
+        _VISIT_CONSTANTS
+    ), _VISIT_CONSTANTS
     kept = ", ".join(c for c in REACH_KEY if c not in ("person", "year"))
     person = _surrogate_sql("pseudonym")
     subject = (
@@ -474,9 +509,10 @@ def _one_statement() -> str:
         f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(person_id, {columns})), "  # noqa: S608
         "treated AS (SELECT DISTINCT person_id FROM care_episodes "
         "WHERE person_id = ANY(%s::text[])), "
-        f"new AS (INSERT INTO {FACTS.name} ({columns}) SELECT {columns} FROM input "
+        f"new AS (INSERT INTO {FACTS.name} ({columns}, {', '.join(constants)}) "
+        f"SELECT {columns}, {', '.join(constants.values())} FROM input "
         "WHERE person_id NOT IN (SELECT person_id FROM treated) "
-        f"ON CONFLICT (id) DO NOTHING RETURNING {kept}, pseudonym, month, caregiver), "
+        f"ON CONFLICT (pseudonym, id) DO NOTHING RETURNING {kept}, pseudonym, month, caregiver), "
         f"folded AS (INSERT INTO {REACH.name} ({', '.join(_REACH_COLUMNS)}) "
         f"SELECT person, {kept}, year, min(subject), bit_or(bit) FROM ("
         f"SELECT {person} AS person, {kept}, substr(month, 1, 4)::int AS year, "
@@ -493,21 +529,22 @@ _ONE_STATEMENT = _one_statement()
 
 
 def _add_in_one_statement(
-    s: Session, person_ids: list[str], facts: Mapping[str, list[dict[str, Any]]]
+    s: Session, person_ids: list[str], facts: Mapping[str, list[tuple[Any, ...]]]
 ) -> tuple[int, set[str]]:
     """On PostgreSQL, :meth:`Feeder.add_visits`'s writes in one statement (one round trip):
-    which of ``person_ids`` have an episode (their ``facts`` are left out: they are rebuilt
-    whole), the other facts inserted but for those the table holds already (``ON CONFLICT DO
-    NOTHING``), and those inserted folded into :class:`ReportReach` as :func:`reach_rows` and
-    :func:`add_reach` do (``bit_or`` of the months' bits, ``ON CONFLICT DO UPDATE``). Returns
-    how many facts were inserted and the persons with an episode."""
+    which of ``person_ids`` have an episode (their ``facts``, rows of :data:`_VISIT_COLUMNS`,
+    are left out: they are rebuilt whole), the other facts inserted but for those the table
+    holds already (``ON CONFLICT DO NOTHING``), and those inserted folded into
+    :class:`ReportReach` as :func:`reach_rows` and :func:`add_reach` do (``bit_or`` of the
+    months' bits, ``ON CONFLICT DO UPDATE``). Returns how many facts were inserted and the
+    persons with an episode."""
     owners = [pid for pid, rows in facts.items() for _ in rows]
     rows = [r for pid_rows in facts.values() for r in pid_rows]
-    arrays = [owners, *([r[c] for r in rows] for c in _FACT_COLUMNS), person_ids]
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in _VISIT_COLUMNS]
     driver = s.connection().connection.driver_connection
     assert driver is not None
     with driver.cursor() as cur:
-        cur.execute(_ONE_STATEMENT, arrays)
+        cur.execute(_ONE_STATEMENT, [owners, *columns, person_ids])
         found = cur.fetchone()
     assert found is not None
     added, _folded, treated = found
@@ -635,7 +672,7 @@ class Feeder:
             if p.lifecycle in ("active", "deceased")
         }
         whos = {pid: self._who(p) for pid, p in persons.items()}
-        mine: dict[str, list[dict[str, Any]]] = {}
+        mine: dict[str, list[tuple[Any, ...]]] = {}
         for v in noted.values():
             who = whos.get(v.person_id)
             if who is None:
@@ -650,26 +687,30 @@ class Feeder:
                 except crypto.CryptoError:
                     log.warning("reports: visit %s could not be read; not counted", v.id)
                     continue
-            visit = _Visit(v.id, v.occurred_on, v.site_id, v.country, data)
-            mine.setdefault(v.person_id, []).extend(_visit_facts(who, visit))
+            on, month = v.occurred_on, month_of(v.occurred_on)
+            rows = mine.setdefault(v.person_id, [])
+            for kind, band, classification, caregiver in _visit_kinds(who, data, on):
+                rows.append((who.fact_id(kind, v.id), who.pseudonym, kind, v.site_id, v.country,
+                             month, who.kind, who.sex, band, who.population_type,
+                             who.nationality, classification, caregiver))  # fmt: skip
         candidates = sorted(person_ids - whole)
         if s.connection().dialect.name == "postgresql":
             added, treated = _add_in_one_statement(s, candidates, mine)
             return added, whole | treated
-        fact_ids = [r["id"] for rows in mine.values() for r in rows]
-        treated, known = _treated_and_known(s, candidates, fact_ids)
+        pairs = [(r[1], r[0]) for rows in mine.values() for r in rows]
+        treated, known = _treated_and_known(s, candidates, pairs)
         whole |= treated
-        rows = [
-            r
-            for pid, facts in mine.items()
+        facts = [
+            dict(zip(_VISIT_COLUMNS, r, strict=True)) | _VISIT_CONSTANTS
+            for pid, rows in mine.items()
             if pid not in whole
-            for r in facts
-            if r["id"] not in known
+            for r in rows
+            if r[0] not in known
         ]
-        if rows:
-            write_facts(s, rows)
-            add_reach(s, rows)
-        return len(rows), whole
+        if facts:
+            write_facts(s, facts)
+            add_reach(s, facts)
+        return len(facts), whole
 
     def _who(self, person: Any) -> _Who | None:
         """:func:`_who`, remembered between transactions while the vault stays unlocked (a

@@ -14,7 +14,17 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from sqlalchemy import BigInteger, Date, Float, Index, Integer, String, Text, text
+from sqlalchemy import (
+    BigInteger,
+    Date,
+    Float,
+    Index,
+    Integer,
+    PrimaryKeyConstraint,
+    String,
+    Text,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from contigo.db import Base, new_id, utcnow
@@ -32,6 +42,11 @@ class ReportFact(Base):
     # facts reads :class:`ReportReach` instead, and each index on the facts is written by every
     # push (see docs/reports.md, "The push cost"); only the episode facts (partial) are indexed.
     __table_args__ = (
+        # One index written by a push, not two: the primary key leads with the person's
+        # pseudonym, so a person's facts sit together (a push's several visits of one person
+        # touch one leaf; a rebuild finds and deletes a person's facts by it) and the id, unique
+        # on its own (a keyed hash of the source row, which never changes person), follows.
+        PrimaryKeyConstraint("pseudonym", "id", name="pk_report_facts"),
         # The caseload's episode lists ask which episode facts of some sites are defaulted by
         # today (or of a sex, an age band): partial, so that only episode facts (a few in a
         # hundred) are in it and a push of visits never writes to it.
@@ -55,9 +70,10 @@ class ReportFact(Base):
     )
 
     #: A keyed hash of ``<kind>:<source row id>`` (see :mod:`contigo.reports.feed`): only the
-    #: key's holder can tell which visit or episode a fact counts.
+    #: key's holder can tell which visit or episode a fact counts. Second in the primary key.
     id: Mapped[str] = mapped_column(String(48), primary_key=True)
-    pseudonym: Mapped[str] = mapped_column(String(32), index=True)
+    #: The person's keyed pseudonym; first in the primary key.
+    pseudonym: Mapped[str] = mapped_column(String(32), primary_key=True)
     kind: Mapped[str] = mapped_column(String(10))
     site_id: Mapped[str] = mapped_column(String(32))
     country: Mapped[str] = mapped_column(String(2))

@@ -26,6 +26,7 @@ from contigo.encounters import services as encounters
 from contigo.episodes import services as episodes
 from contigo.exchange.extensions import server_config
 from contigo.exchange.laptop.client import engine_for, run_sync
+from contigo.persons import services as persons
 from contigo.reports.feed import Feeder, Pseudonymiser
 from contigo.reports.models import ReportFact, ReportReach
 from contigo.vault import get_vault
@@ -36,7 +37,7 @@ from sync.server import wall_ms
 from tests.exchange.conftest import central, enrol_in_process, laptop  # noqa: F401
 from tests.exchange.test_server_apply import _sup, record_visit, register_child
 from tests.exchange.world import close_app, make_central
-from tests.factories import VISIT
+from tests.factories import CHILD, VISIT
 from tests.pgserver import new_database, postgres_cluster
 
 
@@ -172,3 +173,44 @@ def test_pushed_visits_of_treated_and_untreated_children_leave_the_facts_of_a_re
         assert _rebuilt(server, pid) == kept
     assert _tables(server, other)[1] != first  # a month's bit more
     assert pseudo.fact_id("counsel", latest[1]) in {row[0] for row in _tables(server, other)[0]}
+
+
+def test_pushed_visits_of_a_mother_and_her_child_leave_the_facts_of_a_rebuild(
+    any_central: Flask,
+    laptop: Any,  # noqa: F811
+) -> None:
+    """Every kind of fact a pushed visit gives, added without a rebuild: a woman's dispensation
+    of a micronutrient and her counselling, her child's screening and counselling (whose
+    caregiver is the mother); facts and reach rows on central are those a rebuild makes."""
+    server = any_central
+    a = laptop("a")
+    transport = enrol_in_process(a, server)
+    with a.test_request_context(), session_scope(a) as s:
+        actor = _sup(s)
+        mother = persons.register(s, get_vault(a), actor, actor.home_site_id, {
+            **CHILD, "kind": "woman", "given_names": "Rosa", "sex": "F",
+            "birth_date": date.today() - timedelta(days=9000)})  # fmt: skip
+        child = persons.register(s, get_vault(a), actor, actor.home_site_id,
+                                 {**CHILD, "mother_id": mother.id})  # fmt: skip
+        mother_id, child_id = mother.id, child.id
+    run_sync(a, transport)
+    for days in (40, 10):
+        with a.test_request_context(), session_scope(a) as s:
+            actor = _sup(s)
+            on = date.today() - timedelta(days=days)
+            encounters.record(s, get_vault(a), actor, mother_id, actor.home_site_id, {
+                **VISIT, "occurred_on": on, "weight_kg": 58.0, "lenhei_cm": None,
+                "measure": None, "muac_mm": 240, "pregnancy_status": "lactating",
+                "supplements": ["ifa"], "counselling": ["iycf"]})  # fmt: skip
+            encounters.record(s, get_vault(a), actor, child_id, actor.home_site_id, {
+                **VISIT, "occurred_on": on, "counselling": ["iycf"]})  # fmt: skip
+    run_sync(a, transport)
+    kinds = [c.key for c in ReportFact.__table__.columns].index("kind")
+    caregiver = [c.key for c in ReportFact.__table__.columns].index("caregiver")
+    pseudo = Pseudonymiser.of(get_vault(server))
+    woman, baby = _tables(server, mother_id), _tables(server, child_id)
+    assert sorted(row[kinds] for row in woman[0]) == ["counsel", "counsel", "dispense", "dispense"]
+    assert sorted(row[kinds] for row in baby[0]) == ["counsel", "counsel", "screen", "screen"]
+    assert {row[caregiver] for row in baby[0] if row[kinds] == "counsel"} == {pseudo(mother_id)}
+    assert _rebuilt(server, mother_id) == woman
+    assert _rebuilt(server, child_id) == baby
