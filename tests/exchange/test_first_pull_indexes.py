@@ -35,7 +35,7 @@ from tests.exchange.live import (
     site_laptops,
     transport,
 )
-from tests.exchange.test_first_pull_resume import PAGE, CutInGroup, Stopped, _write_site
+from tests.exchange.test_first_pull_resume import PAGE, CutInGroup, Stopped, _cut, _write_site
 from tests.exchange.world import visible_state
 
 pytestmark = pytest.mark.slow
@@ -130,13 +130,7 @@ def test_a_first_pull_cut_keeps_the_deferral_and_the_resumed_pull_builds_them(
     b = laptops("b")
     http = transport(b)
     cutting = CutInGroup(http, b, stop_at=5, committed=4)  # stopped after the first group
-    with b.app.app_context():
-        engine = engine_for(b.app, cutting)
-        engine.group_pages, engine.group_seconds = 4, 600.0
-        engine.hello()
-        with pytest.raises(Stopped):
-            engine.pull(SyncReport(), limit=PAGE)
-    http.session.close()
+    _cut(b, http, cutting, Stopped)
     assert cutting.stored_cursor() == cutting.cursors[3]
     indexes, recorded = _schema(b)
     assert recorded is not None and not LEFT_OUT & set(indexes)

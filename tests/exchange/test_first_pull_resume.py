@@ -296,37 +296,27 @@ def test_a_first_pull_stopped_inside_a_group_keeps_the_committed_group_and_pulls
     assert rest[:PAGE] == cutting.seqs[4]
 
 
-def test_a_first_pull_refused_inside_a_group_commits_the_pages_applied_before_it(
-    central: Central, laptops: Callable[[str], Laptop]
+@pytest.mark.parametrize(
+    ("cut_at", "cut"),
+    [({"refuse_at": 3}, TransportError), ({"garble_at": 3}, ProtocolError)],
+    ids=["refused", "does-not-parse"],
+)
+def test_a_page_refused_or_unreadable_inside_a_group_keeps_the_pages_applied_before_it(
+    central: Central,
+    laptops: Callable[[str], Laptop],
+    cut_at: dict[str, int],
+    cut: type[BaseException],
 ) -> None:
     a = _write_site(laptops)
     b = laptops("b")
     http = transport(b)
-    # Pages 0-2 are applied in the first group (of 4 at most); page 3 cannot be fetched.
-    cutting = CutInGroup(http, b, refuse_at=3)
-    _cut(b, http, cutting, TransportError)
+    # Pages 0-2 are applied in the first group (of 4 at most); page 3 cannot be fetched, or
+    # arrives with its changes out of order (checked on the wire's thread, as the laptop
+    # applies page 2).
+    cutting = CutInGroup(http, b, **cut_at)
+    _cut(b, http, cutting, cut)
 
-    # Every page before the refused one is kept, with its cursor.
-    assert len(cutting.cursors) == 3
-    assert cutting.stored_cursor() == cutting.cursors[2]
-    kept = [seq for page in cutting.seqs for seq in page]
-    assert _count(b, Person) + _count(b, Encounter) == len(kept) == 3 * PAGE
-
-    _resumed_equal(a, b, http, kept)
-
-
-def test_a_page_that_does_not_parse_inside_a_group_fails_the_run_and_keeps_the_pages_before_it(
-    central: Central, laptops: Callable[[str], Laptop]
-) -> None:
-    a = _write_site(laptops)
-    b = laptops("b")
-    http = transport(b)
-    # Pages 0-2 are applied in the first group; page 3 arrives with its changes out of order
-    # (checked on the wire's thread, as the laptop applies page 2).
-    cutting = CutInGroup(http, b, garble_at=3)
-    _cut(b, http, cutting, ProtocolError)
-
-    # Like a page that cannot be fetched: every page before it is kept, with its cursor.
+    # Every page before it is kept, with its cursor.
     assert len(cutting.cursors) == 3
     assert cutting.stored_cursor() == cutting.cursors[2]
     kept = [seq for page in cutting.seqs for seq in page]
