@@ -152,12 +152,7 @@ def test_a_laptop_opened_after_a_cut_first_pull_gets_its_indexes_back_before_any
     b = laptops("b")
     http = transport(b)
     cutting = CutInGroup(http, b, refuse_at=3)  # the network gone at the fourth page
-    with b.app.app_context():
-        engine = engine_for(b.app, cutting)
-        engine.hello()
-        with pytest.raises(TransportError):
-            engine.pull(SyncReport(), limit=PAGE)
-    http.session.close()
+    _cut(b, http, cutting, TransportError)
     assert _schema(b)[1] is not None
     b.close()  # the laptop shut down, then used offline: opened again, no pull
 
