@@ -3,8 +3,10 @@
 ``python -m bench.reach_upsert --data DIR`` (a folder ``bench.reports --data`` loaded: its
 cluster is started, and stopped after) runs ``EXPLAIN (ANALYZE, BUFFERS, WAL)`` of
 :func:`contigo.reports.feed._add_in_one_statement`'s statement for batches of screening facts
-of persons the table holds (new fact ids), in two cases: each fact in a month its person's
-reach row counts already, and each in a month it does not count yet. Each case runs the
+of persons the table holds (new fact ids), in three cases: each fact in a month its person's
+reach row counts already, each in a month it does not count yet, and (for comparison, the
+reach rows inserted as in ``bench.reports``'s push) as if of persons the table does not hold.
+Each case runs the
 statement without the update's ``WHERE`` (as before issue 13's fourth pass) and with it, each
 in a transaction rolled back, the two in alternate order from round to round. Nothing is kept.
 """
@@ -26,13 +28,20 @@ NOW = feed._ONE_STATEMENT
 WHERE = " WHERE (report_reach.months | excluded.months) <> report_reach.months"
 BEFORE = NOW.replace(WHERE, "")
 assert BEFORE != NOW, "the update's WHERE is not in the statement"
+CASES = {
+    "counted": "of a counted person in a month counted already",
+    "new month": "of a counted person in a month not counted yet",
+    "new person": "of a person not counted (a reach row inserted)",
+}
 
 
 def _facts(
-    cur: psycopg.Cursor[Any], n: int, rng: random.Random, new_month: bool, percent: float
+    cur: psycopg.Cursor[Any], n: int, rng: random.Random, case: str, percent: float
 ) -> list[list[Any]]:
-    """``n`` screening facts of persons with a reach row, new ids; in a month the row counts
-    (``new_month`` false) or in one of its year it does not."""
+    """``n`` screening facts of persons with a reach row, new ids: in a month the row counts
+    (``case`` "counted"), in one of its year it does not ("new month"), or as if of persons the
+    table does not hold (new pseudonyms: "new person", the reach rows inserted)."""
+    new_month = case == "new month"
     columns = ", ".join(f"f.{c}" for c in feed._VISIT_COLUMNS)
     person = feed._surrogate_sql("f.pseudonym")
     key = " AND ".join(f"r.{c} = f.{c}" for c in feed.REACH_KEY[1:-1])
@@ -51,6 +60,8 @@ def _facts(
         if new_month:
             free = [m for m in range(1, 13) if not months >> (m - 1) & 1]
             row[month] = f"{row[month][:4]}-{rng.choice(free):02d}"
+        if case == "new person":
+            row[1] = secrets.token_hex(16)
         out.append(row)
     assert len(out) == n, len(out)
     return out
@@ -81,11 +92,10 @@ def main() -> None:
     with postgres_cluster(keep=args.data.resolve() / "pg") as url:
         dsn = url.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
-            for new_month in (False, True):
-                case = "a month not counted yet" if new_month else "a month counted already"
-                print(f"{args.facts} facts of counted persons, each in {case}:", flush=True)
+            for case in ("counted", "new month", "new person"):
+                print(f"{args.facts} facts, each {CASES[case]}:", flush=True)
                 for r in range(args.rounds):
-                    rows = _facts(cur, args.facts, rng, new_month, args.percent)
+                    rows = _facts(cur, args.facts, rng, case, args.percent)
                     order = [("before", BEFORE), ("now", NOW)][:: -1 if r % 2 else 1]
                     for name, text in order:
                         plan = _explain(cur, text, rows)
