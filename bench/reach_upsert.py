@@ -90,7 +90,8 @@ def main() -> None:
     args = parser.parse_args()
     rng = random.Random(13)
     with postgres_cluster(keep=args.data.resolve() / "pg") as url:
-        dsn = url.replace("postgresql+psycopg://", "postgresql://")
+        central = url.rsplit("/", 1)[0] + "/central"  # the database bench.reports made
+        dsn = central.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
             for case in ("counted", "new month", "new person"):
                 print(f"{args.facts} facts, each {CASES[case]}:", flush=True)
