@@ -358,7 +358,9 @@ def reach_rows(facts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
 def add_reach(s: Session, facts: list[dict[str, Any]]) -> None:
     """Fold new facts into :class:`ReportReach` in the caller's transaction: a row already
     there gains the months' bits (``INSERT … ON CONFLICT DO UPDATE``, on PostgreSQL and SQLite
-    alike; a push on PostgreSQL does the same in SQL, :func:`_add_in_one_statement`)."""
+    alike; a push on PostgreSQL does the same in SQL, :func:`_add_in_one_statement`), and a row
+    whose bits are all set already is left as it is (the update's ``WHERE``: on PostgreSQL an
+    update that changes nothing still writes a new version of the row and its index entries)."""
     rows = reach_rows(facts)
     if not rows:
         return
@@ -377,6 +379,7 @@ def _reach_upsert(stmt: Any) -> Any:
     return stmt.on_conflict_do_update(
         index_elements=list(REACH_KEY),
         set_={"months": REACH.c.months.op("|")(stmt.excluded.months)},
+        where=REACH.c.months.op("|")(stmt.excluded.months) != REACH.c.months,
     )
 
 
@@ -519,7 +522,8 @@ def _one_statement() -> str:
         f"{subject} AS subject, 1 << (substr(month, 6, 2)::int - 1) AS bit FROM new) f "
         f"GROUP BY person, {kept}, year "
         f"ON CONFLICT ({', '.join(REACH_KEY)}) "
-        f"DO UPDATE SET months = {REACH.name}.months | excluded.months RETURNING 1) "
+        f"DO UPDATE SET months = {REACH.name}.months | excluded.months "
+        f"WHERE ({REACH.name}.months | excluded.months) <> {REACH.name}.months RETURNING 1) "
         "SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM folded), "
         "array(SELECT person_id FROM treated)"
     )
@@ -536,8 +540,8 @@ def _add_in_one_statement(
     are left out: they are rebuilt whole), the other facts inserted but for those the table
     holds already (``ON CONFLICT DO NOTHING``), and those inserted folded into
     :class:`ReportReach` as :func:`reach_rows` and :func:`add_reach` do (``bit_or`` of the
-    months' bits, ``ON CONFLICT DO UPDATE``). Returns how many facts were inserted and the
-    persons with an episode."""
+    months' bits, ``ON CONFLICT DO UPDATE`` only where a bit is new). Returns how many facts
+    were inserted and the persons with an episode."""
     owners = [pid for pid, rows in facts.items() for _ in rows]
     rows = [r for pid_rows in facts.values() for r in pid_rows]
     columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in _VISIT_COLUMNS]

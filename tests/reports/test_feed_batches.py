@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from contigo.db import session_scope
 from contigo.encounters import services as encounters
@@ -214,3 +214,62 @@ def test_pushed_visits_of_a_mother_and_her_child_leave_the_facts_of_a_rebuild(
     assert {row[caregiver] for row in baby[0] if row[kinds] == "counsel"} == {pseudo(mother_id)}
     assert _rebuilt(server, mother_id) == woman
     assert _rebuilt(server, child_id) == baby
+
+
+def _versions(app: Flask, person_id: str) -> dict[tuple[Any, ...], str] | None:
+    """On PostgreSQL, the transaction that wrote each of the person's reach rows (``xmin``),
+    by the row's key: it changes whenever an update writes a new version of the row."""
+    with session_scope(app) as s:
+        if s.connection().dialect.name != "postgresql":
+            return None
+        person = int(Pseudonymiser.of(get_vault(app))(person_id)[:16], 16) >> 1
+        key = ", ".join(c.name for c in ReportReach.__table__.primary_key.columns)
+        rows = s.execute(
+            text(f"SELECT {key}, xmin::text FROM report_reach WHERE person = :p"),
+            {"p": person},
+        )
+        return {tuple(row[:-1]): row[-1] for row in rows}
+
+
+def _screen_on(app: Flask, person_id: str, on: date) -> str:
+    with app.test_request_context(), session_scope(app) as s:
+        actor = _sup(s)
+        data = {**VISIT, "occurred_on": on}
+        return encounters.record(s, get_vault(app), actor, person_id, actor.home_site_id, data).id
+
+
+def test_a_pushed_visit_in_a_month_counted_already_writes_no_reach_row(
+    any_central: Flask,
+    laptop: Any,  # noqa: F811
+) -> None:
+    """A pushed visit in a month the person's reach row counts already leaves the row as it
+    is (on PostgreSQL, not even a new version of it); one in a month not counted yet sets the
+    month's bit. Each time, facts and reach rows are those a rebuild makes."""
+    server = any_central
+    a = laptop("a")
+    transport = enrol_in_process(a, server)
+    pid = register_child(a)
+    run_sync(a, transport)
+    today = date.today()  # two past months of one year, the child (400 days old) born before
+    year, month = (today.year, today.month - 2) if today.month >= 3 else (today.year - 1, 10)
+    _screen_on(a, pid, date(year, month, 1))
+    run_sync(a, transport)
+    first = _tables(server, pid)
+    assert len(first[1]) == 1
+    assert _rebuilt(server, pid) == first
+    versions = _versions(server, pid)  # the rebuild wrote the row anew
+    _screen_on(a, pid, date(year, month, 2))  # the same month
+    run_sync(a, transport)
+    same = _tables(server, pid)
+    assert same[0] > first[0]  # one fact more
+    assert same[1] == first[1]
+    assert _versions(server, pid) == versions
+    _screen_on(a, pid, date(year, month + 1, 1))  # the next month, the same year
+    run_sync(a, transport)
+    more = _tables(server, pid)
+    assert more[0] > same[0]
+    months = [c.key for c in ReportReach.__table__.columns].index("months")
+    assert [row[months] for row in more[1]] == [0b11 << (month - 1)]
+    if versions is not None:
+        assert _versions(server, pid) != versions  # the row updated
+    assert _rebuilt(server, pid) == more
