@@ -225,13 +225,23 @@ def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, s
     return out
 
 
+def _visit_rows(
+    who: _Who, visit_id: str, site: str, country: str, on: date, data: dict[str, Any]
+) -> list[tuple[Any, ...]]:
+    """The facts a visit of ``who`` gives, as rows of :data:`_VISIT_COLUMNS` (the columns of
+    :data:`_VISIT_CONSTANTS` are the same for every one): what a push sends as they are
+    (:meth:`Feeder.add_visits`) and a rebuild writes as dicts (:func:`_visit_facts`)."""
+    month = month_of(on)
+    return [
+        (who.fact_id(kind, visit_id), who.pseudonym, kind, site, country, month, who.kind,
+         who.sex, band, who.population_type, who.nationality, classification, caregiver)
+        for kind, band, classification, caregiver in _visit_kinds(who, data, on)
+    ]  # fmt: skip
+
+
 def _visit_facts(who: _Who, visit: _Visit) -> Iterator[dict[str, Any]]:
-    for kind, band, classification, caregiver in _visit_kinds(who, visit.data, visit.on):
-        row = who.row(visit.id, kind, visit.site_id, visit.country, visit.on)
-        row["age_band"] = band
-        row["classification"] = classification
-        row["caregiver"] = caregiver
-        yield row
+    for row in _visit_rows(who, visit.id, visit.site_id, visit.country, visit.on, visit.data):
+        yield dict(zip(_VISIT_COLUMNS, row, strict=True)) | _VISIT_CONSTANTS
 
 
 #: The columns of a visit's facts that vary (:func:`_visit_kinds`, :meth:`_Who.row`); the others
@@ -691,12 +701,9 @@ class Feeder:
                 except crypto.CryptoError:
                     log.warning("reports: visit %s could not be read; not counted", v.id)
                     continue
-            on, month = v.occurred_on, month_of(v.occurred_on)
-            rows = mine.setdefault(v.person_id, [])
-            for kind, band, classification, caregiver in _visit_kinds(who, data, on):
-                rows.append((who.fact_id(kind, v.id), who.pseudonym, kind, v.site_id, v.country,
-                             month, who.kind, who.sex, band, who.population_type,
-                             who.nationality, classification, caregiver))  # fmt: skip
+            mine.setdefault(v.person_id, []).extend(
+                _visit_rows(who, v.id, v.site_id, v.country, v.occurred_on, data)
+            )
         candidates = sorted(person_ids - whole)
         if s.connection().dialect.name == "postgresql":
             added, treated = _add_in_one_statement(s, candidates, mine)
