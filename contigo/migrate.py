@@ -300,9 +300,10 @@ def open_database(app: Flask) -> None:
         engine.dispose()
         encrypt_database(path, get_vault(app).database_key(), backups)
         engine.dispose()
-    restore_indexes(engine)
     if app.config.get("AUTO_MIGRATE", True):
-        upgrade(engine, backups)
+        upgrade(engine, backups)  # (which builds any index a cut first pull left out, first)
+    else:
+        restore_indexes(engine)
     if not keystore.encrypted_db:
         keystore.encrypted_db = True
         keystore.save()

@@ -188,9 +188,7 @@ class PersonHandler:
             row["created_at"] = row["updated_at"] = now
             person = new_instance()
             person.__dict__.update(row)
-            flags = {k: writes[k] for k in risk_flags.FIELDS if k in writes}
-            if flags:
-                risk_flags.write(self.vault, person, flags)
+            if self._write_flags(person, writes):
                 row["risk_flags_enc"] = person.risk_flags_enc
             bulk.pend(s, Person, row)
             hold_person(s, person)
@@ -204,10 +202,15 @@ class PersonHandler:
         checked writes; raises what a refused body raises."""
         columns, writes = self._new_columns(s, ctx, entity_id, data)
         person = Person(**columns)
+        self._write_flags(person, writes)
+        return person, writes
+
+    def _write_flags(self, person: Person, writes: dict[str, Any]) -> bool:
+        """Seal the risk flags among a new person's ``writes`` into ``person``; whether any."""
         flags = {k: writes[k] for k in risk_flags.FIELDS if k in writes}
         if flags:
             risk_flags.write(self.vault, person, flags)
-        return person, writes
+        return bool(flags)
 
     def _new_columns(
         self, s: Session, ctx: ApplyContext, entity_id: str, data: Any
