@@ -411,10 +411,12 @@ _VISIT_KEYS = ("id", "person_id", "site_id", "country", "occurred_on", "payload_
                "supersedes_id")  # fmt: skip
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class NewVisit:
     """A visit just inserted, as the hook notes it: its payload sealed, and when the writer
-    had it in hand (a push's encounter handler encrypts it just before), in clear too."""
+    had it in hand (a push's encounter handler encrypts it just before), in clear too. Never
+    changed once made (not frozen: a frozen dataclass's ``__init__`` costs several times as
+    much, and one is made for every visit a push applies)."""
 
     id: str
     person_id: str
@@ -504,9 +506,27 @@ def _surrogate_sql(column: str) -> str:
     return f"(('x' || substr({column}, 1, 16))::bit(64) >> 1)::bigint"
 
 
-def _one_statement() -> str:
-    """The text of :func:`_add_in_one_statement` (names from the models only)."""
-    arrays = ", ".join("%s::text[]" for _ in ("person_id", *_VISIT_COLUMNS))
+#: Between the values of a column of :func:`_add_in_one_statement`'s facts, sent as one text
+#: (a control character no code or id holds: a column that holds one is sent as an array).
+SEPARATOR = "\x1f"
+#: Of those columns, the one that may be ``NULL`` (sent as an empty value, which it never is).
+_NULLABLE = frozenset({"caregiver"})
+
+
+def _one_statement(split: bool) -> str:
+    """The text of :func:`_add_in_one_statement` (names from the models only): the facts'
+    columns as texts that PostgreSQL splits (``split``; each with a separator in front, so that
+    one empty value is not read as none) or as arrays (what psycopg dumps value by value, in
+    Python: several times the cost of the rest of a push's feed)."""
+
+    def column(name: str) -> str:
+        if not split:
+            return "%s::text[]"
+        empty = ", ''" if name in _NULLABLE else ""
+        return f"(string_to_array(%s::text, chr({ord(SEPARATOR)}){empty}))[2:]"
+
+    arrays = ", ".join(column(name) for name in ("person_id", *_VISIT_COLUMNS))
+    candidates = column("person_id")
     columns = ", ".join(_VISIT_COLUMNS)
     constants = {"programme": "''"}  # and NULL in the other columns of _VISIT_CONSTANTS
     assert set(constants) | {c for c, v in _VISIT_CONSTANTS.items() if v is None} == set(
@@ -521,7 +541,7 @@ def _one_statement() -> str:
     return (
         f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(person_id, {columns})), "  # noqa: S608
         "treated AS (SELECT DISTINCT person_id FROM care_episodes "
-        "WHERE person_id = ANY(%s::text[])), "
+        f"WHERE person_id = ANY({candidates})), "
         f"new AS (INSERT INTO {FACTS.name} ({columns}, {', '.join(constants)}) "
         f"SELECT {columns}, {', '.join(constants.values())} FROM input "
         "WHERE person_id NOT IN (SELECT person_id FROM treated) "
@@ -539,7 +559,36 @@ def _one_statement() -> str:
     )
 
 
-_ONE_STATEMENT = _one_statement()
+_ONE_STATEMENT = _one_statement(split=True)
+_ARRAYS_STATEMENT = _one_statement(split=False)
+
+
+def _joined(values: list[Any], nullable: bool) -> str | None:
+    """A column's values as :func:`_one_statement` splits them (in a column of
+    :data:`_NULLABLE`, ``None`` as empty), or ``None`` when they cannot be sent so: one holds
+    the separator, or is ``None`` in another column."""
+    if nullable:
+        values = [v or "" for v in values]
+    elif None in values:
+        return None
+    text = SEPARATOR + SEPARATOR.join(values) if values else ""
+    return text if text.count(SEPARATOR) == len(values) else None
+
+
+def _statement(
+    person_ids: list[str], facts: Mapping[str, list[tuple[Any, ...]]]
+) -> tuple[str, list[Any]]:
+    """:func:`_add_in_one_statement`'s text and parameters: each column as one text to split
+    (:data:`_ONE_STATEMENT`), or as arrays when a value cannot be sent so (:func:`_joined`)."""
+    owners = [pid for pid, rows in facts.items() for _ in rows]
+    rows = [r for pid_rows in facts.values() for r in pid_rows]
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in _VISIT_COLUMNS]
+    names = ("person_id", *_VISIT_COLUMNS)
+    texts = [_joined(c, n in _NULLABLE) for n, c in zip(names, (owners, *columns), strict=True)]
+    candidates = _joined(person_ids, False)
+    if None in texts or candidates is None:
+        return _ARRAYS_STATEMENT, [owners, *columns, person_ids]
+    return _ONE_STATEMENT, [*texts, candidates]
 
 
 def _add_in_one_statement(
@@ -552,13 +601,11 @@ def _add_in_one_statement(
     :class:`ReportReach` as :func:`reach_rows` and :func:`add_reach` do (``bit_or`` of the
     months' bits, ``ON CONFLICT DO UPDATE`` only where a bit is new). Returns how many facts
     were inserted and the persons with an episode."""
-    owners = [pid for pid, rows in facts.items() for _ in rows]
-    rows = [r for pid_rows in facts.values() for r in pid_rows]
-    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in _VISIT_COLUMNS]
+    statement, params = _statement(person_ids, facts)
     driver = s.connection().connection.driver_connection
     assert driver is not None
     with driver.cursor() as cur:
-        cur.execute(_ONE_STATEMENT, [owners, *columns, person_ids])
+        cur.execute(statement, params)
         found = cur.fetchone()
     assert found is not None
     added, _folded, treated = found
