@@ -208,13 +208,15 @@ def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, s
     out: list[tuple[str, str, str, Any]] = []
     found = data.get("assessment")
     assessment = found if isinstance(found, dict) else {}
-    band = ""
+    band = ""  # the person's band on the day, from the date of birth: asked once, if needed
     if who.kind == "child":
         zscores = assessment.get("zscores") or {}
         if data.get("muac_mm") is not None or zscores.get("whz") is not None:
             age_days = assessment.get("age_days")
-            band = who.band(on)
-            screened = age_band(who.kind, age_days) if isinstance(age_days, int) else band
+            if isinstance(age_days, int):  # the age the visit was assessed at
+                screened = age_band(who.kind, age_days)
+            else:
+                screened = band = who.band(on)
             acute = str((assessment.get("child") or {}).get("acute") or "")[:16]
             out.append(("screen", screened, acute, None))
     elif who.kind == "woman" and MICRONUTRIENTS.intersection(data.get("supplements") or ()):
