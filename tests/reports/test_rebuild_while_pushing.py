@@ -5,10 +5,13 @@ anew, in one READ COMMITTED transaction; a push adds its visits' facts (or rebui
 person whole) just before it commits. Here the rebuild is held right after its chunk's delete
 (the event it must be interrupted at), a push of a new visit of a person of that chunk is
 applied on another connection until it has committed or waits on a lock, and then the rebuild
-goes on. Both must complete, and the tables must be those a rebuild from scratch makes, the
-pushed visit counted once. Before the fix the push committed in the chunk's midst, the chunk
-then read the visit and wrote its facts again (or, for the treated child, the facts the push's
-own rebuild of them had just written), and the rebuild stopped half way on the table's key.
+goes on; and the other way round, the push is held after writing its facts, just before it
+commits, while the rebuild starts. Both must complete, and the tables must be those a rebuild
+from scratch makes, the pushed visit counted once. Before the fix the push committed in the
+chunk's midst, the chunk then read the visit and wrote its facts again (or, for the treated
+child, the facts the push's own rebuild of them had just written), and the rebuild stopped half
+way on the table's key (all but the treated child held before its commit, which the rebuild's
+emptying happened to wait for).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -103,17 +107,9 @@ def _apply(app: Flask, body: dict[str, Any]) -> None:
     assert {r["status"] for r in out["results"]} == {"applied"}
 
 
-@pytest.mark.parametrize("treated", [False, True], ids=["first-visit", "in-treatment"])
-def test_a_push_during_a_rebuild_chunk_leaves_the_facts_of_a_rebuild(
-    pg_central: Flask,
-    laptop: Any,  # noqa: F811
-    treated: bool,
-) -> None:
-    """A child with no visit yet (the push adds its first facts, no row of the chunk in its
-    way), or a child in treatment (the push rebuilds them whole): the push's visit arrives
-    while the rebuild's chunk holding the child has deleted its facts."""
-    server = pg_central
-    a = laptop("a")
+def _pending_push(server: Flask, a: Flask, treated: bool) -> tuple[dict[str, Any], str]:
+    """A child on central (with no visit yet, or in treatment with a visit) and another child
+    with a visit; returns the laptop's next push, a new visit of the first child, and its id."""
     transport = enrol_in_process(a, server)
     child, other = register_child(a), register_child(a)
     record_visit(a, other, 20)
@@ -128,7 +124,13 @@ def test_a_push_during_a_rebuild_chunk_leaves_the_facts_of_a_rebuild(
     with a.app_context():
         batch = engine_for(a, transport)._next_batch(0)
     assert batch is not None
+    return batch.body, visit
 
+
+@contextmanager
+def _rebuild_held(server: Flask) -> Iterator[tuple[_Worker, threading.Event, threading.Event]]:
+    """A rebuild (not started yet) that stops right after its first chunk's delete of facts
+    (the event ``deleted`` set) until ``release`` is set."""
     deleted, release = threading.Event(), threading.Event()
     rebuild = _Worker(lambda: rebuild_all(server))
 
@@ -144,26 +146,88 @@ def test_a_push_during_a_rebuild_chunk_leaves_the_facts_of_a_rebuild(
     engine = server.extensions["contigo.engine"]
     event.listen(engine, "after_cursor_execute", hold)
     try:
-        rebuild.start()
-        assert deleted.wait(PATIENCE), "the rebuild never reached its chunk's delete"
-        push = _Worker(lambda: _apply(server, batch.body))
-        push.start()
-        deadline = time.monotonic() + PATIENCE
-        while push.is_alive() and _lock_waiters(server) == 0:
-            assert time.monotonic() < deadline, "the push neither completed nor waited"
-            time.sleep(0.02)
-        release.set()
-        rebuild.join(PATIENCE)
-        push.join(PATIENCE)
+        yield rebuild, deleted, release
     finally:
         release.set()
         event.remove(engine, "after_cursor_execute", hold)
+
+
+def _until(server: Flask, done: Callable[[], bool]) -> None:
+    """Wait until ``done()`` or a backend of the database waits for a lock."""
+    deadline = time.monotonic() + PATIENCE
+    while not done() and _lock_waiters(server) == 0:
+        assert time.monotonic() < deadline, "nothing happened"
+        time.sleep(0.02)
+
+
+def _check(server: Flask, rebuild: _Worker, push: _Worker, visit: str) -> None:
+    """Both completed, the tables are those a rebuild from scratch makes, the visit counted."""
+    rebuild.join(PATIENCE)
+    push.join(PATIENCE)
     assert not rebuild.is_alive() and not push.is_alive()
     assert rebuild.error is None, repr(rebuild.error)
     assert push.error is None, repr(push.error)
-
     facts, reach = _tables(server)
     fact_id = Pseudonymiser.of(get_vault(server)).fact_id("screen", visit)
     assert [row[0] for row in facts].count(fact_id) == 1
     rebuild_all(server)
     assert _tables(server) == (facts, reach)
+
+
+TREATED = pytest.mark.parametrize("treated", [False, True], ids=["first-visit", "in-treatment"])
+
+
+@TREATED
+def test_a_push_during_a_rebuild_chunk_leaves_the_facts_of_a_rebuild(
+    pg_central: Flask,
+    laptop: Any,  # noqa: F811
+    treated: bool,
+) -> None:
+    """A child with no visit yet (the push adds its first facts, no row of the chunk in its
+    way), or a child in treatment (the push rebuilds them whole): the push's visit arrives
+    while the rebuild's chunk holding the child has deleted its facts; the chunk goes on once
+    the push has committed or waits."""
+    body, visit = _pending_push(pg_central, laptop("a"), treated)
+    with _rebuild_held(pg_central) as (rebuild, deleted, release):
+        rebuild.start()
+        assert deleted.wait(PATIENCE), "the rebuild never reached its chunk's delete"
+        push = _Worker(lambda: _apply(pg_central, body))
+        push.start()
+        _until(pg_central, lambda: not push.is_alive())
+        release.set()
+        _check(pg_central, rebuild, push, visit)
+
+
+@TREATED
+def test_a_push_feeding_as_a_rebuild_starts_leaves_the_facts_of_a_rebuild(
+    pg_central: Flask,
+    laptop: Any,  # noqa: F811
+    treated: bool,
+) -> None:
+    """The push has written its visit's facts and is about to commit when the rebuild starts;
+    it commits once the rebuild has reached its chunk's delete or waits, and then the chunk
+    goes on."""
+    body, visit = _pending_push(pg_central, laptop("a"), treated)
+    fed, commit = threading.Event(), threading.Event()
+    push = _Worker(lambda: _apply(pg_central, body))
+
+    def hold(s: Any) -> None:  # after the feed's own before_commit (registered before)
+        if threading.current_thread() is push and not s.in_nested_transaction():
+            fed.set()
+            commit.wait(PATIENCE)
+
+    factory = pg_central.extensions["contigo.sessionmaker"]
+    event.listen(factory, "before_commit", hold)
+    try:
+        with _rebuild_held(pg_central) as (rebuild, deleted, release):
+            push.start()
+            assert fed.wait(PATIENCE), "the push never reached its commit"
+            rebuild.start()
+            _until(pg_central, deleted.is_set)
+            commit.set()
+            push.join(PATIENCE)
+            release.set()
+            _check(pg_central, rebuild, push, visit)
+    finally:
+        commit.set()
+        event.remove(factory, "before_commit", hold)
