@@ -331,7 +331,7 @@ def hold_feed(s: Session, *, alone: bool) -> None:
     anew, in READ COMMITTED. A push that committed in its midst (its visit's facts added) was
     read by the chunk and written again: the rebuild failed on the table's key. Serialised so,
     each feed runs wholly before a chunk (which then reads the record with it, and replaces
-    its facts) or wholly after one (the record it then reads holds the chunk's facts, and the
+    its facts) or wholly after one (the tables then hold the chunk's facts, and the
     transaction adds its own change to them, as it does to any committed state).
 
     A transaction-level advisory lock (``pg_advisory_xact_lock``, released after the commit)
