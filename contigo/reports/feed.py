@@ -72,6 +72,9 @@ REACH: Table = ReportReach.__table__  # type: ignore[assignment]
 REACH_KEY = ("person", "kind", "site_id", "country", "sex", "age_band", "population_type",
              "nationality", "year")  # fmt: skip
 _REACH_COLUMNS = (*REACH_KEY, "subject", "months")
+#: The PostgreSQL advisory lock that keeps a rebuild's transactions and the feed of committing
+#: transactions apart (:func:`hold_feed`; the ASCII of "reports").
+FEED_LOCK = 0x7265706F727473
 
 
 class Pseudonymiser:
@@ -318,6 +321,34 @@ def _engine_visit(v: _Visit) -> Visit:
         oedema_grade=int(v.data.get("oedema_grade") or 0),
         flags=frozenset(v.assessment.get("flags") or ()),
     )
+
+
+def hold_feed(s: Session, *, alone: bool) -> None:
+    """On PostgreSQL, wait until the session's transaction may write the reporting tables, and
+    hold that right until it ends: ``alone`` (a ``reports rebuild`` transaction) once no other
+    transaction writes them, else (the feed of a committing transaction) beside other feeds,
+    once no rebuild transaction runs. Elsewhere (SQLite: one writer at a time) a no-op.
+
+    Why: a rebuild chunk deletes its persons' facts, reads their record and writes the facts
+    anew, in READ COMMITTED. A push that committed in its midst (its visit's facts added) was
+    read by the chunk and written again: the rebuild failed on the table's key. Serialised so,
+    each feed runs wholly before a chunk (which then reads the record with it, and replaces
+    its facts) or wholly after one (the tables then hold the chunk's facts, and the
+    transaction adds its own change to them, as it does to any committed state).
+
+    A transaction-level advisory lock (``pg_advisory_xact_lock``, released after the commit)
+    rather than ``LOCK TABLE``: the rebuild takes it first, holding nothing, and then never
+    waits for a lock a feed holds (it writes only the reporting tables' rows, which only
+    feeds, then excluded, write), so no wait can close a cycle; a feed waits for one chunk at
+    most. Locking the record's tables in SHARE mode instead would take several tables one after
+    the other (a push holding one and wanting another: a deadlock) and would wait on autovacuum
+    (SHARE conflicts with SHARE UPDATE EXCLUSIVE) while every push queued behind it. The lock
+    is taken in a statement of its own: the statements after it read anew what committed."""
+    conn = s.connection()
+    if conn.dialect.name != "postgresql":
+        return
+    take = "pg_advisory_xact_lock" if alone else "pg_advisory_xact_lock_shared"
+    conn.exec_driver_sql(f"SELECT {take}({FEED_LOCK})")
 
 
 def write_facts(s: Session, rows: list[dict[str, Any]]) -> None:

@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session, SessionTransaction, sessionmaker
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
 from contigo.persons.models import Person
-from contigo.reports.feed import Feeder, NewVisit, person_key
+from contigo.reports.feed import Feeder, NewVisit, hold_feed, person_key
 from contigo.vault import get_vault
 
 log = logging.getLogger(__name__)
@@ -106,6 +106,7 @@ def _before_commit(s: Session) -> None:
         _forget(s)
         return
     s.flush()
+    hold_feed(s, alone=False)  # not in a rebuild chunk's midst
     todo: set[str] = s.info.pop(TODO, set())
     voids: set[str] = s.info.pop(VOIDS, set())
     visits: dict[str, NewVisit] = s.info.pop(VISITS, {})
