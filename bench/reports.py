@@ -17,9 +17,10 @@ Prints, against the targets of tracker issue 13, on a central on PostgreSQL unde
   gunicorn (the table fed) and to a second gunicorn over the same database started with
   ``CONTIGO_REPORTS_FEED=false``: ``P`` pairs of pushes of ``N`` children's visits, the pairs
   in alternate order (with, without, without, with, …) so that drift in the machine's load
-  falls on both; each pair's ratio, their median and range, for the wall-clock throughput (the
-  target) and for the CPU seconds of the workers, of PostgreSQL (every process of its cluster)
-  and of both;
+  falls on both; each pair's ratio, their median and range, for the wall-clock throughput and
+  for the CPU seconds of the workers, of PostgreSQL (every process of its cluster) and of both
+  (the target); then as many pairs of follow-up visits (the same children again, a fed push's,
+  in the months their reach rows count already: found, not inserted), shown beside it;
 - ``reports rebuild`` throughput (persons and facts a second), over the whole record.
 
 **The record is bulk-loaded, not pushed.** Pushing 200,000 persons and 1,000,000 visits
@@ -46,7 +47,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,7 +56,7 @@ import requests
 from sqlalchemy import func, select, text
 
 from bench.field import _identity, _plan, new_person_ids, person_row
-from bench.sync_data import Counting, Generator, sync_timed
+from bench.sync_data import Counting, Generator, Person_, sync_timed
 from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.db import new_id, session_scope
@@ -273,13 +274,15 @@ class _Cpu:
 
 @dataclass
 class _Push:
-    """One timed push: fed or not, seconds, CPU seconds of the workers and of PostgreSQL."""
+    """One timed push: fed or not, seconds, CPU seconds of the workers and of PostgreSQL;
+    ``again``: visits of children a fed push counted already, in months counted already."""
 
     fed: bool
     seconds: float
     workers: float
     pg: float
     visits: int
+    again: bool = False
 
 
 def _push_to(laptop: Laptop, url: str, cpu: _Cpu) -> tuple[float, float, float, int]:
@@ -305,11 +308,32 @@ def _order(pairs: int) -> list[bool]:
     return [fed for i in range(pairs) for fed in ((True, False) if i % 2 == 0 else (False, True))]
 
 
+def _again(people: list[Person_]) -> list[Person_]:
+    """The same children with each planned visit once more, in the same month (the day
+    before; the day after on a month's first day, unless that is after today)."""
+    today = date.today()
+
+    def moved(on: date) -> date:
+        if on.day > 1:
+            return on - timedelta(days=1)
+        return on + timedelta(days=1) if on < today else on
+
+    return [
+        replace(p, plan=replace(p.plan, steps=[
+            replace(step, on=moved(step.on)) if isinstance(step, Visit) else step
+            for step in p.plan.steps
+        ]))
+        for p in people
+    ]  # fmt: skip
+
+
 def _push_cost(central: Central, folder: Path, n: int, reused: bool, pairs: int) -> list[_Push]:
     """Visits of ``n`` children (five each) per push, ``pairs`` pairs of pushes to the fed and
-    the unfed server (:func:`_order`); their persons pushed first, untimed. On a reused load,
-    other persons than the last run's (the same ones again would each be a possible duplicate
-    to review, and their push time out)."""
+    the unfed server (:func:`_order`); their persons pushed first, untimed. Then ``pairs``
+    pairs again, of visits of the children of one fed push each, in the months already counted
+    (:func:`_again`): the common case of a follow-up, which finds its reach rows (the first
+    pairs insert them). On a reused load, other persons than the last run's (the same ones
+    again would each be a possible duplicate to review, and their push time out)."""
     laptop = make_laptop(folder / "laptop", SITE)
     result = enrol(laptop, central, SITE)
     assert result.exit_code == 0, result.output
@@ -321,15 +345,19 @@ def _push_cost(central: Central, folder: Path, n: int, reused: bool, pairs: int)
     sync_timed(laptop.app, Counting.of(laptop))
     postmaster = _postmaster(central)
     out = []
+    counted = [people[i * n : (i + 1) * n] for i, fed in enumerate(order) if fed]
+    pushes = [(fed, people[i * n : (i + 1) * n], False) for i, fed in enumerate(order)]
+    pushes += [(fed, _again(counted[i // 2]), True) for i, fed in enumerate(order)]
     with _unfed_server(central, folder) as (unfed_url, unfed_pid):
-        for i, fed in enumerate(order):
-            gen.visits(people[i * n : (i + 1) * n])
+        for fed, children, again in pushes:
+            gen.visits(children)
             url, master = (central.url, central.pid) if fed else (unfed_url, unfed_pid)
             seconds, workers, pg, acked = _push_to(laptop, url, _Cpu(master, postmaster))
             assert acked == VISITS_EACH * n, acked
-            out.append(_Push(fed, seconds, workers, pg, acked))
+            out.append(_Push(fed, seconds, workers, pg, acked, again))
             side = "with" if fed else "without"
-            print(f"  push {side} the table: {acked:,} visits in {seconds:.1f} s "
+            what = "follow-up visits" if again else "visits"
+            print(f"  push {side} the table: {acked:,} {what} in {seconds:.1f} s "
                   f"({acked / seconds:,.0f}/s), CPU: workers {workers:.2f} s, PostgreSQL "
                   f"{pg:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
     laptop.close()
@@ -501,16 +529,13 @@ def _spread(values: list[float]) -> str:
 
 def _push_rows(push: list[_Push]) -> list[tuple[str, str, str, bool | None]]:
     """The push cost: each pair's ratio of the fed push to the unfed one (the same number of
-    visits, pushed one after the other), their median and range; and the pooled rates."""
-    pairs = [(push[i], push[i + 1]) for i in range(0, len(push) - 1, 2)]
-    pairs = [(a, b) if a.fed else (b, a) for a, b in pairs]
-    wall = [1 - w.visits / w.seconds / (u.visits / u.seconds) for w, u in pairs]
-    workers = [_ratio(w.workers, u.workers) for w, u in pairs]
-    pg = [_ratio(w.pg, u.pg) for w, u in pairs]
-    total = [_ratio(w.workers + w.pg, u.workers + u.pg) for w, u in pairs]
+    visits, pushed one after the other), their median and range; and the pooled rates. The
+    target is read on new children's visits (each inserts its reach rows: the dearer case);
+    follow-up visits (:func:`_again`) are shown beside it."""
+    first = [p for p in push if not p.again]
     rows = []
     for fed in (True, False):
-        side = [p for p in push if p.fed == fed]
+        side = [p for p in first if p.fed == fed]
         visits = sum(p.visits for p in side)
         rate = visits / sum(p.seconds for p in side)
         per = (sum(p.workers for p in side) / visits, sum(p.pg for p in side) / visits)
@@ -520,19 +545,43 @@ def _push_rows(push: list[_Push]) -> list[tuple[str, str, str, bool | None]]:
             "", None,
         ))  # fmt: skip
     limit = TARGETS["overhead"]
+    total, workers, pg, wall = _pair_costs(first)
     # The target is read in central's CPU (its workers' and PostgreSQL's): what bounds how many
     # visits a central applies a second when many laptops push, and steady on a shared machine,
     # where the wall clock of one push moves by ten points from pair to pair.
     rows += [
         ("added cost per applied encounter", _spread(total), f"< {limit:.0%}",
          statistics.median(total) < limit),
-        (f"  (central's CPU, workers + PostgreSQL; median of {len(pairs)} pairs, range)", "", "",
-         None),
+        (f"  (central's CPU, workers + PostgreSQL; median of {len(total)} pairs of new "
+         "children's visits, range)", "", "", None),
         ("  in the workers' CPU", _spread(workers), "", None),
         ("  in PostgreSQL's CPU", _spread(pg), "", None),
         ("  in one push's wall-clock throughput", _spread(wall), "", None),
     ]  # fmt: skip
+    again = [p for p in push if p.again]
+    if again:
+        total, workers, pg, wall = _pair_costs(again)
+        rows += [
+            ("follow-up visits (months counted)", _spread(total), "", None),
+            (f"  (central's CPU; workers {_spread(workers)}, PostgreSQL {_spread(pg)}, wall "
+             f"clock {_spread(wall)}; {len(total)} pairs)", "", "", None),
+        ]  # fmt: skip
     return rows
+
+
+def _pair_costs(
+    push: list[_Push],
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """Each pair's added cost (the fed push against the unfed one, pushed one after the other):
+    in central's CPU, its workers', PostgreSQL's and the wall-clock throughput."""
+    pairs = [(push[i], push[i + 1]) for i in range(0, len(push) - 1, 2)]
+    pairs = [(a, b) if a.fed else (b, a) for a, b in pairs]
+    return (
+        [_ratio(w.workers + w.pg, u.workers + u.pg) for w, u in pairs],
+        [_ratio(w.workers, u.workers) for w, u in pairs],
+        [_ratio(w.pg, u.pg) for w, u in pairs],
+        [1 - w.visits / w.seconds / (u.visits / u.seconds) for w, u in pairs],
+    )
 
 
 if __name__ == "__main__":

@@ -70,5 +70,7 @@ def test_tiny_run_prints_every_figure() -> None:
         line = next((ln for ln in out.splitlines() if ln.startswith(label)), None)
         assert line is not None, f"{label!r} missing from:\n{out}"
         assert line.rstrip().endswith(("met", "MISSED")), line
+    # and the follow-up visits' cost beside it (children and months counted already)
+    assert re.search(r"^follow-up visits \(months counted\)\s+-?[\d.]+ %", out, re.M), out
     assert re.search(r"reports rebuild\s+[\d,]+ persons/s", out), out
     assert "EXPLAIN the unique-person counts of one country's period" in out
