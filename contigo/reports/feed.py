@@ -540,7 +540,7 @@ def _surrogate_sql(column: str) -> str:
 
 
 #: Between the values of a column of :func:`_add_in_one_statement`'s facts, sent as one text
-#: (a control character no code or id holds: a column that holds one is sent as an array).
+#: (a control character no code or id holds: a batch where a value holds one goes as arrays).
 SEPARATOR = "\x1f"
 #: Of those columns, the one that may be ``NULL`` (sent as an empty value, which it never is).
 _NULLABLE = frozenset({"caregiver"})
@@ -549,8 +549,8 @@ _NULLABLE = frozenset({"caregiver"})
 def _one_statement(split: bool) -> str:
     """The text of :func:`_add_in_one_statement` (names from the models only): the facts'
     columns as texts that PostgreSQL splits (``split``; each with a separator in front, so that
-    one empty value is not read as none) or as arrays (what psycopg dumps value by value, in
-    Python: several times the cost of the rest of a push's feed)."""
+    one empty value is not read as none) or as arrays (which psycopg dumps value by value, in
+    Python: the largest part of a push's feed in a worker, before)."""
 
     def column(name: str) -> str:
         if not split:
