@@ -42,6 +42,7 @@ import math
 import os
 import random
 import re
+import shutil
 import statistics
 import tempfile
 import time
@@ -52,6 +53,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import requests
 from sqlalchemy import func, select, text
 
@@ -217,14 +219,77 @@ class Loader:
 # ── push cost, on top of the full-size table ───────────────────────────────────────────────────
 
 
+TWINS = ("bench_fed", "bench_unfed")
+
+
 @contextmanager
-def _unfed_server(central: Central, folder: Path) -> Iterator[tuple[str, int]]:
-    """A second gunicorn over central's database, without the reporting table's upkeep
-    (``CONTIGO_REPORTS_FEED=false``); yields its URL and master pid."""
-    with gunicorn_central(
-        folder / "unfed.log", central.instance, central.db_url, CONTIGO_REPORTS_FEED="false"
-    ) as served:
-        yield served
+def _twins(central: Central, folder: Path) -> Iterator[tuple[tuple[str, int], tuple[str, int]]]:
+    """Two copies of central's database as it stands (``CREATE DATABASE … TEMPLATE``), each
+    served by its own gunicorn: one feeding the reporting table, one started with
+    ``CONTIGO_REPORTS_FEED=false``; yields their (URL, master pid); drops both at the end, so
+    that central's own database, the full-size load, is the same at the start of every run.
+
+    Copying needs nobody connected to central's database: its gunicorn's pooled connections are
+    ended (its workers reconnect on their next request, ``pool_pre_ping``)."""
+    admin = central.db_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+    source = central.db_url.rsplit("/", 1)[1]
+    central.app.extensions["contigo.engine"].dispose()
+    with psycopg.connect(admin + "/postgres", autocommit=True) as conn:
+        for name in TWINS:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a killed run's
+            for attempt in range(20):
+                conn.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    (source,),
+                )
+                try:
+                    conn.execute(f'CREATE DATABASE "{name}" TEMPLATE "{source}" STRATEGY FILE_COPY')
+                    break
+                except psycopg.errors.ObjectInUse:  # a worker reconnected meanwhile
+                    if attempt == 19:
+                        raise
+                    time.sleep(0.5)
+    urls = [central.db_url.rsplit("/", 1)[0] + f"/{name}" for name in TWINS]
+    try:
+        with (
+            gunicorn_central(folder / "fed.log", central.instance, urls[0]) as fed,
+            gunicorn_central(
+                folder / "unfed.log", central.instance, urls[1], CONTIGO_REPORTS_FEED="false"
+            ) as unfed,
+        ):
+            yield fed, unfed
+    finally:
+        with psycopg.connect(admin + "/postgres", autocommit=True) as conn:
+            for name in TWINS:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+class _Snapshot:
+    """The laptop's SQLite file (encrypted, as it is) copied aside and put back: the same
+    outbox pushed to both twins, byte for byte."""
+
+    def __init__(self, laptop: Laptop, folder: Path) -> None:
+        self.engine = laptop.app.extensions["contigo.engine"]
+        self.path = Path(str(self.engine.url.database))
+        self.copy = folder / "snapshot.db"
+
+    def _files(self, path: Path) -> list[Path]:
+        return [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
+
+    def take(self) -> None:
+        self.engine.dispose()  # the last connection closed folds the WAL into the file
+        for source, target in zip(self._files(self.path), self._files(self.copy), strict=True):
+            target.unlink(missing_ok=True)
+            if source.exists():
+                shutil.copyfile(source, target)
+
+    def put_back(self) -> None:
+        self.engine.dispose()
+        for source, target in zip(self._files(self.copy), self._files(self.path), strict=True):
+            target.unlink(missing_ok=True)
+            if source.exists():
+                shutil.copyfile(source, target)
 
 
 def _children_cpu(parent: int) -> dict[int, float]:
@@ -327,41 +392,59 @@ def _again(people: list[Person_]) -> list[Person_]:
     ]  # fmt: skip
 
 
-def _push_cost(central: Central, folder: Path, n: int, reused: bool, pairs: int) -> list[_Push]:
-    """Visits of ``n`` children (five each) per push, ``pairs`` pairs of pushes to the fed and
-    the unfed server (:func:`_order`); their persons pushed first, untimed. Then ``pairs``
-    pairs again, of visits of the children of one fed push each, in the months already counted
-    (:func:`_again`): the common case of a follow-up, which finds its reach rows (the first
-    pairs insert them). On a reused load, other persons than the last run's (the same ones
-    again would each be a possible duplicate to review, and their push time out)."""
+def _push_cost(central: Central, folder: Path, n: int, pairs: int) -> list[_Push]:
+    """Visits of ``n`` children (five each) per push, ``pairs`` pairs of pushes: each pair the
+    same laptop outbox (:class:`_Snapshot`) pushed to two copies of the same database, one fed
+    and one not (:func:`_twins`), in alternate order (:func:`_order`); their persons pushed
+    to both first, untimed. Then ``pairs`` pairs again, of the visits of each pair's children
+    once more, in the months already counted (:func:`_again`): the common case of a follow-up,
+    which finds its reach rows (the first pairs insert them)."""
     laptop = make_laptop(folder / "laptop", SITE)
     result = enrol(laptop, central, SITE)
     assert result.exit_code == 0, result.output
     gen = Generator(laptop.app)
-    if reused:
-        gen.planner.rng.seed(f"{SEED}-{time.time_ns()}")
-    order = _order(pairs)
-    people = gen.persons([VISITS_EACH] * (len(order) * n))
-    sync_timed(laptop.app, Counting.of(laptop))
+    gen.planner.rng.seed(f"{SEED}-{time.time_ns()}")  # not a person of an earlier run again
     postmaster = _postmaster(central)
+    people = gen.persons([VISITS_EACH] * (pairs * n))
+    groups = [people[i * n : (i + 1) * n] for i in range(pairs)]
+    rounds = [(group, False) for group in groups] + [(_again(group), True) for group in groups]
+    order = _order(pairs)
+    snapshot = _Snapshot(laptop, folder)
     out = []
-    counted = [people[i * n : (i + 1) * n] for i, fed in enumerate(order) if fed]
-    pushes = [(fed, people[i * n : (i + 1) * n], False) for i, fed in enumerate(order)]
-    pushes += [(fed, _again(counted[i // 2]), True) for i, fed in enumerate(order)]
-    with _unfed_server(central, folder) as (unfed_url, unfed_pid):
-        for fed, children, again in pushes:
+    with _twins(central, folder) as ((fed_url, fed_pid), (unfed_url, unfed_pid)):
+        snapshot.take()
+        for url in (fed_url, unfed_url):  # the persons, untimed
+            snapshot.put_back()
+            sync_timed(laptop.app, Counting.of(laptop, url))
+        for k, (children, again) in enumerate(rounds):
             gen.visits(children)
-            url, master = (central.url, central.pid) if fed else (unfed_url, unfed_pid)
-            seconds, workers, pg, acked = _push_to(laptop, url, _Cpu(master, postmaster))
-            assert acked == VISITS_EACH * n, acked
-            out.append(_Push(fed, seconds, workers, pg, acked, again))
-            side = "with" if fed else "without"
-            what = "follow-up visits" if again else "visits"
-            print(f"  push {side} the table: {acked:,} {what} in {seconds:.1f} s "
-                  f"({acked / seconds:,.0f}/s), CPU: workers {workers:.2f} s, PostgreSQL "
-                  f"{pg:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+            snapshot.take()
+            for fed in order[2 * (k % pairs) : 2 * (k % pairs) + 2]:
+                snapshot.put_back()
+                url, master = (fed_url, fed_pid) if fed else (unfed_url, unfed_pid)
+                seconds, workers, pg, acked = _push_to(laptop, url, _Cpu(master, postmaster))
+                assert acked == VISITS_EACH * n, acked
+                out.append(_Push(fed, seconds, workers, pg, acked, again))
+                side = "with" if fed else "without"
+                what = "follow-up visits" if again else "visits"
+                print(f"  push {side} the table: {acked:,} {what} in {seconds:.1f} s "
+                      f"({acked / seconds:,.0f}/s), CPU: workers {workers:.2f} s, PostgreSQL "
+                      f"{pg:.2f} s; load {os.getloadavg()[0]:.2f}", flush=True)  # fmt: skip
+        _same_record(central)
     laptop.close()
     return out
+
+
+def _same_record(central: Central) -> None:
+    """Both twins hold the same visits after the pushes: the same outbox reached both."""
+    admin = central.db_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
+    held = []
+    for name in TWINS:
+        with psycopg.connect(f"{admin}/{name}") as conn:
+            held.append(
+                conn.execute("SELECT count(*), max(recorded_hlc) FROM encounters").fetchone()
+            )
+    assert held[0] == held[1], held
 
 
 # ── pages ──────────────────────────────────────────────────────────────────────────────────────
@@ -479,7 +562,7 @@ def _run(args: argparse.Namespace, folder: Path, *, keep: bool) -> None:
         push = None
         if args.push_persons:
             with tempfile.TemporaryDirectory(prefix="contigo-bench-push-") as tmp:
-                push = _push_cost(central, Path(tmp), args.push_persons, reused, args.push_pairs)
+                push = _push_cost(central, Path(tmp), args.push_persons, args.push_pairs)
         with session_scope(central.app) as s:
             facts = s.scalar(select(func.count()).select_from(ReportFact)) or 0
         _explain(central, start)
