@@ -5,6 +5,9 @@ visits, voids and corrections, episodes, and their demographics), never patched:
 sex, a voided visit or a late visit that changes an episode's exit all land the same way. The
 values are read where they are plaintext only in memory (the encounter payload, the person's
 sex and date of birth) with the installation's vault, and only bands and codes are written.
+A care episode's fact is a row of :class:`ReportFact`; a visit's facts (a screening, a
+dispensation, a counselling) are only folded into :class:`ReportReach`, which is all any report
+reads of them.
 
 The pseudonym is ``HMAC-SHA256(key, person id)`` truncated to 128 bits, under a key derived from
 the installation's master key (``reports-pseudonym``): the same person always gets the same
@@ -24,7 +27,7 @@ from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any, get_args
 
-from sqlalchemy import Table, delete, literal, select, union_all
+from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
@@ -231,33 +234,29 @@ def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, s
 
 
 def _visit_rows(
-    who: _Who, visit_id: str, site: str, country: str, on: date, data: dict[str, Any]
+    who: _Who, site: str, country: str, on: date, data: dict[str, Any]
 ) -> list[tuple[Any, ...]]:
-    """The facts a visit of ``who`` gives, as rows of :data:`_VISIT_COLUMNS` (the columns of
-    :data:`_VISIT_CONSTANTS` are the same for every one): what a push sends as they are
-    (:meth:`Feeder.add_visits`) and a rebuild writes as dicts (:func:`_visit_facts`)."""
+    """The facts a visit of ``who`` gives, as rows of :data:`_VISIT_COLUMNS`: what a push
+    sends as they are (:meth:`Feeder.add_visits`) and a rebuild folds as dicts
+    (:func:`_visit_facts`). Only their reach is kept (:func:`reach_rows`), not a row each."""
     month = month_of(on)
     return [
-        (who.fact_id(kind, visit_id), who.pseudonym, kind, site, country, month, who.kind,
-         who.sex, band, who.population_type, who.nationality, classification, caregiver)
-        for kind, band, classification, caregiver in _visit_kinds(who, data, on)
+        (who.pseudonym, kind, site, country, month, who.sex, band, who.population_type,
+         who.nationality, caregiver)
+        for kind, band, _classification, caregiver in _visit_kinds(who, data, on)
     ]  # fmt: skip
 
 
 def _visit_facts(who: _Who, visit: _Visit) -> Iterator[dict[str, Any]]:
-    for row in _visit_rows(who, visit.id, visit.site_id, visit.country, visit.on, visit.data):
-        yield dict(zip(_VISIT_COLUMNS, row, strict=True)) | _VISIT_CONSTANTS
+    for row in _visit_rows(who, visit.site_id, visit.country, visit.on, visit.data):
+        yield dict(zip(_VISIT_COLUMNS, row, strict=True))
 
 
-#: The columns of a visit's facts that vary (:func:`_visit_kinds`, :meth:`_Who.row`); the others
-#: are the same for every visit's fact (:data:`_VISIT_CONSTANTS`).
-_VISIT_COLUMNS = ("id", "pseudonym", "kind", "site_id", "country", "month", "person_kind", "sex",
-                  "age_band", "population_type", "nationality", "classification",
-                  "caregiver")  # fmt: skip
-_VISIT_CONSTANTS: dict[str, Any] = {"programme": "", "exit_on": None, "exit_month": None,
-                                    "outcome": None, "stay_days": None,
-                                    "weight_gain": None}  # fmt: skip
-assert {*_VISIT_COLUMNS, *_VISIT_CONSTANTS} == set(_FACT_COLUMNS), "a visit's facts' columns"
+#: What :func:`reach_rows` needs of a visit's fact. A visit's facts are not stored one row
+#: each: no report reads them but as :class:`ReportReach` folds them (docs/reports.md, "What
+#: the tables hold"), so they are folded into it and nothing else is written.
+_VISIT_COLUMNS = ("pseudonym", "kind", "site_id", "country", "month", "sex", "age_band",
+                  "population_type", "nationality", "caregiver")  # fmt: skip
 
 
 def _episode_fact(
@@ -504,34 +503,19 @@ def _persons(s: Session, ids: set[str]) -> list[Any]:
     return found
 
 
-def _treated_and_known(
-    s: Session, person_ids: list[str], facts: list[tuple[str, str]]
-) -> tuple[set[str], set[str]]:
-    """Which of ``person_ids`` have an episode, and which of ``facts`` (``(pseudonym, id)``
-    pairs) the table holds already, read by its primary key's pseudonym: one query (``UNION
-    ALL``) per :data:`CHUNK` of each."""
+def _treated(s: Session, person_ids: list[str]) -> set[str]:
+    """Which of ``person_ids`` have an episode: one query per :data:`CHUNK`."""
     treated: set[str] = set()
-    known: set[str] = set()
-    for start in range(0, max(len(person_ids), len(facts)), CHUNK):
-        persons, chunk = person_ids[start : start + CHUNK], facts[start : start + CHUNK]
-        parts = []
-        if persons:
-            parts.append(
-                select(literal(0).label("what"), CareEpisode.person_id.label("id"))
-                .where(among(s, CareEpisode.person_id, persons))
+    for start in range(0, len(person_ids), CHUNK):
+        chunk = person_ids[start : start + CHUNK]
+        treated.update(
+            s.scalars(
+                select(CareEpisode.person_id)
+                .where(among(s, CareEpisode.person_id, chunk))
                 .distinct()
             )
-        if chunk:
-            parts.append(
-                select(literal(1).label("what"), ReportFact.id.label("id")).where(
-                    among(s, ReportFact.pseudonym, {p for p, _ in chunk}),
-                    among(s, ReportFact.id, [f for _, f in chunk]),
-                )
-            )
-        query = parts[0] if len(parts) == 1 else union_all(*parts)
-        for what, found in s.execute(query):
-            (known if what else treated).add(found)
-    return treated, known
+        )
+    return treated
 
 
 def _surrogate_sql(column: str) -> str:
@@ -561,10 +545,6 @@ def _one_statement(split: bool) -> str:
     arrays = ", ".join(column(name) for name in ("person_id", *_VISIT_COLUMNS))
     candidates = column("person_id")
     columns = ", ".join(_VISIT_COLUMNS)
-    constants = {"programme": "''"}  # and NULL in the other columns of _VISIT_CONSTANTS
-    assert set(constants) | {c for c, v in _VISIT_CONSTANTS.items() if v is None} == set(
-        _VISIT_CONSTANTS
-    ), _VISIT_CONSTANTS
     kept = ", ".join(c for c in REACH_KEY if c not in ("person", "year"))
     person = _surrogate_sql("pseudonym")
     subject = (
@@ -575,10 +555,7 @@ def _one_statement(split: bool) -> str:
         f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(person_id, {columns})), "  # noqa: S608
         "treated AS (SELECT DISTINCT person_id FROM care_episodes "
         f"WHERE person_id = ANY({candidates})), "
-        f"new AS (INSERT INTO {FACTS.name} ({columns}, {', '.join(constants)}) "
-        f"SELECT {columns}, {', '.join(constants.values())} FROM input "
-        "WHERE person_id NOT IN (SELECT person_id FROM treated) "
-        f"ON CONFLICT (pseudonym, id) DO NOTHING RETURNING {kept}, pseudonym, month, caregiver), "
+        "new AS (SELECT * FROM input WHERE person_id NOT IN (SELECT person_id FROM treated)), "
         f"folded AS (INSERT INTO {REACH.name} ({', '.join(_REACH_COLUMNS)}) "
         f"SELECT person, {kept}, year, min(subject), bit_or(bit) FROM ("
         f"SELECT {person} AS person, {kept}, substr(month, 1, 4)::int AS year, "
@@ -587,8 +564,7 @@ def _one_statement(split: bool) -> str:
         f"ON CONFLICT ({', '.join(REACH_KEY)}) "
         f"DO UPDATE SET months = {REACH.name}.months | excluded.months "
         f"WHERE ({REACH.name}.months | excluded.months) <> {REACH.name}.months RETURNING 1) "
-        "SELECT (SELECT count(*) FROM new), (SELECT count(*) FROM folded), "
-        "array(SELECT person_id FROM treated)"
+        "SELECT (SELECT count(*) FROM folded), array(SELECT person_id FROM treated)"
     )
 
 
@@ -626,14 +602,13 @@ def _statement(
 
 def _add_in_one_statement(
     s: Session, person_ids: list[str], facts: Mapping[str, list[tuple[Any, ...]]]
-) -> tuple[int, set[str]]:
+) -> set[str]:
     """On PostgreSQL, :meth:`Feeder.add_visits`'s writes in one statement (one round trip):
     which of ``person_ids`` have an episode (their ``facts``, rows of :data:`_VISIT_COLUMNS`,
-    are left out: they are rebuilt whole), the other facts inserted but for those the table
-    holds already (``ON CONFLICT DO NOTHING``), and those inserted folded into
+    are left out: they are rebuilt whole), and the other facts folded into
     :class:`ReportReach` as :func:`reach_rows` and :func:`add_reach` do (``bit_or`` of the
-    months' bits, ``ON CONFLICT DO UPDATE`` only where a bit is new). Returns how many facts
-    were inserted and the persons with an episode."""
+    months' bits, ``ON CONFLICT DO UPDATE`` only where a bit is new: a visit counted already
+    changes nothing). Returns the persons with an episode."""
     statement, params = _statement(person_ids, facts)
     driver = s.connection().connection.driver_connection
     assert driver is not None
@@ -641,8 +616,8 @@ def _add_in_one_statement(
         cur.execute(statement, params)
         found = cur.fetchone()
     assert found is not None
-    added, _folded, treated = found
-    return int(added), set(treated)
+    _folded, treated = found
+    return set(treated)
 
 
 def _sign(person: Any) -> tuple[Any, ...]:
@@ -705,7 +680,7 @@ class Feeder:
         self, s: Session, person_ids: Iterable[str], noted: Mapping[str, NewVisit] | None = None
     ) -> int:
         """Replace the facts of ``person_ids`` by those the record gives now, in the caller's
-        transaction; returns how many facts were written. A person deleted, merged away or
+        transaction; returns how many facts were counted. A person deleted, merged away or
         shredded keeps no facts. ``noted``: visits this transaction wrote, with their payloads
         in clear where the writer had them (not decrypted again)."""
         total = 0
@@ -726,35 +701,38 @@ class Feeder:
         episodes: dict[str, list[CareEpisode]] = {}
         for episode in s.scalars(select(CareEpisode).where(CareEpisode.person_id.in_(list(live)))):
             episodes.setdefault(episode.person_id, []).append(episode)
-        rows: list[dict[str, Any]] = []
+        seen: list[dict[str, Any]] = []  # the visits' facts: folded, not stored
+        rows: list[dict[str, Any]] = []  # the episodes' facts
         for pid, person in live.items():
             who = self._who(person)
             if who is None:
                 continue
             mine = visits.get(pid, [])
             for visit in mine:
-                rows.extend(_visit_facts(who, visit))
+                seen.extend(_visit_facts(who, visit))
             for episode in episodes.get(pid, []):
                 country = self._country(s, episode.site_id)
                 rows.append(_episode_fact(who, episode, country, mine))
         if rows:
             write_facts(s, rows)
-            _write(s, REACH, _REACH_COLUMNS, reach_rows(rows))
-        return len(rows)
+        if seen or rows:
+            _write(s, REACH, _REACH_COLUMNS, reach_rows([*seen, *rows]))
+        return len(seen) + len(rows)
 
     def add_visits(self, s: Session, visits: Iterable[NewVisit]) -> tuple[int, set[str]]:
         """Add the facts of new visits without rebuilding their persons (the common case of a
         push: visits to persons the table already knows), in one query and one write of the
-        facts for the whole batch. Returns the facts written and the persons that need a whole
+        facts for the whole batch (folded into :class:`ReportReach`: a visit's facts are not
+        stored one row each). Returns the facts counted and the persons that need a whole
         rebuild instead: those with an episode (its exit and weight gain depend on the visit)
         or whose new visit corrects another.
 
         The visits are counted as noted, not read back: each was noted as its row was inserted
         in this transaction, and a note made in a savepoint that rolled back is forgotten with
         it (:mod:`contigo.reports.hooks`), so what is noted at the commit is what the database
-        holds. A payload noted in clear is used as it is, else it is decrypted. A fact already
-        in the table (a visit counted before under the same id, e.g. a person purged from a
-        laptop and pulled again) is not added twice."""
+        holds. A payload noted in clear is used as it is, else it is decrypted. A visit counted
+        before (e.g. a person purged from a laptop and pulled again) changes nothing: its
+        months' bits are set already."""
         noted = {v.id: v for v in visits}
         if not noted:
             return 0, set()
@@ -782,26 +760,24 @@ class Feeder:
                     log.warning("reports: visit %s could not be read; not counted", v.id)
                     continue
             mine.setdefault(v.person_id, []).extend(
-                _visit_rows(who, v.id, v.site_id, v.country, v.occurred_on, data)
+                _visit_rows(who, v.site_id, v.country, v.occurred_on, data)
             )
         candidates = sorted(person_ids - whole)
         if s.connection().dialect.name == "postgresql":
-            added, treated = _add_in_one_statement(s, candidates, mine)
-            return added, whole | treated
-        pairs = [(r[1], r[0]) for rows in mine.values() for r in rows]
-        treated, known = _treated_and_known(s, candidates, pairs)
+            treated = _add_in_one_statement(s, candidates, mine)
+        else:
+            treated = _treated(s, candidates)
+            add_reach(
+                s,
+                [
+                    dict(zip(_VISIT_COLUMNS, r, strict=True))
+                    for pid, rows in mine.items()
+                    if pid not in treated
+                    for r in rows
+                ],
+            )
         whole |= treated
-        facts = [
-            dict(zip(_VISIT_COLUMNS, r, strict=True)) | _VISIT_CONSTANTS
-            for pid, rows in mine.items()
-            if pid not in whole
-            for r in rows
-            if r[0] not in known
-        ]
-        if facts:
-            write_facts(s, facts)
-            add_reach(s, facts)
-        return len(facts), whole
+        return sum(len(rows) for pid, rows in mine.items() if pid not in whole), whole
 
     def _who(self, person: Any) -> _Who | None:
         """:func:`_who`, remembered between transactions while the vault stays unlocked (a

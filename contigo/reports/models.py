@@ -1,13 +1,16 @@
 """The de-identified reporting table, and the detail of every report view and export.
 
-A :class:`ReportFact` is one countable event of one person: a screening, a dispensation, a
-counselling, or a care episode (admission and, once known, exit). It names the person only by a
-keyed pseudonym (HMAC of the person's id under a key derived from the installation's master key,
-:mod:`contigo.reports.feed`) and holds no name, document, contact or date of birth; ages are
-bands, times are months (the one exact date, ``exit_on``, is the day an episode ends, needed to
-tell an exit already happened from one the visit log only foresees). The facts are rebuilt from
-the record in the transaction of every change (:mod:`contigo.reports.hooks`), so indicators are
-SQL aggregates over this table, on PostgreSQL and SQLite alike.
+A fact is one countable event of one person: a screening, a dispensation, a counselling, or a
+care episode (admission and, once known, exit). An episode's fact is a row of
+:class:`ReportFact`; a visit's facts are folded into :class:`ReportReach` (who was reached, by
+kind, columns and month), the only form in which any report reads them, and are not stored one
+row each. Both name the person only by a keyed pseudonym (HMAC of the person's id under a key
+derived from the installation's master key, :mod:`contigo.reports.feed`) and hold no name,
+document, contact or date of birth; ages are bands, times are months (the one exact date,
+``exit_on``, is the day an episode ends, needed to tell an exit already happened from one the
+visit log only foresees). The facts are rebuilt from the record in the transaction of every
+change (:mod:`contigo.reports.hooks`), so indicators are SQL aggregates over these tables, on
+PostgreSQL and SQLite alike.
 """
 
 from __future__ import annotations
@@ -35,7 +38,8 @@ AGE_BANDS = ("0_5", "6_23", "24_59", "plw", "other")
 
 
 class ReportFact(Base):
-    """One de-identified, countable event (see module notes)."""
+    """One de-identified care episode (see module notes; the kinds of a visit's facts are in
+    :class:`ReportReach` only, since migration ``b3d5f7a9c1e2``)."""
 
     __tablename__ = "report_facts"
     # No index by country or site and month over all the facts: every query of all kinds of
