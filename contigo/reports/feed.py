@@ -602,13 +602,14 @@ def _statement(
 
 def _add_in_one_statement(
     s: Session, person_ids: list[str], facts: Mapping[str, list[tuple[Any, ...]]]
-) -> set[str]:
+) -> tuple[int, set[str]]:
     """On PostgreSQL, :meth:`Feeder.add_visits`'s writes in one statement (one round trip):
     which of ``person_ids`` have an episode (their ``facts``, rows of :data:`_VISIT_COLUMNS`,
     are left out: they are rebuilt whole), and the other facts folded into
     :class:`ReportReach` as :func:`reach_rows` and :func:`add_reach` do (``bit_or`` of the
     months' bits, ``ON CONFLICT DO UPDATE`` only where a bit is new: a visit counted already
-    changes nothing). Returns the persons with an episode."""
+    changes nothing). Returns how many reach rows it inserted or changed, and the persons with
+    an episode."""
     statement, params = _statement(person_ids, facts)
     driver = s.connection().connection.driver_connection
     assert driver is not None
@@ -616,8 +617,8 @@ def _add_in_one_statement(
         cur.execute(statement, params)
         found = cur.fetchone()
     assert found is not None
-    _folded, treated = found
-    return set(treated)
+    folded, treated = found
+    return int(folded), set(treated)
 
 
 def _sign(person: Any) -> tuple[Any, ...]:
@@ -764,7 +765,7 @@ class Feeder:
             )
         candidates = sorted(person_ids - whole)
         if s.connection().dialect.name == "postgresql":
-            treated = _add_in_one_statement(s, candidates, mine)
+            _folded, treated = _add_in_one_statement(s, candidates, mine)
         else:
             treated = _treated(s, candidates)
             add_reach(

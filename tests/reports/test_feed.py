@@ -16,8 +16,9 @@ from contigo.encounters import services as encounters
 from contigo.encounters.models import Encounter, EncounterVoid
 from contigo.episodes.models import CareEpisode
 from contigo.persons.models import Person
-from contigo.reports.feed import Feeder, Pseudonymiser, age_band, person_key
-from contigo.reports.models import ReportFact
+from contigo.persons.services import decrypt
+from contigo.reports.feed import Feeder, Pseudonymiser, age_band, person_key, surrogate
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.vault import get_vault
 from tests.factories import VISIT
 from tests.reports.conftest import DEMO_PASSWORD
@@ -29,10 +30,37 @@ def _unlock(app: Flask) -> None:
                           lockout_s=60)  # fmt: skip
 
 
-def _facts_of(app: Flask, person_id: str) -> int:
+def _seen(app: Flask, person_id: str) -> set[tuple[Any, ...]]:
+    """What the reporting tables count of a person: each month a kind of fact reached them in
+    (with its columns, from :class:`ReportReach`), and their episode facts."""
     pseudonym = Pseudonymiser.of(get_vault(app))(person_id)
     with session_scope(app) as s:
-        return s.scalar(select(func.count()).where(ReportFact.pseudonym == pseudonym)) or 0
+        reach = s.scalars(select(ReportReach).where(ReportReach.person == surrogate(pseudonym)))
+        months = {
+            (r.kind, r.site_id, r.country, r.sex, r.age_band, r.population_type, r.nationality,
+             r.year, m, r.subject)
+            for r in reach
+            for m in range(1, 13)
+            if r.months >> (m - 1) & 1
+        }  # fmt: skip
+        episodes = s.scalars(select(ReportFact).where(ReportFact.pseudonym == pseudonym))
+        return months | {
+            tuple(getattr(f, c.key) for c in ReportFact.__table__.columns) for f in episodes
+        }
+
+
+def _month_alone(s: Session, encounter: Encounter) -> bool:
+    """Whether ``encounter`` is its person's only visit (not voided) in its month."""
+    first = encounter.occurred_on.replace(day=1)
+    following = (first + timedelta(days=32)).replace(day=1)
+    voided = select(EncounterVoid.encounter_id)
+    same = s.scalar(
+        select(func.count()).where(
+            Encounter.person_id == encounter.person_id, Encounter.id.not_in(voided),
+            Encounter.occurred_on >= first, Encounter.occurred_on < following,
+        )
+    )  # fmt: skip
+    return same == 1
 
 
 def test_age_bands() -> None:
@@ -47,14 +75,18 @@ def test_a_void_removes_its_facts_and_a_rollback_leaves_none(demo_app: Flask) ->
     with session_scope(demo_app) as s:
         sup = s.scalars(select(User).where(User.username == "necocli.sup")).one()
         voided = select(EncounterVoid.encounter_id)
-        encounter = s.scalars(
-            select(Encounter).where(Encounter.site_id == sup.home_site_id,
-                                    Encounter.kind == "child", Encounter.id.not_in(voided))
-        ).first()  # fmt: skip
-        assert encounter is not None
+        encounter = next(
+            e
+            for e in s.scalars(
+                select(Encounter).where(Encounter.site_id == sup.home_site_id,
+                                        Encounter.kind == "child", Encounter.id.not_in(voided))
+            )
+            if _month_alone(s, e)
+        )  # fmt: skip
         person_id, encounter_id = encounter.person_id, encounter.id
-    before = _facts_of(demo_app, person_id)
-    assert before > 0
+        month = (encounter.occurred_on.year, encounter.occurred_on.month)
+    before = _seen(demo_app, person_id)
+    assert any(f[0] == "screen" and f[7:9] == month for f in before)
     try:
         with session_scope(demo_app) as s:
             sup = s.scalars(select(User).where(User.username == "necocli.sup")).one()
@@ -62,11 +94,13 @@ def test_a_void_removes_its_facts_and_a_rollback_leaves_none(demo_app: Flask) ->
             raise RuntimeError("abandon")
     except RuntimeError:
         pass
-    assert _facts_of(demo_app, person_id) == before
+    assert _seen(demo_app, person_id) == before
     with session_scope(demo_app) as s:
         sup = s.scalars(select(User).where(User.username == "necocli.sup")).one()
         encounters.void(s, vault, sup, encounter_id, "typed on the wrong child")
-    assert _facts_of(demo_app, person_id) < before
+    after = _seen(demo_app, person_id)
+    assert after < before
+    assert not any(f[0] == "screen" and f[7:9] == month for f in after)
 
 
 def test_pseudonyms_are_keyed(demo_app: Flask) -> None:
@@ -77,49 +111,64 @@ def test_pseudonyms_are_keyed(demo_app: Flask) -> None:
     assert one.fact_id("episode", "abc") != one("abc")
 
 
-def _person_facts(app: Flask, person_id: str) -> set[tuple[Any, ...]]:
-    pseudonym = Pseudonymiser.of(get_vault(app))(person_id)
-    with session_scope(app) as s:
-        rows = s.scalars(select(ReportFact).where(ReportFact.pseudonym == pseudonym))
-        return {tuple(getattr(f, c.key) for c in ReportFact.__table__.columns) for f in rows}
+def _unvisited_months(s: Session, vault: Any, person_id: str) -> list[date]:
+    """The 15th of each of the last 24 months in which ``person_id`` (born by then) has no
+    visit, latest first."""
+    person = s.get(Person, person_id)
+    assert person is not None
+    born = decrypt(vault, person).birth_date
+    visited = {
+        (on.year, on.month)
+        for on in s.scalars(select(Encounter.occurred_on).where(Encounter.person_id == person_id))
+    }
+    out, day = [], date.today().replace(day=15)
+    for _ in range(24):
+        if day <= date.today() and day > born and (day.year, day.month) not in visited:
+            out.append(day)
+        day = (day.replace(day=1) - timedelta(days=1)).replace(day=15)
+    return out
 
 
 def test_a_visit_in_a_rolled_back_savepoint_is_not_counted(demo_app: Flask) -> None:
     """The feed counts the visits noted as they were inserted, without reading them back: a
     visit inserted in a savepoint that rolled back (a push op refused after its insert) must
     leave no fact, and one in a savepoint released must; the person's facts are then those a
-    rebuild makes."""
+    rebuild makes. Each visit falls in a month the child had no visit in, so that its month
+    is counted only if the visit is."""
     _unlock(demo_app)
     vault = get_vault(demo_app)
-    pseudo = Pseudonymiser.of(vault)
     with session_scope(demo_app) as s:
         sup = s.scalars(select(User).where(User.username == "necocli.sup")).one()
         treated = select(CareEpisode.person_id)
         seen_here = select(Encounter.person_id).where(Encounter.site_id == sup.home_site_id)
-        person_id = s.scalars(
+        candidates = s.scalars(
             select(Person.id).where(Person.kind == "child", Person.lifecycle == "active",
                                     Person.id.in_(seen_here), Person.id.not_in(treated))
-        ).first()  # fmt: skip
-        assert person_id is not None
-    before = _person_facts(demo_app, person_id)
+        ).all()  # fmt: skip
+        person_id, (kept_on, dropped_on) = next(
+            (pid, months[:2])
+            for pid in candidates
+            if len(months := _unvisited_months(s, vault, pid)) >= 2
+        )
+    before = _seen(demo_app, person_id)
     with demo_app.test_request_context(), session_scope(demo_app) as s:
         sup = s.scalars(select(User).where(User.username == "necocli.sup")).one()
-        visit = {**VISIT, "occurred_on": date.today() - timedelta(days=3)}
         savepoint = s.begin_nested()
-        dropped = encounters.record(s, vault, sup, person_id, sup.home_site_id, visit).id
+        encounters.record(s, vault, sup, person_id, sup.home_site_id,
+                          {**VISIT, "occurred_on": dropped_on})  # fmt: skip
         s.flush()
         savepoint.rollback()
         with s.begin_nested():
-            visit = {**VISIT, "occurred_on": date.today() - timedelta(days=2)}
-            kept = encounters.record(s, vault, sup, person_id, sup.home_site_id, visit).id
-    after = _person_facts(demo_app, person_id)
-    ids = {row[0] for row in after}
-    assert pseudo.fact_id("screen", kept) in ids
-    assert pseudo.fact_id("screen", dropped) not in ids
-    assert len(after) == len(before) + 1
+            encounters.record(s, vault, sup, person_id, sup.home_site_id,
+                              {**VISIT, "occurred_on": kept_on})  # fmt: skip
+    after = _seen(demo_app, person_id)
+    added = after - before
+    assert added and {f[0] for f in added} >= {"screen"}
+    assert {f[7:9] for f in added} == {(kept_on.year, kept_on.month)}
+    assert before <= after
     with session_scope(demo_app) as s:
         Feeder(vault).rebuild(s, [person_id])
-    assert _person_facts(demo_app, person_id) == after
+    assert _seen(demo_app, person_id) == after
 
 
 def test_a_persons_identity_key_is_the_sessions() -> None:

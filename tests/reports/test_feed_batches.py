@@ -19,15 +19,16 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from contigo.db import session_scope
 from contigo.encounters import services as encounters
+from contigo.encounters.models import Encounter
 from contigo.episodes import services as episodes
 from contigo.exchange.extensions import server_config
 from contigo.exchange.laptop.client import engine_for, run_sync
 from contigo.persons import services as persons
-from contigo.reports.feed import Feeder, Pseudonymiser
+from contigo.reports.feed import Feeder, Pseudonymiser, surrogate
 from contigo.reports.models import ReportFact, ReportReach
 from contigo.vault import get_vault
 from sync.models import Device
@@ -87,11 +88,29 @@ def _rebuilt(app: Flask, person_id: str) -> tuple[set[tuple[Any, ...]], set[tupl
     return _tables(app, person_id)
 
 
-def _screens(app: Flask, person_id: str) -> set[str]:
-    """The ids of the person's screening facts."""
-    facts, _reach = _tables(app, person_id)
-    kind = [c.key for c in ReportFact.__table__.columns].index("kind")
-    return {row[0] for row in facts if row[kind] == "screen"}
+def _months(app: Flask, person_id: str, kind: str) -> list[tuple[int, int]]:
+    """The (year, month) of each month a fact of ``kind`` reached the person in, as the reach
+    rows count them (once per row: a month in two rows is listed twice)."""
+    _facts, reach = _tables(app, person_id)
+    names = [c.key for c in ReportReach.__table__.columns]
+    at = {name: names.index(name) for name in ("kind", "year", "months")}
+    return sorted(
+        (row[at["year"]], m)
+        for row in reach
+        if row[at["kind"]] == kind
+        for m in range(1, 13)
+        if row[at["months"]] >> (m - 1) & 1
+    )
+
+
+def _month(days_ago: int) -> tuple[int, int]:
+    on = date.today() - timedelta(days=days_ago)
+    return on.year, on.month
+
+
+def _visits_on_central(app: Flask, person_id: str) -> int:
+    with session_scope(app) as s:
+        return s.scalar(select(func.count()).where(Encounter.person_id == person_id)) or 0
 
 
 def test_a_refused_op_and_a_visit_stored_already_leave_the_facts_of_a_rebuild(
@@ -103,16 +122,18 @@ def test_a_refused_op_and_a_visit_stored_already_leave_the_facts_of_a_rebuild(
     transport = enrol_in_process(a, server)
     pid = register_child(a)
     run_sync(a, transport)
-    pseudo = Pseudonymiser.of(get_vault(server))
-    visits = [record_visit(a, pid, days) for days in (5, 4, 3)]
+    days = (110, 75, 40)  # more than a month apart: a month each
+    for ago in days:
+        record_visit(a, pid, ago)
     with a.app_context():
         batch = engine_for(a, transport)._next_batch(0)
     assert batch is not None
     first = json.loads(json.dumps(batch.body))
     del first["ops"][1]["data"]["assessment"]  # refused: the optimistic pass fails
     assert _apply(server, first) == ["applied", "rejected", "applied"]
-    assert _screens(server, pid) == {pseudo.fact_id("screen", visits[i]) for i in (0, 2)}
+    assert _months(server, pid, "screen") == sorted(_month(days[i]) for i in (0, 2))
     kept = _tables(server, pid)
+    assert not kept[0]  # a visit's facts are folded into the reach rows only
     assert _rebuilt(server, pid) == kept
     # The first visit again under a new op id, and a new visit: the optimistic pass's insert
     # fails, the careful pass finds the first stored already (identical) and adds the second.
@@ -123,8 +144,7 @@ def test_a_refused_op_and_a_visit_stored_already_leave_the_facts_of_a_rebuild(
         op["op_id"] = f"{i}" * 32
     again["ops"][1]["entity_id"] = "e" * 32
     assert _apply(server, again) == ["identical", "applied"]
-    want = {pseudo.fact_id("screen", v) for v in (visits[0], visits[2], "e" * 32)}
-    assert _screens(server, pid) == want
+    assert _months(server, pid, "screen") == sorted(_month(d) for d in days)
     kept = _tables(server, pid)
     assert _rebuilt(server, pid) == kept
 
@@ -154,8 +174,7 @@ def test_pushed_visits_of_treated_and_untreated_children_leave_the_facts_of_a_re
                        programme="sam_otp", admitted_on=date.today() - timedelta(days=70),
                        criteria=["muac_lt_115"])  # fmt: skip
     run_sync(a, transport)
-    pseudo = Pseudonymiser.of(get_vault(server))
-    for days in (60, 45):
+    for days in (80, 45):
         for pid in (treated, other):
             _visit(a, pid, days)
     run_sync(a, transport)
@@ -163,16 +182,19 @@ def test_pushed_visits_of_treated_and_untreated_children_leave_the_facts_of_a_re
         kept = _tables(server, pid)
         assert _rebuilt(server, pid) == kept
     facts, first = _tables(server, other)
-    kinds = [c.key for c in ReportFact.__table__.columns].index("kind")
-    assert {row[kinds] for row in facts} == {"screen", "counsel"}
-    assert _tables(server, treated)[0]  # the episode and its visits
-    latest = [_visit(a, pid, 1) for pid in (treated, other)]
+    assert not facts  # no episode, and a visit's facts are folded into the reach rows only
+    for kind in ("screen", "counsel"):
+        assert _months(server, other, kind) == sorted(_month(d) for d in (80, 45))
+    assert _tables(server, treated)[0]  # the episode
+    for pid in (treated, other):
+        _visit(a, pid, 1)
     run_sync(a, transport)
     for pid in (treated, other):
         kept = _tables(server, pid)
         assert _rebuilt(server, pid) == kept
     assert _tables(server, other)[1] != first  # a month's bit more
-    assert pseudo.fact_id("counsel", latest[1]) in {row[0] for row in _tables(server, other)[0]}
+    assert _month(1) in _months(server, other, "counsel")
+    assert _month(1) in _months(server, treated, "counsel")
 
 
 def test_pushed_visits_of_a_mother_and_her_child_leave_the_facts_of_a_rebuild(
@@ -194,7 +216,7 @@ def test_pushed_visits_of_a_mother_and_her_child_leave_the_facts_of_a_rebuild(
                                  {**CHILD, "mother_id": mother.id})  # fmt: skip
         mother_id, child_id = mother.id, child.id
     run_sync(a, transport)
-    for days in (40, 10):
+    for days in (45, 10):  # more than a month apart: a month each
         with a.test_request_context(), session_scope(a) as s:
             actor = _sup(s)
             on = date.today() - timedelta(days=days)
@@ -205,13 +227,21 @@ def test_pushed_visits_of_a_mother_and_her_child_leave_the_facts_of_a_rebuild(
             encounters.record(s, get_vault(a), actor, child_id, actor.home_site_id, {
                 **VISIT, "occurred_on": on, "counselling": ["iycf"]})  # fmt: skip
     run_sync(a, transport)
-    kinds = [c.key for c in ReportFact.__table__.columns].index("kind")
-    caregiver = [c.key for c in ReportFact.__table__.columns].index("caregiver")
+    names = [c.key for c in ReportReach.__table__.columns]
+    kinds, subject = names.index("kind"), names.index("subject")
     pseudo = Pseudonymiser.of(get_vault(server))
     woman, baby = _tables(server, mother_id), _tables(server, child_id)
-    assert sorted(row[kinds] for row in woman[0]) == ["counsel", "counsel", "dispense", "dispense"]
-    assert sorted(row[kinds] for row in baby[0]) == ["counsel", "counsel", "screen", "screen"]
-    assert {row[caregiver] for row in baby[0] if row[kinds] == "counsel"} == {pseudo(mother_id)}
+    assert not woman[0] and not baby[0]  # folded into the reach rows only
+    months = sorted(_month(d) for d in (45, 10))
+    for pid, kind in ((mother_id, "counsel"), (mother_id, "dispense"), (child_id, "counsel"),
+                      (child_id, "screen")):  # fmt: skip
+        assert _months(server, pid, kind) == months, kind
+    assert {row[kinds] for row in woman[1]} == {"counsel", "dispense"}
+    assert {row[kinds] for row in baby[1]} == {"counsel", "screen"}
+    # a counselling counts its caregiver: the child's, its mother
+    assert {row[subject] for row in baby[1] if row[kinds] == "counsel"} == {
+        surrogate(pseudo(mother_id))
+    }
     assert _rebuilt(server, mother_id) == woman
     assert _rebuilt(server, child_id) == baby
 
@@ -261,13 +291,13 @@ def test_a_pushed_visit_in_a_month_counted_already_writes_no_reach_row(
     _screen_on(a, pid, date(year, month, 2))  # the same month
     run_sync(a, transport)
     same = _tables(server, pid)
-    assert same[0] > first[0]  # one fact more
-    assert same[1] == first[1]
+    assert _visits_on_central(server, pid) == 2  # applied, and counted already
+    assert same == first
     assert _versions(server, pid) == versions
     _screen_on(a, pid, date(year, month + 1, 1))  # the next month, the same year
     run_sync(a, transport)
     more = _tables(server, pid)
-    assert more[0] > same[0]
+    assert _visits_on_central(server, pid) == 3
     months = [c.key for c in ReportReach.__table__.columns].index("months")
     assert [row[months] for row in more[1]] == [0b11 << (month - 1)]
     if versions is not None:
