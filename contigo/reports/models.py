@@ -42,14 +42,13 @@ class ReportFact(Base):
     :class:`ReportReach` only, since migration ``b3d5f7a9c1e2``)."""
 
     __tablename__ = "report_facts"
-    # No index by country or site and month over all the facts: every query of all kinds of
-    # facts reads :class:`ReportReach` instead, and each index on the facts is written by every
-    # push (see docs/reports.md, "The push cost"); only the episode facts (partial) are indexed.
+    # Episodes only: every query of a visit's facts reads :class:`ReportReach`, so a push of
+    # visits writes no row here (docs/reports.md, "The push cost"). The rows all being episode
+    # facts, the partial indexes below still name ``kind = 'episode'``, as their queries do.
     __table_args__ = (
-        # One index written by a push, not two: the primary key leads with the person's
-        # pseudonym, so a person's facts sit together (a push's several visits of one person
-        # touch one leaf; a rebuild finds and deletes a person's facts by it) and the id, unique
-        # on its own (a keyed hash of the source row, which never changes person), follows.
+        # The primary key leads with the person's pseudonym, so a person's facts sit together
+        # (a rebuild finds and deletes a person's facts by it) and the id, unique on its own (a
+        # keyed hash of the source row, which never changes person), follows.
         PrimaryKeyConstraint("pseudonym", "id", name="pk_report_facts"),
         # The caseload's episode lists ask which episode facts of some sites are defaulted by
         # today (or of a sex, an age band): partial, so that only episode facts (a few in a
