@@ -13,14 +13,17 @@ Prints, against the targets of tracker issue 13, on a central on PostgreSQL unde
 - the monthly indicator page of one country (``GET /reports/``, a nutrition lead), p95;
 - a line-list page (``GET /caseload/``, the same lead), p95;
 - the added cost of the reporting table per applied encounter, pushed through the real push
-  endpoint on top of the full-size table: the same kind of visits pushed to the central's own
-  gunicorn (the table fed) and to a second gunicorn over the same database started with
-  ``CONTIGO_REPORTS_FEED=false``: ``P`` pairs of pushes of ``N`` children's visits, the pairs
-  in alternate order (with, without, without, with, …) so that drift in the machine's load
-  falls on both; each pair's ratio, their median and range, for the wall-clock throughput and
-  for the CPU seconds of the workers, of PostgreSQL (every process of its cluster) and of both
-  (the target); then as many pairs of follow-up visits (the same children again, a fed push's,
-  in the months their reach rows count already: found, not inserted), shown beside it;
+  endpoint on top of the full-size table: two copies of central's database made for the run
+  (``CREATE DATABASE … TEMPLATE``, dropped after it, so every run starts from the same load),
+  one served by a gunicorn that feeds the table and one by a gunicorn started with
+  ``CONTIGO_REPORTS_FEED=false``; ``P`` pairs of pushes of ``N`` children's visits, each pair
+  the same laptop outbox, byte for byte, pushed to both (the laptop's file put back between
+  the two), the pairs in alternate order (with, without, without, with, …) so that drift in
+  the machine's load falls on both; each pair's ratio, their median and range, for the
+  wall-clock throughput and for the CPU seconds of the workers, of PostgreSQL (every process
+  of its cluster) and of both (the target); then as many pairs of follow-up visits (the same
+  children again, in the months their reach rows count already: found, not inserted), shown
+  beside it;
 - ``reports rebuild`` throughput (persons and facts a second), over the whole record.
 
 **The record is bulk-loaded, not pushed.** Pushing 200,000 persons and 1,000,000 visits
@@ -74,7 +77,7 @@ from contigo.persons.models import Person, PersonIndex
 from contigo.persons.services import PersonView
 from contigo.reports import services
 from contigo.reports.hooks import FEEDER
-from contigo.reports.models import ReportFact
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.reports.rebuild import rebuild_all
 from contigo.schemas import load
 from contigo.sites.models import Site
@@ -565,6 +568,7 @@ def _run(args: argparse.Namespace, folder: Path, *, keep: bool) -> None:
                 push = _push_cost(central, Path(tmp), args.push_persons, args.push_pairs)
         with session_scope(central.app) as s:
             facts = s.scalar(select(func.count()).select_from(ReportFact)) or 0
+            reach = s.scalar(select(func.count()).select_from(ReportReach)) or 0
         _explain(central, start)
         http = _lead_session(central)
         indicators = _timed_pages(http, f"{central.url}/reports/?start={start}", args.pages)
@@ -572,9 +576,10 @@ def _run(args: argparse.Namespace, folder: Path, *, keep: bool) -> None:
         defaulters = _timed_pages(http, f"{central.url}/caseload/?list=defaulters", args.pages)
         http.close()
     os.environ.pop("CONTIGO_REPORTS_FEED", None)
-    pushed = sum(p.visits for p in push) if push else 0
+    pushed = sum(p.visits for p in push if p.fed) if push else 0
     print(f"data: {persons:,} persons, {visits:,} encounters, {episodes:,} admitted (loaded), "
-          f"then {pushed:,.0f} encounters pushed; {facts:,} facts on central; load average "
+          f"then {pushed:,.0f} encounters pushed to each of two copies of it; on central "
+          f"{facts:,} episode facts and {reach:,} reach rows; load average "
           f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}")  # fmt: skip
     rows = [
         ("indicator page, one country, p95", f"{_p95(indicators) * 1000:,.0f} ms",
