@@ -61,7 +61,7 @@ import requests
 from sqlalchemy import func, select, text
 
 from bench.field import _identity, _plan, new_person_ids, person_row
-from bench.sync_data import Counting, Generator, Person_, sync_timed
+from bench.sync_data import Counting, Generator, Person_
 from contigo.auth import services as auth
 from contigo.auth.models import User
 from contigo.db import new_id, session_scope
@@ -353,19 +353,23 @@ class _Push:
     again: bool = False
 
 
-def _push_to(laptop: Laptop, url: str, cpu: _Cpu) -> tuple[float, float, float, int]:
-    """hello and push (no pull) of the laptop's outbox to ``url``: (seconds, the workers' and
-    PostgreSQL's CPU seconds, ops acknowledged)."""
+def _push_to(laptop: Laptop, url: str, cpu: _Cpu | None) -> tuple[float, float, float, int]:
+    """hello and push (no pull: the laptop needs nothing of its site's record) of the laptop's
+    outbox to ``url``: (seconds, the workers' and PostgreSQL's CPU seconds if ``cpu``, ops
+    acknowledged)."""
     counting = Counting.of(laptop, url)
     engine = engine_for(laptop.app, counting)
     report = SyncReport()
+    workers = pg = 0.0
     with laptop.app.app_context():
-        cpu.start()
+        if cpu is not None:
+            cpu.start()
         started = time.perf_counter()
         engine.hello()
         engine.push(report)
         seconds = time.perf_counter() - started
-        workers, pg = cpu.stop()
+        if cpu is not None:
+            workers, pg = cpu.stop()
     counting.session.close()
     return seconds, workers, pg, report.acknowledged
 
@@ -418,7 +422,8 @@ def _push_cost(central: Central, folder: Path, n: int, pairs: int) -> list[_Push
         snapshot.take()
         for url in (fed_url, unfed_url):  # the persons, untimed
             snapshot.put_back()
-            sync_timed(laptop.app, Counting.of(laptop, url))
+            *_, acked = _push_to(laptop, url, None)
+            assert acked >= len(people), acked
         for k, (children, again) in enumerate(rounds):
             gen.visits(children)
             snapshot.take()
