@@ -254,11 +254,16 @@ def _twins(central: Central, folder: Path) -> Iterator[tuple[tuple[str, int], tu
                         raise
                     time.sleep(0.5)
     urls = [central.db_url.rsplit("/", 1)[0] + f"/{name}" for name in TWINS]
+    # each its own copy of the instance folder too: it holds the mark of how far its database
+    # has gone (contigo.ops.incarnation), which central's own database is then behind
+    instances = [folder / name for name in TWINS]
+    for instance in instances:
+        shutil.copytree(central.instance, instance)
     try:
         with (
-            gunicorn_central(folder / "fed.log", central.instance, urls[0]) as fed,
+            gunicorn_central(folder / "fed.log", instances[0], urls[0]) as fed,
             gunicorn_central(
-                folder / "unfed.log", central.instance, urls[1], CONTIGO_REPORTS_FEED="false"
+                folder / "unfed.log", instances[1], urls[1], CONTIGO_REPORTS_FEED="false"
             ) as unfed,
         ):
             yield fed, unfed
