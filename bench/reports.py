@@ -41,6 +41,7 @@ visits each, generated on a laptop and pushed through the endpoint.
 from __future__ import annotations
 
 import argparse
+import gc
 import math
 import os
 import random
@@ -285,19 +286,37 @@ class _Snapshot:
     def _files(self, path: Path) -> list[Path]:
         return [path.with_name(path.name + suffix) for suffix in ("", "-wal", "-shm")]
 
+    def _closed(self) -> None:
+        """Every connection to the file closed: the pool's, and any a finished session or sync
+        engine left to the garbage collector. One left open would write (or, closing last,
+        fold its WAL) into the file after it is replaced: a push's acknowledgements lost."""
+        gc.collect()
+        self.engine.dispose()
+        gc.collect()
+        names = {str(path) for path in self._files(self.path)}
+        held = [fd for fd in Path("/proc/self/fd").iterdir() if _target(fd) in names]
+        assert not held, f"the laptop's database is still open ({len(held)} descriptors)"
+
     def take(self) -> None:
-        self.engine.dispose()  # the last connection closed folds the WAL into the file
+        self._closed()  # the last connection closed folded the WAL into the file
         for source, target in zip(self._files(self.path), self._files(self.copy), strict=True):
             target.unlink(missing_ok=True)
             if source.exists():
                 shutil.copyfile(source, target)
 
     def put_back(self) -> None:
-        self.engine.dispose()
+        self._closed()
         for source, target in zip(self._files(self.copy), self._files(self.path), strict=True):
             target.unlink(missing_ok=True)
             if source.exists():
                 shutil.copyfile(source, target)
+
+
+def _target(fd: Path) -> str:
+    try:
+        return os.readlink(fd)
+    except OSError:  # closed meanwhile
+        return ""
 
 
 def _children_cpu(parent: int) -> dict[int, float]:
