@@ -5,8 +5,9 @@ One plan (a seed, 40 persons) is built twice into real SQLCipher laptops: throug
 writes is compared row by row in insertion order, with ids, contigo ids, times, HLC stamps and
 hashes normalised (an id becomes the order in which it first appears, so references must point
 at the same rows) and every sealed value decrypted: persons' fields, visit payloads with their WHO
-assessment, void reasons, outbox payloads. Report facts, search results and the audit chain are
-compared too, and the bulk-built laptop serves a person page and a search to a signed-in user.
+assessment, void reasons, outbox payloads. Report facts (episodes) and reach (every fact folded,
+the visits' too), search results and the audit chain are compared too, and the bulk-built
+laptop serves a person page and a search to a signed-in user.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ from contigo.encounters.models import Encounter
 from contigo.persons import risk_flags
 from contigo.persons import services as persons
 from contigo.persons.models import Person
+from contigo.reports.feed import Pseudonymiser, surrogate
 from contigo.vault import Vault, get_vault
 from tests.conftest import csrf_of
 
@@ -160,6 +162,22 @@ def _snapshot(app: Flask) -> dict[str, Any]:
             for f in s.execute(text("SELECT * FROM report_facts")).mappings()
         ]
         out["report_facts"] = sorted(json.dumps(f, default=str, sort_keys=True) for f in facts)
+        # A reach row's person and subject are keyed too: each is mapped back to its person,
+        # as normalised above.
+        pseudo = Pseudonymiser.of(v)
+        who = {
+            surrogate(pseudo(pid)): norm(pid) for pid in s.scalars(text("SELECT id FROM persons"))
+        }
+        reach = [
+            dict(r)
+            | {
+                "person": who[r["person"]],
+                "subject": who[r["subject"]],
+                "site_id": norm(r["site_id"]),
+            }
+            for r in s.execute(text("SELECT * FROM report_reach")).mappings()
+        ]
+        out["report_reach"] = sorted(json.dumps(r, sort_keys=True) for r in reach)
         names = sorted({row["clear"]["family_names"].split()[0] for row in out["persons"]})
         out["search"] = {
             q: sorted(
@@ -188,6 +206,9 @@ def test_bulk_demo_is_the_record_the_services_write(built: tuple[Flask, Flask]) 
         for row_s, row_b in zip(services[table], bulk[table], strict=True):
             assert row_s == row_b, table
     assert services["report_facts"] == bulk["report_facts"]
+    assert services["report_reach"] == bulk["report_reach"]
+    assert {json.loads(r)["kind"] for r in services["report_reach"]} == {
+        "screen", "dispense", "counsel", "episode"}  # fmt: skip
     assert services["search"] == bulk["search"]
     assert any(services["search"].values())
     assert bulk["audit_chain"].broken_id is None

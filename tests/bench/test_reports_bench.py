@@ -1,6 +1,7 @@
 """The reports benchmark's bulk load writes the record central would hold (each value sealed
 under its person's key, the WHO assessment in each visit), and the facts rebuilt from it are
-those the feed writes; the whole benchmark runs at a tiny scale and prints its figures.
+those the feed computes (the episodes' rows, and every fact, the visits' too, folded into the
+reach); the whole benchmark runs at a tiny scale and prints its figures.
 
 Timings are not checked here (speed belongs in ``bench/``): the figures' presence and form are.
 """
@@ -21,10 +22,12 @@ from contigo.encounters.models import Encounter
 from contigo.episodes.models import CareEpisode
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt
-from contigo.reports.models import ReportFact
+from contigo.reports.feed import reach_rows
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.reports.rebuild import rebuild_all
 from contigo.vault import get_vault
 from tests.exchange.live import central_server
+from tests.reports.visit_facts import visit_facts
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -50,7 +53,16 @@ def test_the_load_is_the_sealed_record_and_rebuilds_into_facts(tmp_path: Path) -
             assert s.scalar(select(func.count()).select_from(CareEpisode)) == episodes
         _persons, facts = rebuild_all(central.app)
         with session_scope(central.app) as s:
-            assert s.scalar(select(func.count()).select_from(ReportFact)) == facts > visits // 2
+            fact_cols = [c.key for c in ReportFact.__table__.columns]
+            stored = [{c: getattr(f, c) for c in fact_cols} for f in s.scalars(select(ReportFact))]
+            assert len(stored) == episodes and {f["kind"] for f in stored} == {"episode"}
+            seen = visit_facts(s, vault)
+            assert len(seen) == facts - episodes > visits // 2
+            reach_cols = [c.key for c in ReportReach.__table__.columns]
+            reach = {
+                tuple(getattr(r, c) for c in reach_cols) for r in s.scalars(select(ReportReach))
+            }
+            assert reach == {tuple(r[c] for c in reach_cols) for r in reach_rows([*seen, *stored])}
 
 
 def test_tiny_run_prints_every_figure() -> None:

@@ -30,7 +30,7 @@ from click.testing import CliRunner
 from flask import Flask
 from openpyxl import load_workbook
 from playwright.sync_api import Browser, Page, expect
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from contigo import create_app
 from contigo.auth import services as auth
@@ -38,7 +38,8 @@ from contigo.auth.models import User
 from contigo.cli import main
 from contigo.db import session_scope
 from contigo.episodes import services as episodes
-from contigo.reports.models import ReportFact
+from contigo.reports.feed import Pseudonymiser, surrogate
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.sites.models import Site
 from contigo.vault import get_vault
 from tests.e2e.conftest import Instance
@@ -159,12 +160,27 @@ def table_rows(page: Page, selector: str) -> list[list[str]]:
 
 
 def test_central_fed_its_reporting_table_from_the_pushes(central: tuple[Central, World]) -> None:
-    running, _world = central
+    """Each child's admission is an episode fact on central, and its visit a screening folded
+    into the reach (the month's bit of its person's row), in its country."""
+    running, world = central
+    pseudo = Pseudonymiser.of(get_vault(running.app))
     with session_scope(running.app) as s:
-        countries = dict(
-            s.execute(select(ReportFact.country, func.count()).group_by(ReportFact.country)).all()
-        )
-    assert countries.keys() == {"CO", "EC"} and all(n >= 4 for n in countries.values())
+        episodes = set(s.execute(select(ReportFact.pseudonym, ReportFact.country)).all())
+        screened = set(
+            s.execute(
+                select(ReportReach.person, ReportReach.country, ReportReach.year,
+                       ReportReach.months).where(ReportReach.kind == "screen")
+            ).all()
+        )  # fmt: skip
+    want_episodes: set[tuple[str, str]] = set()
+    want_screened: set[tuple[int, str, int, int]] = set()
+    for country in SITES:
+        for child, days_ago in ((world.treated[country], 3), (world.defaulter[country], 80)):
+            on = date.today() - timedelta(days=days_ago)
+            want_episodes.add((pseudo(child), country))
+            want_screened.add((surrogate(pseudo(child)), country, on.year, 1 << (on.month - 1)))
+    assert episodes == want_episodes
+    assert screened == want_screened
 
 
 def test_a_lead_filters_opens_a_defaulter_and_exports_xlsx(

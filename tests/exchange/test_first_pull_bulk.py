@@ -1,6 +1,6 @@
 """A new laptop's first pull through the bulk path (issue 16) leaves exactly the state that the
 per-change path leaves: the same rows (persons, visits, field versions), the same search
-index and the same report facts.
+index and the same report facts (episodes) and reach (every fact folded, the visits' too).
 
 Two new laptops pull the same feed from one central: one as the engine does (runs of new
 entities created together by the handlers' ``create_many``, their rows held and inserted per
@@ -8,7 +8,8 @@ table), the other with that path switched off (every change through ``apply_chan
 holds what a first pull meets besides creates: a person's later edit, a void, an episode (its
 person's facts rebuilt whole), a mother and her child, a possible-duplicate review item, risk
 flags. Ciphertexts differ between laptops (fresh keys and nonces); what they seal is compared,
-and keyed values (pseudonyms, fact ids) are mapped back through each laptop's own keys.
+and keyed values (pseudonyms, fact ids, reach persons) are mapped back through each laptop's
+own keys.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ from contigo.exchange.handlers import EncounterHandler, PersonHandler
 from contigo.persons import risk_flags
 from contigo.persons import services as persons
 from contigo.persons.models import Person, PersonIndex
-from contigo.reports.feed import Feeder, Pseudonymiser
+from contigo.reports.feed import Feeder, Pseudonymiser, surrogate
 from contigo.reports.hooks import FEEDER
-from contigo.reports.models import ReportFact
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.sites.models import Site
 from contigo.sites.wire import site_descriptor
 from contigo.vault import get_vault
@@ -43,7 +44,8 @@ from sync.models import FieldVersion, ReviewItem
 from sync.protocol import Change
 from tests.exchange.world import Device, new_device, sup, visible_state
 
-FACT_KINDS = ("screen", "dispense", "counsel", "episode")
+#: The kinds of fact stored one row each (a visit's facts are only folded into the reach).
+FACT_KINDS = ("episode",)
 SEALED = {"data_key_wrapped", "created_at", "updated_at"}
 MIRRORED = {c.key for c in ReviewItem.__table__.columns} - {"candidates_enc", "resolution_enc"}
 
@@ -137,7 +139,7 @@ def laptop_state(app: Flask) -> dict[str, Any]:
         assert index == expected_index  # each laptop's index is its own record's, complete
         pseudo = Pseudonymiser.of(vault)
         back = {pseudo(pid): pid for pid in people}
-        sources = [*visits, *s.scalars(select(CareEpisode.id))]
+        sources = list(s.scalars(select(CareEpisode.id)))
         fact_ids = {pseudo.fact_id(k, src): (k, src) for k in FACT_KINDS for src in sources}
         facts = sorted(
             (
@@ -152,6 +154,20 @@ def laptop_state(app: Flask) -> dict[str, Any]:
                 ),
             )
             for f in s.scalars(select(ReportFact))
+        )
+        person = {surrogate(p): pid for p, pid in back.items()}
+        reach = sorted(
+            (
+                person[r.person],
+                person[r.subject],
+                codes[r.site_id],
+                *(
+                    getattr(r, c.key)
+                    for c in ReportReach.__table__.columns
+                    if c.key not in ("person", "subject", "site_id")
+                ),
+            )
+            for r in s.scalars(select(ReportReach))
         )
         review = sorted(
             (
@@ -168,6 +184,7 @@ def laptop_state(app: Flask) -> dict[str, Any]:
         "versions": versions,
         "index": [(pid, field) for pid, field, _bidx in index],
         "facts": facts,
+        "reach": reach,
         "review": review,
     }
 
@@ -234,6 +251,7 @@ def test_a_first_pull_through_the_bulk_path_leaves_the_state_of_the_per_change_p
 
     bulk_state, per_change = laptop_state(bulk_laptop.app), laptop_state(one_by_one.app)
     assert bulk_state["facts"] and bulk_state["review"] and bulk_state["versions"]
+    assert {row[3] for row in bulk_state["reach"]} >= {"screen", "episode"}
     assert bulk_state == per_change
     assert bulk_state["visible"] == visible_state(central)
 

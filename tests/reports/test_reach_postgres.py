@@ -1,11 +1,14 @@
 """On PostgreSQL (central), the indicators read from the folded reach table give the figures the
 demo's facts give, the page's one-scan path included.
 
-The demo's facts (kept by the session hook on its laptop, checked against a recount from the raw
-record by ``test_recount``) are copied into a PostgreSQL database migrated to the revision before
-the reach table; the migration to head folds them into ``report_reach``. Then the reach table
-must be the one the laptop's feed kept, and every figure of the page (by month, in total and by
-each dimension, through ``GROUPING SETS``) and the cross-border counts must equal the laptop's.
+The demo's facts, as a laptop held them before migration ``b3d5f7a9c1e2`` (its episodes' rows
+of ``report_facts``, kept by the session hook, and its visits' facts recomputed from the
+decrypted record; checked against a recount from the raw record by ``test_recount``), are
+copied into a PostgreSQL database migrated to the revision before the reach table; the
+migrations fold them into ``report_reach``, and then drop the visits' rows. The reach table
+must then be the one the laptop's feed kept, the facts its episodes' rows, and every figure of
+the page (by month, in total and by each dimension, through ``GROUPING SETS``) and the
+cross-border counts must equal the laptop's.
 """
 
 from __future__ import annotations
@@ -28,8 +31,11 @@ from contigo.reports.services import Filters, Scope
 from contigo.vault import get_vault
 from tests.pgserver import postgres_cluster
 from tests.reports.conftest import DEMO_PASSWORD
+from tests.reports.visit_facts import visit_facts
 
 BEFORE_REACH = "f3c5e7a9b1d2"
+#: The last revision whose report_facts hold the visits' facts too.
+WITH_VISITS = "a8c4e2f6b1d3"
 START, END = "2025-01", "2027-12"
 
 
@@ -53,15 +59,23 @@ def test_the_page_counts_the_same_on_postgresql(demo_app: Flask, pg_engine: Engi
         auth.authenticate(s, get_vault(demo_app), "necocli.sup", DEMO_PASSWORD, max_failed=5,
                           lockout_s=60)  # fmt: skip
     with session_scope(demo_app) as s:
-        facts = [{c: getattr(f, c) for c in columns} for f in s.scalars(select(ReportFact))]
+        episodes = [{c: getattr(f, c) for c in columns} for f in s.scalars(select(ReportFact))]
+        visits = visit_facts(s, get_vault(demo_app))
         reach = _rows(s, ReportReach)
-    assert facts and reach
+        kept = _rows(s, ReportFact)
+    assert episodes and visits and reach
+    assert {f["kind"] for f in episodes} == {"episode"}
     with pg_engine.begin() as conn:
-        conn.execute(insert(ReportFact.__table__), facts)
-    migrate.upgrade(pg_engine)  # folds the facts into report_reach
+        conn.execute(insert(ReportFact.__table__), [*episodes, *visits])
+    migrate.upgrade(pg_engine, revision=WITH_VISITS)  # folds the facts into report_reach
+    with Session(pg_engine) as pg:
+        assert _rows(pg, ReportReach) == reach
+        assert len(_rows(pg, ReportFact)) == len(episodes) + len(visits)
+    migrate.upgrade(pg_engine)  # the visits' facts go, their reach stays
     scopes = [Scope(None, None), Scope(frozenset({"CO"}), None), Scope(frozenset({"EC"}), None)]
     with Session(pg_engine) as pg, session_scope(demo_app) as lite:
         assert _rows(pg, ReportReach) == reach
+        assert _rows(pg, ReportFact) == kept
         assert pg.connection().dialect.name == "postgresql"
         services.roomy(pg)
         for scope in scopes:

@@ -4,7 +4,8 @@ The recount below reads persons, visits and episodes as the record holds them (d
 value with the vault), and counts each indicator of NUTRITION.md §7 by month and by each
 disaggregation on its own terms; the reporting table, written by the session hook as the demo
 was recorded, must give the same figures through its SQL aggregates. It also checks that the
-table the hook kept equals the one ``reports rebuild`` makes from scratch.
+tables the hook kept (the episodes' facts, and every fact folded into the reach) equal those
+``reports rebuild`` makes from scratch.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from contigo.nutrition.profiles import get_profile
 from contigo.persons.models import Person
 from contigo.persons.services import decrypt
 from contigo.reports import services
-from contigo.reports.models import ReportFact
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.reports.services import Filters, Scope
 from contigo.sites.models import Site
 from contigo.vault import Vault, get_vault
@@ -206,13 +207,16 @@ def test_the_hook_kept_the_table_a_rebuild_makes(demo_app: Flask) -> None:
         auth.authenticate(s, get_vault(demo_app), "necocli.sup", DEMO_PASSWORD, max_failed=5,
                           lockout_s=60)  # fmt: skip
 
-    def facts() -> set[tuple[Any, ...]]:
+    def rows(s: Session, model: Any) -> set[tuple[Any, ...]]:
+        return {tuple(getattr(r, c.key) for c in model.__table__.columns)
+                for r in s.scalars(select(model))}  # fmt: skip
+
+    def facts() -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
         with session_scope(demo_app) as fresh:
-            return {tuple(getattr(f, c.key) for c in ReportFact.__table__.columns)
-                    for f in fresh.scalars(select(ReportFact))}  # fmt: skip
+            return rows(fresh, ReportFact), rows(fresh, ReportReach)
 
     kept = facts()
-    assert kept
+    assert all(kept)
     args = ["--instance", demo_app.instance_path, "reports", "rebuild", "--as", "necocli.sup"]
     result = CliRunner().invoke(main, args, env={"CONTIGO_PASSWORD": DEMO_PASSWORD})
     assert result.exit_code == 0, result.output
@@ -222,8 +226,9 @@ def test_the_hook_kept_the_table_a_rebuild_makes(demo_app: Flask) -> None:
 
 def test_the_table_holds_no_name_document_or_birth_date(demo_app: Flask, s: Session) -> None:
     people, _visits = raw_record(s, get_vault(demo_app))
-    text = json.dumps([[str(getattr(f, c.key)) for c in ReportFact.__table__.columns]
-                       for f in s.scalars(select(ReportFact))])  # fmt: skip
+    text = json.dumps([[str(getattr(f, c.key)) for c in model.__table__.columns]
+                       for model in (ReportFact, ReportReach)
+                       for f in s.scalars(select(model))])  # fmt: skip
     for person in people.values():
         view = decrypt(get_vault(demo_app), person["person"])
         assert view.family_names not in text

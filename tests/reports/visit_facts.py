@@ -1,0 +1,39 @@
+"""The facts of the record's visits as rows of ``report_facts``, recomputed from the decrypted
+record: what the table held of them before migration ``b3d5f7a9c1e2`` (since then only their
+folding into ``report_reach`` is kept), for tests that need them one row each."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from contigo.persons.models import Person
+from contigo.reports import feed
+from contigo.vault import Vault
+
+
+def visit_facts(s: Session, vault: Vault) -> list[dict[str, Any]]:
+    """Every fact of the active visits of the live persons, with every column of
+    :class:`~contigo.reports.models.ReportFact` (``vault`` unlocked): the kinds, bands,
+    classifications and caregivers the feed decides (``_visit_kinds``), the other columns the
+    person's and the visit's, the id keyed by kind and visit (``Pseudonymiser.fact_id``)."""
+    feeder = feed.Feeder(vault)
+    live = {
+        p.id: p
+        for p in s.scalars(select(Person).where(Person.lifecycle.in_(("active", "deceased"))))
+    }
+    out: list[dict[str, Any]] = []
+    for pid, visits in feeder._visits(s, sorted(live), {}).items():
+        who = feeder._who(live[pid])
+        if who is None:
+            continue
+        for visit in visits:
+            for kind, band, classification, caregiver in feed._visit_kinds(
+                who, visit.data, visit.on
+            ):
+                row = who.row(visit.id, kind, visit.site_id, visit.country, visit.on)
+                row.update(age_band=band, classification=classification, caregiver=caregiver)
+                out.append(row)
+    return out
