@@ -10,7 +10,6 @@ record makes (computed in a transaction rolled back), no visit's fact stored one
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from flask import Flask
 from sqlalchemy import select
@@ -19,32 +18,23 @@ from contigo.db import session_scope
 from contigo.persons.models import Person
 from contigo.reports.feed import Feeder
 from contigo.reports.hooks import FEEDER
-from contigo.reports.models import ReportFact, ReportReach
 from contigo.reports.rebuild import rebuild_all
 from contigo.vault import get_vault
 from tests.exchange.live import central_server, enrol, make_laptop, record_visit, register_child
+from tests.reports.visit_facts import Tables, report_rows
 
 SITE = "RCH-1"
-Tables = tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]
-
-
-def _read(s: Any) -> Tables:
-    fact_cols = [c.key for c in ReportFact.__table__.columns]
-    facts = {tuple(getattr(f, c) for c in fact_cols) for f in s.scalars(select(ReportFact))}
-    reach_cols = [c.key for c in ReportReach.__table__.columns]
-    reach = {tuple(getattr(r, c) for c in reach_cols) for r in s.scalars(select(ReportReach))}
-    return facts, reach
 
 
 def _tables(app: Flask) -> Tables:
     """(facts, reach rows) on central, as sets of tuples; checked to be those a rebuild of
     every person makes, in a transaction then rolled back."""
     with session_scope(app) as s:
-        held = _read(s)
+        held = report_rows(s)
     with session_scope(app) as s:
         s.info.pop(FEEDER, None)  # this session rebuilds by itself
         Feeder(get_vault(app)).rebuild(s, s.scalars(select(Person.id)).all())
-        rebuilt = _read(s)
+        rebuilt = report_rows(s)
         s.rollback()
     assert held == rebuilt
     return held

@@ -36,7 +36,7 @@ from contigo.episodes import services as episodes
 from contigo.exchange.extensions import server_config
 from contigo.exchange.laptop.client import engine_for, run_sync
 from contigo.reports.feed import Pseudonymiser, surrogate
-from contigo.reports.models import ReportFact, ReportReach
+from contigo.reports.models import ReportReach
 from contigo.reports.rebuild import rebuild_all
 from contigo.vault import get_vault
 from sync.models import Device
@@ -47,6 +47,7 @@ from tests.exchange.conftest import enrol_in_process, laptop  # noqa: F401
 from tests.exchange.test_server_apply import _sup, record_visit, register_child
 from tests.exchange.world import close_app, make_central
 from tests.pgserver import new_database, postgres_cluster
+from tests.reports.visit_facts import report_rows
 
 #: How long a step may take before the test gives up (a wait for an event, never a measure).
 PATIENCE = 120.0
@@ -68,11 +69,7 @@ def pg_central(tmp_path: Path, pg_cluster: str) -> Iterator[Flask]:
 def _tables(app: Flask) -> tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]:
     """Every fact and every reach row on central, as sets of tuples."""
     with session_scope(app) as s:
-        fact_cols = [c.key for c in ReportFact.__table__.columns]
-        facts = {tuple(getattr(f, c) for c in fact_cols) for f in s.scalars(select(ReportFact))}
-        reach_cols = [c.key for c in ReportReach.__table__.columns]
-        reach = {tuple(getattr(r, c) for c in reach_cols) for r in s.scalars(select(ReportReach))}
-    return facts, reach
+        return report_rows(s)
 
 
 def _lock_waiters(app: Flask) -> int:

@@ -1,6 +1,7 @@
 """The facts of the record's visits as rows of ``report_facts``, recomputed from the decrypted
 record: what the table held of them before migration ``b3d5f7a9c1e2`` (since then only their
-folding into ``report_reach`` is kept), for tests that need them one row each."""
+folding into ``report_reach`` is kept), for tests that need them one row each; and both
+tables as they stand."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from sqlalchemy.orm import Session
 
 from contigo.persons.models import Person
 from contigo.reports import feed
+from contigo.reports.models import ReportFact, ReportReach
 from contigo.vault import Vault
 
 
@@ -37,3 +39,15 @@ def visit_facts(s: Session, vault: Vault) -> list[dict[str, Any]]:
                 row.update(age_band=band, classification=classification, caregiver=caregiver)
                 out.append(row)
     return out
+
+
+Tables = tuple[set[tuple[Any, ...]], set[tuple[Any, ...]]]
+
+
+def report_rows(s: Session) -> Tables:
+    """Every row of ``report_facts`` and of ``report_reach``, as sets of tuples."""
+    fact_cols = [c.key for c in ReportFact.__table__.columns]
+    facts = {tuple(getattr(f, c) for c in fact_cols) for f in s.scalars(select(ReportFact))}
+    reach_cols = [c.key for c in ReportReach.__table__.columns]
+    reach = {tuple(getattr(r, c) for c in reach_cols) for r in s.scalars(select(ReportReach))}
+    return facts, reach
