@@ -674,6 +674,8 @@ def _push_rows(push: list[_Push]) -> list[tuple[str, str, str, bool | None]]:
         ("  in the workers' CPU", _spread(workers), "", None),
         ("  in PostgreSQL's CPU", _spread(pg), "", None),
         ("  in one push's wall-clock throughput", _spread(wall), "", None),
+        ("  pooled: all the pairs' CPU, fed against unfed", f"{_pooled(first) * 100:.1f} %", "",
+         None),
     ]  # fmt: skip
     again = [p for p in push if p.again]
     if again:
@@ -684,6 +686,12 @@ def _push_rows(push: list[_Push]) -> list[tuple[str, str, str, bool | None]]:
              f"clock {_spread(wall)}; {len(total)} pairs)", "", "", None),
         ]  # fmt: skip
     return rows
+
+
+def _pooled(push: list[_Push]) -> float:
+    """Central's CPU of every fed push against that of every unfed one (the same visits)."""
+    fed = sum(p.workers + p.pg for p in push if p.fed)
+    return _ratio(fed, sum(p.workers + p.pg for p in push if not p.fed))
 
 
 def _pair_costs(
