@@ -206,12 +206,12 @@ def _who_of(pseudo: Pseudonymiser, person: Any, sex: Any, born: Any) -> _Who:
     )
 
 
-def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, str, str, Any]]:
+def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, str, Any]]:
     """What tells apart the facts a visit of ``who`` on ``on`` gives (its payload ``data``):
-    ``(kind, age band, classification, caregiver)`` of each; the rest of their columns is the
-    person's and the visit's. The one place that decides, for a rebuild (:func:`_visit_facts`)
-    and for a push's visits (:meth:`Feeder.add_visits`) alike."""
-    out: list[tuple[str, str, str, Any]] = []
+    ``(kind, age band, caregiver)`` of each; the rest of their columns is the person's and the
+    visit's. The one place that decides, for a rebuild (:func:`_visit_facts`) and for a push's
+    visits (:meth:`Feeder.add_visits`) alike."""
+    out: list[tuple[str, str, Any]] = []
     found = data.get("assessment")
     assessment = found if isinstance(found, dict) else {}
     band = ""  # the person's band on the day, from the date of birth: asked once, if needed
@@ -223,13 +223,12 @@ def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, s
                 screened = age_band(who.kind, age_days)
             else:
                 screened = band = who.band(on)
-            acute = str((assessment.get("child") or {}).get("acute") or "")[:16]
-            out.append(("screen", screened, acute, None))
+            out.append(("screen", screened, None))
     elif who.kind == "woman" and MICRONUTRIENTS.intersection(data.get("supplements") or ()):
         band = who.band(on)
-        out.append(("dispense", band, "", None))
+        out.append(("dispense", band, None))
     if data.get("counselling"):
-        out.append(("counsel", band or who.band(on), "", who.caregiver))
+        out.append(("counsel", band or who.band(on), who.caregiver))
     return out
 
 
@@ -243,7 +242,7 @@ def _visit_rows(
     return [
         (who.pseudonym, kind, site, country, month, who.sex, band, who.population_type,
          who.nationality, caregiver)
-        for kind, band, _classification, caregiver in _visit_kinds(who, data, on)
+        for kind, band, caregiver in _visit_kinds(who, data, on)
     ]  # fmt: skip
 
 

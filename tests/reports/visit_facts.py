@@ -18,9 +18,10 @@ from contigo.vault import Vault
 
 def visit_facts(s: Session, vault: Vault) -> list[dict[str, Any]]:
     """Every fact of the active visits of the live persons, with every column of
-    :class:`~contigo.reports.models.ReportFact` (``vault`` unlocked): the kinds, bands,
-    classifications and caregivers the feed decides (``_visit_kinds``), the other columns the
-    person's and the visit's, the id keyed by kind and visit (``Pseudonymiser.fact_id``)."""
+    :class:`~contigo.reports.models.ReportFact` (``vault`` unlocked): the kinds, bands and
+    caregivers the feed decides (``_visit_kinds``), a screening's acute classification as the
+    feed held it (from the visit's assessment), the other columns the person's and the visit's,
+    the id keyed by kind and visit (``Pseudonymiser.fact_id``)."""
     feeder = feed.Feeder(vault)
     live = {
         p.id: p
@@ -32,9 +33,9 @@ def visit_facts(s: Session, vault: Vault) -> list[dict[str, Any]]:
         if who is None:
             continue
         for visit in visits:
-            for kind, band, classification, caregiver in feed._visit_kinds(
-                who, visit.data, visit.on
-            ):
+            acute = str((visit.assessment.get("child") or {}).get("acute") or "")[:16]
+            for kind, band, caregiver in feed._visit_kinds(who, visit.data, visit.on):
+                classification = acute if kind == "screen" else ""
                 row = who.row(visit.id, kind, visit.site_id, visit.country, visit.on)
                 row.update(age_band=band, classification=classification, caregiver=caregiver)
                 out.append(row)
