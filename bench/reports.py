@@ -235,10 +235,9 @@ def _twins(central: Central, folder: Path) -> Iterator[tuple[tuple[str, int], tu
 
     Copying needs nobody connected to central's database: its gunicorn's pooled connections are
     ended (its workers reconnect on their next request, ``pool_pre_ping``)."""
-    admin = central.db_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
     source = central.db_url.rsplit("/", 1)[1]
     central.app.extensions["contigo.engine"].dispose()
-    with psycopg.connect(admin + "/postgres", autocommit=True) as conn:
+    with psycopg.connect(_cluster(central) + "/postgres", autocommit=True) as conn:
         for name in TWINS:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # a killed run's
             for attempt in range(20):
@@ -254,7 +253,7 @@ def _twins(central: Central, folder: Path) -> Iterator[tuple[tuple[str, int], tu
                     if attempt == 19:
                         raise
                     time.sleep(0.5)
-    urls = [central.db_url.rsplit("/", 1)[0] + f"/{name}" for name in TWINS]
+    urls = [central.db_url.rsplit("/", 1)[0] + f"/{name}" for name in TWINS]  # SQLAlchemy's
     # each its own copy of the instance folder too: it holds the mark of how far its database
     # has gone (contigo.ops.incarnation), which central's own database is then behind
     instances = [folder / name for name in TWINS]
@@ -269,9 +268,14 @@ def _twins(central: Central, folder: Path) -> Iterator[tuple[tuple[str, int], tu
         ):
             yield fed, unfed
     finally:
-        with psycopg.connect(admin + "/postgres", autocommit=True) as conn:
+        with psycopg.connect(_cluster(central) + "/postgres", autocommit=True) as conn:
             for name in TWINS:
                 conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _cluster(central: Central) -> str:
+    """The URL of central's PostgreSQL cluster for psycopg, without a database name."""
+    return central.db_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
 
 
 class _Snapshot:
@@ -469,10 +473,9 @@ def _push_cost(central: Central, folder: Path, n: int, pairs: int) -> list[_Push
 
 def _same_record(central: Central) -> None:
     """Both twins hold the same visits after the pushes: the same outbox reached both."""
-    admin = central.db_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0]
     held = []
     for name in TWINS:
-        with psycopg.connect(f"{admin}/{name}") as conn:
+        with psycopg.connect(f"{_cluster(central)}/{name}") as conn:
             held.append(
                 conn.execute("SELECT count(*), max(recorded_hlc) FROM encounters").fetchone()
             )
