@@ -33,7 +33,6 @@ from sqlalchemy.orm import Mapped, mapped_column
 from contigo.db import Base, new_id, utcnow
 from contigo.types import UTCDateTime
 
-FACT_KINDS = ("screen", "dispense", "counsel", "episode")
 AGE_BANDS = ("0_5", "6_23", "24_59", "plw", "other")
 
 
