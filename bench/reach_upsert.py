@@ -2,13 +2,12 @@
 
 ``python -m bench.reach_upsert --data DIR`` (a folder ``bench.reports --data`` loaded: its
 cluster is started, and stopped after) runs ``EXPLAIN (ANALYZE, BUFFERS, WAL)`` of
-:func:`contigo.reports.feed._add_in_one_statement`'s statement for batches of screening facts
-of persons the table holds (new fact ids), in three cases: each fact in a month its person's
-reach row counts already, each in a month it does not count yet, and (for comparison, the
-reach rows inserted as in ``bench.reports``'s push) as if of persons the table does not hold.
-Each case runs the
-statement without the update's ``WHERE`` (as before issue 13's fourth pass) and with it, each
-in a transaction rolled back, the two in alternate order from round to round. Nothing is kept.
+:func:`contigo.reports.feed._add_in_one_statement`'s statement for batches of reach rows as a
+push folds them, in three cases: each row's months counted already, each with a month not counted
+yet, and (the reach rows inserted, as in ``bench.reports``'s push) of persons the table does not
+hold. Each case runs the statement without the update's ``WHERE`` (as before issue 13's fourth
+pass) and with it, each in a transaction rolled back, the two in alternate order from round to
+round. Nothing is kept.
 """
 
 from __future__ import annotations
@@ -29,51 +28,45 @@ WHERE = " WHERE (report_reach.months | excluded.months) <> report_reach.months"
 BEFORE = NOW.replace(WHERE, "")
 assert BEFORE != NOW, "the update's WHERE is not in the statement"
 CASES = {
-    "counted": "of a counted person in a month counted already",
-    "new month": "of a counted person in a month not counted yet",
+    "counted": "of a counted person, its months counted already",
+    "new month": "of a counted person, with a month not counted yet",
     "new person": "of a person not counted (a reach row inserted)",
 }
 
 
-def _facts(
+def _rows(
     cur: psycopg.Cursor[Any], n: int, rng: random.Random, case: str, percent: float
-) -> list[list[Any]]:
-    """``n`` screening facts of persons with a reach row, new ids: in a month the row counts
-    (``case`` "counted"), in one of its year it does not ("new month"), or as if of persons the
-    table does not hold (new pseudonyms: "new person", the reach rows inserted)."""
-    new_month = case == "new month"
-    columns = ", ".join(f"f.{c}" for c in feed._VISIT_COLUMNS)
-    person = feed._surrogate_sql("f.pseudonym")
-    key = " AND ".join(f"r.{c} = f.{c}" for c in feed.REACH_KEY[1:-1])
+) -> list[tuple[Any, ...]]:
+    """``n`` reach rows as a push sends them (:data:`~contigo.reports.feed._SENT_COLUMNS`),
+    sampled from the table: their months counted already (``case`` "counted"), with one month
+    of the year not counted yet ("new month"), or as if of persons the table does not hold (new
+    surrogates: "new person", the reach rows inserted)."""
+    columns = ", ".join(feed._REACH_COLUMNS)
     cur.execute("SELECT setseed(%s)", [rng.random()])
     cur.execute(
-        f"SELECT {columns}, r.months FROM report_facts f TABLESAMPLE SYSTEM (%s) "
-        f"JOIN report_reach r ON r.person = {person} AND {key} "
-        "AND r.year = substr(f.month, 1, 4)::int "
-        "WHERE f.kind = 'screen' AND (NOT %s OR r.months <> 4095) ORDER BY random() LIMIT %s",
-        [percent, new_month, n],
+        f"SELECT {columns} FROM report_reach TABLESAMPLE SYSTEM (%s) "
+        "WHERE kind <> 'episode' AND months <> 4095 ORDER BY random() LIMIT %s",
+        [percent, n],
     )
     out = []
-    month = feed._VISIT_COLUMNS.index("month")
-    for *row, months in cur.fetchall():
-        row[0] = secrets.token_hex(24)
-        if new_month:
-            free = [m for m in range(1, 13) if not months >> (m - 1) & 1]
-            row[month] = f"{row[month][:4]}-{rng.choice(free):02d}"
+    months = feed._REACH_COLUMNS.index("months")
+    for row in cur.fetchall():
+        sent = [secrets.token_hex(16), *row]  # a person id no episode names
+        if case == "new month":
+            free = [m for m in range(12) if not row[months] >> m & 1]
+            sent[1 + months] = 1 << rng.choice(free)
         if case == "new person":
-            row[1] = secrets.token_hex(16)
-        out.append(row)
+            sent[1] = sent[-2] = rng.getrandbits(63)
+        out.append(tuple(sent))
     assert len(out) == n, len(out)
     return out
 
 
-def _explain(cur: psycopg.Cursor[Any], text: str, rows: list[list[Any]]) -> dict[str, Any]:
-    columns = [list(c) for c in zip(*rows, strict=True)]
+def _explain(cur: psycopg.Cursor[Any], text: str, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+    split, params = feed._statement(sorted({r[0] for r in rows}), rows)
+    assert split == NOW
     cur.execute("BEGIN")
-    cur.execute(
-        "EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) " + text,
-        [["x" * 32] * len(rows), *columns, []],  # no person treated
-    )
+    cur.execute("EXPLAIN (ANALYZE, BUFFERS, WAL, FORMAT JSON) " + text, params)
     found = cur.fetchone()
     cur.execute("ROLLBACK")
     assert found is not None
@@ -84,9 +77,9 @@ def _explain(cur: psycopg.Cursor[Any], text: str, rows: list[list[Any]]) -> dict
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, required=True, help="a bench.reports --data folder")
-    parser.add_argument("--facts", type=int, default=400, help="facts per statement")
+    parser.add_argument("--rows", type=int, default=100, help="reach rows per statement")
     parser.add_argument("--rounds", type=int, default=4)
-    parser.add_argument("--percent", type=float, default=1.0, help="of the facts' pages sampled")
+    parser.add_argument("--percent", type=float, default=1.0, help="of the table's pages sampled")
     args = parser.parse_args()
     rng = random.Random(13)
     with postgres_cluster(keep=args.data.resolve() / "pg") as url:
@@ -94,9 +87,9 @@ def main() -> None:
         dsn = central.replace("postgresql+psycopg://", "postgresql://")
         with psycopg.connect(dsn, autocommit=True) as conn, conn.cursor() as cur:
             for case in ("counted", "new month", "new person"):
-                print(f"{args.facts} facts, each {CASES[case]}:", flush=True)
+                print(f"{args.rows} reach rows, each {CASES[case]}:", flush=True)
                 for r in range(args.rounds):
-                    rows = _facts(cur, args.facts, rng, case, args.percent)
+                    rows = _rows(cur, args.rows, rng, case, args.percent)
                     order = [("before", BEFORE), ("now", NOW)][:: -1 if r % 2 else 1]
                     for name, text in order:
                         plan = _explain(cur, text, rows)

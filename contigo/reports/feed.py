@@ -21,14 +21,14 @@ import hashlib
 import hmac
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any, get_args
 
 from sqlalchemy import Table, delete, select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Session
 
@@ -209,8 +209,7 @@ def _who_of(pseudo: Pseudonymiser, person: Any, sex: Any, born: Any) -> _Who:
 def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, str, Any]]:
     """What tells apart the facts a visit of ``who`` on ``on`` gives (its payload ``data``):
     ``(kind, age band, caregiver)`` of each; the rest of their columns is the person's and the
-    visit's. The one place that decides, for a rebuild (:func:`_visit_facts`) and for a push's
-    visits (:meth:`Feeder.add_visits`) alike."""
+    visit's. The one place that decides, for a rebuild and a push alike (:func:`_fold_visit`)."""
     out: list[tuple[str, str, Any]] = []
     found = data.get("assessment")
     assessment = found if isinstance(found, dict) else {}
@@ -230,32 +229,6 @@ def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, s
     if data.get("counselling"):
         out.append(("counsel", band or who.band(on), who.caregiver))
     return out
-
-
-def _visit_rows(
-    who: _Who, site: str, country: str, on: date, data: dict[str, Any]
-) -> list[tuple[Any, ...]]:
-    """The facts a visit of ``who`` gives, as rows of :data:`_VISIT_COLUMNS`: what a push
-    sends as they are (:meth:`Feeder.add_visits`) and a rebuild folds as dicts
-    (:func:`_visit_facts`). Only their reach is kept (:func:`reach_rows`), not a row each."""
-    month = month_of(on)
-    return [
-        (who.pseudonym, kind, site, country, month, who.sex, band, who.population_type,
-         who.nationality, caregiver)
-        for kind, band, caregiver in _visit_kinds(who, data, on)
-    ]  # fmt: skip
-
-
-def _visit_facts(who: _Who, visit: _Visit) -> Iterator[dict[str, Any]]:
-    for row in _visit_rows(who, visit.site_id, visit.country, visit.on, visit.data):
-        yield dict(zip(_VISIT_COLUMNS, row, strict=True))
-
-
-#: What :func:`reach_rows` needs of a visit's fact. A visit's facts are not stored one row
-#: each: no report reads them but as :class:`ReportReach` folds them (docs/reports.md, "What
-#: the tables hold"), so they are folded into it and nothing else is written.
-_VISIT_COLUMNS = ("pseudonym", "kind", "site_id", "country", "month", "sex", "age_band",
-                  "population_type", "nationality", "caregiver")  # fmt: skip
 
 
 def _episode_fact(
@@ -396,22 +369,17 @@ def reach_rows(facts: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
     return list(out.values())
 
 
-def add_reach(s: Session, facts: list[dict[str, Any]]) -> None:
-    """Fold new facts into :class:`ReportReach` in the caller's transaction: a row already
-    there gains the months' bits (``INSERT … ON CONFLICT DO UPDATE``, on PostgreSQL and SQLite
-    alike; a push on PostgreSQL does the same in SQL, :func:`_add_in_one_statement`), and a row
-    whose bits are all set already is left as it is (the update's ``WHERE``: on PostgreSQL an
-    update that changes nothing still writes a new version of the row and its index entries)."""
-    rows = reach_rows(facts)
+def _upsert_reach(s: Session, rows: list[dict[str, Any]]) -> None:
+    """On SQLite, fold reach rows into :class:`ReportReach` in the caller's transaction: a row
+    already there gains the months' bits, and a row whose bits are all set already is left as
+    it is (``INSERT … ON CONFLICT DO UPDATE … WHERE``, as :func:`_add_in_one_statement` does
+    on PostgreSQL), in one executemany of the driver (Core's per-row work cost more than the
+    upsert)."""
     if not rows:
         return
     conn = s.connection()
-    if conn.dialect.name == "sqlite":
-        # one executemany of the driver (Core's per-row work cost more than the upsert)
-        sql, order = _sqlite_reach_upsert(conn.dialect)
-        conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
-        return
-    conn.execute(_reach_upsert(postgresql.insert(REACH)), rows)
+    sql, order = _sqlite_reach_upsert(conn.dialect)
+    conn.exec_driver_sql(sql, [tuple(row[name] for name in order) for row in rows])
 
 
 def _reach_upsert(stmt: Any) -> Any:
@@ -517,49 +485,37 @@ def _treated(s: Session, person_ids: list[str]) -> set[str]:
     return treated
 
 
-def _surrogate_sql(column: str) -> str:
-    """:func:`surrogate` in PostgreSQL: the first 16 hex digits as 64 bits, shifted right."""
-    return f"(('x' || substr({column}, 1, 16))::bit(64) >> 1)::bigint"
-
-
-#: Between the values of a column of :func:`_add_in_one_statement`'s facts, sent as one text
-#: (a control character no code or id holds: a batch where a value holds one goes as arrays).
+#: A push's folded visits as :func:`_add_in_one_statement` takes them: whose they are (the
+#: persons with an episode are left out), then a reach row's columns.
+_SENT_COLUMNS = ("person_id", *_REACH_COLUMNS)
+#: Of those columns, the integers (and their type in PostgreSQL); the rest are text.
+_INTEGERS = {"person": "bigint", "year": "int", "subject": "bigint", "months": "int"}
+#: Between the values of a column of those rows, sent as one text (a control character no code
+#: or id holds: a batch where a value holds one goes as arrays).
 SEPARATOR = "\x1f"
-#: Of those columns, the one that may be ``NULL`` (sent as an empty value, which it never is).
-_NULLABLE = frozenset({"caregiver"})
 
 
 def _one_statement(split: bool) -> str:
-    """The text of :func:`_add_in_one_statement` (names from the models only): the facts'
+    """The text of :func:`_add_in_one_statement` (names from the models only): the rows'
     columns as texts that PostgreSQL splits (``split``; each with a separator in front, so that
     one empty value is not read as none) or as arrays (which psycopg dumps value by value, in
     Python: the largest part of a push's feed in a worker, before)."""
 
     def column(name: str) -> str:
+        kind = _INTEGERS.get(name, "text")
         if not split:
-            return "%s::text[]"
-        empty = ", ''" if name in _NULLABLE else ""
-        return f"(string_to_array(%s::text, chr({ord(SEPARATOR)}){empty}))[2:]"
+            return f"%s::{kind}[]"
+        cast = f"::{kind}[]" if name in _INTEGERS else ""
+        return f"(string_to_array(%s::text, chr({ord(SEPARATOR)})))[2:]{cast}"
 
-    arrays = ", ".join(column(name) for name in ("person_id", *_VISIT_COLUMNS))
-    candidates = column("person_id")
-    columns = ", ".join(_VISIT_COLUMNS)
-    kept = ", ".join(c for c in REACH_KEY if c not in ("person", "year"))
-    person = _surrogate_sql("pseudonym")
-    subject = (
-        f"CASE WHEN kind = 'counsel' AND caregiver <> '' THEN {_surrogate_sql('caregiver')} "
-        f"ELSE {person} END"
-    )
+    arrays = ", ".join(column(name) for name in _SENT_COLUMNS)
+    columns = ", ".join(_REACH_COLUMNS)
     return (
-        f"WITH input AS (SELECT * FROM unnest({arrays}) AS i(person_id, {columns})), "  # noqa: S608
+        f"WITH input AS (SELECT * FROM unnest({arrays}) AS i({', '.join(_SENT_COLUMNS)})), "  # noqa: S608
         "treated AS (SELECT DISTINCT person_id FROM care_episodes "
-        f"WHERE person_id = ANY({candidates})), "
-        "new AS (SELECT * FROM input WHERE person_id NOT IN (SELECT person_id FROM treated)), "
-        f"folded AS (INSERT INTO {REACH.name} ({', '.join(_REACH_COLUMNS)}) "
-        f"SELECT person, {kept}, year, min(subject), bit_or(bit) FROM ("
-        f"SELECT {person} AS person, {kept}, substr(month, 1, 4)::int AS year, "
-        f"{subject} AS subject, 1 << (substr(month, 6, 2)::int - 1) AS bit FROM new) f "
-        f"GROUP BY person, {kept}, year "
+        f"WHERE person_id = ANY({column('person_id')})), "
+        f"folded AS (INSERT INTO {REACH.name} ({columns}) SELECT {columns} FROM input "
+        "WHERE person_id NOT IN (SELECT person_id FROM treated) "
         f"ON CONFLICT ({', '.join(REACH_KEY)}) "
         f"DO UPDATE SET months = {REACH.name}.months | excluded.months "
         f"WHERE ({REACH.name}.months | excluded.months) <> {REACH.name}.months RETURNING 1) "
@@ -571,45 +527,37 @@ _ONE_STATEMENT = _one_statement(split=True)
 _ARRAYS_STATEMENT = _one_statement(split=False)
 
 
-def _joined(values: list[Any], nullable: bool) -> str | None:
-    """A column's values as :func:`_one_statement` splits them (in a column of
-    :data:`_NULLABLE`, ``None`` as empty), or ``None`` when they cannot be sent so: one holds
-    the separator, or is ``None`` in another column."""
-    if nullable:
-        values = [v or "" for v in values]
-    elif None in values:
-        return None
-    text = SEPARATOR + SEPARATOR.join(values) if values else ""
-    return text if text.count(SEPARATOR) == len(values) else None
+def _joined(values: Iterable[Any]) -> str | None:
+    """A column's values as :func:`_one_statement` splits them, or ``None`` when they cannot
+    be sent so (one holds the separator)."""
+    texts = [str(v) for v in values]
+    text = SEPARATOR + SEPARATOR.join(texts) if texts else ""
+    return text if text.count(SEPARATOR) == len(texts) else None
 
 
-def _statement(
-    person_ids: list[str], facts: Mapping[str, list[tuple[Any, ...]]]
-) -> tuple[str, list[Any]]:
-    """:func:`_add_in_one_statement`'s text and parameters: each column as one text to split
-    (:data:`_ONE_STATEMENT`), or as arrays when a value cannot be sent so (:func:`_joined`)."""
-    owners = [pid for pid, rows in facts.items() for _ in rows]
-    rows = [r for pid_rows in facts.values() for r in pid_rows]
-    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in _VISIT_COLUMNS]
-    names = ("person_id", *_VISIT_COLUMNS)
-    texts = [_joined(c, n in _NULLABLE) for n, c in zip(names, (owners, *columns), strict=True)]
-    candidates = _joined(person_ids, False)
+def _statement(person_ids: list[str], rows: list[tuple[Any, ...]]) -> tuple[str, list[Any]]:
+    """:func:`_add_in_one_statement`'s text and parameters: each column of ``rows`` (of
+    :data:`_SENT_COLUMNS`) as one text to split (:data:`_ONE_STATEMENT`), or as arrays when a
+    value cannot be sent so (:func:`_joined`)."""
+    columns = [list(c) for c in zip(*rows, strict=True)] if rows else [[] for _ in _SENT_COLUMNS]
+    texts = [_joined(c) for c in columns]
+    candidates = _joined(person_ids)
     if None in texts or candidates is None:
-        return _ARRAYS_STATEMENT, [owners, *columns, person_ids]
+        return _ARRAYS_STATEMENT, [*columns, person_ids]
     return _ONE_STATEMENT, [*texts, candidates]
 
 
 def _add_in_one_statement(
-    s: Session, person_ids: list[str], facts: Mapping[str, list[tuple[Any, ...]]]
+    s: Session, person_ids: list[str], rows: list[tuple[Any, ...]]
 ) -> tuple[int, set[str]]:
     """On PostgreSQL, :meth:`Feeder.add_visits`'s writes in one statement (one round trip):
-    which of ``person_ids`` have an episode (their ``facts``, rows of :data:`_VISIT_COLUMNS`,
-    are left out: they are rebuilt whole), and the other facts folded into
-    :class:`ReportReach` as :func:`reach_rows` and :func:`add_reach` do (``bit_or`` of the
-    months' bits, ``ON CONFLICT DO UPDATE`` only where a bit is new: a visit counted already
-    changes nothing). Returns how many reach rows it inserted or changed, and the persons with
-    an episode."""
-    statement, params = _statement(person_ids, facts)
+    which of ``person_ids`` have an episode (their ``rows``, of :data:`_SENT_COLUMNS`, are
+    left out: they are rebuilt whole), and the other rows folded into :class:`ReportReach`
+    (``ON CONFLICT DO UPDATE`` adding the months' bits, only where a bit is new: a visit
+    counted already changes nothing, and an update that changes nothing would still write a
+    new version of the row and its index entries). Returns how many reach rows it inserted or
+    changed, and the persons with an episode."""
+    statement, params = _statement(person_ids, rows)
     driver = s.connection().connection.driver_connection
     assert driver is not None
     with driver.cursor() as cur:
@@ -618,6 +566,51 @@ def _add_in_one_statement(
     assert found is not None
     folded, treated = found
     return int(folded), set(treated)
+
+
+def _fold_visit(
+    into: dict[tuple[Any, ...], list[Any]],
+    person_id: str,
+    who: _Who,
+    visit: tuple[str, str, date],
+    data: dict[str, Any],
+) -> int:
+    """Fold the facts a visit (site, country, day) of ``who`` gives (:func:`_visit_kinds`)
+    into ``into``: by person, kind, site, country, age band and year (the rest of a reach
+    row's key is the person's), the person, the fact's caregiver and the months' bits. Returns
+    how many facts the visit gave."""
+    site, country, on = visit
+    bit = 1 << (on.month - 1)
+    kinds = _visit_kinds(who, data, on)
+    for kind, band, caregiver in kinds:
+        key = (person_id, kind, site, country, band, on.year)
+        found = into.get(key)
+        if found is None:
+            into[key] = [who, caregiver, bit]
+        else:
+            found[2] |= bit
+    return len(kinds)
+
+
+def _folded_rows(folded: dict[tuple[Any, ...], list[Any]]) -> list[tuple[Any, ...]]:
+    """What :func:`_fold_visit` folded, as rows of :data:`_SENT_COLUMNS`: the rows
+    :func:`reach_rows` folds from the same facts, each with its person's id. Two persons whose
+    pseudonyms share a surrogate (about one in 10^7 of a million) are one person here, as in
+    :func:`reach_rows`: their rows of the same key are one (one statement cannot insert a key
+    twice)."""
+    out: dict[tuple[Any, ...], list[Any]] = {}
+    for (pid, kind, site, country, band, year), (who, caregiver, months) in folded.items():
+        person = surrogate(who.pseudonym)
+        subject = surrogate(caregiver) if caregiver else person
+        key = (person, kind, site, country, who.sex, band, who.population_type,
+               who.nationality, year)  # fmt: skip
+        row = out.get(key)
+        if row is None:
+            out[key] = [pid, *key, subject, months]
+        else:
+            row[-2] = min(row[-2], subject)
+            row[-1] |= months
+    return [tuple(row) for row in out.values()]
 
 
 def _sign(person: Any) -> tuple[Any, ...]:
@@ -701,7 +694,8 @@ class Feeder:
         episodes: dict[str, list[CareEpisode]] = {}
         for episode in s.scalars(select(CareEpisode).where(CareEpisode.person_id.in_(list(live)))):
             episodes.setdefault(episode.person_id, []).append(episode)
-        seen: list[dict[str, Any]] = []  # the visits' facts: folded, not stored
+        seen: dict[tuple[Any, ...], list[Any]] = {}  # the visits' facts: folded, not stored
+        counted = 0
         rows: list[dict[str, Any]] = []  # the episodes' facts
         for pid, person in live.items():
             who = self._who(person)
@@ -709,21 +703,26 @@ class Feeder:
                 continue
             mine = visits.get(pid, [])
             for visit in mine:
-                seen.extend(_visit_facts(who, visit))
+                place = (visit.site_id, visit.country, visit.on)
+                counted += _fold_visit(seen, pid, who, place, visit.data)
             for episode in episodes.get(pid, []):
                 country = self._country(s, episode.site_id)
                 rows.append(_episode_fact(who, episode, country, mine))
         if rows:
             write_facts(s, rows)
-        if seen or rows:
-            _write(s, REACH, _REACH_COLUMNS, reach_rows([*seen, *rows]))
-        return len(seen) + len(rows)
+        # the episodes' reach rows are of their own kind: no key is the visits' too
+        reach = [dict(zip(_REACH_COLUMNS, r[1:], strict=True)) for r in _folded_rows(seen)]
+        reach += reach_rows(rows)
+        if reach:
+            _write(s, REACH, _REACH_COLUMNS, reach)
+        return counted + len(rows)
 
-    def add_visits(self, s: Session, visits: Iterable[NewVisit]) -> tuple[int, set[str]]:
+    def add_visits(self, s: Session, visits: Iterable[NewVisit]) -> set[str]:
         """Add the facts of new visits without rebuilding their persons (the common case of a
-        push: visits to persons the table already knows), in one query and one write of the
-        facts for the whole batch (folded into :class:`ReportReach`: a visit's facts are not
-        stored one row each). Returns the facts counted and the persons that need a whole
+        push: visits to persons the table already knows), in one statement for the whole batch
+        on PostgreSQL: the visits' facts are folded here into :class:`ReportReach`'s rows (a
+        visit's facts are not stored one row each; a child's visits of one year in one batch
+        are one row), and only those rows are sent. Returns the persons that need a whole
         rebuild instead: those with an episode (its exit and weight gain depend on the visit)
         or whose new visit corrects another.
 
@@ -735,7 +734,7 @@ class Feeder:
         months' bits are set already."""
         noted = {v.id: v for v in visits}
         if not noted:
-            return 0, set()
+            return set()
         person_ids = {v.person_id for v in noted.values()}
         whole = {v.person_id for v in noted.values() if v.supersedes_id}
         persons = {
@@ -744,7 +743,7 @@ class Feeder:
             if p.lifecycle in ("active", "deceased")
         }
         whos = {pid: self._who(p) for pid, p in persons.items()}
-        mine: dict[str, list[tuple[Any, ...]]] = {}
+        folded: dict[tuple[Any, ...], list[Any]] = {}
         for v in noted.values():
             who = whos.get(v.person_id)
             if who is None:
@@ -759,25 +758,16 @@ class Feeder:
                 except crypto.CryptoError:
                     log.warning("reports: visit %s could not be read; not counted", v.id)
                     continue
-            mine.setdefault(v.person_id, []).extend(
-                _visit_rows(who, v.site_id, v.country, v.occurred_on, data)
-            )
+            _fold_visit(folded, v.person_id, who, (v.site_id, v.country, v.occurred_on), data)
+        rows = _folded_rows(folded)
         candidates = sorted(person_ids - whole)
         if s.connection().dialect.name == "postgresql":
-            _folded, treated = _add_in_one_statement(s, candidates, mine)
+            _count, treated = _add_in_one_statement(s, candidates, rows)
         else:
             treated = _treated(s, candidates)
-            add_reach(
-                s,
-                [
-                    dict(zip(_VISIT_COLUMNS, r, strict=True))
-                    for pid, rows in mine.items()
-                    if pid not in treated
-                    for r in rows
-                ],
-            )
-        whole |= treated
-        return sum(len(rows) for pid, rows in mine.items() if pid not in whole), whole
+            kept = [r[1:] for r in rows if r[0] not in treated]
+            _upsert_reach(s, [dict(zip(_REACH_COLUMNS, r, strict=True)) for r in kept])
+        return whole | treated
 
     def _who(self, person: Any) -> _Who | None:
         """:func:`_who`, remembered between transactions while the vault stays unlocked (a

@@ -112,7 +112,7 @@ def _before_commit(s: Session) -> None:
     visits: dict[str, NewVisit] = s.info.pop(VISITS, {})
     if voids:
         todo |= set(s.scalars(select(Encounter.person_id).where(Encounter.id.in_(voids))))
-    _added, whole = feeder.add_visits(s, (v for v in visits.values() if v.person_id not in todo))
+    whole = feeder.add_visits(s, (v for v in visits.values() if v.person_id not in todo))
     s.info.pop(HELD, None)
     todo |= whole
     if todo:
