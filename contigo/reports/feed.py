@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from functools import lru_cache
-from typing import Any, get_args
+from typing import Any, NamedTuple, get_args
 
 from sqlalchemy import Table, delete, select
 from sqlalchemy.dialects import sqlite
@@ -122,20 +122,59 @@ def month_of(on: date) -> str:
     return f"{on.year:04d}-{on.month:02d}"
 
 
+class Reading(NamedTuple):
+    """What the reporting tables read of a visit's payload, and nothing else: taken from it as
+    soon as it is in hand (:func:`reading`), so that a push's payloads (each a tree of dicts and
+    lists) are not kept alive until the commit, where the garbage collector would walk them
+    again and again (about 2 µs a pushed visit: ``docs/reports.md``, seventh pass)."""
+
+    #: A MUAC or a weight-for-height z-score was taken (a child's visit then screens).
+    measured: bool
+    #: The age the visit was assessed at, in days, if its assessment says.
+    age_days: int | None
+    #: Micronutrients were dispensed.
+    micronutrients: bool
+    #: The caregiver was counselled.
+    counselled: bool
+    #: As recorded (for the clinical engine and the weight gain).
+    weight_kg: Any
+    muac_mm: Any
+    whz: Any
+    oedema_grade: Any
+    flags: tuple[Any, ...]
+
+
+def reading(data: Any) -> Reading:
+    """:class:`Reading` of a visit's payload ``data`` (decrypted, or as its writer had it)."""
+    if not isinstance(data, dict):
+        data = {}
+    found = data.get("assessment")
+    assessment = found if isinstance(found, dict) else {}
+    whz = (assessment.get("zscores") or {}).get("whz")
+    muac = data.get("muac_mm")
+    age_days = assessment.get("age_days")
+    return Reading(
+        measured=muac is not None or whz is not None,
+        age_days=age_days if isinstance(age_days, int) else None,
+        micronutrients=bool(MICRONUTRIENTS.intersection(data.get("supplements") or ())),
+        counselled=bool(data.get("counselling")),
+        weight_kg=data.get("weight_kg"),
+        muac_mm=muac,
+        whz=whz,
+        oedema_grade=data.get("oedema_grade"),
+        flags=tuple(assessment.get("flags") or ()),
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class _Visit:
-    """An active visit, decrypted: what the facts need of it."""
+    """An active visit, read: what the facts need of it."""
 
     id: str
     on: date
     site_id: str
     country: str
-    data: dict[str, Any]
-
-    @property
-    def assessment(self) -> dict[str, Any]:
-        found = self.data.get("assessment")
-        return found if isinstance(found, dict) else {}
+    read: Reading
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,27 +245,23 @@ def _who_of(pseudo: Pseudonymiser, person: Any, sex: Any, born: Any) -> _Who:
     )
 
 
-def _visit_kinds(who: _Who, data: dict[str, Any], on: date) -> list[tuple[str, str, Any]]:
-    """What tells apart the facts a visit of ``who`` on ``on`` gives (its payload ``data``):
+def _visit_kinds(who: _Who, read: Reading, on: date) -> list[tuple[str, str, Any]]:
+    """What tells apart the facts a visit of ``who`` on ``on`` gives (its payload ``read``):
     ``(kind, age band, caregiver)`` of each; the rest of their columns is the person's and the
     visit's. The one place that decides, for a rebuild and a push alike (:func:`_fold_visit`)."""
     out: list[tuple[str, str, Any]] = []
-    found = data.get("assessment")
-    assessment = found if isinstance(found, dict) else {}
     band = ""  # the person's band on the day, from the date of birth: asked once, if needed
     if who.kind == "child":
-        zscores = assessment.get("zscores") or {}
-        if data.get("muac_mm") is not None or zscores.get("whz") is not None:
-            age_days = assessment.get("age_days")
-            if isinstance(age_days, int):  # the age the visit was assessed at
-                screened = age_band(who.kind, age_days)
+        if read.measured:
+            if read.age_days is not None:  # the age the visit was assessed at
+                screened = age_band(who.kind, read.age_days)
             else:
                 screened = band = who.band(on)
             out.append(("screen", screened, None))
-    elif who.kind == "woman" and MICRONUTRIENTS.intersection(data.get("supplements") or ()):
+    elif who.kind == "woman" and read.micronutrients:
         band = who.band(on)
         out.append(("dispense", band, None))
-    if data.get("counselling"):
+    if read.counselled:
         out.append(("counsel", band or who.band(on), who.caregiver))
     return out
 
@@ -248,9 +283,9 @@ def _episode_fact(
     if episode.programme in TREATMENT and who.kind == "child":
         end = exit_on or date.max
         weighings = [
-            Weighing(v.on, float(v.data["weight_kg"]))
+            Weighing(v.on, float(v.read.weight_kg))
             for v in visits
-            if episode.admitted_on <= v.on <= end and v.data.get("weight_kg")
+            if episode.admitted_on <= v.on <= end and v.read.weight_kg
         ]
         gain = weight_gain(weighings)
         row["weight_gain"] = round(gain.g_kg_day, 3) if gain is not None else None
@@ -287,10 +322,10 @@ def _exit(
 def _engine_visit(v: _Visit) -> Visit:
     return Visit(
         on=v.on,
-        whz=(v.assessment.get("zscores") or {}).get("whz"),
-        muac_mm=v.data.get("muac_mm"),
-        oedema_grade=int(v.data.get("oedema_grade") or 0),
-        flags=frozenset(v.assessment.get("flags") or ()),
+        whz=v.read.whz,
+        muac_mm=v.read.muac_mm,
+        oedema_grade=int(v.read.oedema_grade or 0),
+        flags=frozenset(v.read.flags),
     )
 
 
@@ -319,7 +354,9 @@ def hold_feed(s: Session, *, alone: bool) -> None:
     if conn.dialect.name != "postgresql":
         return
     take = "pg_advisory_xact_lock" if alone else "pg_advisory_xact_lock_shared"
-    conn.exec_driver_sql(f"SELECT {take}({FEED_LOCK})")
+    driver = conn.connection.driver_connection  # SQLAlchemy's own execute: 3x the Python
+    assert driver is not None
+    driver.execute(f"SELECT {take}({FEED_LOCK})")
 
 
 def write_facts(s: Session, rows: list[dict[str, Any]]) -> None:
@@ -413,9 +450,10 @@ _VISIT_KEYS = ("id", "person_id", "site_id", "country", "occurred_on", "payload_
 @dataclass(slots=True)
 class NewVisit:
     """A visit just inserted, as the hook notes it: its payload sealed, and when the writer
-    had it in hand (a push's encounter handler encrypts it just before), in clear too. Never
-    changed once made (not frozen: a frozen dataclass's ``__init__`` costs several times as
-    much, and one is made for every visit a push applies)."""
+    had it in hand (a push's encounter handler encrypts it just before), what the tables read
+    of it (:class:`Reading`; the payload itself is not kept). Never changed once made (not
+    frozen: a frozen dataclass's ``__init__`` costs several times as much, and one is made for
+    every visit a push applies)."""
 
     id: str
     person_id: str
@@ -424,7 +462,7 @@ class NewVisit:
     occurred_on: date
     payload_enc: bytes
     supersedes_id: str | None
-    data: dict[str, Any] | None = field(default=None, compare=False)
+    read: Reading | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, values: Any, data: dict[str, Any] | None = None) -> NewVisit:
@@ -441,7 +479,7 @@ class NewVisit:
             row["occurred_on"],
             row["payload_enc"],
             row.get("supersedes_id"),
-            data,
+            None if data is None else reading(data),
         )
 
 
@@ -573,7 +611,7 @@ def _fold_visit(
     person_id: str,
     who: _Who,
     visit: tuple[str, str, date],
-    data: dict[str, Any],
+    read: Reading,
 ) -> int:
     """Fold the facts a visit (site, country, day) of ``who`` gives (:func:`_visit_kinds`)
     into ``into``: by person, kind, site, country, age band and year (the rest of a reach
@@ -581,7 +619,7 @@ def _fold_visit(
     how many facts the visit gave."""
     site, country, on = visit
     bit = 1 << (on.month - 1)
-    kinds = _visit_kinds(who, data, on)
+    kinds = _visit_kinds(who, read, on)
     for kind, band, caregiver in kinds:
         key = (person_id, kind, site, country, band, on.year)
         found = into.get(key)
@@ -652,15 +690,17 @@ class Feeder:
 
     def _payload(
         self, person: Any, encounter_id: str, payload_enc: bytes, noted: Mapping[str, NewVisit]
-    ) -> Any:
-        """A visit's payload: the value its writer noted in clear when the stored payload is
-        the very one noted (a visit just pushed or pulled), else opened (raises
+    ) -> Reading:
+        """What the tables read of a visit's payload: as its writer noted it when the stored
+        payload is the very one noted (a visit just pushed or pulled), else opened (raises
         :class:`~contigo.crypto.CryptoError` if it does not open)."""
         held = noted.get(encounter_id)
-        if held is not None and held.data is not None and held.payload_enc == payload_enc:
-            return held.data
+        if held is not None and held.read is not None and held.payload_enc == payload_enc:
+            return held.read
         key = self.vault.person_key(person)
-        return self.vault.decrypt_with(key, "encounters", encounter_id, "payload", payload_enc)
+        return reading(
+            self.vault.decrypt_with(key, "encounters", encounter_id, "payload", payload_enc)
+        )
 
     def _country(self, s: Session, site_id: str) -> str:
         found = self._countries.get(site_id)
@@ -704,7 +744,7 @@ class Feeder:
             mine = visits.get(pid, [])
             for visit in mine:
                 place = (visit.site_id, visit.country, visit.on)
-                counted += _fold_visit(seen, pid, who, place, visit.data)
+                counted += _fold_visit(seen, pid, who, place, visit.read)
             for episode in episodes.get(pid, []):
                 country = self._country(s, episode.site_id)
                 rows.append(_episode_fact(who, episode, country, mine))
@@ -748,17 +788,17 @@ class Feeder:
             who = whos.get(v.person_id)
             if who is None:
                 continue
-            data = v.data
-            if data is None:
+            read = v.read
+            if read is None:
                 try:
                     key = self.vault.person_key(persons[v.person_id])
-                    data = self.vault.decrypt_with(
-                        key, "encounters", v.id, "payload", v.payload_enc
+                    read = reading(
+                        self.vault.decrypt_with(key, "encounters", v.id, "payload", v.payload_enc)
                     )
                 except crypto.CryptoError:
                     log.warning("reports: visit %s could not be read; not counted", v.id)
                     continue
-            _fold_visit(folded, v.person_id, who, (v.site_id, v.country, v.occurred_on), data)
+            _fold_visit(folded, v.person_id, who, (v.site_id, v.country, v.occurred_on), read)
         rows = _folded_rows(folded)
         candidates = sorted(person_ids - whole)
         if s.connection().dialect.name == "postgresql":
@@ -838,12 +878,12 @@ class Feeder:
             if r.id in voided or r.id in superseded:
                 continue
             try:
-                data = self._payload(
+                read = self._payload(
                     _KeyRef(r.person_id, r.data_key_wrapped), r.id, r.payload_enc, noted
                 )
             except crypto.CryptoError:
                 log.warning("reports: visit %s could not be read; not counted", r.id)
                 continue
-            visit = _Visit(r.id, r.occurred_on, r.site_id, r.country, data)
+            visit = _Visit(r.id, r.occurred_on, r.site_id, r.country, read)
             out.setdefault(r.person_id, []).append(visit)
         return out

@@ -133,7 +133,7 @@ def test_two_persons_sharing_a_surrogate_are_folded_into_one_row() -> None:
     """Their pseudonyms differ after the first 16 hex digits: one surrogate. A visit of each in
     the same batch, same key but the month: one row, both months' bits."""
     folded: dict[tuple[Any, ...], list[Any]] = {}
-    data = {"muac_mm": 140, "assessment": {"age_days": 300}}
+    data = feed.reading({"muac_mm": 140, "assessment": {"age_days": 300}})
     place = ("s" * 32, "CO")
     feed._fold_visit(folded, "pa", _who("a" * 16 + "1" * 16), (*place, date(2026, 3, 5)), data)
     feed._fold_visit(folded, "pb", _who("a" * 16 + "2" * 16), (*place, date(2026, 4, 5)), data)

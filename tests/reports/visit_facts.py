@@ -10,6 +10,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from contigo.encounters.models import Encounter
 from contigo.persons.models import Person
 from contigo.reports import feed
 from contigo.reports.models import ReportFact, ReportReach
@@ -32,10 +33,13 @@ def visit_facts(s: Session, vault: Vault) -> list[dict[str, Any]]:
         who = feeder._who(live[pid])
         if who is None:
             continue
+        key = vault.person_key(live[pid])
         for visit in visits:
-            acute = str((visit.assessment.get("child") or {}).get("acute") or "")[:16]
-            for kind, band, caregiver in feed._visit_kinds(who, visit.data, visit.on):
-                classification = acute if kind == "screen" else ""
+            sealed = s.scalars(select(Encounter.payload_enc).where(Encounter.id == visit.id)).one()
+            data = vault.decrypt_with(key, "encounters", visit.id, "payload", sealed)
+            acute = str(((data.get("assessment") or {}).get("child") or {}).get("acute") or "")
+            for kind, band, caregiver in feed._visit_kinds(who, feed.reading(data), visit.on):
+                classification = acute[:16] if kind == "screen" else ""
                 row = who.row(visit.id, kind, visit.site_id, visit.country, visit.on)
                 row.update(age_band=band, classification=classification, caregiver=caregiver)
                 out.append(row)
