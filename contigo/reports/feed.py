@@ -565,9 +565,11 @@ _ONE_STATEMENT = _one_statement(split=True)
 _ARRAYS_STATEMENT = _one_statement(split=False)
 
 
-def _joined(values: Iterable[Any]) -> str | None:
+def _joined(values: list[Any]) -> str | None:
     """A column's values as :func:`_one_statement` splits them, or ``None`` when they cannot
-    be sent so (one holds the separator)."""
+    be sent so: one holds the separator, or is ``None`` (sent as arrays, it stays ``NULL``)."""
+    if None in values:
+        return None
     texts = [str(v) for v in values]
     text = SEPARATOR + SEPARATOR.join(texts) if texts else ""
     return text if text.count(SEPARATOR) == len(texts) else None

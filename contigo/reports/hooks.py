@@ -61,13 +61,14 @@ def note_new_person(s: Session, person: Any, sex: Any, born: Any) -> None:
 def note_encounter(s: Session, values: Any, data: dict[str, Any] | None = None) -> None:
     """Have the facts of a visit just inserted (an :class:`Encounter` or its column values)
     added before ``s`` commits. ``data``: the payload its ``payload_enc`` seals, when the
-    caller has it in hand (it is then not decrypted again)."""
+    caller has it in hand (what the tables read of it is taken now, and it is not decrypted
+    again; the payload itself is not kept)."""
     if FEEDER in s.info:
         visit = NewVisit.of(values, data)
         noted: dict[str, NewVisit] = s.info.setdefault(VISITS, {})
         before = noted.get(visit.id)
         if data is None and before is not None and before.payload_enc == visit.payload_enc:
-            return  # the flush of a visit noted already, with its payload in clear
+            return  # the flush of a visit noted already, with its payload's reading
         if s.info.get(MARKS):  # within a savepoint: undone if it rolls back
             s.info.setdefault(JOURNAL, []).append((visit.id, before))
         noted[visit.id] = visit

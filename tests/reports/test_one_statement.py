@@ -141,3 +141,12 @@ def test_two_persons_sharing_a_surrogate_are_folded_into_one_row() -> None:
     assert feed._folded_rows(folded) == [
         ("pa", person, "screen", *place, "F", "6_23", "migrant", "VE", 2026, person, 0b1100)
     ]
+
+
+def test_a_missing_value_is_sent_as_null_not_as_a_word() -> None:
+    """Split text has no ``NULL``: a ``None`` sends the batch as arrays, where it stays
+    ``NULL`` (and the table's ``NOT NULL`` refuses it) instead of landing as "None"."""
+    rows = [_row("p9", 9, "screen", nationality=None)]
+    statement, params = feed._statement(["p9"], rows)
+    assert statement == feed._ARRAYS_STATEMENT
+    assert [None] in params
