@@ -717,7 +717,7 @@ class Feeder:
         """Replace the facts of ``person_ids`` by those the record gives now, in the caller's
         transaction; returns how many facts were counted. A person deleted, merged away or
         shredded keeps no facts. ``noted``: visits this transaction wrote, with their payloads
-        in clear where the writer had them (not decrypted again)."""
+        read where the writer had them in clear (not decrypted again)."""
         total = 0
         ids = sorted(set(person_ids))
         for start in range(0, len(ids), CHUNK):
@@ -771,9 +771,9 @@ class Feeder:
         The visits are counted as noted, not read back: each was noted as its row was inserted
         in this transaction, and a note made in a savepoint that rolled back is forgotten with
         it (:mod:`contigo.reports.hooks`), so what is noted at the commit is what the database
-        holds. A payload noted in clear is used as it is, else it is decrypted. A visit counted
-        before (e.g. a person purged from a laptop and pulled again) changes nothing: its
-        months' bits are set already."""
+        holds. A payload's reading noted with it is used as it is, else it is decrypted
+        (:meth:`_payload`). A visit counted before (e.g. a person purged from a laptop and
+        pulled again) changes nothing: its months' bits are set already."""
         noted = {v.id: v for v in visits}
         if not noted:
             return set()
@@ -790,16 +790,11 @@ class Feeder:
             who = whos.get(v.person_id)
             if who is None:
                 continue
-            read = v.read
-            if read is None:
-                try:
-                    key = self.vault.person_key(persons[v.person_id])
-                    read = reading(
-                        self.vault.decrypt_with(key, "encounters", v.id, "payload", v.payload_enc)
-                    )
-                except crypto.CryptoError:
-                    log.warning("reports: visit %s could not be read; not counted", v.id)
-                    continue
+            try:
+                read = self._payload(persons[v.person_id], v.id, v.payload_enc, noted)
+            except crypto.CryptoError:
+                log.warning("reports: visit %s could not be read; not counted", v.id)
+                continue
             _fold_visit(folded, v.person_id, who, (v.site_id, v.country, v.occurred_on), read)
         rows = _folded_rows(folded)
         candidates = sorted(person_ids - whole)
